@@ -1,0 +1,123 @@
+#pragma once
+// The request path's contracts: an Exchange (one request/response on a worker), the Handler
+// (router -> middlewares -> service, built once per configuration snapshot and shared read-only by
+// every worker), and the streaming body interfaces.
+//
+// Threading: Handlers are immutable and shared across workers; they keep per-worker mutable state
+// in per-worker slots indexed by Exchange::worker_id. An Exchange, its BodyReader and its
+// ResponseWriter are confined to the worker running the request and live until handle() returns.
+//
+// Errors on the request path are values (ProxyError), never exceptions.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "http/message.h"
+
+namespace turnpike::http {
+
+template <class T>
+using Task = boost::asio::awaitable<T>;
+
+// Why a request failed, and whether retrying it elsewhere is safe (nothing was sent upstream).
+struct ProxyError {
+  enum class Kind {
+    kNone,
+    kDownstreamClosed,     // client went away
+    kDownstreamTimeout,    // client too slow (read/write timeout)
+    kDownstreamProtocol,   // malformed request body framing
+    kUpstreamConnect,      // dial failed/refused/timed out: retry-safe
+    kUpstreamTimeout,      // responseHeaderTimeout
+    kUpstreamProtocol,     // malformed upstream response
+    kUpstreamClosed,       // upstream closed mid-exchange
+    kLimit,                // a configured limit was exceeded
+    kInternal,
+  };
+  Kind kind = Kind::kNone;
+  std::string detail;
+  bool retry_safe = false;
+
+  explicit operator bool() const { return kind != Kind::kNone; }
+  static ProxyError none() { return {}; }
+};
+
+// Request body source, already de-chunked. One reader per exchange.
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  // Next piece of the body; an empty span means the body is complete. The span stays valid until
+  // the next call. On failure returns the error and an empty span.
+  virtual Task<std::pair<ProxyError, std::span<const char>>> read() = 0;
+  // Declared length (-1 when chunked/unknown). Middlewares that change the body must wrap reader.
+  virtual int64_t content_length() const = 0;
+  // Bytes handed out so far (retry/mirroring decisions: "did the body reach the upstream?").
+  virtual uint64_t consumed() const = 0;
+};
+
+// Response sink towards the client. write_head once, then write_body any number of times, then
+// finish. Middlewares wrap it to see or change the response (headers, compression, errors pages).
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // `head` may be modified by wrappers before it is serialised. A 1xx (other than 101) may be
+  // written before the final head.
+  virtual Task<ProxyError> write_head(Response& head) = 0;
+  virtual Task<ProxyError> write_body(std::string_view data) = 0;
+  // Ends the response body. After finish nothing more may be written.
+  virtual Task<ProxyError> finish() = 0;
+  // True once a final (non-1xx) head was written: from then on, errors cannot become a clean
+  // error response and the connection must be closed instead.
+  virtual bool head_written() const = 0;
+};
+
+class Handler;
+
+// One request on one worker. Owned by the connection; the fields are public on purpose (it is a
+// plain record that every stage reads and annotates).
+struct Exchange {
+  Request& request;
+  BodyReader& body;
+  ResponseWriter* writer = nullptr;         // replaced by wrapping middlewares
+  boost::asio::any_io_executor executor;    // the worker's executor
+  unsigned worker_id = 0;                   // index for per-worker slots
+  void* worker = nullptr;                   // runtime::Worker (opaque below the runtime layer)
+
+  // Annotations for logs and metrics.
+  std::string_view router_name;
+  std::string_view service_name;
+  std::string service_url;                  // the upstream server used, if any
+  std::string username;                     // authenticated user (basicAuth...)
+  int status = 0;                           // status sent downstream
+  uint64_t response_bytes = 0;              // body bytes sent downstream
+  int retry_attempts = 0;
+  bool close_connection = false;            // set to close the client connection afterwards
+
+  // The original request path (before middlewares changed it): stripPrefix records what it removed
+  // in X-Forwarded-Prefix; replacePath records X-Replaced-Path.
+};
+
+// A step of the request path. Immutable; shared by every worker that uses the snapshot.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // Serves the exchange completely: either writes a response through ex.writer or delegates to the
+  // next handler. Must not throw. Returns when the response is finished (or the exchange failed;
+  // then ex.close_connection is set).
+  virtual Task<void> handle(Exchange& ex) const = 0;
+};
+
+// Sends a complete small response (local reply) with Content-Type text/plain unless `headers`
+// says otherwise. Used by middlewares that answer themselves and by the error paths.
+Task<ProxyError> send_response(Exchange& ex, int status, std::string_view body,
+                               const HeaderMap* headers = nullptr);
+
+// Maps a proxy failure to the status Traefik answers with (502, 504, 503, 400...), and sends it
+// when no head was written yet; otherwise marks the connection to be closed.
+Task<void> send_error(Exchange& ex, const ProxyError& err);
+
+}  // namespace turnpike::http
