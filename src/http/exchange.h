@@ -19,6 +19,12 @@
 
 #include "http/message.h"
 
+namespace turnpike {
+// Per-worker data-plane context (upstream pools, timers). Defined by the service layer
+// (service/worker_context.h); opaque here.
+struct WorkerContext;
+}  // namespace turnpike
+
 namespace turnpike::http {
 
 template <class T>
@@ -85,7 +91,7 @@ struct Exchange {
   ResponseWriter* writer = nullptr;         // replaced by wrapping middlewares
   boost::asio::any_io_executor executor;    // the worker's executor
   unsigned worker_id = 0;                   // index for per-worker slots
-  void* worker = nullptr;                   // runtime::Worker (opaque below the runtime layer)
+  WorkerContext* worker = nullptr;          // null in unit tests that need no upstream
 
   // Annotations for logs and metrics.
   std::string_view router_name;
