@@ -16,6 +16,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "http/message.h"
 
@@ -81,6 +82,17 @@ class ResponseWriter {
   virtual bool head_written() const = 0;
 };
 
+// Implemented by client connections that can become a raw byte tunnel after the upstream agreed
+// to an upgrade (HTTP/1.1 101 Switching Protocols, e.g. WebSocket). The proxy writes the 101 head
+// through Exchange::writer first (so middlewares see it), then hands over the upstream socket.
+// Returns when either side closes or the idle timeout fires.
+class Upgradable {
+ public:
+  virtual ~Upgradable() = default;
+  virtual Task<ProxyError> tunnel(boost::asio::ip::tcp::socket& upstream,
+                                  std::string_view upstream_pending) = 0;
+};
+
 class Handler;
 
 // One request on one worker. Owned by the connection; the fields are public on purpose (it is a
@@ -92,6 +104,7 @@ struct Exchange {
   boost::asio::any_io_executor executor;    // the worker's executor
   unsigned worker_id = 0;                   // index for per-worker slots
   WorkerContext* worker = nullptr;          // null in unit tests that need no upstream
+  Upgradable* upgradable = nullptr;         // null where upgrades are impossible
 
   // Annotations for logs and metrics.
   std::string_view router_name;
