@@ -86,6 +86,7 @@ void Request::clear() {
   chunked = false;
   expect_continue = false;
   upgrade_websocket = false;
+  keep_alive = true;
 }
 
 void Response::clear() {
@@ -95,6 +96,8 @@ void Response::clear() {
   headers.clear();
   content_length = -1;
   chunked = false;
+  no_body = false;
+  keep_alive = true;
 }
 
 std::string_view reason_phrase(int status) {

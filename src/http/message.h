@@ -73,6 +73,8 @@ struct Request {
   Version version = Version::kHttp11;
   // Normalised path (dot segments removed, slashes merged, unreserved %XX decoded, reserved
   // %XX kept encoded in upper case). Routers match it, middlewares change it, it is forwarded.
+  // parse_request_head (http/parser.h) stores the raw path; the entrypoint normalises it with
+  // normalize_path (http/path.h) before routing.
   std::string path;
   std::string query;          // raw query without '?', empty when none
   bool has_query = false;     // "?" present (even if empty)
@@ -86,6 +88,10 @@ struct Request {
   bool chunked = false;
   bool expect_continue = false;  // "Expect: 100-continue" (removed from headers)
   bool upgrade_websocket = false;  // a valid WebSocket upgrade request (Upgrade kept)
+  // The client allows another request on this connection after the response (HTTP/1.1 without
+  // "Connection: close", or HTTP/1.0 with "Connection: keep-alive"). Set by the parser before
+  // the Connection field is stripped as hop-by-hop.
+  bool keep_alive = true;
 
   // Connection facts needed by matchers and middlewares.
   boost::asio::ip::address client_addr;  // TCP peer (after PROXY protocol when trusted)
@@ -106,6 +112,12 @@ struct Response {
   HeaderMap headers;
   int64_t content_length = -1;  // -1 = unknown (chunked or until close)
   bool chunked = false;
+  // No body follows the head whatever the framing fields say (HEAD request, 1xx, 204, 304);
+  // content_length is still reported (a HEAD response's Content-Length is forwarded as is).
+  bool no_body = false;
+  // The upstream connection can carry another request after this response: HTTP/1.1 without
+  // "Connection: close" (HTTP/1.0 needs "keep-alive") and a body that is not close-delimited.
+  bool keep_alive = true;
   void clear();
 };
 
