@@ -1,0 +1,36 @@
+#pragma once
+// Runtime settings of one HTTP entrypoint, derived from the static configuration at start-up
+// (immutable afterwards; read by every worker).
+
+#include <string>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/ipnet.h"
+#include "http/forwarded.h"
+#include "http/parser.h"
+#include "http/path.h"
+
+namespace turnpike::entrypoint {
+
+struct EntryPointOptions {
+  std::string name;
+  size_t index = 0;         // position in the snapshot's entrypoint vector
+  std::string host;         // bind address ("" = all)
+  uint16_t port = 0;
+  bool reuse_port = false;  // extra processes may bind too (we always use SO_REUSEPORT per worker)
+
+  Duration read_timeout = std::chrono::seconds(60);
+  Duration write_timeout = Duration::zero();
+  Duration idle_timeout = std::chrono::seconds(180);
+  Duration grace_timeout = std::chrono::seconds(10);
+  Duration request_accept_grace_timeout = Duration::zero();
+  uint64_t keep_alive_max_requests = 0;
+  Duration keep_alive_max_time = Duration::zero();
+
+  http::ParseLimits limits;
+  http::PathOptions path;
+  http::ForwardedOptions forwarded;
+};
+
+}  // namespace turnpike::entrypoint

@@ -1,0 +1,504 @@
+#include "entrypoint/http1_connection.h"
+
+#include <array>
+#include <cstring>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "http/chunked.h"
+
+namespace turnpike::entrypoint {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using http::ProxyError;
+using K = ProxyError::Kind;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kInitialBuffer = 16 * 1024;
+constexpr size_t kMaxDrainBytes = 256 * 1024;
+
+const std::shared_ptr<spdlog::logger>& logger() {
+  static auto l = log::get("entrypoint");
+  return l;
+}
+
+class Http1Connection final : public http::BodyReader,
+                              public http::ResponseWriter,
+                              public http::Upgradable {
+ public:
+  Http1Connection(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep)
+      : socket_(std::move(socket)),
+        worker_(worker),
+        ep_(ep),
+        deadline_(worker.ctx.deadlines, [this] { on_deadline(); }) {
+    deadline_.owner = this;
+    buf_.resize(kInitialBuffer);
+  }
+
+  http::Task<void> run();
+  void drain() {
+    draining_ = true;
+    if (idle_) close_socket();
+  }
+
+  // BodyReader
+  http::Task<std::pair<ProxyError, std::span<const char>>> read() override;
+  int64_t content_length() const override { return req_.content_length; }
+  uint64_t consumed() const override { return body_consumed_; }
+
+  // ResponseWriter
+  http::Task<ProxyError> write_head(http::Response& head) override;
+  http::Task<ProxyError> write_body(std::string_view data) override;
+  http::Task<ProxyError> finish() override;
+  bool head_written() const override { return head_written_; }
+
+  // Upgradable
+  http::Task<ProxyError> tunnel(tcp::socket& upstream, std::string_view upstream_pending) override;
+
+ private:
+  enum class HeadState { kComplete, kClosed, kError };
+
+  // Cancel rather than close: a timed-out request can still be answered 408 (under a short
+  // deadline of its own), and the coroutine closes the socket when it unwinds.
+  void on_deadline() {
+    timed_out_ = true;
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+  }
+  void close_socket() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+  }
+  http::Task<std::pair<boost::system::error_code, size_t>> read_more(size_t max_buffer);
+  http::Task<HeadState> read_head(int& error_status, std::string& error_reason);
+  http::Task<void> write_local_error(int status, std::string_view reason);
+  http::Task<ProxyError> flush(std::string_view extra = {}, std::string_view extra2 = {});
+  http::Task<bool> finish_request_body();
+  void body_complete();
+  ProxyError read_error(const boost::system::error_code& ec) const;
+  void serve_one_start();
+
+  tcp::socket socket_;
+  WorkerState& worker_;
+  const EntryPointOptions& ep_;
+  Deadline deadline_;
+
+  std::string buf_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  std::string out_;       // pending response head (and small trailers), flushed with the body
+  http::Request req_;
+  std::string raw_path_;
+  std::string norm_path_;
+
+  // Per-request state.
+  Clock::time_point request_start_{};
+  bool head_written_ = false;
+  bool chunked_out_ = false;
+  bool close_after_ = false;
+  bool head_request_ = false;
+  bool keep_alive_10_ = false;  // HTTP/1.0 client asked for keep-alive
+  bool body_done_ = true;
+  uint64_t body_remaining_ = 0;
+  uint64_t body_consumed_ = 0;
+  bool continue_sent_ = false;
+  http::ChunkedDecoder chunked_in_;
+  int status_ = 0;              // final status written
+  uint64_t body_bytes_out_ = 0;  // response body bytes written
+
+  uint64_t requests_ = 0;
+  Clock::time_point opened_ = Clock::now();
+  bool idle_ = true;
+  bool draining_ = false;
+  bool timed_out_ = false;
+};
+
+http::Task<std::pair<boost::system::error_code, size_t>> Http1Connection::read_more(
+    size_t max_buffer) {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+  } else if (end_ == buf_.size()) {
+    if (begin_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    } else if (buf_.size() < max_buffer) {
+      buf_.resize(std::min(buf_.size() * 2, max_buffer));
+    } else {
+      co_return std::pair{boost::system::error_code(asio::error::no_buffer_space), size_t{0}};
+    }
+  }
+  auto [ec, n] = co_await socket_.async_read_some(
+      asio::buffer(buf_.data() + end_, buf_.size() - end_), kNoThrow);
+  end_ += n;
+  co_return std::pair{ec, n};
+}
+
+http::Task<Http1Connection::HeadState> Http1Connection::read_head(int& error_status,
+                                                                   std::string& error_reason) {
+  size_t hint = 0;
+  bool started = end_ > begin_;
+  if (started) {
+    request_start_ = Clock::now();
+    deadline_.expire_at(request_start_ + ep_.read_timeout);
+  } else {
+    idle_ = true;
+    if (draining_) co_return HeadState::kClosed;
+    deadline_.expire_after(ep_.idle_timeout);
+  }
+  // Room for the request line + header block, whichever limit is larger, plus slack.
+  size_t max_buffer = std::max(ep_.limits.max_header_bytes, ep_.limits.max_request_line) + 4096;
+  for (;;) {
+    if (end_ > begin_) {
+      auto r = http::parse_request_head(std::string_view(buf_.data() + begin_, end_ - begin_),
+                                        ep_.limits, req_, hint);
+      if (r.state == http::ParseResult::State::kComplete) {
+        begin_ += r.consumed;
+        co_return HeadState::kComplete;
+      }
+      if (r.state == http::ParseResult::State::kError) {
+        error_status = r.status;
+        error_reason = std::string(r.reason);
+        co_return HeadState::kError;
+      }
+    }
+    auto [ec, n] = co_await read_more(max_buffer);
+    if (n > 0 && !started) {
+      started = true;
+      idle_ = false;
+      request_start_ = Clock::now();
+      deadline_.expire_at(request_start_ + ep_.read_timeout);
+    }
+    if (ec == asio::error::no_buffer_space) {
+      error_status = 431;
+      error_reason = "request header fields too large";
+      co_return HeadState::kError;
+    }
+    if (ec) {
+      if (started && timed_out_) {
+        error_status = 408;
+        error_reason = "request timeout";
+        co_return HeadState::kError;
+      }
+      co_return HeadState::kClosed;
+    }
+  }
+}
+
+http::Task<ProxyError> Http1Connection::flush(std::string_view extra, std::string_view extra2) {
+  std::array<asio::const_buffer, 3> bufs{asio::buffer(out_), asio::buffer(extra),
+                                         asio::buffer(extra2)};
+  if (out_.empty() && extra.empty() && extra2.empty()) co_return ProxyError::none();
+  auto [ec, n] = co_await asio::async_write(socket_, bufs, kNoThrow);
+  out_.clear();
+  if (ec) {
+    co_return ProxyError{timed_out_ ? K::kDownstreamTimeout : K::kDownstreamClosed,
+                         "write response: " + ec.message(), false};
+  }
+  co_return ProxyError::none();
+}
+
+http::Task<void> Http1Connection::write_local_error(int status, std::string_view reason) {
+  // Malformed requests: answer and close; nothing was sent upstream.
+  std::string body(http::reason_phrase(status));
+  out_.clear();
+  out_.append("HTTP/1.1 ").append(std::to_string(status)).push_back(' ');
+  out_.append(http::reason_phrase(status));
+  out_.append("\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ");
+  out_.append(std::to_string(body.size())).append("\r\n\r\n").append(body);
+  deadline_.expire_after(std::chrono::seconds(5));
+  co_await flush();
+  logger()->debug("{}: rejected request from {}: {} {}", ep_.name,
+                  req_.client_addr.to_string(), status, reason);
+}
+
+ProxyError Http1Connection::read_error(const boost::system::error_code& ec) const {
+  if (timed_out_) return ProxyError{K::kDownstreamTimeout, "request body read timeout", false};
+  return ProxyError{K::kDownstreamClosed, "read request body: " + ec.message(), false};
+}
+
+void Http1Connection::body_complete() {
+  body_done_ = true;
+  // The request is in: from here the response phase runs under writeTimeout (0 = none).
+  if (ep_.write_timeout.count() > 0)
+    deadline_.expire_at(request_start_ + std::chrono::duration_cast<Clock::duration>(ep_.write_timeout));
+  else
+    deadline_.clear();
+}
+
+http::Task<std::pair<ProxyError, std::span<const char>>> Http1Connection::read() {
+  using Out = std::pair<ProxyError, std::span<const char>>;
+  if (body_done_) co_return Out{ProxyError::none(), {}};
+  if (req_.expect_continue && !continue_sent_) {
+    continue_sent_ = true;
+    static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(k100), kNoThrow);
+    if (ec) co_return Out{ProxyError{K::kDownstreamClosed, "write 100-continue", false}, {}};
+  }
+  if (!req_.chunked) {
+    if (end_ == begin_) {
+      auto [ec, n] = co_await read_more(buf_.size());
+      if (ec) co_return Out{read_error(ec), {}};
+    }
+    size_t take = std::min<uint64_t>(body_remaining_, end_ - begin_);
+    std::span<const char> piece(buf_.data() + begin_, take);
+    begin_ += take;
+    body_remaining_ -= take;
+    body_consumed_ += take;
+    if (body_remaining_ == 0) body_complete();
+    co_return Out{ProxyError::none(), piece};
+  }
+  for (;;) {
+    if (end_ > begin_) {
+      auto step = chunked_in_.decode(std::string_view(buf_.data() + begin_, end_ - begin_));
+      begin_ += step.consumed;
+      if (step.error)
+        co_return Out{ProxyError{K::kDownstreamProtocol, std::string(step.error_reason), false}, {}};
+      if (step.done) {
+        body_complete();
+        co_return Out{ProxyError::none(), {}};
+      }
+      if (!step.data.empty()) {
+        body_consumed_ += step.data.size();
+        co_return Out{ProxyError::none(), std::span<const char>(step.data.data(), step.data.size())};
+      }
+      if (step.consumed > 0) continue;
+    }
+    auto [ec, n] = co_await read_more(buf_.size());
+    if (ec) co_return Out{read_error(ec), {}};
+  }
+}
+
+http::Task<ProxyError> Http1Connection::write_head(http::Response& head) {
+  if (head.status >= 100 && head.status < 200 && head.status != 101) {
+    out_.clear();
+    out_.append("HTTP/1.1 ").append(std::to_string(head.status)).push_back(' ');
+    out_.append(head.reason.empty() ? http::reason_phrase(head.status) : head.reason);
+    out_.append("\r\n");
+    for (const auto& h : head.headers) out_.append(h.name).append(": ").append(h.value).append("\r\n");
+    out_.append("\r\n");
+    co_return co_await flush();
+  }
+  head_written_ = true;
+  int status = head.status;
+  status_ = status;
+  bool bodyless = head_request_ || status == 204 || status == 304 || status == 101;
+  out_.clear();
+  out_.append(req_.version == http::Version::kHttp10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  out_.append(std::to_string(status)).push_back(' ');
+  out_.append(head.reason.empty() ? http::reason_phrase(status) : std::string_view(head.reason));
+  out_.append("\r\n");
+  for (const auto& h : head.headers) {
+    if (iequals(h.name, "content-length") || iequals(h.name, "transfer-encoding") ||
+        (status != 101 && iequals(h.name, "connection")))
+      continue;
+    out_.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  chunked_out_ = false;
+  if (status == 101) {
+    // Connection/Upgrade fields were set by the proxy.
+  } else if (head.content_length >= 0 && status != 204 && status != 304) {
+    out_.append("Content-Length: ").append(std::to_string(head.content_length)).append("\r\n");
+  } else if (bodyless) {
+  } else if (req_.version == http::Version::kHttp11) {
+    chunked_out_ = true;
+    out_.append("Transfer-Encoding: chunked\r\n");
+  } else {
+    close_after_ = true;  // HTTP/1.0 with unknown length: delimited by close
+  }
+  if (status != 101) {
+    if (close_after_) out_.append("Connection: close\r\n");
+    else if (req_.version == http::Version::kHttp10) out_.append("Connection: keep-alive\r\n");
+  }
+  out_.append("\r\n");
+  if (status == 101) co_return co_await flush();
+  co_return ProxyError::none();  // flushed together with the first body bytes or at finish()
+}
+
+http::Task<ProxyError> Http1Connection::write_body(std::string_view data) {
+  if (head_request_ || data.empty()) co_return ProxyError::none();
+  body_bytes_out_ += data.size();
+  if (!chunked_out_) co_return co_await flush(data);
+  char hex[24];
+  int len = std::snprintf(hex, sizeof(hex), "%zx\r\n", data.size());
+  out_.append(hex, static_cast<size_t>(len));
+  co_return co_await flush(data, "\r\n");
+}
+
+http::Task<ProxyError> Http1Connection::finish() {
+  if (chunked_out_ && !head_request_) out_.append("0\r\n\r\n");
+  co_return co_await flush();
+}
+
+http::Task<ProxyError> Http1Connection::tunnel(tcp::socket& upstream,
+                                               std::string_view upstream_pending) {
+  using namespace asio::experimental::awaitable_operators;
+  if (!upstream_pending.empty()) {
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(upstream_pending), kNoThrow);
+    if (ec) co_return ProxyError{K::kDownstreamClosed, "tunnel write", false};
+  }
+  if (end_ > begin_) {
+    auto [ec, n] = co_await asio::async_write(
+        upstream, asio::buffer(buf_.data() + begin_, end_ - begin_), kNoThrow);
+    begin_ = end_ = 0;
+    if (ec) co_return ProxyError{K::kUpstreamClosed, "tunnel write", false};
+  }
+  auto idle = std::chrono::duration_cast<Clock::duration>(ep_.idle_timeout);
+  deadline_.expire_after(idle);
+  auto pump = [this, idle](tcp::socket& from, tcp::socket& to) -> http::Task<void> {
+    std::array<char, 16384> chunk;
+    for (;;) {
+      auto [ec, n] = co_await from.async_read_some(asio::buffer(chunk), kNoThrow);
+      if (n > 0) {
+        deadline_.expire_after(idle);
+        auto [wec, wn] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), kNoThrow);
+        if (wec) break;
+      }
+      if (ec) break;
+    }
+    boost::system::error_code ignored;
+    to.shutdown(tcp::socket::shutdown_send, ignored);
+  };
+  co_await (pump(socket_, upstream) && pump(upstream, socket_));
+  co_return ProxyError::none();
+}
+
+// Consumes what is left of the request body so the next request can be parsed. Returns false
+// when the connection must close instead (too much left, or an error).
+http::Task<bool> Http1Connection::finish_request_body() {
+  if (body_done_) co_return true;
+  uint64_t drained = 0;
+  while (!body_done_) {
+    auto [err, data] = co_await read();
+    if (err) co_return false;
+    if (data.empty()) break;
+    drained += data.size();
+    if (drained > kMaxDrainBytes) co_return false;
+  }
+  co_return true;
+}
+
+http::Task<void> Http1Connection::run() {
+  boost::system::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  if (ec) co_return;
+  socket_.set_option(tcp::no_delay(true), ec);
+  ++worker_.open_connections;
+  struct Closer {
+    WorkerState& w;
+    ~Closer() { --w.open_connections; }
+  } closer{worker_};
+
+  for (;;) {
+    req_.clear();
+    req_.client_addr = canonical_ip(remote.address());
+    req_.client_port = remote.port();
+    req_.entrypoint = ep_.name;
+    int err_status = 0;
+    std::string err_reason;
+    auto state = co_await read_head(err_status, err_reason);
+    if (state == HeadState::kClosed) co_return;
+    idle_ = false;
+    if (state == HeadState::kError) {
+      co_await write_local_error(err_status, err_reason);
+      co_return;
+    }
+    ++requests_;
+
+    // Per-request state.
+    head_written_ = false;
+    chunked_out_ = false;
+    status_ = 0;
+    body_bytes_out_ = 0;
+    head_request_ = req_.method == "HEAD";
+    continue_sent_ = false;
+    body_consumed_ = 0;
+    body_done_ = !req_.has_body();
+    body_remaining_ = req_.chunked ? 0 : static_cast<uint64_t>(std::max<int64_t>(0, req_.content_length));
+    if (req_.chunked) chunked_in_ = http::ChunkedDecoder();
+    if (body_done_) body_complete();
+
+    // Keep-alive decision, made before Connection is stripped.
+    bool client_close = false;
+    bool client_keep_alive = false;
+    for (auto v : req_.headers.values("Connection")) {
+      for (auto t : split(v, ',')) {
+        if (iequals(t, "close")) client_close = true;
+        if (iequals(t, "keep-alive")) client_keep_alive = true;
+      }
+    }
+    close_after_ = client_close || draining_ ||
+                   (req_.version == http::Version::kHttp10 && !client_keep_alive) ||
+                   (ep_.keep_alive_max_requests > 0 && requests_ >= ep_.keep_alive_max_requests) ||
+                   (ep_.keep_alive_max_time.count() > 0 &&
+                    Clock::now() - opened_ >= ep_.keep_alive_max_time);
+
+    // One view of the path: normalise once; route, run middlewares and forward the same path.
+    raw_path_.swap(req_.path);
+    if (auto perr = http::normalize_path(raw_path_, ep_.path, req_.path); !perr.empty()) {
+      co_await write_local_error(400, perr);
+      co_return;
+    }
+    http::strip_hop_by_hop(req_.headers, req_.upgrade_websocket);
+    http::apply_forwarded_headers(req_, ep_.forwarded);
+
+    // Route on the snapshot current at the start of this request; keep it alive until the end.
+    std::shared_ptr<const config::Snapshot> snapshot = worker_.snapshot;
+    const router::Route* route = nullptr;
+    if (snapshot && ep_.index < snapshot->entrypoints.size())
+      route = snapshot->entrypoints[ep_.index].table.match(req_);
+
+    http::Exchange ex{req_, *this};
+    ex.writer = this;
+    ex.executor = socket_.get_executor();
+    ex.worker_id = worker_.ctx.id;
+    ex.worker = &worker_.ctx;
+    ex.upgradable = this;
+    ex.close_connection = close_after_;
+    if (route) {
+      ex.router_name = route->name;
+      co_await route->handler->handle(ex);
+    } else {
+      // Traefik's answer when no router matches.
+      http::HeaderMap h;
+      h.add("X-Content-Type-Options", "nosniff");
+      if (co_await http::send_response(ex, 404, "404 page not found\n", &h))
+        ex.close_connection = true;
+    }
+    if (!head_written_) {
+      // A handler that returned without answering: a bug, but the client still gets an answer.
+      logger()->error("{}: handler for router {} sent no response", ep_.name, ex.router_name);
+      if (co_await http::send_response(ex, 500, "Internal Server Error")) co_return;
+      ex.close_connection = true;
+    }
+    ex.status = status_;
+    ex.response_bytes = body_bytes_out_;
+    if (worker_.access_log) worker_.access_log->record(ex, request_start_);
+    if (ex.status == 101 || ex.close_connection || close_after_ || draining_) co_return;
+    if (!co_await finish_request_body()) co_return;
+  }
+}
+
+}  // namespace
+
+http::Task<void> serve_http1(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep) {
+  Http1Connection conn(std::move(socket), worker, ep);
+  co_await conn.run();
+}
+
+void drain_connections(WorkerState& worker) {
+  worker.ctx.draining = true;
+  worker.ctx.deadlines.for_each([](Deadline& d) {
+    // Only client connections tag themselves as owners of their deadline with a connection;
+    // upstream connections leave owner null.
+    if (d.owner) static_cast<Http1Connection*>(d.owner)->drain();
+  });
+}
+
+}  // namespace turnpike::entrypoint

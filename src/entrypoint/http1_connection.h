@@ -1,0 +1,26 @@
+#pragma once
+// One client HTTP/1.1 connection on a worker: reads and strictly parses requests, normalises the
+// path, cleans hop-by-hop and forwarded headers, routes with the worker's current snapshot, runs
+// the router's handler chain, and writes the response; keep-alive, pipelining (sequentially),
+// 100-continue, WebSocket tunnels, timeouts and graceful draining.
+//
+// Worker-confined. The connection object is the exchange's BodyReader, ResponseWriter and
+// Upgradable at once, so a request allocates nothing for them.
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "entrypoint/entrypoint_options.h"
+#include "entrypoint/worker_state.h"
+#include "http/exchange.h"
+
+namespace turnpike::entrypoint {
+
+// Serves the connection until it closes. Never throws.
+http::Task<void> serve_http1(boost::asio::ip::tcp::socket socket, WorkerState& worker,
+                             const EntryPointOptions& ep);
+
+// Starts graceful draining of every client connection of this worker: idle keep-alive connections
+// are closed now, busy ones after their current response (which carries Connection: close).
+void drain_connections(WorkerState& worker);
+
+}  // namespace turnpike::entrypoint

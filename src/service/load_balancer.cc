@@ -1,0 +1,128 @@
+#include "service/load_balancer.h"
+
+#include "common/ipnet.h"
+#include "common/strings.h"
+#include "service/proxy_http1.h"
+
+namespace turnpike::service {
+
+Result<Server> Server::parse(std::string_view url, int weight) {
+  Server s;
+  s.url = std::string(url);
+  s.weight = weight;
+  std::string_view rest = url;
+  if (istarts_with(rest, "http://")) {
+    rest.remove_prefix(7);
+  } else if (istarts_with(rest, "https://") || istarts_with(rest, "h2c://")) {
+    return make_error("url \"" + std::string(url) +
+                      "\": https:// and h2c:// upstreams are not supported yet");
+  } else {
+    return make_error("url \"" + std::string(url) + "\": scheme must be http://");
+  }
+  auto slash = rest.find('/');
+  std::string_view hostport = rest.substr(0, slash);
+  if (slash != std::string_view::npos) s.base_path = std::string(rest.substr(slash));
+  if (hostport.empty()) return make_error("url \"" + std::string(url) + "\": missing host");
+  std::string_view host = hostport;
+  std::string_view port;
+  if (hostport.front() == '[') {
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos)
+      return make_error("url \"" + std::string(url) + "\": bad IPv6 literal");
+    host = hostport.substr(1, close - 1);
+    if (close + 1 < hostport.size()) {
+      if (hostport[close + 1] != ':')
+        return make_error("url \"" + std::string(url) + "\": bad port");
+      port = hostport.substr(close + 2);
+    }
+  } else if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+    host = hostport.substr(0, colon);
+    port = hostport.substr(colon + 1);
+  }
+  if (!port.empty()) {
+    auto p = parse_uint(port);
+    if (!p || *p == 0 || *p > 65535)
+      return make_error("url \"" + std::string(url) + "\": bad port");
+    s.port = static_cast<uint16_t>(*p);
+  }
+  s.host = std::string(host);
+  bool v6 = s.host.find(':') != std::string::npos;
+  s.authority = (v6 ? "[" + s.host + "]" : s.host) + ":" + std::to_string(s.port);
+  if (auto ip = parse_ip(s.host)) s.endpoint = boost::asio::ip::tcp::endpoint(*ip, s.port);
+  return s;
+}
+
+size_t smooth_wrr_pick(std::vector<int64_t>& current, const std::vector<int>& weights,
+                       int64_t total) {
+  size_t best = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    current[i] += weights[i];
+    if (current[i] > current[best]) best = i;
+  }
+  current[best] -= total;
+  return best;
+}
+
+LoadBalancerService::LoadBalancerService(std::string name, std::vector<Server> servers,
+                                         bool pass_host_header,
+                                         std::shared_ptr<const TransportOptions> transport,
+                                         unsigned workers)
+    : name_(std::move(name)),
+      servers_(std::move(servers)),
+      pass_host_header_(pass_host_header),
+      transport_(std::move(transport)),
+      slots_(workers == 0 ? 1 : workers) {
+  // Weight 0 servers never receive traffic (Traefik skips them).
+  std::erase_if(servers_, [](const Server& s) { return s.weight <= 0; });
+  for (auto& s : servers_) {
+    total_weight_ += s.weight;
+    s.pool_key = transport_->name + "|" + s.authority;
+  }
+  for (auto& slot : slots_) slot.current.assign(servers_.size(), 0);
+}
+
+const Server* LoadBalancerService::pick(unsigned worker_id) const {
+  if (servers_.empty()) return nullptr;
+  if (servers_.size() == 1) return &servers_[0];
+  auto& slot = slots_[worker_id % slots_.size()];
+  // Weights are copied into a small vector once per pick only for >1 servers; fine at these sizes.
+  thread_local std::vector<int> weights;
+  weights.clear();
+  for (const auto& s : servers_) weights.push_back(s.weight);
+  return &servers_[smooth_wrr_pick(slot.current, weights, total_weight_)];
+}
+
+http::Task<void> LoadBalancerService::handle(http::Exchange& ex) const {
+  ex.service_name = name_;
+  const Server* server = pick(ex.worker_id);
+  if (!server) {
+    // Traefik answers 503 when a service has no (healthy) server.
+    if (co_await http::send_response(ex, 503, "no available server")) ex.close_connection = true;
+    co_return;
+  }
+  ex.service_url = server->url;
+  auto err = co_await forward_http1(ex, *server, *transport_, pass_host_header_);
+  if (err) co_await http::send_error(ex, err);
+}
+
+WeightedService::WeightedService(std::string name, std::vector<Child> children, unsigned workers)
+    : name_(std::move(name)), children_(std::move(children)), slots_(workers == 0 ? 1 : workers) {
+  std::erase_if(children_, [](const Child& c) { return c.weight <= 0; });
+  for (const auto& c : children_) total_weight_ += c.weight;
+  for (auto& slot : slots_) slot.current.assign(children_.size(), 0);
+}
+
+http::Task<void> WeightedService::handle(http::Exchange& ex) const {
+  if (children_.empty()) {
+    if (co_await http::send_response(ex, 503, "no available server")) ex.close_connection = true;
+    co_return;
+  }
+  auto& slot = slots_[ex.worker_id % slots_.size()];
+  thread_local std::vector<int> weights;
+  weights.clear();
+  for (const auto& c : children_) weights.push_back(c.weight);
+  size_t i = smooth_wrr_pick(slot.current, weights, total_weight_);
+  co_await children_[i].handler->handle(ex);
+}
+
+}  // namespace turnpike::service

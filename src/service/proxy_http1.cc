@@ -1,0 +1,357 @@
+#include "service/proxy_http1.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "http/chunked.h"
+#include "http/parser.h"
+#include "service/worker_context.h"
+
+namespace turnpike::service {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using http::ProxyError;
+using K = ProxyError::Kind;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kBufferSize = 16 * 1024;
+constexpr size_t kMaxResponseHead = 1 << 20;
+
+ProxyError upstream_error(K kind, std::string detail, bool retry_safe = false) {
+  return ProxyError{kind, std::move(detail), retry_safe};
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void serialize_request_head(const http::Request& req, const Server& s, bool pass_host,
+                            std::string& out) {
+  out.clear();
+  out.append(req.method).push_back(' ');
+  if (s.preserve_path && s.base_path.size() > 1) {
+    std::string_view base = s.base_path;
+    if (base.back() == '/') base.remove_suffix(1);
+    out.append(base);
+  }
+  out.append(req.path);
+  if (req.has_query) out.append("?").append(req.query);
+  out.append(" HTTP/1.1\r\n");
+  append_header(out, "Host", pass_host && !req.authority.empty() ? std::string_view(req.authority)
+                                                                  : std::string_view(s.authority));
+  for (const auto& h : req.headers) {
+    if (iequals(h.name, "host") || iequals(h.name, "content-length") ||
+        iequals(h.name, "transfer-encoding"))
+      continue;
+    append_header(out, h.name, h.value);
+  }
+  if (req.upgrade_websocket) {
+    out.append("Connection: Upgrade\r\n");
+    if (!req.headers.has("Upgrade")) out.append("Upgrade: websocket\r\n");
+  }
+  if (req.chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  } else if (req.content_length >= 0) {
+    append_header(out, "Content-Length", std::to_string(req.content_length));
+  }
+  out.append("\r\n");
+}
+
+// Removes hop-by-hop fields (and those the upstream named in Connection) from a response.
+// Returns true when the upstream asked to close the connection.
+bool strip_response_hop_by_hop(http::HeaderMap& headers) {
+  bool close = false;
+  for (auto v : headers.values("Connection")) {
+    for (auto token : split(v, ',')) {
+      if (iequals(token, "close")) close = true;
+    }
+  }
+  std::vector<std::string> listed;
+  for (auto v : headers.values("Connection"))
+    for (auto token : split(v, ','))
+      if (!token.empty()) listed.emplace_back(token);
+  for (const auto& name : listed) headers.remove(name);
+  headers.remove_if([](const http::Header& h) {
+    return http::is_hop_by_hop(h.name) || iequals(h.name, "content-length");
+  });
+  return close;
+}
+
+class Attempt {
+ public:
+  Attempt(http::Exchange& ex, const Server& server, const TransportOptions& transport,
+          bool pass_host)
+      : ex_(ex), server_(server), transport_(transport), pass_host_(pass_host),
+        ctx_(*ex.worker) {}
+
+  // Runs one attempt. `stale` is set when a pooled connection turned out to be closed before any
+  // response byte arrived and nothing of the request body was consumed (safe to retry).
+  http::Task<ProxyError> run(bool allow_pooled, bool& stale);
+
+ private:
+  http::Task<ProxyError> dial();
+  http::Task<ProxyError> send_request();
+  http::Task<ProxyError> read_response_head(http::Response& resp, bool& stale);
+  http::Task<ProxyError> stream_response_body(const http::Response& resp, bool& reusable);
+  http::Task<std::pair<boost::system::error_code, size_t>> read_more();
+
+  http::Exchange& ex_;
+  const Server& server_;
+  const TransportOptions& transport_;
+  bool pass_host_;
+  WorkerContext& ctx_;
+  std::unique_ptr<UpstreamConnection> conn_;
+  bool pooled_ = false;
+  std::string head_;
+};
+
+http::Task<ProxyError> Attempt::dial() {
+  tcp::socket sock(ex_.executor);
+  conn_ = std::make_unique<UpstreamConnection>(std::move(sock), ctx_.deadlines, server_.pool_key);
+  conn_->deadline.expire_after(transport_.dial_timeout);
+  boost::system::error_code ec;
+  if (server_.endpoint) {
+    std::tie(ec) = co_await conn_->socket.async_connect(*server_.endpoint, kNoThrow);
+  } else {
+    tcp::resolver resolver(ex_.executor);
+    auto [rec, results] = co_await resolver.async_resolve(server_.host, std::to_string(server_.port),
+                                                          kNoThrow);
+    if (rec) {
+      conn_.reset();
+      co_return upstream_error(K::kUpstreamConnect,
+                               "resolve " + server_.host + ": " + rec.message(), true);
+    }
+    tcp::endpoint ep;
+    std::tie(ec, ep) = co_await asio::async_connect(conn_->socket, results, kNoThrow);
+  }
+  if (ec) {
+    bool timeout = conn_->timed_out;
+    conn_.reset();
+    co_return upstream_error(K::kUpstreamConnect,
+                             "dial " + server_.authority + ": " +
+                                 (timeout ? std::string("timeout") : ec.message()),
+                             true);
+  }
+  conn_->deadline.clear();
+  conn_->socket.set_option(tcp::no_delay(true), ec);
+  conn_->buffer.resize(kBufferSize);
+  co_return ProxyError::none();
+}
+
+http::Task<ProxyError> Attempt::send_request() {
+  const auto& req = ex_.request;
+  serialize_request_head(req, server_, pass_host_, head_);
+  auto [ec, n] = co_await asio::async_write(conn_->socket, asio::buffer(head_), kNoThrow);
+  if (ec) co_return upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
+  if (!req.has_body()) co_return ProxyError::none();
+  std::string chunk_head;
+  for (;;) {
+    auto [err, data] = co_await ex_.body.read();
+    if (err) co_return err;
+    if (data.empty()) break;
+    if (req.chunked) {
+      chunk_head.clear();
+      http::append_chunk_header(chunk_head, data.size());
+      std::array<asio::const_buffer, 3> bufs{asio::buffer(chunk_head), asio::buffer(data),
+                                             asio::buffer("\r\n", 2)};
+      std::tie(ec, n) = co_await asio::async_write(conn_->socket, bufs, kNoThrow);
+    } else {
+      std::tie(ec, n) = co_await asio::async_write(conn_->socket, asio::buffer(data), kNoThrow);
+    }
+    if (ec) co_return upstream_error(K::kUpstreamClosed, "write request body: " + ec.message());
+  }
+  if (req.chunked) {
+    std::tie(ec, n) = co_await asio::async_write(conn_->socket, asio::buffer("0\r\n\r\n", 5),
+                                                 kNoThrow);
+    if (ec) co_return upstream_error(K::kUpstreamClosed, "write request body: " + ec.message());
+  }
+  co_return ProxyError::none();
+}
+
+// Reads more bytes into the connection buffer, compacting or growing it as needed.
+http::Task<std::pair<boost::system::error_code, size_t>> Attempt::read_more() {
+  auto& c = *conn_;
+  if (c.begin == c.end) {
+    c.begin = c.end = 0;
+  } else if (c.end == c.buffer.size()) {
+    if (c.begin > 0) {
+      std::memmove(c.buffer.data(), c.buffer.data() + c.begin, c.end - c.begin);
+      c.end -= c.begin;
+      c.begin = 0;
+    } else {
+      c.buffer.resize(c.buffer.size() * 2);
+    }
+  }
+  auto [ec, n] = co_await c.socket.async_read_some(
+      asio::buffer(c.buffer.data() + c.end, c.buffer.size() - c.end), kNoThrow);
+  c.end += n;
+  co_return std::pair{ec, n};
+}
+
+http::Task<ProxyError> Attempt::read_response_head(http::Response& resp, bool& stale) {
+  auto& c = *conn_;
+  http::ParseLimits limits;
+  limits.max_header_bytes = kMaxResponseHead;
+  bool is_head = ex_.request.method == "HEAD";
+  uint64_t received = 0;
+  size_t hint = 0;
+  if (transport_.response_header_timeout.count() > 0)
+    c.deadline.expire_after(transport_.response_header_timeout);
+  for (;;) {
+    if (c.end > c.begin) {
+      auto r = http::parse_response_head(std::string_view(c.buffer.data() + c.begin, c.end - c.begin),
+                                         limits, is_head, resp, hint);
+      if (r.state == http::ParseResult::State::kError) {
+        co_return upstream_error(K::kUpstreamProtocol, "malformed response: " + std::string(r.reason));
+      }
+      if (r.state == http::ParseResult::State::kComplete) {
+        c.begin += r.consumed;
+        hint = 0;
+        // Interim responses: 100/102/103 are not forwarded (101 is the upgrade answer).
+        if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+          resp.clear();
+          continue;
+        }
+        c.deadline.clear();
+        co_return ProxyError::none();
+      }
+      if (c.end - c.begin > kMaxResponseHead)
+        co_return upstream_error(K::kUpstreamProtocol, "response head too large");
+    }
+    auto [ec, n] = co_await read_more();
+    received += n;
+    if (ec) {
+      if (c.timed_out)
+        co_return upstream_error(K::kUpstreamTimeout, "timeout awaiting response headers");
+      if (pooled_ && received == 0 && ex_.body.consumed() == 0) stale = true;
+      co_return upstream_error(K::kUpstreamClosed, "read response: " + ec.message());
+    }
+  }
+}
+
+http::Task<ProxyError> Attempt::stream_response_body(const http::Response& resp, bool& reusable) {
+  auto& c = *conn_;
+  auto* w = ex_.writer;
+  bool is_head = ex_.request.method == "HEAD";
+  bool no_body = is_head || resp.status == 204 || resp.status == 304;
+  if (no_body) co_return ProxyError::none();
+  if (resp.chunked) {
+    http::ChunkedDecoder decoder;
+    for (;;) {
+      while (c.end > c.begin) {
+        std::string_view in(c.buffer.data() + c.begin, c.end - c.begin);
+        auto step = decoder.decode(in);
+        c.begin += step.consumed;
+        if (step.error)
+          co_return upstream_error(K::kUpstreamProtocol, "bad chunked body: " + std::string(step.error_reason));
+        if (!step.data.empty()) {
+          if (auto err = co_await w->write_body(step.data)) co_return err;
+        }
+        if (step.done) co_return ProxyError::none();
+        if (step.consumed == 0 && step.data.empty()) break;
+      }
+      auto [ec, n] = co_await read_more();
+      if (ec) co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
+    }
+  }
+  if (resp.content_length >= 0) {
+    uint64_t remaining = static_cast<uint64_t>(resp.content_length);
+    while (remaining > 0) {
+      if (c.end == c.begin) {
+        auto [ec, n] = co_await read_more();
+        if (ec) co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
+      }
+      size_t take = std::min<uint64_t>(remaining, c.end - c.begin);
+      std::string_view piece(c.buffer.data() + c.begin, take);
+      c.begin += take;
+      remaining -= take;
+      if (auto err = co_await w->write_body(piece)) co_return err;
+    }
+    co_return ProxyError::none();
+  }
+  // Delimited by close: forward until EOF; the connection cannot be reused.
+  reusable = false;
+  for (;;) {
+    if (c.end > c.begin) {
+      std::string_view piece(c.buffer.data() + c.begin, c.end - c.begin);
+      c.begin = c.end;
+      if (auto err = co_await w->write_body(piece)) co_return err;
+    }
+    auto [ec, n] = co_await read_more();
+    if (ec == asio::error::eof) co_return ProxyError::none();
+    if (ec) co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
+  }
+}
+
+http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
+  if (allow_pooled) {
+    conn_ = ctx_.pools.take(server_.pool_key);
+    pooled_ = conn_ != nullptr;
+  }
+  if (!conn_) {
+    if (auto err = co_await dial()) co_return err;
+  }
+  if (auto err = co_await send_request()) {
+    if (pooled_ && err.kind == K::kUpstreamClosed && ex_.body.consumed() == 0) stale = true;
+    co_return err;
+  }
+  http::Response resp;
+  if (auto err = co_await read_response_head(resp, stale)) co_return err;
+  ++conn_->requests;
+
+  bool upstream_close = strip_response_hop_by_hop(resp.headers);
+  if (resp.status == 101) {
+    if (!ex_.request.upgrade_websocket || !ex_.upgradable)
+      co_return upstream_error(K::kUpstreamProtocol, "unexpected 101 Switching Protocols");
+    resp.headers.set("Connection", "Upgrade");
+    resp.headers.set("Upgrade", "websocket");
+    resp.content_length = -1;
+    if (auto err = co_await ex_.writer->write_head(resp)) co_return err;
+    ex_.status = 101;
+    std::string_view pending(conn_->buffer.data() + conn_->begin, conn_->end - conn_->begin);
+    auto err = co_await ex_.upgradable->tunnel(conn_->socket, pending);
+    ex_.close_connection = true;
+    co_return ProxyError::none();  // tunnel errors are logged by the tunnel; nothing to answer
+  }
+  ex_.status = resp.status;
+  if (auto err = co_await ex_.writer->write_head(resp)) co_return err;
+  bool reusable = !upstream_close && resp.version != http::Version::kHttp10;
+  if (auto err = co_await stream_response_body(resp, reusable)) {
+    ex_.close_connection = true;  // head already sent: the client sees a truncated body
+    co_return ProxyError::none();
+  }
+  if (auto err = co_await ex_.writer->finish()) {
+    ex_.close_connection = true;
+  }
+  if (reusable && conn_->begin == conn_->end && !ex_.close_connection) {
+    conn_->begin = conn_->end = 0;
+    ctx_.pools.put(std::move(conn_),
+                   std::chrono::duration_cast<Clock::duration>(transport_.idle_conn_timeout),
+                   transport_.max_idle_conns_per_host);
+  }
+  co_return ProxyError::none();
+}
+
+}  // namespace
+
+http::Task<ProxyError> forward_http1(http::Exchange& ex, const Server& server,
+                                     const TransportOptions& transport, bool pass_host_header) {
+  bool stale = false;
+  {
+    Attempt first(ex, server, transport, pass_host_header);
+    auto err = co_await first.run(true, stale);
+    if (!err || !stale) co_return err;
+  }
+  // A pooled connection the upstream had already closed: retry once on a fresh connection
+  // (nothing of the request reached the upstream application).
+  Attempt second(ex, server, transport, pass_host_header);
+  bool ignored = false;
+  co_return co_await second.run(false, ignored);
+}
+
+}  // namespace turnpike::service
