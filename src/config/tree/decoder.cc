@@ -1,0 +1,373 @@
+#include "config/tree/decoder.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "common/strings.h"
+
+namespace turnpike::config {
+namespace {
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  out += s;
+  out += '"';
+  return out;
+}
+
+std::optional<int64_t> parse_int64(std::string_view s) {
+  s = trim(s);
+  bool neg = false;
+  if (!s.empty() && (s.front() == '-' || s.front() == '+')) {
+    neg = s.front() == '-';
+    s.remove_prefix(1);
+  }
+  auto mag = parse_uint(s);
+  if (!mag)
+    return std::nullopt;
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (neg) {
+    if (*mag > kMax + 1)
+      return std::nullopt;
+    return *mag == kMax + 1 ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(*mag);
+  }
+  if (*mag > kMax)
+    return std::nullopt;
+  return static_cast<int64_t>(*mag);
+}
+
+// Items of a map whose keys are list indexes ("0", "1", ... as CLI/env/KV sources write lists),
+// in index order; nullopt when a key is not an index.
+std::optional<std::vector<const Node*>> indexed_items(const Node& map) {
+  std::vector<std::pair<uint64_t, const Node*>> indexed;
+  for (const auto& [k, v] : map.entries()) {
+    auto idx = parse_uint(k);
+    if (!idx)
+      return std::nullopt;
+    indexed.emplace_back(*idx, &v);
+  }
+  std::stable_sort(indexed.begin(), indexed.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<const Node*> out;
+  for (const auto& [i, n] : indexed)
+    out.push_back(n);
+  return out;
+}
+
+const char* kind_name(Node::Kind k) {
+  switch (k) {
+  case Node::Kind::kNull:
+    return "nothing";
+  case Node::Kind::kScalar:
+    return "a value";
+  case Node::Kind::kList:
+    return "a list";
+  case Node::Kind::kMap:
+    return "a map";
+  }
+  return "?";
+}
+
+// "invalid duration \"abc\"" for a bad scalar, "expected a duration, got a list" otherwise.
+std::string invalid(const Node& n, std::string_view what) {
+  if (n.is_scalar())
+    return "invalid " + std::string(what) + " " + quote(n.text());
+  bool vowel = !what.empty() && std::string_view("aeiou").find(what[0]) != std::string_view::npos;
+  return std::string("expected ") + (vowel ? "an " : "a ") + std::string(what) + ", got " +
+         kind_name(n.kind());
+}
+
+std::optional<double> parse_double(std::string_view s) {
+  std::string text(trim(s));
+  if (text.empty())
+    return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || errno != 0 || !std::isfinite(v))
+    return std::nullopt;
+  return v;
+}
+
+} // namespace
+
+std::optional<bool> parse_bool(std::string_view s) {
+  s = trim(s);
+  if (iequals(s, "true"))
+    return true;
+  if (iequals(s, "false"))
+    return false;
+  return std::nullopt;
+}
+
+void Errors::add(const Location& loc, std::string_view path, std::string_view problem) {
+  std::string msg = loc.describe();
+  if (!msg.empty())
+    msg += ": ";
+  if (!path.empty()) {
+    msg += path;
+    msg += ": ";
+  }
+  msg += problem;
+  list_.push_back(std::move(msg));
+}
+
+std::string Errors::joined() const {
+  std::string out;
+  for (const auto& e : list_) {
+    if (!out.empty())
+      out += "; ";
+    out += e;
+  }
+  return out;
+}
+
+Decoder::Decoder(const Node& node, std::string path, Errors& errors)
+    : node_(node), path_(std::move(path)), errors_(errors) {
+  if (!node_.is_map() && !node_.is_null())
+    errors_.add(node_.location(), path_,
+                std::string("expected a map, got ") + kind_name(node_.kind()));
+}
+
+std::string Decoder::child_path(std::string_view key) const {
+  if (path_.empty())
+    return std::string(key);
+  std::string out = path_;
+  out += '.';
+  out += key;
+  return out;
+}
+
+const Node* Decoder::lookup(std::string_view key) {
+  if (!node_.is_map())
+    return nullptr;
+  const Node* n = node_.find(key);
+  if (n)
+    used_.insert(to_lower(key));
+  return n;
+}
+
+void Decoder::fail(std::string_view key, std::string_view problem) {
+  if (key.empty()) {
+    errors_.add(node_.location(), path_, problem);
+    return;
+  }
+  const Node* n = node_.is_map() ? node_.find(key) : nullptr;
+  errors_.add(n ? n->location() : node_.location(), child_path(key), problem);
+}
+
+bool Decoder::get(std::string_view key, std::string& out) {
+  const Node* n = lookup(key);
+  if (!n)
+    return false;
+  if (n->is_null()) {
+    out.clear();
+    return true;
+  }
+  if (!n->is_scalar()) {
+    fail(key, std::string("expected a string, got ") + kind_name(n->kind()));
+    return false;
+  }
+  out = n->text();
+  return true;
+}
+
+bool Decoder::get(std::string_view key, bool& out) {
+  const Node* n = lookup(key);
+  if (!n)
+    return false;
+  // `insecure:` with no value, like the bare flag `--api.insecure`, means true.
+  if (n->is_null()) {
+    out = true;
+    return true;
+  }
+  auto b = n->is_scalar() ? parse_bool(n->text()) : std::nullopt;
+  if (!b) {
+    fail(key, invalid(*n, "boolean") + (n->is_scalar() ? " (true or false)" : ""));
+    return false;
+  }
+  out = *b;
+  return true;
+}
+
+bool Decoder::get(std::string_view key, int64_t& out) {
+  const Node* n = lookup(key);
+  if (!n || n->is_null())
+    return false;
+  auto v = n->is_scalar() ? parse_int64(n->text()) : std::nullopt;
+  if (!v) {
+    fail(key, invalid(*n, "integer"));
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
+bool Decoder::get(std::string_view key, int& out) {
+  int64_t v = out;
+  const Node* n = node_.is_map() ? node_.find(key) : nullptr;
+  if (!get(key, v))
+    return false;
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
+    fail(key, "integer out of range " + quote(n ? n->text() : std::to_string(v)));
+    return false;
+  }
+  out = static_cast<int>(v);
+  return true;
+}
+
+bool Decoder::get(std::string_view key, double& out) {
+  const Node* n = lookup(key);
+  if (!n || n->is_null())
+    return false;
+  auto v = n->is_scalar() ? parse_double(n->text()) : std::nullopt;
+  if (!v) {
+    fail(key, invalid(*n, "number"));
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
+bool Decoder::get(std::string_view key, Duration& out) {
+  const Node* n = lookup(key);
+  if (!n || n->is_null())
+    return false;
+  auto d = n->is_scalar() ? parse_duration(trim(n->text())) : std::nullopt;
+  if (!d) {
+    fail(key, invalid(*n, "duration"));
+    return false;
+  }
+  out = *d;
+  return true;
+}
+
+bool Decoder::get(std::string_view key, std::vector<std::string>& out) {
+  const Node* n = lookup(key);
+  if (!n)
+    return false;
+  std::vector<std::string> result;
+  if (n->is_scalar()) {
+    // CLI/env form: "a,b,c".
+    for (auto item : split(n->text(), ','))
+      if (!item.empty())
+        result.emplace_back(item);
+  } else if (n->is_list() || n->is_map()) {
+    std::vector<const Node*> items;
+    if (n->is_list()) {
+      for (const auto& item : n->items())
+        items.push_back(&item);
+    } else if (auto indexed = indexed_items(*n)) {
+      items = std::move(*indexed);
+    } else {
+      fail(key, "expected a list, got a map");
+      return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i]->is_scalar()) {
+        result.push_back(items[i]->text());
+      } else if (items[i]->is_null()) {
+        result.emplace_back();
+      } else {
+        errors_.add(items[i]->location(), child_path(key) + "[" + std::to_string(i) + "]",
+                    std::string("expected a string, got ") + kind_name(items[i]->kind()));
+        ok = false;
+      }
+    }
+    if (!ok)
+      return false;
+  }
+  out = std::move(result);
+  return true;
+}
+
+bool Decoder::get(std::string_view key, std::map<std::string, std::string>& out) {
+  const Node* n = lookup(key);
+  if (!n)
+    return false;
+  if (n->is_null()) {
+    out.clear();
+    return true;
+  }
+  if (!n->is_map()) {
+    fail(key, std::string("expected a map, got ") + kind_name(n->kind()));
+    return false;
+  }
+  std::map<std::string, std::string> result;
+  bool ok = true;
+  for (const auto& [k, v] : n->entries()) {
+    if (v.is_scalar()) {
+      result[k] = v.text();
+    } else if (v.is_null()) {
+      result[k] = "";
+    } else {
+      errors_.add(v.location(), child_path(key) + "." + k,
+                  std::string("expected a string, got ") + kind_name(v.kind()));
+      ok = false;
+    }
+  }
+  if (!ok)
+    return false;
+  out = std::move(result);
+  return true;
+}
+
+const Node* Decoder::section(std::string_view key) {
+  // A present section with no content: `api: true` / `--api` / `TRAEFIK_API=true`.
+  static const Node kEmpty;
+  const Node* n = lookup(key);
+  if (!n)
+    return nullptr;
+  if (n->is_map() || n->is_null())
+    return n;
+  if (n->is_scalar()) {
+    auto b = parse_bool(n->text());
+    if (b)
+      return *b ? &kEmpty : nullptr;
+  }
+  fail(key, std::string("expected a section (a map), got ") + kind_name(n->kind()));
+  return nullptr;
+}
+
+std::vector<const Node*> Decoder::list(std::string_view key) {
+  const Node* n = lookup(key);
+  if (!n || n->is_null())
+    return {};
+  if (n->is_list()) {
+    std::vector<const Node*> out;
+    for (const auto& item : n->items())
+      out.push_back(&item);
+    return out;
+  }
+  if (n->is_map()) {
+    if (auto indexed = indexed_items(*n))
+      return std::move(*indexed);
+  }
+  fail(key, std::string("expected a list, got ") + kind_name(n->kind()));
+  return {};
+}
+
+void Decoder::skip(std::string_view key) {
+  if (node_.is_map() && node_.find(key))
+    used_.insert(to_lower(key));
+}
+
+void Decoder::finish() {
+  if (!node_.is_map())
+    return;
+  std::set<std::string> seen;
+  for (const auto& [k, v] : node_.entries()) {
+    std::string lower = to_lower(k);
+    if (!seen.insert(lower).second) {
+      errors_.add(v.location(), child_path(k), "duplicate key (option names are case-insensitive)");
+    } else if (!used_.count(lower)) {
+      errors_.add(v.location(), child_path(k), "unknown key");
+    }
+  }
+}
+
+} // namespace turnpike::config

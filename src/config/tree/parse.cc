@@ -1,0 +1,512 @@
+// YAML, TOML and JSON front ends for config::Node. Each keeps the source line of every node and
+// whether a scalar was a quoted string. Input is untrusted (provider payloads, user files): every
+// parser is bounded in nesting depth, and YAML aliases are bounded in how much they may expand.
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include "common/strings.h"
+#include "config/tree/node.h"
+
+namespace turnpike::config {
+namespace {
+
+// Deeper than any real configuration (Traefik's deepest paths are ~8 levels).
+constexpr size_t kMaxDepth = 64;
+// Nodes that YAML aliases may add in total. A "billion laughs" document reaches this after a few
+// levels and is rejected instead of exhausting memory.
+constexpr size_t kMaxAliasNodes = 100000;
+// Files larger than this are not configuration.
+constexpr std::streamsize kMaxFileBytes = 64 << 20;
+
+Error error_at(const std::string& file, int line, std::string_view problem) {
+  Location loc{std::make_shared<const std::string>(file), line};
+  return Error{loc.describe() + ": " + std::string(problem)};
+}
+
+size_t count_nodes(const Node& n) {
+  size_t total = 1;
+  for (const auto& item : n.items())
+    total += count_nodes(item);
+  for (const auto& [k, v] : n.entries())
+    total += count_nodes(v);
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML: built from yaml-cpp's event stream rather than YAML::Load, so that aliases are copied
+// under a budget (YAML::Load shares them, and walking the shared graph is the alias bomb), the
+// quoting of each scalar is known from its tag ("!" = quoted, "?" = plain), and merge keys
+// (`<<: *defaults`, which Traefik's Go YAML honours and yaml-cpp 0.7 does not) can be applied.
+
+struct YamlFailure {
+  int line;
+  std::string message;
+};
+
+class YamlBuilder : public YAML::EventHandler {
+public:
+  explicit YamlBuilder(std::shared_ptr<const std::string> file) : file_(std::move(file)) {}
+
+  bool has_root() const { return has_root_; }
+  Node take_root() { return std::move(root_); }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Node n;
+    n.set_location(loc(mark));
+    complete(std::move(n), anchor);
+  }
+
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end())
+      throw YamlFailure{mark.line + 1, "unknown alias"};
+    alias_nodes_ += it->second.size;
+    if (alias_nodes_ > kMaxAliasNodes)
+      throw YamlFailure{mark.line + 1, "aliases expand to too many nodes (limit " +
+                                           std::to_string(kMaxAliasNodes) + ")"};
+    Node copy = it->second.node;
+    complete(std::move(copy), 0, /*from_alias=*/true);
+  }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Node n = Node::scalar(value, loc(mark));
+    n.set_quoted(tag == "!" || tag == "tag:yaml.org,2002:str");
+    complete(std::move(n), anchor);
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(Node::list(loc(mark)), anchor, mark);
+  }
+  void OnSequenceEnd() override { close(); }
+
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(Node::map(loc(mark)), anchor, mark);
+  }
+  void OnMapEnd() override { close(); }
+
+private:
+  struct Frame {
+    Node node;
+    YAML::anchor_t anchor = 0;
+    bool has_key = false;
+    std::string key;
+    Location key_loc;
+    bool key_plain = false;
+    std::vector<std::string> merged; // keys that came from `<<` and may be overridden
+  };
+  struct Anchored {
+    Node node;
+    size_t size;
+  };
+
+  Location loc(const YAML::Mark& mark) const { return Location{file_, mark.line + 1}; }
+
+  void open(Node n, YAML::anchor_t anchor, const YAML::Mark& mark) {
+    if (stack_.size() >= kMaxDepth)
+      throw YamlFailure{mark.line + 1,
+                        "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
+    Frame f;
+    f.node = std::move(n);
+    f.anchor = anchor;
+    stack_.push_back(std::move(f));
+  }
+
+  void close() {
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    complete(std::move(f.node), f.anchor);
+  }
+
+  void complete(Node n, YAML::anchor_t anchor, bool from_alias = false) {
+    if (anchor != 0)
+      anchors_[anchor] = Anchored{n, count_nodes(n)};
+    if (stack_.empty()) {
+      root_ = std::move(n);
+      has_root_ = true;
+      return;
+    }
+    Frame& parent = stack_.back();
+    if (parent.node.is_list()) {
+      parent.node.items().push_back(std::move(n));
+      return;
+    }
+    if (!parent.has_key) {
+      if (n.is_list() || n.is_map())
+        throw YamlFailure{n.location().line, "a map key must be a scalar"};
+      parent.has_key = true;
+      parent.key = n.text();
+      parent.key_loc = n.location();
+      parent.key_plain = !n.quoted() && !from_alias;
+      return;
+    }
+    parent.has_key = false;
+    if (parent.key_plain && parent.key == "<<") {
+      merge_key(parent, n);
+      return;
+    }
+    add_entry(parent, parent.key, parent.key_loc, std::move(n), /*merged=*/false);
+  }
+
+  // YAML merge key: the entries of a map (or of each map in a list) are added unless the map
+  // being built defines them itself.
+  void merge_key(Frame& parent, const Node& value) {
+    auto merge_one = [&](const Node& m) {
+      if (!m.is_map())
+        throw YamlFailure{parent.key_loc.line, "'<<' must merge a map"};
+      for (const auto& [k, v] : m.entries())
+        if (!has_exact(parent.node, k))
+          add_entry(parent, k, parent.key_loc, v, /*merged=*/true);
+    };
+    if (value.is_list()) {
+      for (const auto& item : value.items())
+        merge_one(item);
+    } else {
+      merge_one(value);
+    }
+  }
+
+  static Node* find_exact(Node& map, std::string_view key) {
+    for (auto& [k, v] : map.entries())
+      if (k == key)
+        return &v;
+    return nullptr;
+  }
+  static bool has_exact(Node& map, std::string_view key) { return find_exact(map, key) != nullptr; }
+
+  void add_entry(Frame& parent, const std::string& key, const Location& key_loc, Node value,
+                 bool merged) {
+    // A section's location is its key's line, which is where a reader looks for it.
+    value.set_location(key_loc);
+    if (Node* existing = find_exact(parent.node, key)) {
+      auto it = std::find(parent.merged.begin(), parent.merged.end(), key);
+      if (it == parent.merged.end() || merged)
+        throw YamlFailure{key_loc.line, "duplicate key \"" + key + "\""};
+      parent.merged.erase(it);
+      *existing = std::move(value);
+      return;
+    }
+    if (merged)
+      parent.merged.push_back(key);
+    parent.node.entries().emplace_back(key, std::move(value));
+  }
+
+  std::shared_ptr<const std::string> file_;
+  std::vector<Frame> stack_;
+  std::map<YAML::anchor_t, Anchored> anchors_;
+  size_t alias_nodes_ = 0;
+  Node root_;
+  bool has_root_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// TOML
+
+Node from_toml(const toml::node& tn, const std::shared_ptr<const std::string>& file, size_t depth);
+
+Location toml_loc(const toml::node& tn, const std::shared_ptr<const std::string>& file) {
+  return Location{file, static_cast<int>(tn.source().begin.line)};
+}
+
+std::string toml_scalar_text(const toml::node& tn) {
+  if (auto v = tn.as_integer())
+    return std::to_string(v->get());
+  if (auto v = tn.as_boolean())
+    return v->get() ? "true" : "false";
+  if (auto v = tn.as_floating_point()) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v->get());
+    return ec == std::errc() ? std::string(buf, end) : std::string();
+  }
+  std::ostringstream os;
+  if (auto v = tn.as_date())
+    os << v->get();
+  else if (auto v = tn.as_time())
+    os << v->get();
+  else if (auto v = tn.as_date_time())
+    os << v->get();
+  return os.str();
+}
+
+Node from_toml(const toml::node& tn, const std::shared_ptr<const std::string>& file, size_t depth) {
+  Location loc = toml_loc(tn, file);
+  if (depth > kMaxDepth)
+    throw YamlFailure{loc.line, "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
+  if (auto t = tn.as_table()) {
+    Node m = Node::map(loc);
+    // toml::table is ordered by key; restore source order so messages follow the file.
+    std::vector<std::pair<std::string, const toml::node*>> kids;
+    for (const auto& [k, v] : *t)
+      kids.emplace_back(std::string(k.str()), &v);
+    std::stable_sort(kids.begin(), kids.end(), [](const auto& a, const auto& b) {
+      auto pa = a.second->source().begin, pb = b.second->source().begin;
+      return pa.line != pb.line ? pa.line < pb.line : pa.column < pb.column;
+    });
+    for (const auto& [k, v] : kids)
+      m.entries().emplace_back(k, from_toml(*v, file, depth + 1));
+    return m;
+  }
+  if (auto a = tn.as_array()) {
+    Node l = Node::list(loc);
+    for (const auto& item : *a)
+      l.items().push_back(from_toml(item, file, depth + 1));
+    return l;
+  }
+  if (auto s = tn.as_string()) {
+    Node n = Node::scalar(s->get(), loc);
+    n.set_quoted(true);
+    return n;
+  }
+  return Node::scalar(toml_scalar_text(tn), loc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON: nlohmann's SAX interface gives no positions, so the input iterator counts lines as the
+// lexer consumes characters. An event fires right after its token is read; the line of the last
+// character read is the token's line (a number's one-character lookahead may be the newline that
+// ends its line, which is why that newline still counts for the line it ends).
+
+struct LineCounter {
+  int line = 1;      // line of the next character
+  int last_line = 1; // line of the last character read
+};
+
+class CountingIterator {
+public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
+
+  CountingIterator() = default;
+  CountingIterator(const char* p, LineCounter* counter) : p_(p), counter_(counter) {}
+  reference operator*() const { return *p_; }
+  CountingIterator& operator++() {
+    counter_->last_line = counter_->line;
+    if (*p_ == '\n')
+      ++counter_->line;
+    ++p_;
+    return *this;
+  }
+  CountingIterator operator++(int) {
+    CountingIterator old = *this;
+    ++*this;
+    return old;
+  }
+  bool operator==(const CountingIterator& o) const { return p_ == o.p_; }
+  bool operator!=(const CountingIterator& o) const { return p_ != o.p_; }
+
+private:
+  const char* p_ = nullptr;
+  LineCounter* counter_ = nullptr;
+};
+
+class JsonBuilder : public nlohmann::json_sax<nlohmann::json> {
+public:
+  JsonBuilder(std::shared_ptr<const std::string> file, const LineCounter& lines)
+      : file_(std::move(file)), lines_(lines) {}
+
+  Node take_root() { return std::move(root_); }
+  const std::optional<YamlFailure>& failure() const { return failure_; }
+
+  bool null() override { return value(Node()); }
+  bool boolean(bool v) override { return value(Node::scalar(v ? "true" : "false")); }
+  bool number_integer(number_integer_t v) override {
+    return value(Node::scalar(std::to_string(v)));
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    return value(Node::scalar(std::to_string(v)));
+  }
+  bool number_float(number_float_t, const string_t& raw) override {
+    return value(Node::scalar(raw));
+  }
+  bool string(string_t& s) override {
+    Node n = Node::scalar(s);
+    n.set_quoted(true);
+    return value(std::move(n));
+  }
+  bool binary(binary_t&) override { return fail("binary values are not supported"); }
+  bool start_object(std::size_t) override { return open(Node::map()); }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(Node::list()); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    Node& m = stack_.back().node;
+    for (const auto& [existing, v] : m.entries())
+      if (existing == k)
+        return fail("duplicate key \"" + k + "\"");
+    stack_.back().key = k;
+    stack_.back().key_loc = here();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
+    std::string what = ex.what();
+    // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..." ->
+    // keep the part after the position, which we report ourselves.
+    auto pos = what.find("syntax error");
+    return fail(pos == std::string::npos ? what : what.substr(pos));
+  }
+
+private:
+  struct Frame {
+    Node node;
+    std::string key;
+    Location key_loc;
+  };
+
+  Location here() const { return Location{file_, lines_.last_line}; }
+
+  bool fail(std::string message) {
+    if (!failure_)
+      failure_ = YamlFailure{lines_.last_line, std::move(message)};
+    return false;
+  }
+
+  bool open(Node n) {
+    if (stack_.size() >= kMaxDepth)
+      return fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+    n.set_location(here());
+    stack_.push_back(Frame{std::move(n), {}, {}});
+    return true;
+  }
+
+  bool close() {
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    return attach(std::move(f.node));
+  }
+
+  bool value(Node n) {
+    n.set_location(here());
+    return attach(std::move(n));
+  }
+
+  bool attach(Node n) {
+    if (stack_.empty()) {
+      root_ = std::move(n);
+      return true;
+    }
+    Frame& parent = stack_.back();
+    if (parent.node.is_list()) {
+      parent.node.items().push_back(std::move(n));
+    } else {
+      n.set_location(parent.key_loc);
+      parent.node.entries().emplace_back(std::move(parent.key), std::move(n));
+    }
+    return true;
+  }
+
+  std::shared_ptr<const std::string> file_;
+  const LineCounter& lines_;
+  std::vector<Frame> stack_;
+  Node root_;
+  std::optional<YamlFailure> failure_;
+};
+
+} // namespace
+
+Result<Node> parse_yaml(std::string_view text, const std::string& file) {
+  auto file_ptr = std::make_shared<const std::string>(file);
+  // yaml-cpp reads from a stream; the copy is bounded by kMaxFileBytes for files.
+  std::istringstream in{std::string(text)};
+  YamlBuilder builder(file_ptr);
+  try {
+    YAML::Parser parser(in);
+    // Like Go's yaml.Unmarshal, only the first document is read.
+    parser.HandleNextDocument(builder);
+  } catch (const YamlFailure& f) {
+    return error_at(file, f.line, "invalid YAML: " + f.message);
+  } catch (const YAML::Exception& e) {
+    return error_at(file, e.mark.is_null() ? 0 : e.mark.line + 1, "invalid YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    return error_at(file, 0, std::string("invalid YAML: ") + e.what());
+  }
+  if (!builder.has_root())
+    return Node();
+  return builder.take_root();
+}
+
+Result<Node> parse_toml(std::string_view text, const std::string& file) {
+  auto file_ptr = std::make_shared<const std::string>(file);
+  try {
+    toml::table table = toml::parse(text, file);
+    Node root = from_toml(table, file_ptr, 0);
+    root.set_location(Location{file_ptr, 1});
+    if (root.entries().empty())
+      return Node();
+    return root;
+  } catch (const toml::parse_error& e) {
+    return error_at(file, static_cast<int>(e.source().begin.line),
+                    "invalid TOML: " + std::string(e.description()));
+  } catch (const YamlFailure& f) {
+    return error_at(file, f.line, "invalid TOML: " + f.message);
+  }
+}
+
+Result<Node> parse_json(std::string_view text, const std::string& file) {
+  auto file_ptr = std::make_shared<const std::string>(file);
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return Node();
+  LineCounter lines;
+  JsonBuilder builder(file_ptr, lines);
+  CountingIterator first(text.data(), &lines), last(text.data() + text.size(), &lines);
+  bool ok = nlohmann::json::sax_parse(first, last, &builder);
+  if (!ok) {
+    const auto& f = builder.failure();
+    return error_at(file, f ? f->line : lines.last_line,
+                    "invalid JSON: " + (f ? f->message : std::string("parse error")));
+  }
+  return builder.take_root();
+}
+
+Result<Node> parse_by_extension(std::string_view text, const std::string& file) {
+  auto dot = file.find_last_of('.');
+  auto slash = file.find_last_of('/');
+  std::string ext = (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+                        ? std::string()
+                        : to_lower(std::string_view(file).substr(dot + 1));
+  if (ext == "yml" || ext == "yaml")
+    return parse_yaml(text, file);
+  if (ext == "toml")
+    return parse_toml(text, file);
+  if (ext == "json")
+    return parse_json(text, file);
+  return Error{file + ": unsupported file extension (use .yml, .yaml, .toml or .json)"};
+}
+
+Result<Node> load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Error{path + ": cannot open: " + std::strerror(errno)};
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (static_cast<std::streamsize>(text.size()) > kMaxFileBytes)
+      return Error{path + ": larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB"};
+  }
+  if (in.bad())
+    return Error{path + ": read error: " + std::strerror(errno)};
+  return parse_by_extension(text, path);
+}
+
+} // namespace turnpike::config
