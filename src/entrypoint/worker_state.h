@@ -17,7 +17,7 @@ struct WorkerState {
   WorkerContext ctx;
   std::shared_ptr<const config::Snapshot> snapshot;
   observability::AccessLog* access_log = nullptr;  // null when disabled; shared, thread-safe
-  uint64_t open_connections = 0;
+  std::atomic<uint64_t> open_connections{0};  // written by the worker, read by the control thread
 };
 
 }  // namespace turnpike::entrypoint

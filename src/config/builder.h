@@ -1,0 +1,34 @@
+#pragma once
+// The snapshot builder: turns the merged dynamic configuration into the immutable Snapshot the
+// workers run on. Control thread only.
+//
+// Traefik's degradation rules: a broken object disables itself and what depends on it, never
+// the whole configuration. A router with a bad rule, an unknown entrypoint, a missing or broken
+// service or middleware is left out of the route tables and carries its errors in the
+// snapshot's status maps; everything else serves.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/dynamic_config.h"
+#include "config/snapshot.h"
+#include "config/static_config.h"
+
+namespace turnpike::config {
+
+struct BuildOptions {
+  // Static entrypoints in snapshot order (index i = Snapshot::entrypoints[i]).
+  std::vector<const EntryPoint*> entrypoints;
+  unsigned workers = 1;
+  ServersTransport default_transport;  // static `serversTransport` (default@internal)
+};
+
+std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
+                                               const BuildOptions& options, uint64_t generation);
+
+// Every error in a snapshot's status maps and the config's document-level errors, one line each
+// ("router api@file: ..."), for logs and --validate.
+std::vector<std::string> collect_errors(const DynamicConfig& config, const Snapshot& snapshot);
+
+}  // namespace turnpike::config

@@ -1,0 +1,99 @@
+// turnpike: command line entry point. Wiring only: load the static configuration, configure
+// logging, then either validate or run the gateway.
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "config/builder.h"
+#include "config/static_config.h"
+#include "provider/file/file_provider.h"
+#include "runtime/gateway.h"
+
+namespace {
+
+using namespace turnpike;
+
+void usage() {
+  std::puts(
+      "Usage: turnpike [--configFile=FILE] [--<static.option>=VALUE ...]\n"
+      "       turnpike --validate [--configFile=FILE]   check static and dynamic configuration\n"
+      "       turnpike version\n"
+      "\n"
+      "Static options follow Traefik v3 (--entryPoints.web.address=:80, --providers.file.filename=...),\n"
+      "also as TURNPIKE_* or TRAEFIK_* environment variables.");
+}
+
+// Validates the dynamic configuration the file provider would load, with the builder's code.
+int validate(const config::LoadedStaticConfig& loaded) {
+  const auto& cfg = loaded.config;
+  std::vector<std::string> errors;
+  if (cfg.providers.file) {
+    auto tree = provider::FileProvider::load(*cfg.providers.file);
+    if (!tree) {
+      errors.push_back(tree.error().message);
+    } else {
+      std::map<std::string, config::Node> trees{{"file", *tree}};
+      auto dyn = config::decode_providers(trees);
+      config::BuildOptions opts;
+      for (const auto& [name, ep] : cfg.entry_points) opts.entrypoints.push_back(&ep);
+      opts.default_transport = cfg.servers_transport;
+      auto snap = config::build_snapshot(dyn, opts, 1);
+      errors = config::collect_errors(dyn, *snap);
+      if (errors.empty())
+        std::printf("dynamic configuration: %zu router(s), %zu service(s), %zu middleware(s)\n",
+                    dyn.http.routers.size(), dyn.http.services.size(), dyn.http.middlewares.size());
+    }
+  }
+  for (const auto& w : loaded.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  for (const auto& e : errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+  if (!errors.empty()) return 1;
+  std::printf("configuration OK (%s)\n", loaded.source.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  bool validate_only = false;
+  for (const auto& a : args) {
+    if (a == "version" || a == "--version") {
+      std::printf("Version:      %s\nCodename:     turnpike\n", TURNPIKE_VERSION);
+      return 0;
+    }
+    if (a == "--help" || a == "-h" || a == "help") {
+      usage();
+      return 0;
+    }
+    if (a == "--validate" || a == "--validate=true") validate_only = true;
+  }
+  auto loaded = config::load_static_config(args, config::current_environment());
+  if (!loaded) {
+    std::fprintf(stderr, "turnpike: invalid static configuration: %s\n",
+                 loaded.error().message.c_str());
+    return 1;
+  }
+  if (validate_only) return validate(*loaded);
+
+  log::Options lo;
+  lo.level = loaded->config.log.level;
+  lo.format = loaded->config.log.format;
+  lo.file_path = loaded->config.log.file_path;
+  if (auto err = log::configure(lo); !err.empty()) {
+    std::fprintf(stderr, "turnpike: log: %s\n", err.c_str());
+    return 1;
+  }
+  auto logger = log::get("main");
+  for (const auto& w : loaded->warnings) logger->warn("{}", w);
+  logger->info("static configuration from {}", loaded->source);
+  auto gateway = runtime::Gateway::create(std::move(loaded->config));
+  if (!gateway) {
+    logger->critical("{}", gateway.error().message);
+    std::fprintf(stderr, "turnpike: %s\n", gateway.error().message.c_str());
+    return 1;
+  }
+  return (*gateway)->run();
+}

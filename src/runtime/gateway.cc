@@ -1,0 +1,208 @@
+#include "runtime/gateway.h"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/log.h"
+#include "provider/file/file_provider.h"
+
+namespace turnpike::runtime {
+
+namespace asio = boost::asio;
+
+Result<entrypoint::EntryPointOptions> entrypoint_options(const config::EntryPoint& ep, size_t index) {
+  entrypoint::EntryPointOptions o;
+  o.name = ep.name;
+  o.index = index;
+  o.host = ep.listen.host;
+  o.port = ep.listen.port;
+  o.reuse_port = ep.reuse_port;
+  const auto& t = ep.transport;
+  o.read_timeout = t.responding_timeouts.read_timeout;
+  o.write_timeout = t.responding_timeouts.write_timeout;
+  o.idle_timeout = t.responding_timeouts.idle_timeout;
+  o.grace_timeout = t.life_cycle.grace_timeout;
+  o.request_accept_grace_timeout = t.life_cycle.request_accept_grace_timeout;
+  o.keep_alive_max_requests = t.keep_alive_max_requests > 0 ? uint64_t(t.keep_alive_max_requests) : 0;
+  o.keep_alive_max_time = t.keep_alive_max_time;
+  o.limits.max_header_bytes = static_cast<size_t>(ep.http.max_header_bytes);
+  switch (ep.http.underscore_headers_strategy) {
+    case config::UnderscoreHeadersStrategy::kKeep: o.limits.underscore_headers = http::UnderscoreHeaders::kKeep; break;
+    case config::UnderscoreHeadersStrategy::kDelete: o.limits.underscore_headers = http::UnderscoreHeaders::kDelete; break;
+    case config::UnderscoreHeadersStrategy::kReject: o.limits.underscore_headers = http::UnderscoreHeaders::kReject; break;
+  }
+  o.path.sanitize_path = ep.http.sanitize_path;
+  const auto& e = ep.http.encoded_characters;
+  o.path.allow_encoded_slash = e.allow_encoded_slash;
+  o.path.allow_encoded_back_slash = e.allow_encoded_back_slash;
+  o.path.allow_encoded_null_character = e.allow_encoded_null_character;
+  o.path.allow_encoded_semicolon = e.allow_encoded_semicolon;
+  o.path.allow_encoded_percent = e.allow_encoded_percent;
+  o.path.allow_encoded_question_mark = e.allow_encoded_question_mark;
+  o.path.allow_encoded_hash = e.allow_encoded_hash;
+  auto trusted = IpNetSet::parse(ep.forwarded_headers.trusted_ips);
+  if (!trusted) return trusted.error().prefixed("entryPoints." + ep.name + ".forwardedHeaders.trustedIPs");
+  o.forwarded.trusted_ips = std::move(*trusted);
+  o.forwarded.insecure = ep.forwarded_headers.insecure;
+  o.forwarded.connection = ep.forwarded_headers.connection;
+  o.forwarded.not_append_x_forwarded_for = ep.forwarded_headers.not_append_x_forwarded_for;
+  o.forwarded.add_x_forwarded_scheme_headers = ep.forwarded_headers.add_x_forwarded_scheme_headers;
+  char host[256] = {0};
+  if (::gethostname(host, sizeof(host) - 1) == 0) o.forwarded.hostname = host;
+  return o;
+}
+
+Gateway::Gateway(config::StaticConfig cfg) : cfg_(std::move(cfg)) {}
+
+Gateway::~Gateway() {
+  for (auto& p : providers_) p->stop();
+  for (auto& w : workers_) w->stop();
+  if (access_log_) access_log_->flush();
+}
+
+Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
+  std::unique_ptr<Gateway> g(new Gateway(std::move(cfg)));
+  auto logger = log::get("gateway");
+  // Entrypoints in name order: the index is the position in every snapshot.
+  for (const auto& [name, ep] : g->cfg_.entry_points) {
+    if (ep.listen.protocol == config::Protocol::kUdp) {
+      logger->warn("entryPoints.{}: UDP entrypoints are not supported yet, ignored", name);
+      continue;
+    }
+    auto o = entrypoint_options(ep, g->ep_order_.size());
+    if (!o) return o.error();
+    g->ep_order_.push_back(&ep);
+    g->eps_.push_back(std::make_unique<entrypoint::EntryPointOptions>(std::move(*o)));
+  }
+  unsigned n = g->cfg_.core.workers > 0 ? unsigned(g->cfg_.core.workers)
+                                        : std::max(1u, std::thread::hardware_concurrency());
+  if (g->cfg_.access_log) {
+    observability::AccessLogOptions ao;
+    ao.file_path = g->cfg_.access_log->file_path;
+    ao.format = g->cfg_.access_log->format;
+    ao.buffering_size = static_cast<size_t>(std::max<int64_t>(0, g->cfg_.access_log->buffering_size));
+    ao.status_filter = g->cfg_.access_log->status_codes;
+    ao.min_duration = g->cfg_.access_log->min_duration;
+    auto al = observability::AccessLog::open(ao);
+    if (!al) return al.error();
+    g->access_log_ = std::move(*al);
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>(i);
+    for (const auto& ep : g->eps_) {
+      auto r = w->listen(*ep);
+      if (!r) return r.error();
+    }
+    w->state().access_log = g->access_log_.get();
+    g->workers_.push_back(std::move(w));
+  }
+  g->build_options_.entrypoints = g->ep_order_;
+  g->build_options_.workers = n;
+  g->build_options_.default_transport = g->cfg_.servers_transport;
+
+  // Until a provider publishes, workers serve an empty configuration (404 everywhere).
+  auto empty = config::build_snapshot(config::DynamicConfig{}, g->build_options_, 0);
+  for (auto& w : g->workers_) w->post_snapshot(empty);
+
+  g->aggregator_ = std::make_unique<provider::Aggregator>(
+      g->control_.get_executor(), g->cfg_.providers.providers_throttle_duration,
+      [gw = g.get()](const std::map<std::string, config::Node>& trees) { gw->rebuild(trees); });
+  if (g->cfg_.providers.file) {
+    g->providers_.push_back(std::make_unique<provider::FileProvider>(*g->cfg_.providers.file));
+  }
+  logger->info("{} worker(s), {} entrypoint(s)", n, g->eps_.size());
+  return g;
+}
+
+void Gateway::rebuild(const std::map<std::string, config::Node>& trees) {
+  auto started = Clock::now();
+  auto dyn = config::decode_providers(trees);
+  auto snapshot = config::build_snapshot(dyn, build_options_, ++generation_);
+  auto errors = config::collect_errors(dyn, *snapshot);
+  auto logger = log::get("builder");
+  for (const auto& e : errors) logger->error("{}", e);
+  for (auto& w : workers_) w->post_snapshot(snapshot);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  logger->info("configuration {} applied: {} route(s), {} error(s), built in {} us", generation_,
+               snapshot->router_count, errors.size(), us);
+}
+
+void Gateway::begin_shutdown() {
+  if (shutting_down_) {
+    // Second signal: stop now.
+    log::get("gateway")->warn("second signal: stopping without waiting for in-flight requests");
+    control_.stop();
+    return;
+  }
+  shutting_down_ = true;
+  Duration grace = Duration::zero();
+  Duration accept_grace = Duration::zero();
+  for (const auto& ep : eps_) {
+    grace = std::max(grace, ep->grace_timeout);
+    accept_grace = std::max(accept_grace, ep->request_accept_grace_timeout);
+  }
+  log::get("gateway")->info("shutting down: draining for up to {} ms",
+                            std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
+  for (auto& p : providers_) p->stop();
+  shutdown_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(accept_grace + grace);
+  shutdown_timer_ = std::make_unique<asio::steady_timer>(control_);
+  auto close_and_drain = [this] {
+    for (auto& w : workers_) {
+      w->post_close_listeners();
+      w->post_drain();
+    }
+    check_drained();
+  };
+  if (accept_grace.count() > 0) {
+    shutdown_timer_->expires_after(accept_grace);
+    shutdown_timer_->async_wait([close_and_drain](boost::system::error_code ec) {
+      if (!ec) close_and_drain();
+    });
+  } else {
+    close_and_drain();
+  }
+}
+
+void Gateway::check_drained() {
+  uint64_t open = 0;
+  for (auto& w : workers_) open += w->open_connections();
+  if (open == 0 || Clock::now() >= shutdown_deadline_) {
+    if (open) log::get("gateway")->warn("grace period over: closing {} connection(s)", open);
+    control_.stop();
+    return;
+  }
+  // Busy connections may have become idle: drain again (idle ones close at once).
+  for (auto& w : workers_) w->post_drain();
+  shutdown_timer_->expires_after(std::chrono::milliseconds(50));
+  shutdown_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) check_drained();
+  });
+}
+
+int Gateway::run() {
+  for (auto& w : workers_) w->start();
+  for (auto& p : providers_) {
+    p->start(control_.get_executor(), [this](std::string name, config::Node tree) {
+      aggregator_->publish(std::move(name), std::move(tree));
+    });
+  }
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  std::function<void()> wait_signal = [this, &wait_signal] {
+    signals_.async_wait([this, &wait_signal](boost::system::error_code ec, int) {
+      if (ec) return;
+      begin_shutdown();
+      wait_signal();
+    });
+  };
+  wait_signal();
+  auto guard = asio::make_work_guard(control_);
+  control_.run();
+  for (auto& w : workers_) w->stop();
+  if (access_log_) access_log_->flush();
+  log::get("gateway")->info("stopped");
+  return 0;
+}
+
+}  // namespace turnpike::runtime

@@ -1,0 +1,58 @@
+#pragma once
+// The running gateway: the control thread (the caller of run(): providers, aggregator, snapshot
+// builder, signals) and the worker threads (data plane). Configuration changes flow
+// providers -> aggregator -> builder -> Snapshot -> posted to every worker.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "config/builder.h"
+#include "config/static_config.h"
+#include "entrypoint/entrypoint_options.h"
+#include "observability/access_log.h"
+#include "provider/aggregator.h"
+#include "provider/provider.h"
+#include "runtime/worker.h"
+
+namespace turnpike::runtime {
+
+// Static entrypoint -> runtime options (limits, path policy, forwarded-header trust).
+Result<entrypoint::EntryPointOptions> entrypoint_options(const config::EntryPoint& ep, size_t index);
+
+class Gateway {
+ public:
+  // Opens listeners and the access log; errors name what failed. Call from the control thread.
+  static Result<std::unique_ptr<Gateway>> create(config::StaticConfig cfg);
+  ~Gateway();
+
+  // Runs until SIGTERM/SIGINT and the graceful drain completes. Returns the exit code.
+  int run();
+
+ private:
+  explicit Gateway(config::StaticConfig cfg);
+  void rebuild(const std::map<std::string, config::Node>& trees);
+  void begin_shutdown();
+  void check_drained();
+
+  config::StaticConfig cfg_;
+  std::vector<const config::EntryPoint*> ep_order_;
+  std::vector<std::unique_ptr<entrypoint::EntryPointOptions>> eps_;  // stable addresses
+  std::vector<std::unique_ptr<Worker>> workers_;
+  boost::asio::io_context control_;
+  boost::asio::signal_set signals_{control_};
+  std::unique_ptr<observability::AccessLog> access_log_;
+  std::unique_ptr<provider::Aggregator> aggregator_;
+  std::vector<std::unique_ptr<provider::Provider>> providers_;
+  config::BuildOptions build_options_;
+  uint64_t generation_ = 0;
+  bool shutting_down_ = false;
+  Clock::time_point shutdown_deadline_{};
+  std::unique_ptr<boost::asio::steady_timer> shutdown_timer_;
+};
+
+}  // namespace turnpike::runtime

@@ -1,0 +1,49 @@
+#pragma once
+// A worker thread: one io_context (concurrency hint 1: no locking inside Asio), its listeners
+// (one SO_REUSEPORT socket per entrypoint), its WorkerState (pools, deadlines, snapshot).
+// Everything on it runs on its thread; other threads reach it only through post().
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "entrypoint/listener.h"
+#include "entrypoint/worker_state.h"
+
+namespace turnpike::runtime {
+
+class Worker {
+ public:
+  explicit Worker(unsigned id);
+  ~Worker();
+
+  // Opens a listener for `ep` (on the calling thread, before start()).
+  Result<void> listen(const entrypoint::EntryPointOptions& ep);
+  void start();
+  // Posts the new snapshot; the worker swaps its pointer between requests. Any thread.
+  void post_snapshot(std::shared_ptr<const config::Snapshot> snapshot);
+  // Posts: stop accepting. Any thread.
+  void post_close_listeners();
+  // Posts: close idle connections, make busy ones close after their response. Any thread.
+  void post_drain();
+  // Stops the io_context and joins the thread. Control thread.
+  void stop();
+
+  uint64_t open_connections() const { return state_.open_connections.load(std::memory_order_relaxed); }
+  entrypoint::WorkerState& state() { return state_; }
+  boost::asio::io_context& io() { return io_; }
+  // Port actually bound for entrypoint index i (tests use port 0).
+  uint16_t bound_port(size_t i) const;
+
+ private:
+  boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  entrypoint::WorkerState state_;
+  std::vector<std::unique_ptr<entrypoint::Listener>> listeners_;
+  std::thread thread_;
+};
+
+}  // namespace turnpike::runtime
