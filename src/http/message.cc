@@ -87,6 +87,7 @@ void Request::clear() {
   expect_continue = false;
   upgrade_websocket = false;
   keep_alive = true;
+  append_x_forwarded_for = false;
 }
 
 void Response::clear() {

@@ -92,6 +92,11 @@ struct Request {
   // "Connection: close", or HTTP/1.0 with "Connection: keep-alive"). Set by the parser before
   // the Connection field is stripped as hop-by-hop.
   bool keep_alive = true;
+  // Set by apply_forwarded_headers (http/forwarded.h) unless the entrypoint has
+  // notAppendXForwardedFor: the upstream request serialiser appends client_addr to
+  // X-Forwarded-For, per attempt, without changing `headers` (Traefik appends in its proxy, so
+  // middlewares see the list as the trusted hop sent it).
+  bool append_x_forwarded_for = false;
 
   // Connection facts needed by matchers and middlewares.
   boost::asio::ip::address client_addr;  // TCP peer (after PROXY protocol when trusted)
