@@ -316,6 +316,30 @@ bool Decoder::get(std::string_view key, std::map<std::string, std::string>& out)
   return true;
 }
 
+namespace {
+template <class T> bool get_checked(Decoder& dec, std::string_view key, T& out) {
+  T v = out;
+  if (!dec.get(key, v))
+    return false;
+  if (v < T{}) {
+    dec.fail(key, "must not be negative");
+    return false;
+  }
+  out = v;
+  return true;
+}
+} // namespace
+
+bool Decoder::get_non_negative(std::string_view key, int64_t& out) {
+  return get_checked(*this, key, out);
+}
+bool Decoder::get_non_negative(std::string_view key, int& out) {
+  return get_checked(*this, key, out);
+}
+bool Decoder::get_non_negative(std::string_view key, Duration& out) {
+  return get_checked(*this, key, out);
+}
+
 const Node* Decoder::section(std::string_view key) {
   // A present section with no content: `api: true` / `--api` / `TRAEFIK_API=true`.
   static const Node kEmpty;

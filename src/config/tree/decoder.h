@@ -22,20 +22,22 @@
 namespace turnpike::config {
 
 class Errors {
- public:
+public:
   void add(const Location& loc, std::string_view path, std::string_view problem);
   bool empty() const { return list_.empty(); }
   const std::vector<std::string>& list() const { return list_; }
   // All messages joined by "; ".
   std::string joined() const;
-  void append(const Errors& other) { list_.insert(list_.end(), other.list_.begin(), other.list_.end()); }
+  void append(const Errors& other) {
+    list_.insert(list_.end(), other.list_.begin(), other.list_.end());
+  }
 
- private:
+private:
   std::vector<std::string> list_;
 };
 
 class Decoder {
- public:
+public:
   // `node` must outlive the decoder. `path` is the key path of `node` ("http.routers.api@file").
   // A null node decodes as an empty map (presence semantics).
   Decoder(const Node& node, std::string path, Errors& errors);
@@ -58,7 +60,15 @@ class Decoder {
   // A map of scalar values (custom headers).
   bool get(std::string_view key, std::map<std::string, std::string>& out);
 
-  // A sub-section: nullptr when absent. Present-but-null returns a pointer to a null node.
+  // Like get(), and a negative value is an error ("must not be negative") that leaves `out`
+  // unchanged.
+  bool get_non_negative(std::string_view key, int64_t& out);
+  bool get_non_negative(std::string_view key, int& out);
+  bool get_non_negative(std::string_view key, Duration& out);
+
+  // A sub-section: nullptr when absent. A scalar `true` (`--api`, `TRAEFIK_API=true`) counts as
+  // present and empty (a pointer to a null node); `false` as absent. Present-but-null returns a
+  // pointer to a null node.
   const Node* section(std::string_view key);
   // Items of a list-valued key; a map with numeric keys ("0", "1") is accepted as a list
   // (CLI/env/KV form). Empty when absent. Reports an error when the value is a scalar.
@@ -73,16 +83,16 @@ class Decoder {
   void fail(std::string_view key, std::string_view problem);
   std::string child_path(std::string_view key) const;
 
- private:
+private:
   const Node* lookup(std::string_view key);
 
   const Node& node_;
   std::string path_;
   Errors& errors_;
-  std::set<std::string> used_;  // lower-cased keys
+  std::set<std::string> used_; // lower-cased keys
 };
 
 // Scalar conversions shared with callers that walk nodes themselves.
 std::optional<bool> parse_bool(std::string_view s);
 
-}  // namespace turnpike::config
+} // namespace turnpike::config

@@ -1,0 +1,612 @@
+#include "config/static_config.h"
+
+#include <array>
+#include <filesystem>
+
+#include "common/ipnet.h"
+#include "common/strings.h"
+
+extern char** environ;
+
+namespace turnpike::config {
+namespace {
+
+constexpr std::string_view kNotSupported = "not supported yet, ignored";
+
+// Top-level keys of Traefik's static configuration that Turnpike decodes.
+constexpr std::array<std::string_view, 6> kSupportedRoots = {
+    "entryPoints", "providers", "log", "accessLog", "serversTransport", "core"};
+// Accepted for compatibility, reported as warnings.
+constexpr std::array<std::string_view, 11> kUnsupportedRoots = {
+    "global",       "tcpServersTransport",   "api",          "metrics", "ping", "tracing",
+    "hostResolver", "certificatesResolvers", "experimental", "spiffe",  "ocsp"};
+constexpr std::array<std::string_view, 18> kUnsupportedProviders = {"docker",
+                                                                    "swarm",
+                                                                    "kubernetesIngress",
+                                                                    "kubernetesIngressNGINX",
+                                                                    "kubernetesCRD",
+                                                                    "kubernetesGateway",
+                                                                    "knative",
+                                                                    "rest",
+                                                                    "consulCatalog",
+                                                                    "nomad",
+                                                                    "ecs",
+                                                                    "consul",
+                                                                    "etcd",
+                                                                    "zooKeeper",
+                                                                    "redis",
+                                                                    "http",
+                                                                    "plugin",
+                                                                    "precedence"};
+
+// Warns about (and consumes) each of `keys` present in `dec`'s map. A section switched off
+// (`api: false`) is silently accepted.
+template <size_t N>
+void ignore_keys(Decoder& dec, const std::array<std::string_view, N>& keys, Errors& warnings) {
+  for (auto key : keys) {
+    const Node* n = dec.node().is_map() ? dec.node().find(key) : nullptr;
+    if (!n)
+      continue;
+    dec.skip(key);
+    if (n->is_scalar() && parse_bool(n->text()) == false)
+      continue;
+    warnings.add(n->location(), dec.child_path(key), kNotSupported);
+  }
+}
+void ignore_key(Decoder& dec, std::string_view key, Errors& warnings) {
+  ignore_keys(dec, std::array<std::string_view, 1>{key}, warnings);
+}
+
+// Runs `fn(Decoder&)` on sub-section `key` when present, then reports its unknown keys.
+template <class Fn> bool with_section(Decoder& dec, std::string_view key, Fn fn) {
+  const Node* n = dec.section(key);
+  if (!n)
+    return false;
+  Decoder sub(*n, dec.child_path(key), dec.errors());
+  fn(sub);
+  sub.finish();
+  return true;
+}
+
+void get_ip_ranges(Decoder& dec, std::string_view key, std::vector<std::string>& out) {
+  if (!dec.get(key, out))
+    return;
+  for (const auto& r : out) {
+    auto net = IpNet::parse(r);
+    if (!net)
+      dec.fail(key, "invalid IP or CIDR \"" + r + "\"");
+  }
+}
+
+template <class Enum, size_t N>
+bool get_enum(Decoder& dec, std::string_view key,
+              const std::array<std::pair<std::string_view, Enum>, N>& values, Enum& out) {
+  std::string text;
+  if (!dec.get(key, text))
+    return false;
+  std::string allowed;
+  for (const auto& [name, value] : values) {
+    if (iequals(name, text)) {
+      out = value;
+      return true;
+    }
+    allowed += (allowed.empty() ? "" : ", ") + std::string(name);
+  }
+  dec.fail(key, "invalid value \"" + text + "\" (" + allowed + ")");
+  return false;
+}
+
+// Same, for options whose value is a canonical string.
+template <size_t N>
+void get_choice(Decoder& dec, std::string_view key, const std::array<std::string_view, N>& values,
+                std::string& out) {
+  std::array<std::pair<std::string_view, std::string_view>, N> pairs;
+  for (size_t i = 0; i < N; ++i)
+    pairs[i] = {values[i], values[i]};
+  std::string_view v;
+  if (get_enum(dec, key, pairs, v))
+    out = std::string(v);
+}
+
+constexpr std::array<std::pair<std::string_view, FieldMode>, 3> kFieldModes = {
+    {{"keep", FieldMode::kKeep}, {"drop", FieldMode::kDrop}, {"redact", FieldMode::kRedact}}};
+
+void get_field_modes(Decoder& dec, std::string_view key, std::map<std::string, FieldMode>& out) {
+  std::map<std::string, std::string> raw;
+  if (!dec.get(key, raw))
+    return;
+  for (const auto& [name, mode] : raw) {
+    bool found = false;
+    for (const auto& [text, value] : kFieldModes) {
+      if (iequals(text, mode)) {
+        out[name] = value;
+        found = true;
+      }
+    }
+    if (!found)
+      dec.fail(key, name + ": invalid value \"" + mode + "\" (keep, drop, redact)");
+  }
+}
+
+// ---- entry points ------------------------------------------------------------------------------
+
+void decode_transport(Decoder& dec, EntryPointTransport& t) {
+  with_section(dec, "respondingTimeouts", [&](Decoder& d) {
+    d.get_non_negative("readTimeout", t.responding_timeouts.read_timeout);
+    d.get_non_negative("writeTimeout", t.responding_timeouts.write_timeout);
+    d.get_non_negative("idleTimeout", t.responding_timeouts.idle_timeout);
+  });
+  with_section(dec, "lifeCycle", [&](Decoder& d) {
+    d.get_non_negative("requestAcceptGraceTimeout", t.life_cycle.request_accept_grace_timeout);
+    d.get_non_negative("graceTimeOut", t.life_cycle.grace_timeout);
+  });
+  dec.get_non_negative("keepAliveMaxRequests", t.keep_alive_max_requests);
+  dec.get_non_negative("keepAliveMaxTime", t.keep_alive_max_time);
+}
+
+void decode_entry_point_http(Decoder& dec, EntryPointHttp& h) {
+  with_section(dec, "redirections", [&](Decoder& r) {
+    with_section(r, "entryPoint", [&](Decoder& e) {
+      auto& redirect = h.redirect.emplace();
+      e.get("to", redirect.to);
+      if (redirect.to.empty())
+        e.fail("to", "is required");
+      e.get("scheme", redirect.scheme);
+      e.get("permanent", redirect.permanent);
+      e.get("priority", redirect.priority);
+    });
+  });
+  dec.get("middlewares", h.middlewares);
+  with_section(dec, "tls", [&](Decoder& t) {
+    auto& tls = h.tls.emplace();
+    t.get("options", tls.options);
+    t.get("certResolver", tls.cert_resolver);
+    auto domains = t.list("domains");
+    for (size_t i = 0; i < domains.size(); ++i) {
+      TlsDomain d;
+      Decoder dd(*domains[i], t.child_path("domains") + "[" + std::to_string(i) + "]", t.errors());
+      dd.get("main", d.main);
+      dd.get("sans", d.sans);
+      dd.finish();
+      tls.domains.push_back(std::move(d));
+    }
+  });
+  if (dec.get_non_negative("maxHeaderBytes", h.max_header_bytes) && h.max_header_bytes == 0)
+    dec.fail("maxHeaderBytes", "must be > 0");
+  dec.get("sanitizePath", h.sanitize_path);
+  with_section(dec, "encodedCharacters", [&](Decoder& e) {
+    auto& c = h.encoded_characters;
+    e.get("allowEncodedSlash", c.allow_encoded_slash);
+    e.get("allowEncodedBackSlash", c.allow_encoded_back_slash);
+    e.get("allowEncodedNullCharacter", c.allow_encoded_null_character);
+    e.get("allowEncodedSemicolon", c.allow_encoded_semicolon);
+    e.get("allowEncodedPercent", c.allow_encoded_percent);
+    e.get("allowEncodedQuestionMark", c.allow_encoded_question_mark);
+    e.get("allowEncodedHash", c.allow_encoded_hash);
+  });
+  dec.get("encodeQuerySemicolons", h.encode_query_semicolons);
+  static constexpr std::array<std::pair<std::string_view, UnderscoreHeadersStrategy>, 3>
+      kStrategies = {{{"keep", UnderscoreHeadersStrategy::kKeep},
+                      {"delete", UnderscoreHeadersStrategy::kDelete},
+                      {"reject", UnderscoreHeadersStrategy::kReject}}};
+  get_enum(dec, "underscoreHeadersStrategy", kStrategies, h.underscore_headers_strategy);
+}
+
+void decode_entry_point(Decoder& dec, EntryPoint& ep, Errors& warnings) {
+  if (dec.get("address", ep.address)) {
+    auto listen = parse_listen_address(ep.address);
+    if (listen) {
+      ep.listen = *listen;
+    } else {
+      dec.fail("address", listen.error().message);
+    }
+  } else {
+    dec.fail("address", "is required");
+  }
+  dec.get("asDefault", ep.as_default);
+  dec.get("reusePort", ep.reuse_port);
+  with_section(dec, "transport", [&](Decoder& t) { decode_transport(t, ep.transport); });
+  with_section(dec, "forwardedHeaders", [&](Decoder& f) {
+    auto& fh = ep.forwarded_headers;
+    get_ip_ranges(f, "trustedIPs", fh.trusted_ips);
+    f.get("insecure", fh.insecure);
+    f.get("connection", fh.connection);
+    f.get("notAppendXForwardedFor", fh.not_append_x_forwarded_for);
+    f.get("addXForwardedSchemeHeaders", fh.add_x_forwarded_scheme_headers);
+  });
+  with_section(dec, "proxyProtocol", [&](Decoder& p) {
+    auto& pp = ep.proxy_protocol.emplace();
+    get_ip_ranges(p, "trustedIPs", pp.trusted_ips);
+    p.get("insecure", pp.insecure);
+  });
+  with_section(dec, "http", [&](Decoder& h) { decode_entry_point_http(h, ep.http); });
+  with_section(dec, "http2", [&](Decoder& h) {
+    h.get_non_negative("maxConcurrentStreams", ep.http2.max_concurrent_streams);
+    h.get_non_negative("maxDecoderHeaderTableSize", ep.http2.max_decoder_header_table_size);
+    h.get_non_negative("maxEncoderHeaderTableSize", ep.http2.max_encoder_header_table_size);
+  });
+  with_section(dec, "udp", [&](Decoder& u) { u.get_non_negative("timeout", ep.udp_timeout); });
+  ignore_keys(dec, std::array<std::string_view, 3>{"http3", "allowACMEByPass", "observability"},
+              warnings);
+}
+
+// ---- the other sections ------------------------------------------------------------------------
+
+void decode_providers(Decoder& dec, ProvidersConfig& p, Errors& warnings) {
+  dec.get_non_negative("providersThrottleDuration", p.providers_throttle_duration);
+  with_section(dec, "file", [&](Decoder& f) {
+    auto& file = p.file.emplace();
+    f.get("filename", file.filename);
+    f.get("directory", file.directory);
+    f.get("watch", file.watch);
+    if (f.get("debugLogGeneratedTemplate", file.debug_log_generated_template) &&
+        file.debug_log_generated_template)
+      warnings.add(f.node().location(), f.child_path("debugLogGeneratedTemplate"),
+                   "Go templates are not supported, ignored");
+    if (file.filename.empty() && file.directory.empty())
+      f.fail("", "filename or directory is required");
+    if (!file.filename.empty() && !file.directory.empty())
+      warnings.add(f.node().location(), f.path(),
+                   "both filename and directory are set; directory is used (as in Traefik)");
+  });
+  ignore_keys(dec, kUnsupportedProviders, warnings);
+}
+
+void decode_log(Decoder& dec, LogConfig& log, Errors& warnings) {
+  static constexpr std::array<std::string_view, 7> kLevels = {"TRACE", "DEBUG", "INFO", "WARN",
+                                                              "ERROR", "FATAL", "PANIC"};
+  get_choice(dec, "level", kLevels, log.level);
+  get_choice(dec, "format", std::array<std::string_view, 2>{"common", "json"}, log.format);
+  dec.get("filePath", log.file_path);
+  dec.get("noColor", log.no_color);
+  ignore_keys(
+      dec, std::array<std::string_view, 5>{"maxSize", "maxAge", "maxBackups", "compress", "otlp"},
+      warnings);
+}
+
+bool parse_status_range(std::string_view text, std::pair<int, int>& out) {
+  auto parts = split(text, '-');
+  if (parts.size() > 2)
+    return false;
+  auto lo = parse_uint(parts[0]);
+  auto hi = parts.size() == 2 ? parse_uint(parts[1]) : lo;
+  if (!lo || !hi || *lo < 100 || *hi > 599 || *lo > *hi)
+    return false;
+  out = {int(*lo), int(*hi)};
+  return true;
+}
+
+void decode_access_log(Decoder& dec, AccessLogConfig& a, Errors& warnings) {
+  dec.get("filePath", a.file_path);
+  get_choice(dec, "format", std::array<std::string_view, 3>{"common", "genericCLF", "json"},
+             a.format);
+  dec.get_non_negative("bufferingSize", a.buffering_size);
+  dec.get("addInternals", a.add_internals);
+  with_section(dec, "filters", [&](Decoder& f) {
+    std::vector<std::string> codes;
+    if (f.get("statusCodes", codes)) {
+      for (const auto& c : codes) {
+        std::pair<int, int> range;
+        if (parse_status_range(c, range)) {
+          a.status_codes.push_back(range);
+        } else {
+          f.fail("statusCodes", "invalid status code or range \"" + c + "\" (e.g. 200, 300-302)");
+        }
+      }
+    }
+    f.get("retryAttempts", a.retry_attempts);
+    f.get_non_negative("minDuration", a.min_duration);
+  });
+  with_section(dec, "fields", [&](Decoder& f) {
+    get_enum(f, "defaultMode", kFieldModes, a.fields.default_mode);
+    get_field_modes(f, "names", a.fields.names);
+    with_section(f, "headers", [&](Decoder& h) {
+      get_enum(h, "defaultMode", kFieldModes, a.fields.headers_default_mode);
+      get_field_modes(h, "names", a.fields.header_names);
+    });
+    ignore_key(f, "queryParameters", warnings);
+  });
+  ignore_keys(dec, std::array<std::string_view, 2>{"dualOutput", "otlp"}, warnings);
+}
+
+void decode_core(Decoder& dec, CoreConfig& core) {
+  if (dec.get_non_negative("workers", core.workers) && core.workers > 1024)
+    dec.fail("workers", "must be at most 1024");
+  get_choice(dec, "defaultRuleSyntax", std::array<std::string_view, 2>{"v3", "v2"},
+             core.default_rule_syntax);
+}
+
+// Checks what needs the whole configuration: redirect targets.
+void validate(const StaticConfig& cfg, Errors& errors) {
+  for (const auto& [name, ep] : cfg.entry_points) {
+    if (!ep.http.redirect)
+      continue;
+    const std::string& to = ep.http.redirect->to;
+    std::string path = "entryPoints." + name + ".http.redirections.entryPoint.to";
+    if (to.empty())
+      continue; // reported while decoding
+    if (to.front() == ':') {
+      auto port = parse_uint(std::string_view(to).substr(1));
+      if (!port || *port == 0 || *port > 65535)
+        errors.add({}, path, "invalid port \"" + to + "\"");
+    } else if (!cfg.entry_points.count(to)) {
+      errors.add({}, path, "unknown entry point \"" + to + "\"");
+    }
+  }
+}
+
+Error one_per_line(const Errors& errors) {
+  std::string msg;
+  for (const auto& e : errors.list())
+    msg += (msg.empty() ? "" : "\n") + e;
+  return make_error(std::move(msg));
+}
+
+// ---- sources -----------------------------------------------------------------------------------
+
+std::shared_ptr<const std::string> source_name(const char* name) {
+  return std::make_shared<const std::string>(name);
+}
+
+// Flags override the file: like Node::merge_from, except that a bare flag (`--api`, "true")
+// never erases a section the file defines.
+void overlay(Node& base, const Node& over) {
+  if (base.is_map() && over.is_map()) {
+    for (const auto& [k, v] : over.entries()) {
+      if (Node* mine = base.find(k)) {
+        overlay(*mine, v);
+      } else {
+        base.entries().emplace_back(k, v);
+      }
+    }
+    return;
+  }
+  if (base.is_map() && over.is_scalar() && parse_bool(over.text()) == true)
+    return;
+  base = over;
+}
+
+bool is_root_key(std::string_view segment) {
+  for (auto k : kSupportedRoots)
+    if (iequals(k, segment))
+      return true;
+  for (auto k : kUnsupportedRoots)
+    if (iequals(k, segment))
+      return true;
+  return false;
+}
+
+// TURNPIKE_ENTRYPOINTS_WEB_ADDRESS / TRAEFIK_... -> entrypoints.web.address. Like Traefik, only
+// variables whose first segment is a static-configuration root count (TURNPIKE_BUILD_DIR is not
+// configuration). TURNPIKE_ variables override TRAEFIK_ ones.
+std::vector<std::pair<std::string, std::string>>
+env_pairs(const std::map<std::string, std::string>& env) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::string_view prefix : {"TRAEFIK_", "TURNPIKE_"}) {
+    for (const auto& [name, value] : env) {
+      if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0)
+        continue;
+      std::string path = to_lower(std::string_view(name).substr(prefix.size()));
+      std::replace(path.begin(), path.end(), '_', '.');
+      if (!is_root_key(path.substr(0, path.find('.'))))
+        continue;
+      out.emplace_back(std::move(path), value);
+    }
+  }
+  return out;
+}
+
+struct ParsedArgs {
+  std::optional<std::string> config_file;
+  std::vector<std::pair<std::string, std::string>> flags;
+};
+
+bool contains_ci(const std::vector<std::string>& list, std::string_view s) {
+  for (const auto& item : list)
+    if (iequals(item, s))
+      return true;
+  return false;
+}
+
+ParsedArgs parse_args(const std::vector<std::string>& args, const StaticLoadOptions& options,
+                      Errors& errors) {
+  ParsedArgs out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (arg.empty() || arg.front() != '-') {
+      if (!contains_ci(options.skip_args, arg))
+        errors.add({}, "", "unexpected argument \"" + std::string(arg) + "\"");
+      continue;
+    }
+    arg.remove_prefix(arg.size() > 1 && arg[1] == '-' ? 2 : 1);
+    auto eq = arg.find('=');
+    std::string_view name = arg.substr(0, eq);
+    std::optional<std::string> value;
+    if (eq != std::string_view::npos)
+      value = std::string(arg.substr(eq + 1));
+    if (name.empty()) {
+      errors.add({}, "", "invalid flag \"" + args[i] + "\"");
+    } else if (iequals(name, "configFile")) {
+      if (!value && i + 1 < args.size())
+        value = args[++i];
+      if (!value || value->empty()) {
+        errors.add({}, "", "--configFile needs a file name");
+      } else {
+        out.config_file = *value;
+      }
+    } else if (!contains_ci(options.skip_flags, name)) {
+      out.flags.emplace_back(std::string(name), value.value_or("true"));
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> default_search_dirs(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> dirs = {"/etc/turnpike", "/etc/traefik"};
+  if (auto it = env.find("XDG_CONFIG_HOME"); it != env.end() && !it->second.empty())
+    dirs.push_back(it->second);
+  if (auto it = env.find("HOME"); it != env.end() && !it->second.empty())
+    dirs.push_back(it->second + "/.config");
+  dirs.push_back(".");
+  return dirs;
+}
+
+std::optional<std::string> find_config_file(const std::vector<std::string>& dirs) {
+  for (std::string_view base : {"turnpike", "traefik"}) {
+    for (const auto& dir : dirs) {
+      for (std::string_view ext : {"yml", "yaml", "toml"}) {
+        std::string path = dir + "/" + std::string(base) + "." + std::string(ext);
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(path, ec))
+          return path;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+Result<ListenAddress> parse_listen_address(std::string_view text) {
+  ListenAddress out;
+  std::string_view s = text;
+  if (auto slash = s.rfind('/'); slash != std::string_view::npos) {
+    std::string_view proto = s.substr(slash + 1);
+    if (iequals(proto, "udp")) {
+      out.protocol = Protocol::kUdp;
+    } else if (!iequals(proto, "tcp")) {
+      return make_error("invalid address \"" + std::string(text) + "\": unknown protocol \"" +
+                        std::string(proto) + "\" (tcp or udp)");
+    }
+    s = s.substr(0, slash);
+  }
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
+      return make_error("invalid address \"" + std::string(text) + "\": expected [host]:port");
+    out.host = std::string(s.substr(1, close - 1));
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos)
+      return make_error("invalid address \"" + std::string(text) + "\": missing port (e.g. :80)");
+    out.host = std::string(s.substr(0, colon));
+    if (out.host.find(':') != std::string::npos)
+      return make_error("invalid address \"" + std::string(text) +
+                        "\": an IPv6 host must be in brackets ([::1]:80)");
+    port = s.substr(colon + 1);
+  }
+  auto p = parse_uint(port);
+  if (!p || *p > 65535)
+    return make_error("invalid address \"" + std::string(text) + "\": invalid port \"" +
+                      std::string(port) + "\"");
+  out.port = static_cast<uint16_t>(*p);
+  return out;
+}
+
+Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::string>& warnings) {
+  Errors errors, warns;
+  StaticConfig cfg;
+  cfg.servers_transport.name = "default@internal";
+  Decoder top(root, "", errors);
+  if (const Node* eps = top.section("entryPoints"); eps && eps->is_map()) {
+    for (const auto& [name, node] : eps->entries()) {
+      EntryPoint ep;
+      ep.name = name;
+      Decoder dec(node, "entryPoints." + name, errors);
+      if (name.empty())
+        dec.fail("", "empty entry point name");
+      decode_entry_point(dec, ep, warns);
+      dec.finish();
+      cfg.entry_points.emplace(name, std::move(ep));
+    }
+  }
+  with_section(top, "providers", [&](Decoder& d) { decode_providers(d, cfg.providers, warns); });
+  with_section(top, "log", [&](Decoder& d) { decode_log(d, cfg.log, warns); });
+  with_section(top, "accessLog",
+               [&](Decoder& d) { decode_access_log(d, cfg.access_log.emplace(), warns); });
+  with_section(top, "serversTransport", [&](Decoder& d) {
+    ignore_key(d, "spiffe", warns);
+    decode_servers_transport(d, cfg.servers_transport, /*static_defaults=*/true);
+  });
+  with_section(top, "core", [&](Decoder& d) { decode_core(d, cfg.core); });
+  ignore_keys(top, kUnsupportedRoots, warns);
+  top.finish();
+
+  if (cfg.entry_points.empty()) {
+    EntryPoint http;
+    http.name = "http";
+    http.address = ":80";
+    http.listen.port = 80;
+    cfg.entry_points.emplace("http", std::move(http));
+  }
+  validate(cfg, errors);
+  warnings.insert(warnings.end(), warns.list().begin(), warns.list().end());
+  if (!errors.empty())
+    return one_per_line(errors);
+  return cfg;
+}
+
+Result<LoadedStaticConfig> load_static_config(const std::vector<std::string>& args,
+                                              const std::map<std::string, std::string>& env,
+                                              const StaticLoadOptions& options) {
+  Errors errors;
+  LoadedStaticConfig out;
+  ParsedArgs parsed = parse_args(args, options, errors);
+  if (!errors.empty())
+    return one_per_line(errors);
+  auto env_flags = env_pairs(env);
+
+  std::optional<std::string> file = parsed.config_file;
+  if (!file)
+    file = find_config_file(options.search_dirs.empty() ? default_search_dirs(env)
+                                                        : options.search_dirs);
+  Node flags = from_flat(parsed.flags, Location{source_name("command line"), 0});
+  Node root;
+  if (file) {
+    auto loaded = load_file(*file);
+    if (!loaded)
+      return loaded.error();
+    root = std::move(*loaded);
+    if (root.is_null())
+      root = Node::map(Location{std::make_shared<const std::string>(*file), 0});
+    out.source = "file " + *file;
+    if (!parsed.flags.empty()) {
+      overlay(root, flags);
+      out.source += " + command-line flags";
+    }
+  } else if (!parsed.flags.empty()) {
+    root = std::move(flags);
+    out.source = "command-line flags";
+  } else if (!env_flags.empty()) {
+    root = from_flat(env_flags, Location{source_name("environment"), 0});
+    out.source = "environment";
+  } else {
+    root = Node::map();
+    out.source = "defaults";
+  }
+  if (!env_flags.empty() && out.source != "environment")
+    out.warnings.push_back("TURNPIKE_*/TRAEFIK_* environment variables ignored: the configuration "
+                           "comes from the " +
+                           out.source);
+  auto cfg = decode_static_config(root, out.warnings);
+  if (!cfg)
+    return cfg.error();
+  out.config = std::move(*cfg);
+  return out;
+}
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos)
+      continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+} // namespace turnpike::config

@@ -1,0 +1,226 @@
+#pragma once
+// Static ("install") configuration: entry points, providers, logs, the default servers transport
+// and Turnpike's core settings. Read once at start-up (a change needs a restart), on the control
+// thread, before workers exist; the resulting StaticConfig is an immutable value afterwards.
+//
+// Sources (Traefik v3 names, case-insensitive), in this order:
+//   1. a file: --configFile=FILE, else the first of turnpike.{yml,yaml,toml} then
+//      traefik.{yml,yaml,toml} found in /etc/turnpike/, /etc/traefik/, $XDG_CONFIG_HOME/,
+//      $HOME/.config/, ./ ;
+//   2. else CLI flags (--entryPoints.web.address=:8080, bare --api for true, comma lists);
+//   3. else environment variables TURNPIKE_* or TRAEFIK_* (TURNPIKE_ENTRYPOINTS_WEB_ADDRESS=:8080).
+// Like Traefik only one source is used, with one Turnpike exception: CLI flags given with a file
+// override the file's values (`--configFile=x.yml --core.workers=1`). Environment variables are
+// ignored (with a warning) when a file or flags are used. Map keys that come from the environment
+// (entry point names, ...) are lower case, as in Traefik: TURNPIKE_ENTRYPOINTS_WEB_ADDRESS defines
+// the entry point "web".
+//
+// Traefik options Turnpike does not implement yet (api, ping, metrics, tracing,
+// certificatesResolvers, other providers, ...) are accepted and reported as warnings; unknown
+// keys and bad values are errors naming the file, line and key path.
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/result.h"
+#include "config/dynamic_config.h"
+#include "config/tree/node.h"
+
+namespace turnpike::config {
+
+enum class Protocol { kTcp, kUdp };
+
+// `[host]:port[/tcp|/udp]`: "" host = every interface; IPv6 literal without its brackets.
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0; // 0 = chosen by the kernel (tests)
+  Protocol protocol = Protocol::kTcp;
+};
+Result<ListenAddress> parse_listen_address(std::string_view text);
+
+struct RespondingTimeouts {
+  Duration read_timeout = std::chrono::seconds(60);  // whole request incl. body; 0 = none
+  Duration write_timeout = Duration::zero();         // end of request headers -> end of response
+  Duration idle_timeout = std::chrono::seconds(180); // keep-alive idle
+};
+
+struct LifeCycle {
+  Duration request_accept_grace_timeout = Duration::zero(); // keep accepting after SIGTERM
+  Duration grace_timeout = std::chrono::seconds(10);        // `graceTimeOut`: drain before stop
+};
+
+struct EntryPointTransport {
+  RespondingTimeouts responding_timeouts;
+  LifeCycle life_cycle;
+  int64_t keep_alive_max_requests = 0; // 0 = unlimited
+  Duration keep_alive_max_time = Duration::zero();
+};
+
+struct ForwardedHeaders {
+  std::vector<std::string> trusted_ips; // validated IPs/CIDRs
+  bool insecure = false;                // trust X-Forwarded-* from everyone
+  std::vector<std::string> connection;  // Connection-listed headers allowed through
+  bool not_append_x_forwarded_for = false;
+  bool add_x_forwarded_scheme_headers = false;
+};
+
+struct ProxyProtocol {
+  std::vector<std::string> trusted_ips;
+  bool insecure = false;
+};
+
+struct RedirectEntryPoint {
+  std::string to; // entry point name or ":port"
+  std::string scheme = "https";
+  bool permanent = true;
+  int64_t priority = std::numeric_limits<int64_t>::max() - 1;
+};
+
+struct TlsDomain {
+  std::string main;
+  std::vector<std::string> sans;
+};
+
+struct EntryPointTls {
+  std::string options;
+  std::string cert_resolver;
+  std::vector<TlsDomain> domains;
+};
+
+// Which percent-encoded characters a request path may contain. Turnpike's default is all false
+// (reject), stricter than Traefik's (all true): encoded separators are how path-based access
+// rules get bypassed. Set an option to true to accept that character as Traefik does.
+struct EncodedCharacters {
+  bool allow_encoded_slash = false;          // %2F
+  bool allow_encoded_back_slash = false;     // %5C
+  bool allow_encoded_null_character = false; // %00
+  bool allow_encoded_semicolon = false;      // %3B
+  bool allow_encoded_percent = false;        // %25
+  bool allow_encoded_question_mark = false;  // %3F
+  bool allow_encoded_hash = false;           // %23
+};
+
+enum class UnderscoreHeadersStrategy { kKeep, kDelete, kReject };
+
+struct EntryPointHttp {
+  std::optional<RedirectEntryPoint> redirect; // http.redirections.entryPoint
+  std::vector<std::string> middlewares;       // prepended to every router (qualified names)
+  std::optional<EntryPointTls> tls;           // present (even empty) = TLS on every router
+  int64_t max_header_bytes = 1048576;
+  bool sanitize_path = true;
+  EncodedCharacters encoded_characters;
+  bool encode_query_semicolons = false;
+  UnderscoreHeadersStrategy underscore_headers_strategy = UnderscoreHeadersStrategy::kKeep;
+};
+
+struct EntryPointHttp2 {
+  int64_t max_concurrent_streams = 250;
+  int64_t max_decoder_header_table_size = 4096;
+  int64_t max_encoder_header_table_size = 4096;
+};
+
+struct EntryPoint {
+  std::string name;
+  std::string address; // as written
+  ListenAddress listen;
+  bool as_default = false;
+  bool reuse_port = false;
+  EntryPointTransport transport;
+  ForwardedHeaders forwarded_headers;
+  std::optional<ProxyProtocol> proxy_protocol; // present = expect PROXY protocol headers
+  EntryPointHttp http;
+  EntryPointHttp2 http2;
+  Duration udp_timeout = std::chrono::seconds(3); // udp.timeout
+};
+
+struct FileProviderConfig {
+  std::string filename;
+  std::string directory; // wins over filename when both are set (Traefik), with a warning
+  bool watch = true;     // Traefik's default
+  bool debug_log_generated_template = false; // accepted; templates are not supported
+};
+
+struct ProvidersConfig {
+  Duration providers_throttle_duration = std::chrono::seconds(2);
+  std::optional<FileProviderConfig> file; // present = file provider on
+};
+
+struct LogConfig {
+  std::string level = "ERROR";   // upper case: TRACE|DEBUG|INFO|WARN|ERROR|FATAL|PANIC
+  std::string format = "common"; // common|json
+  std::string file_path;         // empty = stderr
+  bool no_color = false;
+};
+
+enum class FieldMode { kKeep, kDrop, kRedact };
+
+struct AccessLogFields {
+  FieldMode default_mode = FieldMode::kKeep;
+  std::map<std::string, FieldMode> names; // Traefik field name -> mode
+  FieldMode headers_default_mode = FieldMode::kDrop;
+  std::map<std::string, FieldMode> header_names; // header name -> mode
+};
+
+struct AccessLogConfig {
+  std::string file_path;         // empty = stdout
+  std::string format = "common"; // common|genericCLF|json (canonical spelling)
+  int64_t buffering_size = 0;
+  std::vector<std::pair<int, int>> status_codes; // filters.statusCodes, inclusive ranges
+  bool retry_attempts = false;                   // filters.retryAttempts
+  Duration min_duration = Duration::zero();      // filters.minDuration
+  bool add_internals = false;
+  AccessLogFields fields;
+};
+
+struct CoreConfig {
+  int workers = 0;                        // 0 = one per core
+  std::string default_rule_syntax = "v3"; // v3|v2
+};
+
+struct StaticConfig {
+  std::map<std::string, EntryPoint> entry_points; // by name
+  ProvidersConfig providers;
+  LogConfig log;
+  std::optional<AccessLogConfig> access_log; // present = access log on
+  // Default transport to upstreams (`default@internal`): only insecureSkipVerify, rootCAs,
+  // maxIdleConnsPerHost and forwardingTimeouts{dial,responseHeader,idleConn}Timeout are read.
+  ServersTransport servers_transport;
+  CoreConfig core;
+};
+
+struct LoadedStaticConfig {
+  StaticConfig config;
+  std::string source;                // "file /etc/turnpike/turnpike.yml", "flags", ...
+  std::vector<std::string> warnings; // "turnpike.yml:3: api: not supported yet, ignored"
+};
+
+struct StaticLoadOptions {
+  // Directories searched for turnpike.* / traefik.* when no --configFile is given; empty = the
+  // standard list above (built from `env`'s HOME and XDG_CONFIG_HOME).
+  std::vector<std::string> search_dirs;
+  // Flags handled by main, skipped here (compared case-insensitively, without dashes).
+  std::vector<std::string> skip_flags = {"validate", "help", "h"};
+  // Positional arguments handled by main (subcommands), skipped here; others are errors.
+  std::vector<std::string> skip_args = {"version"};
+};
+
+// Loads the static configuration from `args` (argv without the program name) and `env`
+// (name -> value). All problems are collected: the Error's message holds one per line.
+Result<LoadedStaticConfig> load_static_config(const std::vector<std::string>& args,
+                                              const std::map<std::string, std::string>& env,
+                                              const StaticLoadOptions& options = {});
+
+// Decodes and validates a static configuration tree (the file, flag or env tree), applies the
+// fixups (no entry point -> `http` on :80) and appends warnings. Same message format as above.
+Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::string>& warnings);
+
+// The process environment as a map, for load_static_config.
+std::map<std::string, std::string> current_environment();
+
+} // namespace turnpike::config
