@@ -112,45 +112,27 @@ def serve_check(turnpike_bin, tmp_path, args, env, port):
         proc.wait(timeout=15)
 
 
-def test_static_configuration_from_flags(turnpike_bin, upstream_bin, tmp_path):
-    up = it.Upstream(upstream_bin, "flags", tmp_path)
+SOURCES = {
+    # source -> (args, env) for an entry point on PORT and the dynamic file DYN
+    "flags": lambda port, dyn: ([f"--entryPoints.web.address=127.0.0.1:{port}",
+                                 f"--providers.file.filename={dyn}",
+                                 "--providers.providersThrottleDuration=100ms"], {}),
+    "turnpike-env": lambda port, dyn: ([], {"TURNPIKE_ENTRYPOINTS_WEB_ADDRESS": f"127.0.0.1:{port}",
+                                            "TURNPIKE_PROVIDERS_FILE_FILENAME": str(dyn),
+                                            "TURNPIKE_PROVIDERS_PROVIDERSTHROTTLEDURATION": "100ms"}),
+    "traefik-env": lambda port, dyn: ([], {"TRAEFIK_ENTRYPOINTS_WEB_ADDRESS": f"127.0.0.1:{port}",
+                                           "TRAEFIK_PROVIDERS_FILE_FILENAME": str(dyn)}),
+}
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_static_configuration_without_a_file(turnpike_bin, upstream_bin, tmp_path, source):
+    up = it.Upstream(upstream_bin, source, tmp_path)
     try:
         _, dyn = good_files(tmp_path, up.url)
         port = free_port()
-        r = serve_check(turnpike_bin, tmp_path,
-                        [f"--entryPoints.web.address=127.0.0.1:{port}",
-                         f"--providers.file.filename={dyn}",
-                         "--providers.providersThrottleDuration=100ms"],
-                        clean_env(tmp_path), port)
-        assert r.echo.name == "flags"
-    finally:
-        up.stop()
-
-
-def test_static_configuration_from_environment(turnpike_bin, upstream_bin, tmp_path):
-    up = it.Upstream(upstream_bin, "env", tmp_path)
-    try:
-        _, dyn = good_files(tmp_path, up.url)
-        port = free_port()
-        env = clean_env(tmp_path,
-                        TURNPIKE_ENTRYPOINTS_WEB_ADDRESS=f"127.0.0.1:{port}",
-                        TURNPIKE_PROVIDERS_FILE_FILENAME=str(dyn),
-                        TURNPIKE_PROVIDERS_PROVIDERSTHROTTLEDURATION="100ms")
-        r = serve_check(turnpike_bin, tmp_path, [], env, port)
-        assert r.echo.name == "env"
-    finally:
-        up.stop()
-
-
-def test_traefik_environment_prefix_is_accepted(turnpike_bin, upstream_bin, tmp_path):
-    up = it.Upstream(upstream_bin, "traefik-env", tmp_path)
-    try:
-        _, dyn = good_files(tmp_path, up.url)
-        port = free_port()
-        env = clean_env(tmp_path,
-                        TRAEFIK_ENTRYPOINTS_WEB_ADDRESS=f"127.0.0.1:{port}",
-                        TRAEFIK_PROVIDERS_FILE_FILENAME=str(dyn))
-        r = serve_check(turnpike_bin, tmp_path, [], env, port)
-        assert r.echo.name == "traefik-env"
+        args, env = SOURCES[source](port, dyn)
+        r = serve_check(turnpike_bin, tmp_path, args, clean_env(tmp_path, **env), port)
+        assert r.echo.name == source
     finally:
         up.stop()
