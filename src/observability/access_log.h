@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/deadline.h"
+#include "common/duration.h"
 #include "common/result.h"
 #include "http/exchange.h"
 

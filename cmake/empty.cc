@@ -1,0 +1,1 @@
+// Placeholder so that a module library with no sources yet still configures.
