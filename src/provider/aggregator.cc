@@ -1,0 +1,97 @@
+#include "provider/aggregator.h"
+
+#include <optional>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/log.h"
+
+namespace turnpike::provider {
+
+// Shared with pending handlers so that destroying the aggregator while a timer or a posted
+// rebuild is in flight is safe: the handler finds `stopped` and does nothing.
+struct Aggregator::State : std::enable_shared_from_this<State> {
+  State(boost::asio::any_io_executor ex, Duration t, Rebuild r)
+      : executor(std::move(ex)), timer(executor), throttle(t), rebuild(std::move(r)) {}
+
+  void schedule() {
+    if (scheduled)
+      return; // the pending rebuild will see the latest trees
+    scheduled = true;
+    auto now = std::chrono::steady_clock::now();
+    if (!last_rebuild || now - *last_rebuild >= throttle) {
+      boost::asio::post(executor, [self = shared_from_this()] { self->fire(); });
+      return;
+    }
+    timer.expires_at(*last_rebuild + throttle);
+    timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec)
+        self->fire();
+    });
+  }
+
+  void fire() {
+    if (stopped)
+      return;
+    scheduled = false;
+    if (last_rebuild && trees == built) {
+      log::get("aggregator")->debug("configuration back to the last built state; no rebuild");
+      return;
+    }
+    built = trees;
+    last_rebuild = std::chrono::steady_clock::now();
+    ++rebuilds;
+    log::get("aggregator")->debug("rebuilding from {} provider(s)", trees.size());
+    rebuild(built);
+  }
+
+  boost::asio::any_io_executor executor;
+  boost::asio::steady_timer timer;
+  Duration throttle;
+  Rebuild rebuild;
+  std::map<std::string, config::Node> trees;
+  std::map<std::string, config::Node> built; // what the last rebuild saw
+  std::optional<std::chrono::steady_clock::time_point> last_rebuild;
+  bool scheduled = false;
+  bool stopped = false;
+  uint64_t rebuilds = 0;
+};
+
+Aggregator::Aggregator(boost::asio::any_io_executor executor, Duration throttle, Rebuild rebuild)
+    : state_(std::make_shared<State>(std::move(executor), throttle, std::move(rebuild))) {}
+
+Aggregator::~Aggregator() {
+  stop();
+}
+
+void Aggregator::stop() {
+  state_->stopped = true;
+  state_->timer.cancel();
+}
+
+void Aggregator::publish(std::string provider, config::Node tree) {
+  auto& s = state_;
+  if (s->stopped)
+    return;
+  auto it = s->trees.find(provider);
+  if (it != s->trees.end() && it->second == tree) {
+    log::get("aggregator")->debug("provider {}: configuration unchanged, skipped", provider);
+    return;
+  }
+  log::get("aggregator")->debug("provider {}: new configuration", provider);
+  s->trees[std::move(provider)] = std::move(tree);
+  s->schedule();
+}
+
+Publish Aggregator::publisher() {
+  return [this](std::string provider, config::Node tree) {
+    publish(std::move(provider), std::move(tree));
+  };
+}
+
+uint64_t Aggregator::rebuild_count() const {
+  return state_->rebuilds;
+}
+
+} // namespace turnpike::provider
