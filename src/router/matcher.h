@@ -1,0 +1,109 @@
+#pragma once
+// The HTTP matchers of the rule language (Traefik v3 syntax). Each matcher is one row of the
+// registration table in matcher.cc (name, argument counts) plus one case in make_matcher (argument
+// validation) and one in Matcher::matches (evaluation); adding a matcher touches only those.
+//
+// A Matcher is built on the control plane by the rule parser and is immutable afterwards: Rules
+// that own it are shared read-only by every worker (RE2 matching is thread-safe). matches() runs
+// on the request path: it never throws and allocates only what RequestFacts caches.
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ipnet.h"
+#include "common/result.h"
+#include "router/request_facts.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace turnpike::router {
+
+enum class MatcherKind {
+  kHost,
+  kHostRegexp,
+  kPath,
+  kPathPrefix,
+  kPathRegexp,
+  kMethod,
+  kHeader,
+  kHeaderRegexp,
+  kQuery,
+  kQueryRegexp,
+  kClientIP,
+};
+
+struct MatcherSpec {
+  std::string_view name; // canonical spelling ("PathPrefix")
+  MatcherKind kind;
+  size_t min_args;
+  size_t max_args;
+};
+
+// Finds a matcher by name. Like Traefik, four spellings are accepted: canonical (`PathPrefix`),
+// lower (`pathprefix`), upper (`PATHPREFIX`) and capitalised lower (`Pathprefix`). nullptr when
+// the name is unknown or spelt otherwise (`pathPrefix`).
+const MatcherSpec* find_matcher(std::string_view name);
+// The canonical spelling of the matcher that `name` would be in another case, or empty.
+std::string_view matcher_case_hint(std::string_view name);
+
+// What one Host() argument matches, compared with a canonical host (see canonical_host).
+struct HostPattern {
+  enum class Kind {
+    kExact,    // host == name
+    kWildcard, // `*.name`: exactly one non-empty label, then "." name
+    kAny,      // `*`: every host, including an empty one
+  };
+  Kind kind = Kind::kExact;
+  std::string name; // kExact: the canonical host; kWildcard: the parent domain; kAny: empty
+
+  bool matches(std::string_view host) const;
+};
+
+// The parent domain of a canonical host for wildcard lookups: "b.example.com" for
+// "a.b.example.com"; empty when the host has no dot or an empty first label.
+std::string_view wildcard_parent(std::string_view host);
+
+class Matcher {
+public:
+  Matcher(Matcher&&) noexcept;
+  Matcher& operator=(Matcher&&) noexcept;
+  ~Matcher();
+
+  MatcherKind kind() const { return spec_->kind; }
+  std::string_view name() const { return spec_->name; } // canonical spelling
+  // The arguments as written in the rule (string literals decoded), for printing.
+  const std::vector<std::string>& args() const { return args_; }
+  // For Host matchers: the host pattern; nullptr otherwise.
+  const HostPattern* host_pattern() const {
+    return spec_->kind == MatcherKind::kHost ? &host_ : nullptr;
+  }
+
+  bool matches(RequestFacts& facts) const;
+
+private:
+  friend Result<Matcher> make_matcher(const MatcherSpec& spec, std::vector<std::string> args,
+                                      size_t* bad_arg);
+  Matcher() = default;
+
+  const MatcherSpec* spec_ = nullptr;
+  std::vector<std::string> args_;
+  std::string key_;   // Header*/Query*: field name / query key
+  std::string value_; // Path*/Method/Header/Query: the value compared
+  HostPattern host_;
+  std::unique_ptr<const re2::RE2> regex_; // *Regexp (QueryRegexp with one argument: none)
+  std::optional<IpNet> net_;              // ClientIP
+};
+
+// Validates the arguments of matcher `spec` and builds it. On failure the error says what is wrong
+// (without a position) and, when one argument is at fault, *bad_arg is set to its index (otherwise
+// it is left unchanged).
+Result<Matcher> make_matcher(const MatcherSpec& spec, std::vector<std::string> args,
+                             size_t* bad_arg);
+
+} // namespace turnpike::router

@@ -1,0 +1,100 @@
+#pragma once
+// The routers of one entrypoint, compiled for lookup.
+//
+// Order: routes are tried by priority, highest first; equal priorities are ordered by name
+// (ascending byte order), then by their position in the vector given to build(), so the result
+// never depends on hashing or sort stability. The first route whose rule matches wins; no match
+// means 404 (the caller's default handler).
+//
+// Lookup does not scan every route. build() asks each rule which hosts it can match at all
+// (Rule::host_constraint) and files it under
+//   - exact[host] for each exact host (`Host(`a.example.com`)`, or each alternative of an OR),
+//   - wildcard[parent] for each `Host(`*.parent`)`,
+//   - the catch-all list when the rule can match any host (no Host on some path of the rule,
+//     Host(`*`), only negated Hosts, HostRegexp...).
+// match() merges the candidate lists of exact[host], wildcard[parent(host)] and catch-all (each
+// already in priority order) and stops at the first candidate that fully matches. The cost is
+// therefore proportional to the candidates for the request's host plus the catch-all routes
+// ahead of the winner, independent of how many other hosts the table serves.
+//
+// Threading: built on the control plane; immutable afterwards and shared read-only by every
+// worker (match() is const, lock-free, never throws, and allocates nothing for requests whose
+// host is canonical and whose candidate rules need no decoded path/query).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "http/exchange.h"
+#include "http/message.h"
+#include "router/rule.h"
+
+namespace turnpike::router {
+
+// Highest priority a user may configure (Traefik: MaxInt64 - 1000); above it is reserved for
+// internal routers (ACME HTTP-01 challenge, entrypoint redirections). Enforced by the config
+// builder, not here.
+inline constexpr int64_t kMaxUserPriority = INT64_MAX - 1000;
+
+struct Route {
+  std::string name;                 // qualified router name ("api@file"); tie-breaker, annotations
+  std::string rule_text;            // the rule as configured
+  std::shared_ptr<const Rule> rule; // parse_rule(rule_text); must not be null
+  int64_t priority = 0; // effective priority (see default_priority / effective_priority)
+  std::shared_ptr<const http::Handler> handler; // middlewares + service of the router
+};
+
+// Traefik's default priority: the length of the rule text in bytes.
+inline int64_t default_priority(std::string_view rule_text) {
+  return static_cast<int64_t>(rule_text.size());
+}
+// The priority a router runs with: the configured one, or the default when it is 0 (unset).
+inline int64_t effective_priority(int64_t configured, std::string_view rule_text) {
+  return configured != 0 ? configured : default_priority(rule_text);
+}
+
+// Parses `rule_text` and assembles a Route with effective_priority(configured_priority). The error
+// is the parser's ("rule position 6: ...").
+Result<Route> make_route(std::string name, std::string rule_text, int64_t configured_priority,
+                         std::shared_ptr<const http::Handler> handler);
+
+class RouteTable {
+public:
+  RouteTable() = default; // empty: matches nothing
+
+  // Sorts and indexes the routes. Routes with a null rule are dropped (a caller bug; asserted in
+  // debug builds).
+  static RouteTable build(std::vector<Route> routes);
+
+  // The winning route for the request, or nullptr (404). The pointer stays valid as long as the
+  // table.
+  const Route* match(const http::Request& request) const;
+  const Route* match(RequestFacts& facts) const;
+
+  // The routes in match order (priority desc, name asc).
+  const std::vector<Route>& routes() const { return routes_; }
+  size_t size() const { return routes_.size(); }
+  // Index statistics, for logs and tests.
+  size_t exact_host_count() const { return exact_.size(); }
+  size_t wildcard_parent_count() const { return wildcard_.size(); }
+  size_t catch_all_count() const { return catch_all_.size(); }
+
+private:
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using Index = std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>>;
+
+  std::vector<Route> routes_;       // match order
+  Index exact_;                     // canonical host -> route indices, ascending
+  Index wildcard_;                  // parent domain -> route indices, ascending
+  std::vector<uint32_t> catch_all_; // route indices, ascending
+};
+
+} // namespace turnpike::router
