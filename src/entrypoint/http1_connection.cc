@@ -95,7 +95,7 @@ class Http1Connection final : public http::BodyReader,
   std::string out_;       // pending response head (and small trailers), flushed with the body
   http::Request req_;
   std::string raw_path_;
-  std::string norm_path_;
+  std::string logged_target_;  // the request target as received (normalised), for the access log
 
   // Per-request state.
   Clock::time_point request_start_{};
@@ -445,6 +445,7 @@ http::Task<void> Http1Connection::run() {
       co_await write_local_error(400, perr);
       co_return;
     }
+    if (worker_.access_log) logged_target_ = req_.target();  // before middlewares rewrite it
     http::strip_hop_by_hop(req_.headers, req_.upgrade_websocket);
     http::apply_forwarded_headers(req_, ep_.forwarded);
 
@@ -479,7 +480,7 @@ http::Task<void> Http1Connection::run() {
     }
     ex.status = status_;
     ex.response_bytes = body_bytes_out_;
-    if (worker_.access_log) worker_.access_log->record(ex, request_start_);
+    if (worker_.access_log) worker_.access_log->record(ex, request_start_, logged_target_);
     if (ex.status == 101 || ex.close_connection || close_after_ || draining_) co_return;
     if (!co_await finish_request_body()) co_return;
   }

@@ -31,11 +31,14 @@ int validate(const config::LoadedStaticConfig& loaded) {
   const auto& cfg = loaded.config;
   std::vector<std::string> errors;
   if (cfg.providers.file) {
-    auto tree = provider::FileProvider::load(*cfg.providers.file);
+    std::vector<std::string> merge_warnings;
+    auto tree = provider::FileProvider::load(*cfg.providers.file, merge_warnings);
+    for (const auto& w : merge_warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     if (!tree) {
       errors.push_back(tree.error().message);
     } else {
-      std::map<std::string, config::Node> trees{{"file", *tree}};
+      std::map<std::string, config::Node> trees;
+      trees.emplace("file", std::move(*tree));
       auto dyn = config::decode_providers(trees);
       config::BuildOptions opts;
       for (const auto& [name, ep] : cfg.entry_points) opts.entrypoints.push_back(&ep);

@@ -51,7 +51,8 @@ std::string or_dash(std::string_view s) { return s.empty() ? "-" : std::string(s
 
 }  // namespace
 
-void AccessLog::record(const http::Exchange& ex, Clock::time_point started) {
+void AccessLog::record(const http::Exchange& ex, Clock::time_point started,
+                       std::string_view logged_target) {
   auto elapsed = Clock::now() - started;
   if (!opts_.status_filter.empty()) {
     bool keep = false;
@@ -64,7 +65,7 @@ void AccessLog::record(const http::Exchange& ex, Clock::time_point started) {
   auto wall_start = std::chrono::system_clock::now() -
                     std::chrono::duration_cast<std::chrono::system_clock::duration>(elapsed);
   std::string line;
-  std::string target = req.target();
+  std::string target(logged_target);
   std::string proto(http::to_string(req.version));
   if (opts_.format == "json") {
     nlohmann::json j;

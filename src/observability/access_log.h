@@ -30,7 +30,9 @@ class AccessLog {
   ~AccessLog();
 
   // Called by the worker when an exchange ends. Thread-safe.
-  void record(const http::Exchange& ex, Clock::time_point started);
+  // `target` is the request target as the client sent it (after normalisation, before
+  // middlewares rewrote the path), which is what Traefik logs as RequestPath.
+  void record(const http::Exchange& ex, Clock::time_point started, std::string_view target);
   void flush();
 
  private:

@@ -183,9 +183,12 @@ void Gateway::check_drained() {
 int Gateway::run() {
   for (auto& w : workers_) w->start();
   for (auto& p : providers_) {
-    p->start(control_.get_executor(), [this](std::string name, config::Node tree) {
-      aggregator_->publish(std::move(name), std::move(tree));
-    });
+    auto started = p->start(control_.get_executor(), aggregator_->publisher());
+    if (!started) {
+      log::get("gateway")->critical("provider {}: {}", p->name(), started.error().message);
+      for (auto& w : workers_) w->stop();
+      return 1;
+    }
   }
   signals_.add(SIGTERM);
   signals_.add(SIGINT);
