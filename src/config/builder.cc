@@ -14,6 +14,16 @@ namespace {
 
 using HandlerPtr = std::shared_ptr<const http::Handler>;
 
+// Traefik's answer when nothing handles a request.
+class NotFoundHandler final : public http::Handler {
+ public:
+  http::Task<void> handle(http::Exchange& ex) const override {
+    http::HeaderMap h;
+    h.add("X-Content-Type-Options", "nosniff");
+    if (co_await http::send_response(ex, 404, "404 page not found\n", &h)) ex.close_connection = true;
+  }
+};
+
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) {
@@ -319,8 +329,8 @@ void Builder::add_redirections() {
       status.errors.push_back(errors.empty() ? "redirectScheme unavailable" : errors.joined());
       continue;
     }
-    // The redirect middleware answers every request itself; the inner handler is never reached.
-    HandlerPtr handler = wrap(nullptr);
+    // The redirect middleware answers every request on this entrypoint itself.
+    HandlerPtr handler = wrap(std::make_shared<NotFoundHandler>());
     auto route = router::make_route(router_name, "HostRegexp(`^.+$`)", red.priority, handler);
     if (!route) continue;
     routes_[i].push_back(std::move(*route));

@@ -109,7 +109,10 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
       g->control_.get_executor(), g->cfg_.providers.providers_throttle_duration,
       [gw = g.get()](const std::map<std::string, config::Node>& trees) { gw->rebuild(trees); });
   if (g->cfg_.providers.file) {
-    g->providers_.push_back(std::make_unique<provider::FileProvider>(*g->cfg_.providers.file));
+    // 10 ms of quiet is enough to coalesce an editor's burst of writes; an atomic rename is one
+    // event. Longer settling would dominate the reload latency (target: well under 100 ms).
+    g->providers_.push_back(std::make_unique<provider::FileProvider>(
+        *g->cfg_.providers.file, std::chrono::milliseconds(10)));
   }
   logger->info("{} worker(s), {} entrypoint(s)", n, g->eps_.size());
   return g;

@@ -107,7 +107,6 @@ class Attempt {
   WorkerContext& ctx_;
   std::unique_ptr<UpstreamConnection> conn_;
   bool pooled_ = false;
-  std::string head_;
 };
 
 http::Task<ProxyError> Attempt::dial() {
@@ -145,8 +144,8 @@ http::Task<ProxyError> Attempt::dial() {
 
 http::Task<ProxyError> Attempt::send_request() {
   const auto& req = ex_.request;
-  serialize_request_head(req, server_, pass_host_, head_);
-  auto [ec, n] = co_await asio::async_write(conn_->socket, asio::buffer(head_), kNoThrow);
+  serialize_request_head(req, server_, pass_host_, conn_->out);
+  auto [ec, n] = co_await asio::async_write(conn_->socket, asio::buffer(conn_->out), kNoThrow);
   if (ec) co_return upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
   if (!req.has_body()) co_return ProxyError::none();
   std::string chunk_head;
@@ -300,7 +299,7 @@ http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
     if (pooled_ && err.kind == K::kUpstreamClosed && ex_.body.consumed() == 0) stale = true;
     co_return err;
   }
-  http::Response resp;
+  http::Response& resp = conn_->response;
   if (auto err = co_await read_response_head(resp, stale)) co_return err;
   ++conn_->requests;
 

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "common/deadline.h"
+#include "http/message.h"
 
 namespace turnpike::service {
 
@@ -25,6 +26,8 @@ struct UpstreamConnection {
   std::string buffer;         // read buffer; [begin, end) holds unread bytes
   size_t begin = 0;
   size_t end = 0;
+  std::string out;            // request head being written (capacity reused)
+  http::Response response;    // response head being read (capacity reused)
   uint64_t requests = 0;      // requests served on this connection
   bool timed_out = false;     // set by the deadline before it closes the socket
 };
