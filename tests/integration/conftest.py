@@ -72,6 +72,14 @@ def module_env(tmp_path_factory, turnpike_bin, upstream_bin, request):
     e.close()
 
 
+@pytest.fixture(autouse=True)
+def _revive_crashed_gateways():
+    """A module's shared gateway that crashed during an earlier test is restarted first."""
+    for gw in list(it.RUNNING_GATEWAYS):
+        gw.revive()
+    yield
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Attach the log of every running gateway to a failing test's report."""
@@ -80,3 +88,10 @@ def pytest_runtest_makereport(item, call):
     if rep.failed and call.when in ("setup", "call"):
         for gw in list(it.RUNNING_GATEWAYS):
             rep.sections.append((f"turnpike log ({gw.workdir.name})", gw.log_tail(150)))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if it.MEASUREMENTS:
+        terminalreporter.section("turnpike measurements")
+        for line in it.MEASUREMENTS:
+            terminalreporter.write_line(line)

@@ -14,6 +14,13 @@ from turnpike_it import RawConn, request
 UNTRUSTED = "127.0.0.2"
 TRUSTED = "127.0.0.3"
 
+# Defect found by this suite (see the final report): the HTTP/1 proxy serialises the upstream
+# request head itself (src/service/proxy_http1.cc serialize_request_head) and ignores
+# Request::append_x_forwarded_for, so the peer is never appended to X-Forwarded-For.
+XFF_DEFECT = pytest.mark.xfail(
+    strict=True, reason="gateway defect: X-Forwarded-For is never set/appended to the peer "
+    "address (proxy_http1.cc serialize_request_head ignores append_x_forwarded_for)")
+
 GATEWAY_OWNED = ["X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Proto",
                  "X-Forwarded-Server", "X-Real-Ip"]
 
@@ -37,8 +44,8 @@ def echo(gw, source, headers=(), host="fw.test", path="/"):
 
 
 def assert_set_by_gateway(e, peer, host="fw.test", port="80"):
-    """The six forwarded headers, each exactly once, with the gateway's own values."""
-    assert e.header_all("X-Forwarded-For") == [peer]
+    """X-Real-Ip, X-Forwarded-Host/Port/Proto/Server, each exactly once, with the gateway's own
+    values (X-Forwarded-For has tests of its own below)."""
     assert e.header_all("X-Real-Ip") == [peer]
     assert e.header_all("X-Forwarded-Host") == [host]
     assert e.header_all("X-Forwarded-Port") == [port]
@@ -84,17 +91,16 @@ def test_untrusted_client_cannot_spoof_with_underscores_or_case(gw):
     e = echo(gw, UNTRUSTED, headers=[("x-forwarded-for", "1.2.3.4"),
                                       ("X_Forwarded_For", "1.2.3.4"),
                                       ("X_Real_Ip", "1.2.3.4")])
-    assert e.header_all("X-Forwarded-For") == [UNTRUSTED]
+    assert e.header_all("X-Real-Ip") == [UNTRUSTED]
     assert "1.2.3.4" not in repr(e.headers)
 
 
-def test_trusted_client_forwarded_headers_are_kept_and_appended(gw):
+def test_trusted_client_forwarded_headers_are_kept(gw):
     e = echo(gw, TRUSTED, headers=[("X-Forwarded-For", "1.2.3.4"),
                                     ("X-Forwarded-Host", "orig.test"),
                                     ("X-Forwarded-Proto", "https"),
                                     ("X-Forwarded-Port", "443"),
                                     ("X-Real-Ip", "1.2.3.4")])
-    assert e.header_all("X-Forwarded-For") == [f"1.2.3.4, {TRUSTED}"]
     assert e.header_all("X-Forwarded-Host") == ["orig.test"]
     assert e.header_all("X-Forwarded-Proto") == ["https"]
     assert e.header_all("X-Forwarded-Port") == ["443"]
@@ -105,6 +111,27 @@ def test_trusted_client_without_forwarded_headers_gets_them_set(gw):
     e = echo(gw, TRUSTED)
     assert_set_by_gateway(e, TRUSTED)
 
+
+
+@XFF_DEFECT
+@pytest.mark.parametrize("source,sent,want", [
+    (UNTRUSTED, None, UNTRUSTED),                      # set to the peer
+    (UNTRUSTED, "1.2.3.4", UNTRUSTED),                 # spoofed value replaced
+    (UNTRUSTED, "1.2.3.4, 5.6.7.8", UNTRUSTED),
+    (TRUSTED, None, TRUSTED),
+    (TRUSTED, "1.2.3.4", f"1.2.3.4, {TRUSTED}"),       # appended for a trusted peer
+    (TRUSTED, "1.2.3.4, 5.6.7.8", f"1.2.3.4, 5.6.7.8, {TRUSTED}"),
+], ids=["untrusted-none", "untrusted-spoofed", "untrusted-list", "trusted-none",
+        "trusted-append", "trusted-append-list"])
+def test_x_forwarded_for(gw, source, sent, want):
+    e = echo(gw, source, headers=[("X-Forwarded-For", sent)] if sent else [])
+    assert e.header_all("X-Forwarded-For") == [want]
+
+
+@XFF_DEFECT
+def test_connection_cannot_remove_x_forwarded_for(gw):
+    e = echo(gw, UNTRUSTED, headers=[("Connection", "close, X-Forwarded-For")])
+    assert e.header_all("X-Forwarded-For") == [UNTRUSTED]
 
 HOP_BY_HOP = [
     ("Connection", "keep-alive, X-Custom-Hop, x-other-hop"),
@@ -141,7 +168,7 @@ def test_connection_x_forwarded_host_from_trusted_client(gw):
     # security.md row 40: `Connection: close, X-Forwarded-Host` cannot delete gateway headers.
     e = echo(gw, TRUSTED, headers=[("Connection", "close, X-Forwarded-Host")])
     assert e.header_all("X-Forwarded-Host") == ["fw.test"]
-    assert e.header_all("X-Forwarded-For") == [TRUSTED]
+    assert e.header_all("X-Real-Ip") == [TRUSTED]
 
 
 def test_hop_by_hop_fields_of_the_response_are_removed(gw):

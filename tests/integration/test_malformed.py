@@ -152,14 +152,47 @@ def send_reject(gw, raw: bytes, port=None):
     return r, closed, leaked
 
 
-@pytest.mark.parametrize("row,raw,statuses",
-                         [pytest.param(row, raw, st, id=f"row{row}-{name}")
-                          for row, name, raw, st in REJECT])
-def test_reject_row(gw, row, raw, statuses):
-    r, closed, leaked = send_reject(gw, raw)
+# Defects found by this suite (see the final report). Rows 16-19 are errors in a chunked body:
+# the gateway has already forwarded the request head upstream when it finds them, and its 400
+# carries no `Connection: close` (it does close the connection).
+CHUNK_BODY_ROWS = {16, 17, 18, 19}
+LEAK_DEFECT = pytest.mark.xfail(
+    strict=True, reason="gateway defect: a chunked-body framing error (rows 16-19) is found "
+    "after the request head was already sent upstream; security.md 2.4 requires zero bytes")
+NO_CLOSE_DEFECT = pytest.mark.xfail(
+    strict=True, reason="gateway defect: the 400 for a chunked-body framing error (rows 16-19) "
+    "has no `Connection: close` header")
+
+
+@pytest.fixture(scope="module")
+def reject_results(gw):
+    """Each reject row is sent once; the two tests below read the outcome."""
+    cache = {}
+
+    def get(key, raw):
+        if key not in cache:
+            cache[key] = send_reject(gw, raw)
+        return cache[key]
+    return get
+
+
+def reject_params(defects):
+    return [pytest.param(row, name, raw, st, id=f"row{row}-{name}",
+                         marks=[defects] if row in CHUNK_BODY_ROWS else [])
+            for row, name, raw, st in REJECT]
+
+
+@pytest.mark.parametrize("row,name,raw,statuses", reject_params(NO_CLOSE_DEFECT))
+def test_reject_row_answer_and_close(reject_results, row, name, raw, statuses):
+    r, closed, _ = reject_results(name, raw)
     assert r.status in statuses, f"row {row}: got {r.status} {r.reason}, want {statuses}"
     assert "close" in (r.header("Connection") or "").lower(), f"row {row}: headers {r.headers}"
     assert closed, f"row {row}: connection still open 1 s after the {r.status}"
+
+
+@pytest.mark.parametrize("row,name,raw,statuses", reject_params(LEAK_DEFECT))
+def test_reject_row_sends_nothing_upstream(reject_results, row, name, raw, statuses):
+    _, _, leaked = reject_results(name, raw)
     assert leaked == b"", f"row {row}: {len(leaked)} bytes reached the upstream: {leaked[:200]!r}"
 
 
@@ -214,7 +247,8 @@ def test_row27_underscore_variant_of_gateway_header_is_dropped(gw):
     r, rec = exchange(gw, get(b"X_Forwarded_For: 1.2.3.4\r\nX_Real_Ip: 1.2.3.4\r\n"))
     assert r.status == 200
     assert b"1.2.3.4" not in rec
-    assert r.echo.header_all("X-Forwarded-For") == ["127.0.0.1"]
+    assert not r.echo.has("X_Forwarded_For") and not r.echo.has("X_Real_Ip")
+    assert r.echo.header_all("X-Real-Ip") == ["127.0.0.1"]
 
 
 def test_row27_underscore_strategy_reject(gw):
@@ -259,7 +293,7 @@ def test_row40_connection_cannot_nominate_gateway_headers(gw):
     r, rec = exchange(gw, get(b"Connection: close, X-Forwarded-Host\r\n"))
     assert r.status == 200
     assert r.echo.header_all("X-Forwarded-Host") == ["mal.test"]
-    assert r.echo.header_all("X-Forwarded-For") == ["127.0.0.1"]
+    assert r.echo.header_all("X-Real-Ip") == ["127.0.0.1"]
 
 
 # ---- path table (security.md section 3.3) ----------------------------------------------------

@@ -5,6 +5,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 import turnpike_it as it
 from turnpike_it import RawConn
 
@@ -13,9 +15,11 @@ DELAY_MS = 1500
 GRACE_S = 5
 
 
-def test_sigterm_drains_in_flight_requests(env):
-    a = env.upstream("a")
-    gw = env.gateway(
+@pytest.fixture(scope="module")
+def drained(module_env):
+    """Runs the scenario once: 50 requests in flight, SIGTERM, then collects what happened."""
+    a = module_env.upstream("a")
+    gw = module_env.gateway(
         entrypoints={"web": {"transport": {"lifeCycle": {"graceTimeOut": f"{GRACE_S}s"}}}},
         dynamic={"http": {"routers": {"all": {"rule": "PathPrefix(`/`)", "service": "a"}},
                           "services": {"a": it.service(a)}}},
@@ -40,34 +44,47 @@ def test_sigterm_drains_in_flight_requests(env):
     gw.signal(signal.SIGTERM)
     time.sleep(0.3)
 
-    # new connections are refused once the listeners are closed
-    refused = False
+    # a new connection after SIGTERM: refused (or closed unanswered) once listeners are closed
     try:
         with socket.create_connection(("127.0.0.1", gw.port), timeout=1) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: drain.test\r\n\r\n")
-            refused = s.recv(100) == b""
+            late = "closed unanswered" if s.recv(100) == b"" else "answered"
     except (ConnectionRefusedError, ConnectionResetError):
-        refused = True
+        late = "refused"
 
-    statuses, closes = [], []
+    responses = []
     for c in conns:
         try:
-            r = c.read_response()
-            statuses.append(r.status)
-            closes.append("close" in (r.header("Connection") or "").lower())
+            responses.append(c.read_response())
         except (EOFError, OSError) as e:
-            statuses.append(repr(e))
+            responses.append(e)
         c.close()
-
     rc = gw.proc.wait(timeout=GRACE_S + 5)
-    exit_after = time.monotonic() - t_term
+    return {"responses": responses, "late": late, "exit_after": time.monotonic() - t_term,
+            "rc": rc}
 
+
+def test_all_in_flight_requests_complete_with_200(drained):
+    statuses = [r.status if isinstance(r, it.Resp) else repr(r) for r in drained["responses"]]
     assert statuses == [200] * IN_FLIGHT, statuses
-    assert refused, "a new connection was accepted and served after SIGTERM"
-    assert exit_after <= GRACE_S + 1, f"exited {exit_after:.2f}s after SIGTERM"
-    assert rc == 0
-    # H1 responses finished during the drain carry Connection: close (T-O4)
-    assert all(closes), f"{closes.count(False)} responses without Connection: close"
+
+
+def test_new_connections_are_refused_after_sigterm(drained):
+    assert drained["late"] == "refused", drained["late"]
+
+
+def test_exit_within_grace_plus_one_second(drained):
+    assert drained["exit_after"] <= GRACE_S + 1, f"exited {drained['exit_after']:.2f}s after SIGTERM"
+    assert drained["rc"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="gateway defect: responses completed during the graceful "
+                   "drain do not carry `Connection: close` (T-O4)")
+def test_drained_responses_carry_connection_close(drained):
+    ok = [r for r in drained["responses"] if isinstance(r, it.Resp) and r.status == 200]
+    assert ok, "no response completed"
+    without = [r for r in ok if "close" not in (r.header("Connection") or "").lower()]
+    assert not without, f"{len(without)} of {len(ok)} responses without Connection: close"
 
 
 def test_second_sigterm_or_grace_expiry_forces_exit(env):

@@ -81,13 +81,14 @@ def test_failed_upgrade_is_not_tunnelled(gw, path):
         e = r2.echo
         assert e.path == "/after-upgrade"
         # It went through the gateway's HTTP path (not a raw tunnel): gateway headers are there.
-        assert e.header("X-Forwarded-For") == "127.0.0.1"
+        assert e.header_all("X-Real-Ip") == ["127.0.0.1"]
+        assert e.header_all("X-Forwarded-Proto") == ["http"]
 
 
 def test_upgrade_h2c_never_reaches_the_upstream(gw):
     before = gw.upstream.recorded_size()
     with RawConn(gw.port) as c:
-        c.send(b"GET /h2c HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        c.send(b"GET /upgrade-check HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
                b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
         r = c.read_response()
     assert r.status == 200

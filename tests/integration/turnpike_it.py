@@ -173,6 +173,9 @@ class ProcessGroup:
         self.items.clear()
 
 
+# Figures measured by tests (e.g. reload latency), printed in the terminal summary.
+MEASUREMENTS: list[str] = []
+
 # Gateways currently running, so a failing test's report can carry their logs.
 RUNNING_GATEWAYS: list["Gateway"] = []
 
@@ -278,6 +281,7 @@ class Gateway:
               timeout: float = 15.0) -> "Gateway":
         """Start the binary and wait until every entrypoint accepts connections and, when
         `ready` = (host, path) is given, until that route answers something other than 404."""
+        self.ready, self.args = ready, args
         cmd = [str(self.binary), f"--configFile={self.static_path}"] + (args or [])
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("TURNPIKE_", "TRAEFIK_"))}
@@ -308,6 +312,19 @@ class Gateway:
             time.sleep(0.02)
         raise TimeoutError(f"route {host}{path} not ready after {timeout}s (last: {last!r})")
 
+    def revive(self) -> bool:
+        """Restart the gateway if it died on its own (a crash), so that one crashing test does
+        not take the rest of its module down. Returns True if it had died."""
+        if self.proc is None or self.proc.poll() is None:
+            return False
+        self._log.write(f"\n[test harness] turnpike exited with code {self.proc.returncode}; "
+                        "restarting it\n".encode())
+        self._log.close()
+        if self in RUNNING_GATEWAYS:
+            RUNNING_GATEWAYS.remove(self)
+        self.start(ready=self.ready, args=self.args)
+        return True
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
@@ -315,7 +332,10 @@ class Gateway:
             return ""
 
     def log_tail(self, n: int = 200) -> str:
-        return "\n".join(self.log().splitlines()[-n:])
+        tail = "\n".join(self.log().splitlines()[-n:])
+        if self.proc is not None and self.proc.poll() is not None:
+            tail += f"\n[test harness] turnpike has exited with code {self.proc.returncode}"
+        return tail
 
     def signal(self, sig) -> None:
         self.proc.send_signal(sig)
