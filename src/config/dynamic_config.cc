@@ -169,10 +169,15 @@ void decode_service(Decoder& dec, std::string_view provider, HttpService& s) {
       dec.skip(k->key);
   } else {
     const ServiceKindKey& k = *present.front();
-    s.kind = k.kind;
     const Node* sec = dec.section(k.key);
-    Node empty;
-    Decoder kd(sec ? *sec : empty, dec.child_path(k.key), dec.errors());
+    if (!sec) { // a list or a scalar has been reported by section(); `false` has not
+      if (const Node* n = dec.node().find(k.key); n->is_scalar() && parse_bool(n->text()) == false)
+        dec.fail(k.key, "expected a section (a map), got false");
+      dec.finish();
+      return;
+    }
+    s.kind = k.kind;
+    Decoder kd(*sec, dec.child_path(k.key), dec.errors());
     switch (k.kind) {
     case ServiceKind::kLoadBalancer:
       decode_load_balancer(kd, provider, s.load_balancer.emplace());

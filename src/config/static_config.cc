@@ -144,13 +144,30 @@ void decode_transport(Decoder& dec, EntryPointTransport& t) {
   dec.get_non_negative("keepAliveMaxTime", t.keep_alive_max_time);
 }
 
-void decode_entry_point_http(Decoder& dec, EntryPointHttp& h) {
+// `to` names an entry point of `entry_points` (the entryPoints map) or is ":port".
+void check_redirect_target(Decoder& dec, const std::string& to, const Node& entry_points) {
+  if (to.empty())
+    return;
+  if (to.front() == ':') {
+    auto port = parse_uint(std::string_view(to).substr(1));
+    if (!port || *port == 0 || *port > 65535)
+      dec.fail("to", "invalid port \"" + to + "\"");
+    return;
+  }
+  for (const auto& [name, node] : entry_points.entries())
+    if (name == to)
+      return;
+  dec.fail("to", "unknown entry point \"" + to + "\"");
+}
+
+void decode_entry_point_http(Decoder& dec, EntryPointHttp& h, const Node& entry_points) {
   with_section(dec, "redirections", [&](Decoder& r) {
     with_section(r, "entryPoint", [&](Decoder& e) {
       auto& redirect = h.redirect.emplace();
       e.get("to", redirect.to);
       if (redirect.to.empty())
         e.fail("to", "is required");
+      check_redirect_target(e, redirect.to, entry_points);
       e.get("scheme", redirect.scheme);
       e.get("permanent", redirect.permanent);
       e.get("priority", redirect.priority);
@@ -192,7 +209,7 @@ void decode_entry_point_http(Decoder& dec, EntryPointHttp& h) {
   get_enum(dec, "underscoreHeadersStrategy", kStrategies, h.underscore_headers_strategy);
 }
 
-void decode_entry_point(Decoder& dec, EntryPoint& ep, Errors& warnings) {
+void decode_entry_point(Decoder& dec, EntryPoint& ep, const Node& entry_points, Errors& warnings) {
   if (dec.get("address", ep.address)) {
     auto listen = parse_listen_address(ep.address);
     if (listen) {
@@ -219,7 +236,7 @@ void decode_entry_point(Decoder& dec, EntryPoint& ep, Errors& warnings) {
     get_ip_ranges(p, "trustedIPs", pp.trusted_ips);
     p.get("insecure", pp.insecure);
   });
-  with_section(dec, "http", [&](Decoder& h) { decode_entry_point_http(h, ep.http); });
+  with_section(dec, "http", [&](Decoder& h) { decode_entry_point_http(h, ep.http, entry_points); });
   with_section(dec, "http2", [&](Decoder& h) {
     h.get_non_negative("maxConcurrentStreams", ep.http2.max_concurrent_streams);
     h.get_non_negative("maxDecoderHeaderTableSize", ep.http2.max_decoder_header_table_size);
@@ -314,25 +331,6 @@ void decode_core(Decoder& dec, CoreConfig& core) {
     dec.fail("workers", "must be at most 1024");
   get_choice(dec, "defaultRuleSyntax", std::array<std::string_view, 2>{"v3", "v2"},
              core.default_rule_syntax);
-}
-
-// Checks what needs the whole configuration: redirect targets.
-void validate(const StaticConfig& cfg, Errors& errors) {
-  for (const auto& [name, ep] : cfg.entry_points) {
-    if (!ep.http.redirect)
-      continue;
-    const std::string& to = ep.http.redirect->to;
-    std::string path = "entryPoints." + name + ".http.redirections.entryPoint.to";
-    if (to.empty())
-      continue; // reported while decoding
-    if (to.front() == ':') {
-      auto port = parse_uint(std::string_view(to).substr(1));
-      if (!port || *port == 0 || *port > 65535)
-        errors.add({}, path, "invalid port \"" + to + "\"");
-    } else if (!cfg.entry_points.count(to)) {
-      errors.add({}, path, "unknown entry point \"" + to + "\"");
-    }
-  }
 }
 
 Error one_per_line(const Errors& errors) {
@@ -517,7 +515,7 @@ Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::str
       Decoder dec(node, "entryPoints." + name, errors);
       if (name.empty())
         dec.fail("", "empty entry point name");
-      decode_entry_point(dec, ep, warns);
+      decode_entry_point(dec, ep, *eps, warns);
       dec.finish();
       cfg.entry_points.emplace(name, std::move(ep));
     }
@@ -541,7 +539,6 @@ Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::str
     http.listen.port = 80;
     cfg.entry_points.emplace("http", std::move(http));
   }
-  validate(cfg, errors);
   warnings.insert(warnings.end(), warns.list().begin(), warns.list().end());
   if (!errors.empty())
     return one_per_line(errors);

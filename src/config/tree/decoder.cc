@@ -103,15 +103,38 @@ std::optional<bool> parse_bool(std::string_view s) {
   return std::nullopt;
 }
 
+// Messages are one line each: control characters from keys and values (a YAML key may hold a
+// newline) are escaped.
+static void append_escaped(std::string& out, std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+}
+
 void Errors::add(const Location& loc, std::string_view path, std::string_view problem) {
-  std::string msg = loc.describe();
+  std::string msg;
+  append_escaped(msg, loc.describe());
   if (!msg.empty())
     msg += ": ";
   if (!path.empty()) {
-    msg += path;
+    append_escaped(msg, path);
     msg += ": ";
   }
-  msg += problem;
+  append_escaped(msg, problem);
   list_.push_back(std::move(msg));
 }
 
@@ -127,7 +150,9 @@ std::string Errors::joined() const {
 
 Decoder::Decoder(const Node& node, std::string path, Errors& errors)
     : node_(node), path_(std::move(path)), errors_(errors) {
-  if (!node_.is_map() && !node_.is_null())
+  // A scalar `true` is a present, empty section (see section()).
+  bool enabled = node_.is_scalar() && parse_bool(node_.text()) == true;
+  if (!node_.is_map() && !node_.is_null() && !enabled)
     errors_.add(node_.location(), path_,
                 std::string("expected a map, got ") + kind_name(node_.kind()));
 }
@@ -341,17 +366,17 @@ bool Decoder::get_non_negative(std::string_view key, Duration& out) {
 }
 
 const Node* Decoder::section(std::string_view key) {
-  // A present section with no content: `api: true` / `--api` / `TRAEFIK_API=true`.
-  static const Node kEmpty;
   const Node* n = lookup(key);
   if (!n)
     return nullptr;
   if (n->is_map() || n->is_null())
     return n;
+  // `api: true` / `--api` / `TRAEFIK_API=true`: present with no content. The scalar itself is
+  // returned (it keeps its location for messages); a Decoder reads it as an empty map.
   if (n->is_scalar()) {
     auto b = parse_bool(n->text());
     if (b)
-      return *b ? &kEmpty : nullptr;
+      return *b ? n : nullptr;
   }
   fail(key, std::string("expected a section (a map), got ") + kind_name(n->kind()));
   return nullptr;

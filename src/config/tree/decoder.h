@@ -39,7 +39,7 @@ private:
 class Decoder {
 public:
   // `node` must outlive the decoder. `path` is the key path of `node` ("http.routers.api@file").
-  // A null node decodes as an empty map (presence semantics).
+  // A null node, or a scalar `true`, decodes as an empty map (presence semantics).
   Decoder(const Node& node, std::string path, Errors& errors);
 
   const std::string& path() const { return path_; }
@@ -66,9 +66,9 @@ public:
   bool get_non_negative(std::string_view key, int& out);
   bool get_non_negative(std::string_view key, Duration& out);
 
-  // A sub-section: nullptr when absent. A scalar `true` (`--api`, `TRAEFIK_API=true`) counts as
-  // present and empty (a pointer to a null node); `false` as absent. Present-but-null returns a
-  // pointer to a null node.
+  // A sub-section: nullptr when absent. Present-but-null returns a pointer to a null node. A
+  // scalar `true` (`--api`, `TRAEFIK_API=true`) counts as present and empty: the scalar node is
+  // returned, and a Decoder built on it reads it as an empty map; `false` counts as absent.
   const Node* section(std::string_view key);
   // Items of a list-valued key; a map with numeric keys ("0", "1") is accepted as a list
   // (CLI/env/KV form). Empty when absent. Reports an error when the value is a scalar.

@@ -35,6 +35,63 @@ Error error_at(const std::string& file, int line, std::string_view problem) {
   return Error{loc.describe() + ": " + std::string(problem)};
 }
 
+// Offset of the first byte that is not part of well-formed UTF-8 (no overlongs, no surrogates,
+// nothing above U+10FFFF), or npos. YAML, TOML and JSON all require UTF-8; yaml-cpp alone lets
+// other bytes through.
+size_t invalid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF; // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0)
+        lo = 0xA0;
+      if (c == 0xED)
+        hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0)
+        lo = 0x90;
+      if (c == 0xF4)
+        hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > s.size())
+      return i;
+    for (size_t k = 1; k < len; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF))
+        return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+// Offset of the first control character YAML does not allow (all C0 but tab, LF and CR; DEL),
+// or npos. Rejecting NUL also keeps yaml-cpp from guessing UTF-16/32 from zero bytes.
+size_t yaml_control_char(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+      return i;
+  }
+  return std::string_view::npos;
+}
+
+int line_at(std::string_view s, size_t offset) {
+  return 1 + static_cast<int>(std::count(s.begin(), s.begin() + offset, '\n'));
+}
+
 size_t count_nodes(const Node& n) {
   size_t total = 1;
   for (const auto& item : n.items())
@@ -426,6 +483,10 @@ private:
 
 Result<Node> parse_yaml(std::string_view text, const std::string& file) {
   auto file_ptr = std::make_shared<const std::string>(file);
+  if (size_t bad = invalid_utf8(text); bad != std::string_view::npos)
+    return error_at(file, line_at(text, bad), "invalid YAML: not valid UTF-8");
+  if (size_t bad = yaml_control_char(text); bad != std::string_view::npos)
+    return error_at(file, line_at(text, bad), "invalid YAML: control character");
   // yaml-cpp reads from a stream; the copy is bounded by kMaxFileBytes for files.
   std::istringstream in{std::string(text)};
   YamlBuilder builder(file_ptr);

@@ -290,7 +290,9 @@ TEST(StaticConfig, ErrorsNameFileLineAndPath) {
       {"entryPoints:\n  web: {address: \"80\"}\n", "missing port"},
       {"entryPoints:\n  web:\n    address: :80\n    http:\n      redirections:\n"
        "        entryPoint: {to: nowhere}\n",
-       "entryPoints.web.http.redirections.entryPoint.to: unknown entry point \"nowhere\""},
+       "turnpike.yml:6: entryPoints.web.http.redirections.entryPoint.to: unknown entry point "
+       "\"nowhere\""},
+      {"entryPoints:\n  web: true\n", "turnpike.yml:2: entryPoints.web.address: is required"},
       {"entryPoints:\n  web:\n    address: :80\n    forwardedHeaders: {trustedIPs: [x.y]}\n",
        "entryPoints.web.forwardedHeaders.trustedIPs: invalid IP or CIDR \"x.y\""},
       {"log: {level: loud}\n",

@@ -93,6 +93,9 @@ TEST(ParseYaml, ErrorsCarryFileAndLine) {
       {"a:\n  b: 1\n c: 2\n", "t.yml:3: invalid YAML"},
       {"a: *nope\n", "invalid YAML"},
       {"? [a, b]\n: 1\n", "a map key must be a scalar"},
+      {"a: ok\nb: \xff\xfe\n", "t.yml:2: invalid YAML: not valid UTF-8"},
+      {"a: \xed\xa0\x80\n", "t.yml:1: invalid YAML: not valid UTF-8"}, // a surrogate
+      {"a: 1\n\nb: \x01\n", "t.yml:3: invalid YAML: control character"},
   };
   for (const auto& c : cases) {
     auto r = parse_yaml(c.text, "t.yml");
@@ -367,7 +370,9 @@ TEST(Decoder, SectionsAndLists) {
   EXPECT_NE(dec.section("ping"), nullptr);
   const Node* metrics = dec.section("metrics");
   ASSERT_NE(metrics, nullptr);
-  EXPECT_TRUE(metrics->is_null());
+  Decoder metrics_dec(*metrics, "metrics", errors); // `true` reads as an empty section
+  metrics_dec.finish();
+  EXPECT_EQ(metrics->location().line, 3);
   EXPECT_EQ(dec.section("tracing"), nullptr);
   EXPECT_EQ(dec.section("log"), nullptr);
   EXPECT_EQ(dec.section("absent"), nullptr);
@@ -422,6 +427,13 @@ TEST(Decoder, FailAndSkip) {
   dec.skip("b");
   dec.finish();
   EXPECT_THAT(errors.list(), ElementsAre("t.yml:2: x.b: must be > 5", "t.yml:1: x: broken"));
+}
+
+TEST(Errors, OneLineEachWithControlCharactersEscaped) {
+  Errors errors;
+  errors.add(Location{std::make_shared<const std::string>("f.yml"), 3}, "a\nb", "bad \"\x01\"");
+  errors.add({}, "", "whole");
+  EXPECT_THAT(errors.list(), ElementsAre("f.yml:3: a\\nb: bad \"\\x01\"", "whole"));
 }
 
 TEST(ParseBool, CaseInsensitive) {
