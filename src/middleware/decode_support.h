@@ -1,0 +1,43 @@
+#pragma once
+// Decoding helpers shared by the middleware factories. Control thread only.
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/tree/decoder.h"
+#include "middleware/go_regex.h"
+
+namespace turnpike::middleware {
+
+// Tells whether decoding added errors since construction. A factory cannot use Decoder::ok(): the
+// error list it appends to may already hold other objects' errors.
+class ErrorMark {
+ public:
+  explicit ErrorMark(config::Decoder& dec) : dec_(dec), before_(dec.errors().list().size()) {}
+  bool clean() const { return dec_.errors().list().size() == before_; }
+
+ private:
+  config::Decoder& dec_;
+  size_t before_;
+};
+
+// "prefixes[2]": the key under which an error about one list item is reported.
+std::string item_key(std::string_view key, size_t index);
+
+// Compiles `pattern` (the value of option `key`); on failure reports it at `key` and returns null.
+std::shared_ptr<const GoRegex> compile_regex(config::Decoder& dec, std::string_view key,
+                                             std::string_view pattern);
+
+// The `regex` + `replacement` option pair of replacePathRegex and redirectRegex, both required.
+struct RegexReplacement {
+  std::shared_ptr<const GoRegex> regex;
+  GoRegex::Template replacement;
+};
+// Reads both options and compiles them; nullopt (errors reported at the option) when either is
+// missing or the regex does not compile.
+std::optional<RegexReplacement> decode_regex_replacement(config::Decoder& dec);
+
+}  // namespace turnpike::middleware
