@@ -14,9 +14,9 @@
 namespace turnpike::http {
 
 struct ChunkedLimits {
-  size_t max_ext_per_chunk = 4 * 1024;     // chunk-ext bytes after one chunk-size
-  size_t max_ext_per_message = 16 * 1024;  // chunk-ext bytes over the whole body
-  size_t max_trailer_bytes = 64 * 1024;    // the trailer section, CRLFs included
+  size_t max_ext_per_chunk = 4 * 1024;    // chunk-ext bytes after one chunk-size
+  size_t max_ext_per_message = 16 * 1024; // chunk-ext bytes over the whole body
+  size_t max_trailer_bytes = 64 * 1024;   // the trailer section, CRLFs included
   size_t max_trailer_fields = 100;
 };
 
@@ -36,7 +36,7 @@ struct ChunkedStep {
   std::string_view data;
   bool done = false;
   bool error = false;
-  std::string_view error_reason;  // when error: static description for the log line
+  std::string_view error_reason; // when error: static description for the log line
 };
 
 // Decodes a chunked body fed in arbitrary pieces. Strict (security.md 2.4 rows 16-20):
@@ -47,7 +47,7 @@ struct ChunkedStep {
 // and hop-by-hop fields are dropped from them (never merged into the header section), the others
 // are collected in trailers().
 class ChunkedDecoder {
- public:
+public:
   explicit ChunkedDecoder(const ChunkedLimits& limits = {}) : limits_(limits) {}
 
   // Consumes framing bytes from `in` until it reaches body data, the end of the body, the end of
@@ -68,27 +68,27 @@ class ChunkedDecoder {
   // Prepares for a new body; keeps buffers' capacity.
   void reset();
 
- private:
+private:
   enum class State : uint8_t {
-    kSize,              // chunk-size hex digits
-    kExtBwsBeforeSemi,  // BWS after the size or a value, before ';'
-    kExtBwsAfterSemi,   // BWS after ';', before the extension name
+    kSize,             // chunk-size hex digits
+    kExtBwsBeforeSemi, // BWS after the size or a value, before ';'
+    kExtBwsAfterSemi,  // BWS after ';', before the extension name
     kExtName,
-    kExtBwsBeforeEq,    // BWS after a name: '=' or the next ';' must follow
+    kExtBwsBeforeEq, // BWS after a name: '=' or the next ';' must follow
     kExtBwsAfterEq,
-    kExtToken,          // token value
-    kExtQuoted,         // inside a quoted-string value
-    kExtQuotedPair,     // after '\' inside a quoted-string
-    kExtAfterValue,     // after a closing '"'
-    kSizeLf,            // CR seen at the end of the chunk-size line
+    kExtToken,      // token value
+    kExtQuoted,     // inside a quoted-string value
+    kExtQuotedPair, // after '\' inside a quoted-string
+    kExtAfterValue, // after a closing '"'
+    kSizeLf,        // CR seen at the end of the chunk-size line
     kData,
-    kDataCr,            // chunk data complete: CRLF must follow
+    kDataCr, // chunk data complete: CRLF must follow
     kDataLf,
     kTrailerLineStart,
     kTrailerName,
     kTrailerValue,
     kTrailerLf,
-    kTrailerEndLf,      // CR of the empty line ending the trailer section seen
+    kTrailerEndLf, // CR of the empty line ending the trailer section seen
     kDone,
     kError,
   };
@@ -97,10 +97,10 @@ class ChunkedDecoder {
 
   ChunkedLimits limits_;
   State state_ = State::kSize;
-  uint64_t chunk_left_ = 0;   // size being parsed, then data bytes still to come
+  uint64_t chunk_left_ = 0; // size being parsed, then data bytes still to come
   unsigned size_digits_ = 0;
-  size_t ext_chunk_ = 0;      // chunk-ext bytes for the current chunk
-  size_t ext_message_ = 0;    // chunk-ext bytes for the whole body
+  size_t ext_chunk_ = 0;   // chunk-ext bytes for the current chunk
+  size_t ext_message_ = 0; // chunk-ext bytes for the whole body
   size_t trailer_bytes_ = 0;
   size_t trailer_fields_ = 0;
   uint64_t body_bytes_ = 0;
@@ -120,4 +120,4 @@ void append_chunk(std::string& out, std::string_view data);
 // "0\r\n", the trailer fields (if any; the caller has already filtered them), "\r\n".
 void append_last_chunk(std::string& out, const HeaderMap* trailers = nullptr);
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

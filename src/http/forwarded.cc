@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "common/strings.h"
@@ -12,11 +13,13 @@ namespace {
 
 // Case-insensitive comparison where '_' and '-' are the same character.
 bool header_name_equals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   for (size_t i = 0; i < a.size(); ++i) {
     char x = a[i] == '_' ? '-' : ascii_lower(a[i]);
     char y = b[i] == '_' ? '-' : ascii_lower(b[i]);
-    if (x != y) return false;
+    if (x != y)
+      return false;
   }
   return true;
 }
@@ -30,47 +33,55 @@ bool empty_or_absent(const HeaderMap& h, std::string_view name) {
 // when there is none.
 std::string_view authority_port(std::string_view a) {
   size_t colon = a.rfind(':');
-  if (colon == std::string_view::npos) return {};
+  if (colon == std::string_view::npos)
+    return {};
   if (!a.empty() && a.front() == '[') {
     size_t rb = a.find(']');
-    if (rb == std::string_view::npos || rb + 1 != colon) return {};
+    if (rb == std::string_view::npos || rb + 1 != colon)
+      return {};
   } else if (a.find(':') != colon) {
-    return {};  // bare IPv6 without brackets: no port
+    return {}; // bare IPv6 without brackets: no port
   }
   return a.substr(colon + 1);
 }
 
 // Calls fn(token) for each non-empty token of every Connection field.
-template <class Fn>
-void for_each_connection_token(const HeaderMap& headers, Fn fn) {
+template <class Fn> void for_each_connection_token(const HeaderMap& headers, Fn fn) {
   for (const auto& h : headers) {
-    if (!iequals(h.name, "connection")) continue;
+    if (!iequals(h.name, "connection"))
+      continue;
     for_each_list_element(h.value, [&](std::string_view token) {
-      if (!token.empty()) fn(token);
+      if (!token.empty())
+        fn(token);
     });
   }
 }
 
 bool contains_name(std::span<const std::string> names, std::string_view name) {
   for (const auto& n : names)
-    if (iequals(n, name)) return true;
+    if (iequals(n, name))
+      return true;
   return false;
 }
 
-}  // namespace
+} // namespace
 
 bool is_gateway_owned_header(std::string_view name) {
-  if (name.empty()) return false;
+  if (name.empty())
+    return false;
   char first = ascii_lower(name.front());
-  if (first == 'f') return iequals(name, "forwarded");
-  if (first != 'x') return false;
+  if (first == 'f')
+    return iequals(name, "forwarded");
+  if (first != 'x')
+    return false;
   static constexpr std::string_view kOwned[] = {
       "x-forwarded-for",    "x-forwarded-host",   "x-forwarded-proto", "x-forwarded-port",
       "x-forwarded-server", "x-forwarded-prefix", "x-forwarded-uri",   "x-forwarded-method",
       "x-forwarded-scheme", "x-real-ip",          "x-scheme",
   };
   for (auto owned : kOwned)
-    if (header_name_equals(name, owned)) return true;
+    if (header_name_equals(name, owned))
+      return true;
   constexpr std::string_view kTls = "x-forwarded-tls-";
   return name.size() > kTls.size() && header_name_equals(name.substr(0, kTls.size()), kTls);
 }
@@ -85,21 +96,25 @@ size_t strip_hop_by_hop(HeaderMap& headers, bool keep_websocket_upgrade,
   }
   // Names listed in Connection that are not hop-by-hop anyway. Copied out because removing
   // fields moves the strings the tokens point into. Usually empty (close, keep-alive, upgrade).
-  std::string nominated;  // "name,name,"
-  std::string kept;       // allowed names that stay listed in Connection
+  std::string nominated; // "name,name,"
+  std::string kept;      // allowed names that stay listed in Connection
   for_each_connection_token(headers, [&](std::string_view token) {
-    if (iequals(token, "close") || is_hop_by_hop(token)) return;
+    if (iequals(token, "close") || is_hop_by_hop(token))
+      return;
     // A client may not remove what the gateway sets (Traefik does the same).
-    if (is_gateway_owned_header(token)) return;
+    if (is_gateway_owned_header(token))
+      return;
     std::string& list = contains_name(connection_allowed, token) ? kept : nominated;
     list.append(token).push_back(',');
   });
   auto nominated_has = [&](std::string_view name) { return list_contains_token(nominated, name); };
   size_t removed = headers.remove_if([&](const Header& h) {
-    if (is_hop_by_hop(h.name)) return !(keep_upgrade && iequals(h.name, "upgrade"));
+    if (is_hop_by_hop(h.name))
+      return !(keep_upgrade && iequals(h.name, "upgrade"));
     return !nominated.empty() && nominated_has(h.name);
   });
-  if (keep_upgrade) kept.append("Upgrade,");
+  if (keep_upgrade)
+    kept.append("Upgrade,");
   if (!kept.empty()) {
     kept.pop_back();
     headers.add("Connection", kept);
@@ -116,10 +131,16 @@ IpText ip_text(const boost::asio::ip::address& addr) {
   t.data[0] = '\0';
   auto ip = canonical_ip(addr);
   if (ip.is_v4()) {
-    auto b = ip.to_v4().to_bytes();
-    inet_ntop(AF_INET, b.data(), t.data, sizeof t.data);
+    // By hand: inet_ntop formats IPv4 through sprintf, and this runs for every request.
+    char* out = t.data;
+    for (unsigned char octet : ip.to_v4().to_bytes()) {
+      if (out != t.data)
+        *out++ = '.';
+      out = std::to_chars(out, t.data + sizeof t.data, static_cast<unsigned>(octet)).ptr;
+    }
+    *out = '\0';
   } else {
-    auto b = ip.to_v6().to_bytes();  // bytes only: the zone (scope id) is left out
+    auto b = ip.to_v6().to_bytes(); // bytes only: the zone (scope id) is left out
     inet_ntop(AF_INET6, b.data(), t.data, sizeof t.data);
   }
   t.size = std::strlen(t.data);
@@ -131,11 +152,13 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
   if (!is_trusted_peer(req, options))
     h.remove_if([](const Header& f) { return is_gateway_owned_header(f.name); });
 
-  if (empty_or_absent(h, "X-Real-Ip")) h.set("X-Real-Ip", ip_text(req.client_addr).view());
+  if (empty_or_absent(h, "X-Real-Ip"))
+    h.set("X-Real-Ip", ip_text(req.client_addr).view());
 
   const bool tls = req.scheme == "https";
   if (empty_or_absent(h, "X-Forwarded-Proto")) {
-    std::string_view proto = req.upgrade_websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
+    std::string_view proto =
+        req.upgrade_websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
     h.set("X-Forwarded-Proto", proto);
   }
   if (empty_or_absent(h, "X-Forwarded-Port")) {
@@ -160,13 +183,15 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
   if (h.count("X-Forwarded-For") > 1) {
     std::string joined;
     for (auto v : h.values("X-Forwarded-For")) {
-      if (!joined.empty()) joined.append(", ");
+      if (!joined.empty())
+        joined.append(", ");
       joined.append(v);
     }
     h.set("X-Forwarded-For", joined);
   }
-  if (!options.hostname.empty()) h.set("X-Forwarded-Server", options.hostname);
+  if (!options.hostname.empty())
+    h.set("X-Forwarded-Server", options.hostname);
   req.append_x_forwarded_for = !options.not_append_x_forwarded_for;
 }
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

@@ -91,4 +91,4 @@ struct IpText {
 };
 IpText ip_text(const boost::asio::ip::address& addr);
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

@@ -12,10 +12,10 @@ namespace {
 
 // Byte classes, one table lookup per byte on the hot loops.
 enum : uint8_t {
-  kTok = 1,     // tchar (RFC 9110 5.6.2)
-  kVal = 2,     // field-value byte: HTAB, SP, VCHAR, obs-text
-  kTgt = 4,     // request-target byte: VCHAR except '#' and '\' (no CTL, SP, DEL, non-ASCII)
-  kHostCh = 8,  // reg-name byte: unreserved, sub-delims, '%' (RFC 3986 3.2.2)
+  kTok = 1,    // tchar (RFC 9110 5.6.2)
+  kVal = 2,    // field-value byte: HTAB, SP, VCHAR, obs-text
+  kTgt = 4,    // request-target byte: VCHAR except '#' and '\' (no CTL, SP, DEL, non-ASCII)
+  kHostCh = 8, // reg-name byte: unreserved, sub-delims, '%' (RFC 3986 3.2.2)
   kHex = 16,
 };
 
@@ -25,24 +25,53 @@ constexpr std::array<uint8_t, 256> make_table() {
     uint8_t f = 0;
     bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     bool digit = c >= '0' && c <= '9';
-    if (alpha || digit) f |= kTok | kHostCh;
+    if (alpha || digit)
+      f |= kTok | kHostCh;
     for (char s : std::string_view("!#$%&'*+-.^_`|~"))
-      if (c == s) f |= kTok;
+      if (c == s)
+        f |= kTok;
     for (char s : std::string_view("-._~!$&'()*+,;=%"))
-      if (c == s) f |= kHostCh;
-    if (c == '\t' || c == ' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80) f |= kVal;
-    if (c >= 0x21 && c <= 0x7e && c != '#' && c != '\\') f |= kTgt;
-    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) f |= kHex;
+      if (c == s)
+        f |= kHostCh;
+    if (c == '\t' || c == ' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80)
+      f |= kVal;
+    if (c >= 0x21 && c <= 0x7e && c != '#' && c != '\\')
+      f |= kTgt;
+    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+      f |= kHex;
     t[static_cast<size_t>(c)] = f;
   }
   return t;
 }
 constexpr std::array<uint8_t, 256> kTable = make_table();
 
-inline uint8_t cls(char c) { return kTable[static_cast<unsigned char>(c)]; }
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+inline uint8_t cls(char c) {
+  return kTable[static_cast<unsigned char>(c)];
+}
+inline bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 constexpr size_t kMinRequestLine = 8000;
+
+// First position at or after `i` whose byte is not a field-value byte. Eight bytes at a time
+// while no byte of the word is a CTL (< 0x20, which includes the CR ending the line) or DEL,
+// then byte by byte (HTAB, also < 0x20, takes the slow step). Reads stop at `end`; a head
+// always ends with CRLF CRLF, so the byte loop stops inside it.
+inline size_t skip_field_value(const char* p, size_t i, size_t end) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  while (i + 8 <= end) {
+    uint64_t x;
+    std::memcpy(&x, p + i, 8);
+    uint64_t del = x ^ (kOnes * 0x7f);
+    if ((((x - kOnes * 0x20) & ~x) | ((del - kOnes) & ~del)) & kHigh)
+      break;
+    i += 8;
+  }
+  while (cls(p[i]) & kVal)
+    ++i;
+  return i;
+}
 
 ParseResult fail(int status, std::string_view reason) {
   ParseResult r;
@@ -63,35 +92,41 @@ ParseResult find_head(std::string_view buf, const ParseLimits& lim, bool skip_le
   // RFC 9112 2.2: a server SHOULD ignore at least one empty line before the request line
   // (clients sometimes add CRLF after a POST body). They count against max_header_bytes.
   if (skip_leading_crlf)
-    while (start + 1 < buf.size() && p[start] == '\r' && p[start + 1] == '\n') start += 2;
+    while (start + 1 < buf.size() && p[start] == '\r' && p[start + 1] == '\n')
+      start += 2;
   size_t line = std::max(scan_hint, start);
   for (;;) {
-    const void* hit =
-        line < buf.size() ? std::memchr(p + line, '\n', buf.size() - line) : nullptr;
+    const void* hit = line < buf.size() ? std::memchr(p + line, '\n', buf.size() - line) : nullptr;
     if (hit == nullptr) {
       // +1: the partial line may end with the CR of its CRLF.
       size_t partial = buf.size() - line;
-      if (line == start && partial > max_line + 1) return fail(414, "request line too long");
+      if (line == start && partial > max_line + 1)
+        return fail(414, "request line too long");
       if (line != start && partial > lim.max_field_bytes + 1)
         return fail(431, "header field too long");
-      if (buf.size() > lim.max_header_bytes) return fail(431, "header section too large");
+      if (buf.size() > lim.max_header_bytes)
+        return fail(431, "header section too large");
       scan_hint = line;
       return {};
     }
     size_t nl = static_cast<size_t>(static_cast<const char*>(hit) - p);
-    if (nl == line || p[nl - 1] != '\r') return fail(400, "bare LF line ending");
+    if (nl == line || p[nl - 1] != '\r')
+      return fail(400, "bare LF line ending");
     size_t len = nl - 1 - line;
     if (len == 0) {
-      if (line == start) return fail(400, "empty start line");
+      if (line == start)
+        return fail(400, "empty start line");
       size_t end = nl + 1;
-      if (end > lim.max_header_bytes) return fail(431, "header section too large");
+      if (end > lim.max_header_bytes)
+        return fail(431, "header section too large");
       ParseResult r;
       r.state = ParseResult::State::kComplete;
       r.consumed = end;
       return r;
     }
     if (line == start) {
-      if (len > max_line) return fail(414, "request line too long");
+      if (len > max_line)
+        return fail(414, "request line too long");
     } else if (len > lim.max_field_bytes) {
       return fail(431, "header field too long");
     }
@@ -108,7 +143,8 @@ ClParse parse_content_length(std::string_view v, bool& have, uint64_t& value) {
   bool any = false;
   ClParse result = ClParse::kOk;
   for_each_list_element(v, [&](std::string_view e) {
-    if (result != ClParse::kOk) return;
+    if (result != ClParse::kOk)
+      return;
     if (e.empty() || e.size() > 19) {
       result = ClParse::kInvalid;
       return;
@@ -119,7 +155,7 @@ ClParse parse_content_length(std::string_view v, bool& have, uint64_t& value) {
         result = ClParse::kInvalid;
         return;
       }
-      n = n * 10 + uint64_t(c - '0');  // 19 digits cannot overflow uint64
+      n = n * 10 + uint64_t(c - '0'); // 19 digits cannot overflow uint64
     }
     if (n > uint64_t(INT64_MAX)) {
       result = ClParse::kInvalid;
@@ -133,7 +169,8 @@ ClParse parse_content_length(std::string_view v, bool& have, uint64_t& value) {
     value = n;
     any = true;
   });
-  if (result == ClParse::kOk && !any) result = ClParse::kInvalid;
+  if (result == ClParse::kOk && !any)
+    result = ClParse::kInvalid;
   return result;
 }
 
@@ -155,20 +192,24 @@ TeParse parse_transfer_encoding(std::string_view v) {
     else
       other = true;
   });
-  if (bad || chunked > 1 || (chunked == 1 && !chunked_last)) return TeParse::kBad;
-  if (other || chunked == 0) return TeParse::kUnsupported;
+  if (bad || chunked > 1 || (chunked == 1 && !chunked_last))
+    return TeParse::kBad;
+  if (other || chunked == 0)
+    return TeParse::kUnsupported;
   return TeParse::kChunked;
 }
 
 // A Sec-WebSocket-Key is the base64 encoding of 16 bytes (RFC 6455 4.1): 22 characters, the
 // last carrying only 2 significant bits, then "==".
 bool valid_websocket_key(std::string_view k) {
-  if (k.size() != 24 || k[22] != '=' || k[23] != '=') return false;
+  if (k.size() != 24 || k[22] != '=' || k[23] != '=')
+    return false;
   for (size_t i = 0; i < 22; ++i) {
     char c = k[i];
     bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                c == '+' || c == '/';
-    if (!b64) return false;
+    if (!b64)
+      return false;
   }
   return std::string_view("AQgw").find(k[21]) != std::string_view::npos;
 }
@@ -178,48 +219,58 @@ bool valid_websocket_key(std::string_view k) {
 // An empty authority is valid (empty host).
 bool normalize_authority(std::string_view a, std::string& host) {
   host.clear();
-  if (a.empty()) return true;
+  if (a.empty())
+    return true;
   std::string_view h, port;
   bool ipv6 = a.front() == '[';
   if (ipv6) {
     size_t rb = a.find(']');
-    if (rb == std::string_view::npos || rb == 1) return false;
+    if (rb == std::string_view::npos || rb == 1)
+      return false;
     h = a.substr(1, rb - 1);
     bool colon = false;
     for (char c : h) {
       if (c == ':')
         colon = true;
       else if (!(cls(c) & kHex) && c != '.')
-        return false;  // zone identifiers and IPvFuture are not accepted
+        return false; // zone identifiers and IPvFuture are not accepted
     }
-    if (!colon) return false;
+    if (!colon)
+      return false;
     std::string_view rest = a.substr(rb + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return false;
+      if (rest.front() != ':')
+        return false;
       port = rest.substr(1);
     }
   } else {
     size_t colon = a.find(':');
     h = a.substr(0, colon);
-    if (colon != std::string_view::npos) port = a.substr(colon + 1);
+    if (colon != std::string_view::npos)
+      port = a.substr(colon + 1);
     for (size_t i = 0; i < h.size(); ++i) {
-      if (!(cls(h[i]) & kHostCh)) return false;
-      if (h[i] == '%' &&
-          (i + 2 >= h.size() || !(cls(h[i + 1]) & kHex) || !(cls(h[i + 2]) & kHex)))
+      if (!(cls(h[i]) & kHostCh))
+        return false;
+      if (h[i] == '%' && (i + 2 >= h.size() || !(cls(h[i + 1]) & kHex) || !(cls(h[i + 2]) & kHex)))
         return false;
     }
   }
   // port = *DIGIT (may be empty), at most 65535.
-  if (port.size() > 5) return false;
+  if (port.size() > 5)
+    return false;
   uint32_t pv = 0;
   for (char c : port) {
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9')
+      return false;
     pv = pv * 10 + uint32_t(c - '0');
   }
-  if (pv > 65535) return false;
+  if (pv > 65535)
+    return false;
   host.assign(h);
-  for (auto& c : host) c = ascii_lower(c);
-  if (!ipv6 && !host.empty() && host.back() == '.') host.pop_back();
+  for (auto& c : host)
+    c = ascii_lower(c);
+  if (!ipv6 && !host.empty() && host.back() == '.')
+    host.pop_back();
   return true;
 }
 
@@ -230,7 +281,7 @@ struct FieldFacts {
   int cl_fields = 0;
   bool cl_have = false;
   uint64_t cl = 0;
-  std::string_view cl_text;  // the first Content-Length value as sent
+  std::string_view cl_text; // the first Content-Length value as sent
   int te_fields = 0;
   std::string_view te;
   bool conn_close = false, conn_keep_alive = false, conn_upgrade = false;
@@ -246,85 +297,103 @@ ParseResult parse_fields(std::string_view buf, size_t pos, size_t end, const Par
                          bool is_request, HeaderMap& headers, FieldFacts& f) {
   const char* p = buf.data();
   size_t fields = 0;
-  const size_t last = end - 2;  // the empty line
+  const size_t last = end - 2; // the empty line
   while (pos < last) {
-    size_t le = static_cast<size_t>(static_cast<const char*>(std::memchr(p + pos, '\n', last - pos + 1)) - p) - 1;
-    // [pos, le) is the line without CRLF (phase 1 guaranteed the CR before every LF).
+    // One field line starting at pos. Phase 1 guaranteed that every line ends with CRLF and
+    // fits the limits; CR is neither a tchar nor a field-value byte, so each scan below stops
+    // inside the line and finds the line end without another memchr.
     if (is_ows(p[pos]))
       return fail(400, fields == 0 ? "whitespace before the first header field"
                                    : "obsolete line folding");
     size_t j = pos;
-    while (j < le && (cls(p[j]) & kTok)) ++j;
-    if (j == pos) return fail(400, p[j] == ':' ? "empty header name" : "invalid header name");
-    if (j == le || p[j] != ':')
+    bool underscore = false;
+    while (cls(p[j]) & kTok)
+      underscore |= p[j++] == '_';
+    if (j == pos)
+      return fail(400, p[j] == ':' ? "empty header name" : "invalid header name");
+    if (p[j] != ':')
       return fail(400, is_ows(p[j]) ? "whitespace before colon" : "invalid header name");
     std::string_view name(p + pos, j - pos);
     size_t vs = j + 1;
-    while (vs < le && is_ows(p[vs])) ++vs;
-    for (size_t k = vs; k < le; ++k)
-      if (!(cls(p[k]) & kVal)) return fail(400, "invalid character in header value");
+    while (is_ows(p[vs]))
+      ++vs;
+    size_t le = skip_field_value(p, vs, end);
+    if (p[le] != '\r' || p[le + 1] != '\n')
+      return fail(400, "invalid character in header value");
     size_t ve = le;
-    while (ve > vs && is_ows(p[ve - 1])) --ve;
+    while (ve > vs && is_ows(p[ve - 1]))
+      --ve;
     std::string_view value(p + vs, ve - vs);
     pos = le + 2;
 
-    if (++fields > lim.max_header_fields) return fail(431, "too many header fields");
-    if (is_request && std::memchr(name.data(), '_', name.size()) != nullptr) {
+    if (++fields > lim.max_header_fields)
+      return fail(431, "too many header fields");
+    if (is_request && underscore) {
       if (lim.underscore_headers == UnderscoreHeaders::kReject)
         return fail(400, "underscore in header name");
-      if (lim.underscore_headers == UnderscoreHeaders::kDelete) continue;
+      if (lim.underscore_headers == UnderscoreHeaders::kDelete)
+        continue;
     }
 
     switch (name.size()) {
-      case 4:
-        if (is_request && iequals(name, "host")) {
-          if (++f.host_fields > 1) return fail(400, "multiple Host fields");
-          f.host = value;
+    case 4:
+      if (is_request && iequals(name, "host")) {
+        if (++f.host_fields > 1)
+          return fail(400, "multiple Host fields");
+        f.host = value;
+      }
+      break;
+    case 6:
+      if (is_request && iequals(name, "expect")) {
+        if (!iequals(value, "100-continue"))
+          return fail(417, "unsupported expectation");
+        f.expect_continue = true;
+        continue; // consumed here, never forwarded
+      }
+      break;
+    case 7:
+      if (iequals(name, "upgrade"))
+        f.upgrade_websocket |= list_contains_token(value, "websocket");
+      break;
+    case 10:
+      if (iequals(name, "connection")) {
+        for_each_list_element(value, [&](std::string_view e) {
+          f.conn_close |= iequals(e, "close");
+          f.conn_keep_alive |= iequals(e, "keep-alive");
+          f.conn_upgrade |= iequals(e, "upgrade");
+        });
+      }
+      break;
+    case 14:
+      if (iequals(name, "content-length")) {
+        switch (parse_content_length(value, f.cl_have, f.cl)) {
+        case ClParse::kInvalid:
+          return fail(400, "invalid Content-Length");
+        case ClParse::kConflict:
+          return fail(400, "conflicting Content-Length");
+        case ClParse::kOk:
+          break;
         }
-        break;
-      case 6:
-        if (is_request && iequals(name, "expect")) {
-          if (!iequals(value, "100-continue")) return fail(417, "unsupported expectation");
-          f.expect_continue = true;
-          continue;  // consumed here, never forwarded
-        }
-        break;
-      case 7:
-        if (iequals(name, "upgrade")) f.upgrade_websocket |= list_contains_token(value, "websocket");
-        break;
-      case 10:
-        if (iequals(name, "connection")) {
-          for_each_list_element(value, [&](std::string_view e) {
-            f.conn_close |= iequals(e, "close");
-            f.conn_keep_alive |= iequals(e, "keep-alive");
-            f.conn_upgrade |= iequals(e, "upgrade");
-          });
-        }
-        break;
-      case 14:
-        if (iequals(name, "content-length")) {
-          switch (parse_content_length(value, f.cl_have, f.cl)) {
-            case ClParse::kInvalid: return fail(400, "invalid Content-Length");
-            case ClParse::kConflict: return fail(400, "conflicting Content-Length");
-            case ClParse::kOk: break;
-          }
-          if (++f.cl_fields == 1) f.cl_text = value;
-        }
-        break;
-      case 17:
-        if (iequals(name, "transfer-encoding")) {
-          if (++f.te_fields > 1) return fail(400, "multiple Transfer-Encoding fields");
-          f.te = value;
-        } else if (is_request && iequals(name, "sec-websocket-key")) {
-          ++f.ws_key_fields;
-          f.ws_key = value;
-        }
-        break;
-      case 21:
-        if (is_request && iequals(name, "sec-websocket-version")) f.ws_version = value;
-        break;
-      default:
-        break;
+        if (++f.cl_fields == 1)
+          f.cl_text = value;
+      }
+      break;
+    case 17:
+      if (iequals(name, "transfer-encoding")) {
+        if (++f.te_fields > 1)
+          return fail(400, "multiple Transfer-Encoding fields");
+        f.te = value;
+      } else if (is_request && iequals(name, "sec-websocket-key")) {
+        ++f.ws_key_fields;
+        f.ws_key = value;
+      }
+      break;
+    case 21:
+      if (is_request && iequals(name, "sec-websocket-version"))
+        f.ws_version = value;
+      break;
+    default:
+      break;
     }
     headers.add(name, value);
   }
@@ -339,21 +408,28 @@ ParseResult decide_framing(const FieldFacts& f, Version version, HeaderMap& head
   content_length = -1;
   chunked = false;
   if (f.te_fields > 0) {
-    if (f.cl_fields > 0) return fail(400, "Content-Length with Transfer-Encoding");
-    if (version == Version::kHttp10) return fail(400, "Transfer-Encoding in HTTP/1.0");
+    if (f.cl_fields > 0)
+      return fail(400, "Content-Length with Transfer-Encoding");
+    if (version == Version::kHttp10)
+      return fail(400, "Transfer-Encoding in HTTP/1.0");
     switch (parse_transfer_encoding(f.te)) {
-      case TeParse::kBad: return fail(400, "invalid Transfer-Encoding");
-      case TeParse::kUnsupported: return fail(501, "unsupported transfer coding");
-      case TeParse::kChunked: break;
+    case TeParse::kBad:
+      return fail(400, "invalid Transfer-Encoding");
+    case TeParse::kUnsupported:
+      return fail(501, "unsupported transfer coding");
+    case TeParse::kChunked:
+      break;
     }
     chunked = true;
-    if (f.te != "chunked") headers.set("Transfer-Encoding", "chunked");
+    if (f.te != "chunked")
+      headers.set("Transfer-Encoding", "chunked");
   } else if (f.cl_fields > 0) {
     content_length = static_cast<int64_t>(f.cl);
     char digits[24];
     auto [end, ec] = std::to_chars(digits, digits + sizeof digits, f.cl);
     std::string_view canonical(digits, static_cast<size_t>(end - digits));
-    if (f.cl_fields > 1 || f.cl_text != canonical) headers.set("Content-Length", canonical);
+    if (f.cl_fields > 1 || f.cl_text != canonical)
+      headers.set("Content-Length", canonical);
   }
   return {};
 }
@@ -363,7 +439,8 @@ int parse_version(std::string_view v, Version& version) {
   if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
       v[7] < '0' || v[7] > '9')
     return 400;
-  if (v[5] != '1') return 505;
+  if (v[5] != '1')
+    return 505;
   version = v[7] == '0' ? Version::kHttp10 : Version::kHttp11;
   return 0;
 }
@@ -377,18 +454,24 @@ void split_path_query(std::string_view t, Request& out) {
   }
 }
 
-}  // namespace
+} // namespace
 
-bool is_token_char(char c) { return cls(c) & kTok; }
+bool is_token_char(char c) {
+  return cls(c) & kTok;
+}
 
 bool is_token(std::string_view s) {
-  if (s.empty()) return false;
+  if (s.empty())
+    return false;
   for (char c : s)
-    if (!(cls(c) & kTok)) return false;
+    if (!(cls(c) & kTok))
+      return false;
   return true;
 }
 
-bool is_field_value_char(char c) { return cls(c) & kVal; }
+bool is_field_value_char(char c) {
+  return cls(c) & kVal;
+}
 
 bool list_contains_token(std::string_view value, std::string_view token) {
   bool found = false;
@@ -400,27 +483,37 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
                                size_t& scan_hint) {
   size_t start = 0;
   ParseResult head = find_head(buf, limits, /*skip_leading_crlf=*/true, scan_hint, start);
-  if (!head.complete()) return head;
+  if (!head.complete())
+    return head;
   const size_t end = head.consumed;
   const char* p = buf.data();
 
   // Request line: method SP request-target SP HTTP-version, single spaces, nothing else.
-  size_t eol = static_cast<size_t>(static_cast<const char*>(std::memchr(p + start, '\n', end - start)) - p) - 1;
+  size_t eol =
+      static_cast<size_t>(static_cast<const char*>(std::memchr(p + start, '\n', end - start)) - p) -
+      1;
   std::string_view rl(p + start, eol - start);
   size_t i = 0;
-  while (i < rl.size() && (cls(rl[i]) & kTok)) ++i;
-  if (i == 0 || i == rl.size() || rl[i] != ' ') return fail(400, "invalid method");
+  while (i < rl.size() && (cls(rl[i]) & kTok))
+    ++i;
+  if (i == 0 || i == rl.size() || rl[i] != ' ')
+    return fail(400, "invalid method");
   std::string_view method = rl.substr(0, i);
   size_t t0 = ++i;
-  while (i < rl.size() && (cls(rl[i]) & kTgt)) ++i;
-  if (i == rl.size()) return fail(400, "missing HTTP version");
-  if (rl[i] != ' ') return fail(400, "invalid character in request target");
+  while (i < rl.size() && (cls(rl[i]) & kTgt))
+    ++i;
+  if (i == rl.size())
+    return fail(400, "missing HTTP version");
+  if (rl[i] != ' ')
+    return fail(400, "invalid character in request target");
   std::string_view target = rl.substr(t0, i - t0);
-  if (target.empty()) return fail(400, "invalid request line");
+  if (target.empty())
+    return fail(400, "invalid request line");
   Version version = Version::kHttp11;
   if (int st = parse_version(rl.substr(i + 1), version); st != 0)
     return fail(st, st == 505 ? "unsupported HTTP version" : "invalid HTTP version");
-  if (method == "CONNECT") return fail(405, "CONNECT not allowed");
+  if (method == "CONNECT")
+    return fail(405, "CONNECT not allowed");
 
   out.clear();
   out.method.assign(method);
@@ -432,11 +525,13 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
   if (target.front() == '/') {
     split_path_query(target, out);
   } else if (target == "*") {
-    if (method != "OPTIONS") return fail(400, "asterisk-form only with OPTIONS");
+    if (method != "OPTIONS")
+      return fail(400, "asterisk-form only with OPTIONS");
     out.path.assign("*");
   } else {
     size_t skip = istarts_with(target, "http://") ? 7 : istarts_with(target, "https://") ? 8 : 0;
-    if (skip == 0) return fail(400, "invalid request target");
+    if (skip == 0)
+      return fail(400, "invalid request target");
     absolute = true;
     std::string_view rest = target.substr(skip);
     size_t a_end = std::min(rest.find('/'), rest.find('?'));
@@ -444,11 +539,13 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
     if (uri_authority.find('@') != std::string_view::npos) {
       // Userinfo is never accepted; `http://@/` (empty userinfo, empty host) is Traefik's
       // "empty host" case and falls back to the Host field like `http:///`.
-      if (uri_authority != "@") return fail(400, "userinfo in request target");
+      if (uri_authority != "@")
+        return fail(400, "userinfo in request target");
       uri_authority = {};
     }
     std::string_view pq = a_end == std::string_view::npos ? std::string_view() : rest.substr(a_end);
-    if (pq.empty() || pq.front() == '?') out.path.assign("/");
+    if (pq.empty() || pq.front() == '?')
+      out.path.assign("/");
     if (!pq.empty()) {
       if (pq.front() == '?') {
         out.has_query = true;
@@ -461,10 +558,12 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
 
   FieldFacts f;
   ParseResult fr = parse_fields(buf, eol + 2, end, limits, /*is_request=*/true, out.headers, f);
-  if (fr.error()) return fr;
+  if (fr.error())
+    return fr;
 
   // Host (RFC 9112 3.2): exactly one on HTTP/1.1, valid, and the absolute-form authority wins.
-  if (f.host_fields == 0 && version == Version::kHttp11) return fail(400, "missing Host");
+  if (f.host_fields == 0 && version == Version::kHttp11)
+    return fail(400, "missing Host");
   if (f.host_fields == 1 && !normalize_authority(f.host, out.host))
     return fail(400, "invalid Host");
   if (absolute && !uri_authority.empty()) {
@@ -481,8 +580,7 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
     return r;
 
   out.expect_continue = f.expect_continue && version == Version::kHttp11;
-  out.keep_alive =
-      !f.conn_close && (version == Version::kHttp11 || f.conn_keep_alive);
+  out.keep_alive = !f.conn_close && (version == Version::kHttp11 || f.conn_keep_alive);
   out.upgrade_websocket = method == "GET" && version == Version::kHttp11 && f.conn_upgrade &&
                           f.upgrade_websocket && f.ws_key_fields == 1 &&
                           valid_websocket_key(f.ws_key) && f.ws_version == "13";
@@ -493,34 +591,42 @@ ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
                                 bool request_was_head, Response& out, size_t& scan_hint) {
   // Every failure is the upstream's fault: the caller answers 502 and drops the connection.
   auto upstream = [](ParseResult r) {
-    if (r.error()) r.status = 502;
+    if (r.error())
+      r.status = 502;
     return r;
   };
   size_t start = 0;
   ParseResult head = find_head(buf, limits, /*skip_leading_crlf=*/false, scan_hint, start);
-  if (!head.complete()) return upstream(head);
+  if (!head.complete())
+    return upstream(head);
   const size_t end = head.consumed;
   const char* p = buf.data();
 
   // Status line: HTTP-version SP 3DIGIT [SP reason-phrase]. A missing SP after the code is
   // tolerated (common, and harmless for framing).
-  size_t eol = static_cast<size_t>(static_cast<const char*>(std::memchr(p + start, '\n', end - start)) - p) - 1;
+  size_t eol =
+      static_cast<size_t>(static_cast<const char*>(std::memchr(p + start, '\n', end - start)) - p) -
+      1;
   std::string_view sl(p + start, eol - start);
   Version version = Version::kHttp11;
   if (sl.size() < 12 || sl[8] != ' ' || parse_version(sl.substr(0, 8), version) != 0)
     return fail(502, "invalid status line");
   int status = 0;
   for (size_t k = 9; k < 12; ++k) {
-    if (sl[k] < '0' || sl[k] > '9') return fail(502, "invalid status code");
+    if (sl[k] < '0' || sl[k] > '9')
+      return fail(502, "invalid status code");
     status = status * 10 + (sl[k] - '0');
   }
-  if (status < 100) return fail(502, "invalid status code");
+  if (status < 100)
+    return fail(502, "invalid status code");
   std::string_view reason;
   if (sl.size() > 12) {
-    if (sl[12] != ' ') return fail(502, "invalid status line");
+    if (sl[12] != ' ')
+      return fail(502, "invalid status line");
     reason = sl.substr(13);
     for (char c : reason)
-      if (!(cls(c) & kVal)) return fail(502, "invalid reason phrase");
+      if (!(cls(c) & kVal))
+        return fail(502, "invalid reason phrase");
   }
 
   out.clear();
@@ -530,16 +636,16 @@ ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
 
   FieldFacts f;
   ParseResult fr = parse_fields(buf, eol + 2, end, limits, /*is_request=*/false, out.headers, f);
-  if (fr.error()) return upstream(fr);
+  if (fr.error())
+    return upstream(fr);
   if (ParseResult r = decide_framing(f, version, out.headers, out.content_length, out.chunked);
       r.error())
     return upstream(r);
 
   out.no_body = request_was_head || status < 200 || status == 204 || status == 304;
   bool delimited = out.no_body || out.chunked || out.content_length >= 0;
-  out.keep_alive =
-      delimited && !f.conn_close && (version == Version::kHttp11 || f.conn_keep_alive);
+  out.keep_alive = delimited && !f.conn_close && (version == Version::kHttp11 || f.conn_keep_alive);
   return head;
 }
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

@@ -28,9 +28,9 @@ namespace turnpike::http {
 // impersonate `X-Forwarded-For`. apply_forwarded_headers deletes the underscore variants of the
 // gateway-owned fields whatever this says.
 enum class UnderscoreHeaders {
-  kKeep,    // forward unchanged (Traefik default)
-  kDelete,  // drop the field silently
-  kReject,  // answer 400
+  kKeep,   // forward unchanged (Traefik default)
+  kDelete, // drop the field silently
+  kReject, // answer 400
 };
 
 // Limits of one message head. Values are per entrypoint and immutable once configured.
@@ -51,9 +51,9 @@ struct ParseLimits {
 
 struct ParseResult {
   enum class State {
-    kIncomplete,  // no complete head yet and no limit exceeded: read more, call again
-    kComplete,    // `out` holds the message; `consumed` bytes of the buffer are the head
-    kError,       // reject: answer `status` with Connection: close, then close
+    kIncomplete, // no complete head yet and no limit exceeded: read more, call again
+    kComplete,   // `out` holds the message; `consumed` bytes of the buffer are the head
+    kError,      // reject: answer `status` with Connection: close, then close
   };
   State state = State::kIncomplete;
   // kComplete: bytes of the buffer that belong to the head (the body, if any, starts there).
@@ -121,24 +121,29 @@ bool is_field_value_char(char c);
 
 // Value of a hexadecimal digit (either case), or -1.
 constexpr int hex_digit_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
 // Calls fn(element) for each element of a comma-separated field value (RFC 9110 5.6.1),
 // trimmed of SP/HTAB; empty elements are passed too. Does not allocate.
-template <class Fn>
-void for_each_list_element(std::string_view value, Fn&& fn) {
+template <class Fn> void for_each_list_element(std::string_view value, Fn&& fn) {
   size_t pos = 0;
   for (;;) {
     size_t comma = value.find(',', pos);
     std::string_view e = value.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
-    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
-    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+    while (!e.empty() && (e.front() == ' ' || e.front() == '\t'))
+      e.remove_prefix(1);
+    while (!e.empty() && (e.back() == ' ' || e.back() == '\t'))
+      e.remove_suffix(1);
     fn(e);
-    if (comma == std::string_view::npos) return;
+    if (comma == std::string_view::npos)
+      return;
     pos = comma + 1;
   }
 }
@@ -146,4 +151,4 @@ void for_each_list_element(std::string_view value, Fn&& fn) {
 // True when the comma-separated `value` has an element equal to `token` (case-insensitive).
 bool list_contains_token(std::string_view value, std::string_view token);
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

@@ -48,7 +48,6 @@ struct PathOptions {
 // is unspecified.
 // Returns an empty view on success; otherwise a static description of why the path is rejected
 // (always answered with 400), valid for the life of the program.
-std::string_view normalize_path(std::string_view raw, const PathOptions& options,
-                                std::string& out);
+std::string_view normalize_path(std::string_view raw, const PathOptions& options, std::string& out);
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

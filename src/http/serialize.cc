@@ -20,13 +20,15 @@ bool append_value(std::string& out, std::string_view value) {
     out.append(value);
     return false;
   }
-  for (char c : value) out.push_back(c == '\r' || c == '\n' || c == '\0' ? ' ' : c);
+  for (char c : value)
+    out.push_back(c == '\r' || c == '\n' || c == '\0' ? ' ' : c);
   return true;
 }
 
 // Appends "name: value\r\n". Returns 1 when the field was dropped (name not a token) or repaired.
 size_t append_field(std::string& out, std::string_view name, std::string_view value) {
-  if (!is_token(name)) return 1;
+  if (!is_token(name))
+    return 1;
   out.append(name).append(": ");
   bool repaired = append_value(out, value);
   out.append("\r\n");
@@ -60,7 +62,8 @@ void append_number(std::string& out, uint64_t n) {
 // Upper bound of what the fields take on the wire, to reserve once.
 size_t fields_size(const HeaderMap& headers) {
   size_t n = 0;
-  for (const auto& h : headers) n += h.name.size() + h.value.size() + 4;
+  for (const auto& h : headers)
+    n += h.name.size() + h.value.size() + 4;
   return n;
 }
 
@@ -70,21 +73,24 @@ bool is_framing_field(std::string_view name) {
 
 void append_framing(std::string& out, BodyFraming framing, uint64_t length) {
   switch (framing) {
-    case BodyFraming::kContentLength:
-      out.append("Content-Length: ");
-      append_number(out, length);
-      out.append("\r\n");
-      break;
-    case BodyFraming::kChunked: out.append("Transfer-Encoding: chunked\r\n"); break;
-    case BodyFraming::kNone:
-    case BodyFraming::kUntilClose: break;
+  case BodyFraming::kContentLength:
+    out.append("Content-Length: ");
+    append_number(out, length);
+    out.append("\r\n");
+    break;
+  case BodyFraming::kChunked:
+    out.append("Transfer-Encoding: chunked\r\n");
+    break;
+  case BodyFraming::kNone:
+  case BodyFraming::kUntilClose:
+    break;
   }
 }
 
 // Slack for the start line, Host, framing, Date and Connection fields.
 constexpr size_t kHeadSlack = 192;
 
-}  // namespace
+} // namespace
 
 size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, std::string& out) {
   std::string_view host = o.host;
@@ -93,9 +99,9 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, s
     host = field ? *field : std::string_view(req.authority);
   }
   IpText peer;
-  if (req.append_x_forwarded_for) peer = ip_text(req.client_addr);
-  size_t target_size =
-      o.target.empty() ? req.path.size() + 1 + req.query.size() : o.target.size();
+  if (req.append_x_forwarded_for)
+    peer = ip_text(req.client_addr);
+  size_t target_size = o.target.empty() ? req.path.size() + 1 + req.query.size() : o.target.size();
   out.reserve(out.size() + req.method.size() + target_size * 3 + host.size() +
               fields_size(req.headers) + peer.size + kHeadSlack);
 
@@ -115,15 +121,19 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, s
 
   bool xff_written = false;
   for (const auto& h : req.headers) {
-    if (iequals(h.name, "host") || is_framing_field(h.name)) continue;
-    if (o.connection_close && iequals(h.name, "connection")) continue;
+    if (iequals(h.name, "host") || is_framing_field(h.name))
+      continue;
+    if (o.connection_close && iequals(h.name, "connection"))
+      continue;
     if (req.append_x_forwarded_for && iequals(h.name, "x-forwarded-for")) {
       // Go's ReverseProxy: every prior value, ", "-joined, then the peer.
-      if (xff_written) continue;
+      if (xff_written)
+        continue;
       xff_written = true;
       out.append("X-Forwarded-For: ");
       for (auto v : req.headers.values("X-Forwarded-For")) {
-        if (v.empty()) continue;
+        if (v.empty())
+          continue;
         repaired += append_value(out, v);
         out.append(", ");
       }
@@ -132,7 +142,8 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, s
     }
     repaired += append_field(out, h.name, h.value);
   }
-  if (req.append_x_forwarded_for && !xff_written) append_field(out, "X-Forwarded-For", peer.view());
+  if (req.append_x_forwarded_for && !xff_written)
+    append_field(out, "X-Forwarded-For", peer.view());
 
   BodyFraming framing = o.framing;
   uint64_t length = o.content_length;
@@ -142,7 +153,8 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, s
     length = 0;
   }
   append_framing(out, framing, length);
-  if (o.connection_close) out.append("Connection: close\r\n");
+  if (o.connection_close)
+    out.append("Connection: close\r\n");
   out.append("\r\n");
   return repaired;
 }
@@ -161,11 +173,14 @@ size_t serialize_response_head(const Response& resp, const ResponseHeadOptions& 
   repaired += append_value(out, reason);
   out.append("\r\n");
   for (const auto& h : resp.headers) {
-    if (is_framing_field(h.name)) continue;
-    if (close && iequals(h.name, "connection")) continue;
+    if (is_framing_field(h.name))
+      continue;
+    if (close && iequals(h.name, "connection"))
+      continue;
     repaired += append_field(out, h.name, h.value);
   }
-  if (date) out.append("Date: ").append(http_date()).append("\r\n");
+  if (date)
+    out.append("Date: ").append(http_date()).append("\r\n");
   append_framing(out, o.framing, o.content_length);
   if (close)
     out.append("Connection: close\r\n");
@@ -193,4 +208,4 @@ std::string_view http_date() {
   return {text, 29};
 }
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

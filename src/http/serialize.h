@@ -18,11 +18,11 @@ namespace turnpike::http {
 // How the body that follows the head is delimited. The framing fields of `headers`
 // (Content-Length, Transfer-Encoding) are always ignored: the proxy chooses the framing.
 enum class BodyFraming {
-  kNone,           // no body (requests: POST/PUT/PATCH still get `Content-Length: 0`, as Go does)
-  kContentLength,  // `Content-Length: <content_length>`
-  kChunked,        // `Transfer-Encoding: chunked` (HTTP/1.1 peers only)
-  kUntilClose,     // responses only: no framing field, body ends when the connection closes;
-                   // implies `Connection: close`
+  kNone,          // no body (requests: POST/PUT/PATCH still get `Content-Length: 0`, as Go does)
+  kContentLength, // `Content-Length: <content_length>`
+  kChunked,       // `Transfer-Encoding: chunked` (HTTP/1.1 peers only)
+  kUntilClose,    // responses only: no framing field, body ends when the connection closes;
+                  // implies `Connection: close`
 };
 
 struct RequestHeadOptions {
@@ -32,7 +32,7 @@ struct RequestHeadOptions {
   // Set it to the server's authority when passHostHeader is false.
   std::string_view host;
   BodyFraming framing = BodyFraming::kNone;
-  uint64_t content_length = 0;  // with kContentLength
+  uint64_t content_length = 0; // with kContentLength
   // Ask the upstream to close after this exchange: writes `Connection: close` and drops the
   // request's own Connection fields. Otherwise nothing is written (HTTP/1.1 is persistent by
   // default; a WebSocket upgrade's `Connection: Upgrade` left by strip_hop_by_hop is written
@@ -53,7 +53,7 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& opti
 
 struct ResponseHeadOptions {
   BodyFraming framing = BodyFraming::kNone;
-  uint64_t content_length = 0;  // with kContentLength
+  uint64_t content_length = 0; // with kContentLength
   // Close the client connection after this response: writes `Connection: close` and drops the
   // response's own Connection fields (kUntilClose implies it).
   bool connection_close = false;
@@ -76,4 +76,4 @@ size_t serialize_response_head(const Response& resp, const ResponseHeadOptions& 
 // per second per thread. The view is valid until the next call on the same thread.
 std::string_view http_date();
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

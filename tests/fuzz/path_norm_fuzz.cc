@@ -12,9 +12,11 @@
 //   - one view of the path: percent-encoding any unreserved characters of p (in either hex
 //     case) and lower-casing the hex of its escapes changes neither the decision nor the output.
 //
-// clang-14 libFuzzer build (from the repository root):
-//   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc tests/fuzz/path_norm_fuzz.cc src/http/path.cc src/http/parser.cc src/http/message.cc src/common/strings.cc -o path_norm_fuzz
-//   ./path_norm_fuzz tests/fuzz/path_norm
+// clang-14 libFuzzer build, from the repository root:
+//   H=src/http; clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
+//     tests/fuzz/path_norm_fuzz.cc $H/path.cc $H/parser.cc $H/message.cc
+//     src/common/strings.cc -o path_norm_fuzz
+//   ./path_norm_fuzz -max_len=512 tests/fuzz/path_norm
 // Under g++ the committed corpus replays as part of http_test (tests/unit/http/fuzz_test.cc).
 
 #include <algorithm>
@@ -31,15 +33,16 @@
 #define TURNPIKE_FUZZ_ENTRY LLVMFuzzerTestOneInput
 #endif
 #ifndef TURNPIKE_FUZZ_FAIL
-#define TURNPIKE_FUZZ_FAIL(what)                             \
-  do {                                                       \
-    std::fprintf(stderr, "path_norm_fuzz: %s\n", (what));    \
-    std::abort();                                            \
+#define TURNPIKE_FUZZ_FAIL(what)                                                                   \
+  do {                                                                                             \
+    std::fprintf(stderr, "path_norm_fuzz: %s\n", (what));                                          \
+    std::abort();                                                                                  \
   } while (0)
 #endif
-#define PATH_FUZZ_CHECK(cond) \
-  do {                        \
-    if (!(cond)) TURNPIKE_FUZZ_FAIL(#cond); \
+#define PATH_FUZZ_CHECK(cond)                                                                      \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      TURNPIKE_FUZZ_FAIL(#cond);                                                                   \
   } while (0)
 
 namespace turnpike::http::path_fuzz {
@@ -65,27 +68,38 @@ inline bool unreserved(unsigned char c) {
 
 inline bool allowed_escape(unsigned char v, const PathOptions& o) {
   switch (v) {
-    case '/': return o.allow_encoded_slash;
-    case '\\': return o.allow_encoded_back_slash;
-    case 0: return o.allow_encoded_null_character;
-    case ';': return o.allow_encoded_semicolon;
-    case '%': return o.allow_encoded_percent;
-    case '?': return o.allow_encoded_question_mark;
-    case '#': return o.allow_encoded_hash;
-    default: return true;
+  case '/':
+    return o.allow_encoded_slash;
+  case '\\':
+    return o.allow_encoded_back_slash;
+  case 0:
+    return o.allow_encoded_null_character;
+  case ';':
+    return o.allow_encoded_semicolon;
+  case '%':
+    return o.allow_encoded_percent;
+  case '?':
+    return o.allow_encoded_question_mark;
+  case '#':
+    return o.allow_encoded_hash;
+  default:
+    return true;
   }
 }
 
 inline void check_canonical(std::string_view out, const PathOptions& o) {
-  if (out == "*") return;
+  if (out == "*")
+    return;
   PATH_FUZZ_CHECK(!out.empty() && out.front() == '/');
   for (size_t i = 0; i < out.size(); ++i) {
     auto c = static_cast<unsigned char>(out[i]);
     PATH_FUZZ_CHECK(c > 0x20 && c < 0x7f && c != '\\' && c != '#' && c != '?');
     PATH_FUZZ_CHECK(std::string_view("\"<>^`{|}").find(out[i]) == std::string_view::npos);
-    if (c != '%') continue;
+    if (c != '%')
+      continue;
     PATH_FUZZ_CHECK(i + 2 < out.size());
-    if (i + 2 >= out.size()) return;
+    if (i + 2 >= out.size())
+      return;
     int hi = hex_digit_value(out[i + 1]), lo = hex_digit_value(out[i + 2]);
     PATH_FUZZ_CHECK(hi >= 0 && lo >= 0);
     PATH_FUZZ_CHECK(!(out[i + 1] >= 'a' && out[i + 1] <= 'f') &&
@@ -99,7 +113,8 @@ inline void check_canonical(std::string_view out, const PathOptions& o) {
     std::string padded = std::string(out) + "/";
     PATH_FUZZ_CHECK(padded.find("/./") == std::string::npos);
     PATH_FUZZ_CHECK(padded.find("/../") == std::string::npos);
-    if (o.merge_slashes) PATH_FUZZ_CHECK(out.find("//") == std::string_view::npos);
+    if (o.merge_slashes)
+      PATH_FUZZ_CHECK(out.find("//") == std::string_view::npos);
   }
 }
 
@@ -136,7 +151,8 @@ inline std::string variant(std::string_view raw, uint8_t seed) {
 }
 
 inline int run_one(const uint8_t* data, size_t size) {
-  if (size < 3) return 0;
+  if (size < 3)
+    return 0;
   const PathOptions o = options_from(data[0], data[1]);
   const std::string_view raw(reinterpret_cast<const char*>(data) + 3, size - 3);
 
@@ -145,15 +161,17 @@ inline int run_one(const uint8_t* data, size_t size) {
   std::string var = variant(raw, data[2]);
   std::string_view var_err = normalize_path(var, o, other);
   PATH_FUZZ_CHECK(err.empty() == var_err.empty());
-  if (!err.empty()) return 0;
+  if (!err.empty())
+    return 0;
   check_canonical(out, o);
   PATH_FUZZ_CHECK(normalize_path(out, o, again).empty());
   PATH_FUZZ_CHECK(again == out);
-  if (var_err.empty()) PATH_FUZZ_CHECK(other == out);
+  if (var_err.empty())
+    PATH_FUZZ_CHECK(other == out);
   return 0;
 }
 
-}  // namespace turnpike::http::path_fuzz
+} // namespace turnpike::http::path_fuzz
 
 extern "C" int TURNPIKE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   return turnpike::http::path_fuzz::run_one(data, size);

@@ -14,7 +14,7 @@ struct Decoded {
   bool done = false;
   bool error = false;
   std::string error_reason;
-  size_t consumed = 0;  // bytes used up to done/error
+  size_t consumed = 0; // bytes used up to done/error
   HeaderMap trailers;
 };
 
@@ -26,7 +26,7 @@ Decoded decode(std::string_view wire, const std::vector<size_t>& pieces = {},
   size_t pos = 0, k = 0;
   while (pos < wire.size() && !d.done && !d.error) {
     size_t n = k < pieces.size() ? std::min(pieces[k++], wire.size() - pos) : wire.size() - pos;
-    std::string piece(wire.substr(pos, n));  // a separate buffer, as a socket read gives
+    std::string piece(wire.substr(pos, n)); // a separate buffer, as a socket read gives
     std::string_view in = piece;
     while (!in.empty()) {
       ChunkedStep s = dec.decode(in);
@@ -59,13 +59,12 @@ Decoded decode(std::string_view wire, const std::vector<size_t>& pieces = {},
 }
 
 TEST(ChunkedDecoder, DecodesABody) {
-  const std::string wire =
-      "5\r\nhello\r\n1A;name=value;flag\r\nabcdefghijklmnopqrstuvwxyz\r\n"
-      "3 ; q=\"a \\\" b\"\r\n!!!\r\n0\r\nX-Sum: 1\r\n\r\nNEXT";
+  const std::string wire = "5\r\nhello\r\n1A;name=value;flag\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+                           "3 ; q=\"a \\\" b\"\r\n!!!\r\n0\r\nX-Sum: 1\r\n\r\nNEXT";
   Decoded d = decode(wire);
   ASSERT_TRUE(d.done) << d.error_reason;
   EXPECT_EQ(d.body, "helloabcdefghijklmnopqrstuvwxyz!!!");
-  EXPECT_EQ(d.consumed, wire.size() - 4);  // the next message is left alone
+  EXPECT_EQ(d.consumed, wire.size() - 4); // the next message is left alone
   EXPECT_EQ(d.trailers.get("X-Sum"), "1");
 }
 
@@ -79,13 +78,15 @@ TEST(ChunkedDecoder, RandomSplitsGiveTheSameResult) {
     char size[20];
     std::snprintf(size, sizeof size, i % 2 ? "%zx" : "%zX", n);
     wire += size;
-    if (i % 5 == 0) wire += ";ext=" + std::to_string(i);
+    if (i % 5 == 0)
+      wire += ";ext=" + std::to_string(i);
     wire += "\r\n" + data + "\r\n";
   }
   wire += "0\r\nTrailer-A: x\r\nContent-Length: 3\r\n\r\n";
   for (int round = 0; round < 300; ++round) {
     std::vector<size_t> pieces;
-    for (int k = 0; k < 64; ++k) pieces.push_back(1 + rng() % (round % 3 == 0 ? 3 : 97));
+    for (int k = 0; k < 64; ++k)
+      pieces.push_back(1 + rng() % (round % 3 == 0 ? 3 : 97));
     Decoded d = decode(wire, pieces);
     ASSERT_TRUE(d.done) << d.error_reason;
     ASSERT_EQ(d.body, body);
@@ -152,7 +153,8 @@ TEST(ChunkedDecoder, ExtensionLimits) {
   EXPECT_TRUE(decode(big).error);
   // Per message: 16 KiB, even when every chunk is under 4 KiB.
   std::string many;
-  for (int i = 0; i < 4; ++i) many += "1;a=" + std::string(4000, 'b') + "\r\nx\r\n";
+  for (int i = 0; i < 4; ++i)
+    many += "1;a=" + std::string(4000, 'b') + "\r\nx\r\n";
   EXPECT_TRUE(decode(many + "0\r\n\r\n").done);
   many += "1;a=" + std::string(500, 'b') + "\r\nx\r\n";
   EXPECT_TRUE(decode(many + "0\r\n\r\n").error);
@@ -171,7 +173,8 @@ TEST(ChunkedDecoder, TrailerSection) {
   EXPECT_EQ(d.trailers.get("X-B"), "");
 
   std::string big = "0\r\n";
-  for (int i = 0; i < 101; ++i) big += "X-" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < 101; ++i)
+    big += "X-" + std::to_string(i) + ": v\r\n";
   EXPECT_TRUE(decode(big + "\r\n").error);
   ChunkedLimits small;
   small.max_trailer_bytes = 16;
@@ -208,7 +211,7 @@ TEST(ChunkedDecoder, LargeChunkSizeStreams) {
 TEST(ChunkedEncoder, RoundTrip) {
   std::string out;
   append_chunk(out, "hello");
-  append_chunk(out, "");  // nothing: an empty chunk would end the body
+  append_chunk(out, ""); // nothing: an empty chunk would end the body
   append_chunk_header(out, 26);
   out += "abcdefghijklmnopqrstuvwxyz";
   append_chunk_end(out);
@@ -226,5 +229,5 @@ TEST(ChunkedEncoder, RoundTrip) {
   EXPECT_EQ(empty, "0\r\n\r\n");
 }
 
-}  // namespace
-}  // namespace turnpike::http
+} // namespace
+} // namespace turnpike::http

@@ -17,7 +17,8 @@ Request make_request(std::string_view peer, std::vector<std::pair<std::string, s
   req.path = "/";
   req.authority = authority;
   req.client_addr = boost::asio::ip::make_address(peer);
-  for (auto& [n, v] : fields) req.headers.add(n, v);
+  for (auto& [n, v] : fields)
+    req.headers.add(n, v);
   return req;
 }
 
@@ -33,20 +34,27 @@ std::string upstream_xff(const Request& req) {
   std::string wire;
   serialize_request_head(req, {}, wire);
   size_t at = wire.find("X-Forwarded-For: ");
-  if (at == std::string::npos) return "<none>";
+  if (at == std::string::npos)
+    return "<none>";
   size_t eol = wire.find("\r\n", at);
   return wire.substr(at + 17, eol - at - 17);
 }
 
 const std::vector<std::pair<std::string, std::string>> kSpoofed = {
-    {"X-Forwarded-For", "1.2.3.4"},   {"X-Forwarded-Host", "evil.example"},
-    {"X-Forwarded-Proto", "https"},   {"X-Forwarded-Port", "8443"},
-    {"X-Forwarded-Server", "evil"},   {"X-Forwarded-Prefix", "/admin"},
-    {"X-Forwarded-Uri", "/admin"},    {"X-Forwarded-Method", "DELETE"},
+    {"X-Forwarded-For", "1.2.3.4"},
+    {"X-Forwarded-Host", "evil.example"},
+    {"X-Forwarded-Proto", "https"},
+    {"X-Forwarded-Port", "8443"},
+    {"X-Forwarded-Server", "evil"},
+    {"X-Forwarded-Prefix", "/admin"},
+    {"X-Forwarded-Uri", "/admin"},
+    {"X-Forwarded-Method", "DELETE"},
     {"X-Forwarded-Tls-Client-Cert", "MIIB"},
     {"X-Forwarded-Tls-Client-Cert-Info", "CN=admin"},
-    {"X-Real-Ip", "1.2.3.4"},         {"Forwarded", "for=1.2.3.4"},
-    {"x-forwarded-scheme", "https"},  {"X-Scheme", "https"},
+    {"X-Real-Ip", "1.2.3.4"},
+    {"Forwarded", "for=1.2.3.4"},
+    {"x-forwarded-scheme", "https"},
+    {"X-Scheme", "https"},
     {"X_Forwarded_Host", "evil.example"},
     {"X-Custom", "kept"},
 };
@@ -65,7 +73,7 @@ TEST(ApplyForwardedHeaders, UntrustedPeerSpoofIsRemoved) {
   EXPECT_FALSE(h.has("X-Forwarded-Scheme"));
   EXPECT_FALSE(h.has("X-Scheme"));
   EXPECT_FALSE(h.has("X_Forwarded_Host"));
-  EXPECT_FALSE(h.has("X-Forwarded-For"));  // middlewares see no client-supplied list
+  EXPECT_FALSE(h.has("X-Forwarded-For")); // middlewares see no client-supplied list
   EXPECT_EQ(h.get("X-Forwarded-Host"), "app.example");
   EXPECT_EQ(h.get("X-Forwarded-Proto"), "http");
   EXPECT_EQ(h.get("X-Forwarded-Port"), "80");
@@ -86,7 +94,7 @@ TEST(ApplyForwardedHeaders, TrustedPeerIsAppendedAndKept) {
   EXPECT_EQ(h.get("X-Forwarded-Port"), "8443");
   EXPECT_EQ(h.get("X-Real-Ip"), "1.2.3.4");
   EXPECT_EQ(h.get("Forwarded"), "for=1.2.3.4");
-  EXPECT_EQ(h.get("X-Forwarded-Server"), "gw-1");  // always ours
+  EXPECT_EQ(h.get("X-Forwarded-Server"), "gw-1"); // always ours
   // Several fields fold into one list; middlewares see it without the peer (Traefik).
   EXPECT_EQ(h.count("X-Forwarded-For"), 1u);
   EXPECT_EQ(h.get("X-Forwarded-For"), "1.2.3.4, 5.6.7.8, 9.9.9.9");
@@ -102,8 +110,8 @@ TEST(ApplyForwardedHeaders, InsecureTrustsEveryone) {
   EXPECT_TRUE(is_trusted_peer(req, o));
   apply_forwarded_headers(req, o);
   EXPECT_EQ(req.headers.get("X-Forwarded-Proto"), "https");
-  EXPECT_EQ(req.headers.get("X-Forwarded-Port"), "443");  // from the trusted proto
-  EXPECT_FALSE(req.headers.has("X-Forwarded-Server"));    // no hostname configured
+  EXPECT_EQ(req.headers.get("X-Forwarded-Port"), "443"); // from the trusted proto
+  EXPECT_FALSE(req.headers.has("X-Forwarded-Server"));   // no hostname configured
 }
 
 TEST(ApplyForwardedHeaders, NotAppendXForwardedFor) {
@@ -261,7 +269,7 @@ TEST(ForwardedPipeline, StripBeforeSet) {
                                               {"X-Forwarded-Host", "evil.example"}});
   strip_hop_by_hop(req.headers, req.upgrade_websocket);
   apply_forwarded_headers(req, trusting({"10.0.0.0/8"}));
-  strip_hop_by_hop(req.headers);  // the proxy strips again before sending
+  strip_hop_by_hop(req.headers); // the proxy strips again before sending
   std::string wire;
   serialize_request_head(req, {}, wire);
   for (const char* owned : {"X-Forwarded-Host: app.example\r\n", "X-Forwarded-Proto: http\r\n",
@@ -271,5 +279,5 @@ TEST(ForwardedPipeline, StripBeforeSet) {
   EXPECT_EQ(wire.find("evil"), std::string::npos);
 }
 
-}  // namespace
-}  // namespace turnpike::http
+} // namespace
+} // namespace turnpike::http

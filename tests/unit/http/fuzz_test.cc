@@ -32,7 +32,8 @@ using Entry = int (*)(const uint8_t*, size_t);
 size_t replay(const std::string& dir, Entry entry) {
   size_t n = 0;
   for (const auto& file : fs::directory_iterator(dir)) {
-    if (!file.is_regular_file()) continue;
+    if (!file.is_regular_file())
+      continue;
     std::ifstream in(file.path(), std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     SCOPED_TRACE(file.path().filename().string());
@@ -73,8 +74,8 @@ TEST(FuzzCorpus, H1RequestAllSplitSeeds) {
 
 TEST(FuzzCorpus, PathNormGenerated) {
   // A small deterministic generator over the alphabet that matters for paths.
-  const std::string alphabet[] = {"/", ".", "..", "a", "%2e", "%2E", "%2f", "%5C", "%25", "%3b",
-                                  ";", "%7e", "~", "%41", "%zz", "%", "|", "//", "%00", "?"};
+  const std::string alphabet[] = {"/", ".",   "..", "a",   "%2e", "%2E", "%2f", "%5C", "%25", "%3b",
+                                  ";", "%7e", "~",  "%41", "%zz", "%",   "|",   "//",  "%00", "?"};
   uint32_t x = 12345;
   for (int i = 0; i < 20000; ++i) {
     std::string input;
@@ -92,4 +93,4 @@ TEST(FuzzCorpus, PathNormGenerated) {
   }
 }
 
-}  // namespace
+} // namespace

@@ -20,9 +20,9 @@ namespace turnpike::http {
 namespace {
 
 struct Outcome {
-  int status = 0;        // 0: forwarded; -1: incomplete; else the status answered
+  int status = 0; // 0: forwarded; -1: incomplete; else the status answered
   std::string reason;
-  std::string upstream;  // serialised head + re-chunked/plain body (only when forwarded)
+  std::string upstream; // serialised head + re-chunked/plain body (only when forwarded)
   Request req;
   HeaderMap trailers;
 };
@@ -72,7 +72,8 @@ Outcome run_pipeline(std::string_view raw, const Gateway& setup = {}) {
         o.reason = s.error_reason;
         return o;
       }
-      if (s.done) break;
+      if (s.done)
+        break;
       if (!s.data.empty()) {
         append_chunk(body, s.data);
       } else if (rest.empty()) {
@@ -101,8 +102,8 @@ Outcome run_pipeline(std::string_view raw, const Gateway& setup = {}) {
 struct Row {
   std::string name;
   std::string raw;
-  int status = 0;                     // expected; 0 = forwarded
-  std::vector<std::string> has = {};  // substrings of the upstream bytes
+  int status = 0;                    // expected; 0 = forwarded
+  std::vector<std::string> has = {}; // substrings of the upstream bytes
   std::vector<std::string> lacks = {};
   std::function<void(Gateway&)> setup = nullptr;
   std::function<void(const Outcome&)> check = nullptr;
@@ -137,8 +138,7 @@ std::vector<Row> table() {
       {"05 CL 1_0", req11("Content-Length: 1_0\r\n", "POST / HTTP/1.1"), 400},
       {"05 CL 5 5", req11("Content-Length: 5 5\r\n", "POST / HTTP/1.1"), 400},
       {"05 CL arabic digit", req11("Content-Length: \xd9\xa5\r\n", "POST / HTTP/1.1"), 400},
-      {"06 CL overflow", req11("Content-Length: 99999999999999999999\r\n", "POST / HTTP/1.1"),
-       400},
+      {"06 CL overflow", req11("Content-Length: 99999999999999999999\r\n", "POST / HTTP/1.1"), 400},
       {"06 CL above int64", req11("Content-Length: 9223372036854775808\r\n", "POST / HTTP/1.1"),
        400},
       {"07 TE chunked not last", req11("Transfer-Encoding: chunked, gzip\r\n", "POST / HTTP/1.1"),
@@ -164,11 +164,13 @@ std::vector<Row> table() {
       {"15 HTTP/1.0 with TE", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
 
       // Chunked bodies.
-      {"16 chunk size 0x2e", req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") +
-                                 "0x2e\r\n" + std::string(46, 'a') + "\r\n0\r\n\r\n",
+      {"16 chunk size 0x2e",
+       req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") + "0x2e\r\n" +
+           std::string(46, 'a') + "\r\n0\r\n\r\n",
        400},
-      {"16 chunk size 0_2e", req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") +
-                                 "0_2e\r\n" + std::string(46, 'a') + "\r\n0\r\n\r\n",
+      {"16 chunk size 0_2e",
+       req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") + "0_2e\r\n" +
+           std::string(46, 'a') + "\r\n0\r\n\r\n",
        400},
       {"16 chunk size +1",
        req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") + "+1\r\na\r\n0\r\n\r\n", 400},
@@ -177,23 +179,26 @@ std::vector<Row> table() {
       {"16 chunk size empty",
        req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") + "\r\na\r\n0\r\n\r\n", 400},
       {"16 chunk size 17 hex digits",
-       req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") + "00000000000000001\r\na\r\n0\r\n\r\n",
+       req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") +
+           "00000000000000001\r\na\r\n0\r\n\r\n",
        400},
       {"16 chunk size 16 hex digits is fine",
-       req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") + "0000000000000001\r\na\r\n0\r\n\r\n",
+       req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") +
+           "0000000000000001\r\na\r\n0\r\n\r\n",
        0,
        {"\r\n\r\n1\r\na\r\n0\r\n\r\n"}},
       {"17 bare CR in chunk-ext BWS",
        req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") + "2\r\r;a\r\nxx\r\n0\r\n\r\n",
        400},
       {"18 chunk-ext over 4 KiB",
-       req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") + "1;a=" +
-           std::string(4100, 'b') + "\r\nx\r\n0\r\n\r\n",
+       req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1") +
+           "1;a=" + std::string(4100, 'b') + "\r\nx\r\n0\r\n\r\n",
        400},
       {"18 chunk-ext over 16 KiB per message",
        [] {
          std::string s = req11("Transfer-Encoding: chunked\r\n", "POST / HTTP/1.1");
-         for (int i = 0; i < 5; ++i) s += "1;a=" + std::string(3800, 'b') + "\r\nx\r\n";
+         for (int i = 0; i < 5; ++i)
+           s += "1;a=" + std::string(3800, 'b') + "\r\nx\r\n";
          return s + "0\r\n\r\n";
        }(),
        400},
@@ -222,9 +227,18 @@ std::vector<Row> table() {
       {"24 whitespace-led first field", "GET / HTTP/1.1\r\n\tContent-Length: 1\r\nHost: a\r\n\r\n",
        400},
       {"25 NUL in value", req11(std::string("X-A: a\0b\r\n", 10)), 400},
-      {"25 0x01 in value", req11("X-A: a\x01" "b\r\n"), 400},
-      {"25 0x1f in value", req11("X-A: a\x1f" "b\r\n"), 400},
-      {"25 DEL in value", req11("X-A: a\x7f" "b\r\n"), 400},
+      {"25 0x01 in value",
+       req11("X-A: a\x01"
+             "b\r\n"),
+       400},
+      {"25 0x1f in value",
+       req11("X-A: a\x1f"
+             "b\r\n"),
+       400},
+      {"25 DEL in value",
+       req11("X-A: a\x7f"
+             "b\r\n"),
+       400},
       {"25 HTAB in value is fine", req11("X-A: a\tb\r\n"), 0, {"X-A: a\tb\r\n"}},
       {"26 empty field name", req11(": x\r\n"), 400},
 
@@ -235,9 +249,17 @@ std::vector<Row> table() {
        0,
        {"X-Forwarded-For: 192.0.2.7\r\n"},
        {"1.2.3.4", "X_Forwarded_For", "X_Real_Ip"}},
-      {"27 underscore delete", req11("X_Custom: 1\r\n"), 0, {}, {"X_Custom"},
+      {"27 underscore delete",
+       req11("X_Custom: 1\r\n"),
+       0,
+       {},
+       {"X_Custom"},
        [](Gateway& s) { s.limits.underscore_headers = UnderscoreHeaders::kDelete; }},
-      {"27 underscore reject", req11("X_Custom: 1\r\n"), 400, {}, {},
+      {"27 underscore reject",
+       req11("X_Custom: 1\r\n"),
+       400,
+       {},
+       {},
        [](Gateway& s) { s.limits.underscore_headers = UnderscoreHeaders::kReject; }},
 
       // Host.
@@ -269,7 +291,9 @@ std::vector<Row> table() {
       {"31 target foo", "GET foo HTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"31 target !", "GET ! HTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"31 GET *", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-      {"31 OPTIONS * is fine", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 0,
+      {"31 OPTIONS * is fine",
+       "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+       0,
        {"OPTIONS * HTTP/1.1\r\n"}},
       {"32 CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
       {"33 fragment", "GET /#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400},
@@ -282,7 +306,10 @@ std::vector<Row> table() {
       {"34 request line of 8000 bytes is fine",
        "GET /" + std::string(8000 - 14, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 0},
       {"35 header section over the limit",
-       req11("X-Big: " + std::string(40 * 1024, 'v') + "\r\n"), 431, {}, {},
+       req11("X-Big: " + std::string(40 * 1024, 'v') + "\r\n"),
+       431,
+       {},
+       {},
        [](Gateway& s) {
          s.limits.max_header_bytes = 32 * 1024;
          s.limits.max_field_bytes = 64 * 1024;
@@ -290,8 +317,9 @@ std::vector<Row> table() {
       {"35 101 fields",
        [] {
          std::string f;
-         for (int i = 0; i < 100; ++i) f += "X-" + std::to_string(i) + ": v\r\n";
-         return req11(f);  // + Host = 101
+         for (int i = 0; i < 100; ++i)
+           f += "X-" + std::to_string(i) + ": v\r\n";
+         return req11(f); // + Host = 101
        }(),
        431},
       {"35 one field over 16 KiB", req11("X-Big: " + std::string(16 * 1024, 'v') + "\r\n"), 431},
@@ -308,12 +336,15 @@ std::vector<Row> table() {
       {"37 tab separator", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"37 LF inside the request line", "GET /\nHTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"38 method not a token", "G=\":<>(e) / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-      {"38 unknown token method forwarded as is", "PURGE /x HTTP/1.1\r\nHost: a\r\n\r\n", 0,
+      {"38 unknown token method forwarded as is",
+       "PURGE /x HTTP/1.1\r\nHost: a\r\n\r\n",
+       0,
        {"PURGE /x HTTP/1.1\r\n"}},
 
       // Hop-by-hop.
       {"39 h2c upgrade never forwarded",
-       req11("Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"),
+       req11("Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: "
+             "AAMAAABkAAQAAP__\r\n"),
        0,
        {},
        {"Upgrade", "HTTP2-Settings", "h2c", "Connection"}},
@@ -341,37 +372,45 @@ TEST(MalformedTable, EveryHttp1Row) {
     SCOPED_TRACE(row.name);
     covered[static_cast<size_t>(std::stoi(row.name.substr(0, 2)))] = true;
     Gateway setup;
-    if (row.setup) row.setup(setup);
+    if (row.setup)
+      row.setup(setup);
     Outcome o = run_pipeline(row.raw, setup);
     EXPECT_EQ(o.status, row.status) << o.reason;
     if (row.status != 0) {
       EXPECT_TRUE(o.upstream.empty()) << "nothing may be sent upstream for a rejected request";
       continue;
     }
-    for (const auto& s : row.has) EXPECT_NE(o.upstream.find(s), std::string::npos) << s << "\n" << o.upstream;
-    for (const auto& s : row.lacks) EXPECT_EQ(o.upstream.find(s), std::string::npos) << s << "\n" << o.upstream;
-    if (row.check) row.check(o);
+    for (const auto& s : row.has)
+      EXPECT_NE(o.upstream.find(s), std::string::npos) << s << "\n" << o.upstream;
+    for (const auto& s : row.lacks)
+      EXPECT_EQ(o.upstream.find(s), std::string::npos) << s << "\n" << o.upstream;
+    if (row.check)
+      row.check(o);
   }
-  for (size_t i = 1; i <= 40; ++i) EXPECT_TRUE(covered[i]) << "row " << i << " has no case";
+  for (size_t i = 1; i <= 40; ++i)
+    EXPECT_TRUE(covered[i]) << "row " << i << " has no case";
 }
 
 // The same table with the bytes arriving in two pieces at every offset (the incremental
 // parser must decide exactly as it does on the whole input).
 TEST(MalformedTable, EveryRowSplitAnywhere) {
   for (const Row& row : table()) {
-    if (row.raw.size() > 600) continue;  // the limit rows are long; covered by the fuzz test
+    if (row.raw.size() > 600)
+      continue; // the limit rows are long; covered by the fuzz test
     SCOPED_TRACE(row.name);
     Gateway setup;
-    if (row.setup) row.setup(setup);
+    if (row.setup)
+      row.setup(setup);
     Request whole;
     size_t whole_hint = 0;
     ParseResult expected = parse_request_head(row.raw, setup.limits, whole, whole_hint);
     for (size_t cut = 1; cut < row.raw.size(); ++cut) {
       Request req;
       size_t hint = 0;
-      ParseResult r = parse_request_head(std::string_view(row.raw).substr(0, cut), setup.limits,
-                                         req, hint);
-      if (r.incomplete()) r = parse_request_head(row.raw, setup.limits, req, hint);
+      ParseResult r =
+          parse_request_head(std::string_view(row.raw).substr(0, cut), setup.limits, req, hint);
+      if (r.incomplete())
+        r = parse_request_head(row.raw, setup.limits, req, hint);
       ASSERT_EQ(r.state, expected.state) << "cut at " << cut;
       EXPECT_EQ(r.status, expected.status) << "cut at " << cut;
       EXPECT_EQ(r.consumed, expected.consumed) << "cut at " << cut;
@@ -379,5 +418,5 @@ TEST(MalformedTable, EveryRowSplitAnywhere) {
   }
 }
 
-}  // namespace
-}  // namespace turnpike::http
+} // namespace
+} // namespace turnpike::http

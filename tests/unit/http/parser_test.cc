@@ -27,7 +27,7 @@ TEST(ParseRequest, FillsTheRequest) {
   EXPECT_EQ(r.consumed, raw.size() - 4);
   EXPECT_EQ(req.method, "GET");
   EXPECT_EQ(req.version, Version::kHttp11);
-  EXPECT_EQ(req.path, "/a/%7e/b");  // raw: normalisation is normalize_path's job
+  EXPECT_EQ(req.path, "/a/%7e/b"); // raw: normalisation is normalize_path's job
   EXPECT_TRUE(req.has_query);
   EXPECT_EQ(req.query, "x=1&y");
   EXPECT_EQ(req.authority, "Example.COM.:8080");
@@ -59,20 +59,32 @@ TEST(ParseRequest, ReusesTheRequestAndKeepsConnectionFacts) {
 TEST(ParseRequest, HostNormalisation) {
   struct Case {
     const char* host;
-    const char* routing;  // nullptr = 400
+    const char* routing; // nullptr = 400
   } cases[] = {
-      {"a.example", "a.example"},     {"A.Example:80", "a.example"},
-      {"a.example.", "a.example"},    {"a.example.:443", "a.example"},
-      {"[::1]:8080", "::1"},          {"[2001:DB8::1]", "2001:db8::1"},
-      {"127.0.0.1:1", "127.0.0.1"},   {"", ""},
-      {"a:", "a"},                    {"a:65535", "a"},
+      {"a.example", "a.example"},
+      {"A.Example:80", "a.example"},
+      {"a.example.", "a.example"},
+      {"a.example.:443", "a.example"},
+      {"[::1]:8080", "::1"},
+      {"[2001:DB8::1]", "2001:db8::1"},
+      {"127.0.0.1:1", "127.0.0.1"},
+      {"", ""},
+      {"a:", "a"},
+      {"a:65535", "a"},
       {"xn--bcher-kva.example", "xn--bcher-kva.example"},
-      {"a:65536", nullptr},           {"a:-1", nullptr},
-      {"a b", nullptr},               {"u@a", nullptr},
-      {"[::1", nullptr},              {"[::1]x", nullptr},
-      {"[fe80::1%25eth0]", nullptr},  {"[v1.x]", nullptr},
-      {"a:1:2", nullptr},             {"a/b", nullptr},
-      {"b\xc3\xbc" "cher.example", nullptr},
+      {"a:65536", nullptr},
+      {"a:-1", nullptr},
+      {"a b", nullptr},
+      {"u@a", nullptr},
+      {"[::1", nullptr},
+      {"[::1]x", nullptr},
+      {"[fe80::1%25eth0]", nullptr},
+      {"[v1.x]", nullptr},
+      {"a:1:2", nullptr},
+      {"a/b", nullptr},
+      {"b\xc3\xbc"
+       "cher.example",
+       nullptr},
       {"a%zz", nullptr},
   };
   for (const auto& c : cases) {
@@ -92,8 +104,8 @@ TEST(ParseRequest, HostNormalisation) {
 
 TEST(ParseRequest, AbsoluteForm) {
   Request req;
-  ASSERT_TRUE(parse("GET HTTPS://A.example:8443?q=1 HTTP/1.1\r\nHost: other\r\n\r\n", req)
-                  .complete());
+  ASSERT_TRUE(
+      parse("GET HTTPS://A.example:8443?q=1 HTTP/1.1\r\nHost: other\r\n\r\n", req).complete());
   EXPECT_EQ(req.authority, "A.example:8443");
   EXPECT_EQ(req.host, "a.example");
   EXPECT_EQ(req.path, "/");
@@ -123,9 +135,9 @@ TEST(ParseRequest, AbsoluteForm) {
 
 TEST(ParseRequest, ExpectContinue) {
   Request req;
-  ASSERT_TRUE(parse("PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
-                    req)
-                  .complete());
+  ASSERT_TRUE(
+      parse("PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n", req)
+          .complete());
   EXPECT_TRUE(req.expect_continue);
   EXPECT_FALSE(req.headers.has("Expect"));
   // RFC 9110 10.1.1: ignored from HTTP/1.0 clients.
@@ -147,21 +159,21 @@ TEST(ParseRequest, WebSocketUpgrade) {
   EXPECT_TRUE(upgrade("GET /ws HTTP/1.1", ok_fields));
   EXPECT_FALSE(upgrade("POST /ws HTTP/1.1", ok_fields));
   EXPECT_FALSE(upgrade("GET /ws HTTP/1.1", "Upgrade: websocket\r\n"
-                                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          "Sec-WebSocket-Version: 13\r\n"));
+                                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                           "Sec-WebSocket-Version: 13\r\n"));
   EXPECT_FALSE(upgrade("GET /ws HTTP/1.1", "Connection: upgrade\r\nUpgrade: h2c\r\n"
-                                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          "Sec-WebSocket-Version: 13\r\n"));
+                                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                           "Sec-WebSocket-Version: 13\r\n"));
   EXPECT_FALSE(upgrade("GET /ws HTTP/1.1", "Connection: upgrade\r\nUpgrade: websocket\r\n"
-                                          "Sec-WebSocket-Key: short==\r\n"
-                                          "Sec-WebSocket-Version: 13\r\n"));
+                                           "Sec-WebSocket-Key: short==\r\n"
+                                           "Sec-WebSocket-Version: 13\r\n"));
   EXPECT_FALSE(upgrade("GET /ws HTTP/1.1", "Connection: upgrade\r\nUpgrade: websocket\r\n"
-                                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          "Sec-WebSocket-Version: 8\r\n"));
+                                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                           "Sec-WebSocket-Version: 8\r\n"));
   EXPECT_FALSE(upgrade("GET /ws HTTP/1.1", "Connection: upgrade\r\nUpgrade: websocket\r\n"
-                                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          "Sec-WebSocket-Version: 13\r\n"));
+                                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                           "Sec-WebSocket-Version: 13\r\n"));
 }
 
 TEST(ParseRequest, KeepAlive) {
@@ -174,7 +186,7 @@ TEST(ParseRequest, KeepAlive) {
       {"GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, CLOSE\r\n\r\n", false},
       {"GET / HTTP/1.0\r\n\r\n", false},
       {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
-      {"GET / HTTP/1.2\r\nHost: a\r\n\r\n", true},  // handled as 1.1
+      {"GET / HTTP/1.2\r\nHost: a\r\n\r\n", true}, // handled as 1.1
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.head);
@@ -201,9 +213,9 @@ TEST(ParseRequest, ContentLengthNormalised) {
   ASSERT_TRUE(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", req).complete());
   EXPECT_EQ(req.content_length, 0);
   EXPECT_FALSE(req.has_body());
-  ASSERT_TRUE(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n",
-                    req)
-                  .complete());
+  ASSERT_TRUE(
+      parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n", req)
+          .complete());
   EXPECT_EQ(req.content_length, INT64_MAX);
   EXPECT_EQ(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\r\n\r\n", req).status, 400);
   EXPECT_EQ(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,,5\r\n\r\n", req).status, 400);
@@ -212,11 +224,11 @@ TEST(ParseRequest, ContentLengthNormalised) {
 TEST(ParseRequest, TransferEncodingVariants) {
   struct Case {
     const char* te;
-    int status;  // 0 = chunked
+    int status; // 0 = chunked
   } cases[] = {
-      {"chunked", 0},          {"Chunked", 0},         {"chunked ", 0},
-      {"gzip, chunked", 501},  {"identity", 501},      {"chunked, chunked", 400},
-      {"chunked,", 400},       {"chunked;q=1", 400},   {"", 400},
+      {"chunked", 0},         {"Chunked", 0},       {"chunked ", 0},
+      {"gzip, chunked", 501}, {"identity", 501},    {"chunked, chunked", 400},
+      {"chunked,", 400},      {"chunked;q=1", 400}, {"", 400},
       {"chunked, gzip", 400},
   };
   for (const auto& c : cases) {
@@ -268,11 +280,12 @@ TEST(ParseRequest, RequestLineLimits) {
 TEST(ParseRequest, HeaderLimits) {
   Request req;
   std::string fields;
-  for (int i = 0; i < 99; ++i) fields += "X-" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < 99; ++i)
+    fields += "X-" + std::to_string(i) + ": v\r\n";
   EXPECT_TRUE(parse("GET / HTTP/1.1\r\nHost: a\r\n" + fields + "\r\n", req).complete());
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\n" + fields + "X-Last: v\r\n\r\n", req).status, 431);
 
-  std::string big(16 * 1024 - 7, 'v');  // "X-Big: " + value = exactly 16 KiB
+  std::string big(16 * 1024 - 7, 'v'); // "X-Big: " + value = exactly 16 KiB
   EXPECT_TRUE(parse("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + big + "\r\n\r\n", req).complete());
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + big + "v\r\n\r\n", req).status, 431);
   // A field that is still arriving but already too long.
@@ -281,7 +294,8 @@ TEST(ParseRequest, HeaderLimits) {
   ParseLimits limits;
   limits.max_header_bytes = 64 * 1024;
   std::string many;
-  for (int i = 0; i < 9; ++i) many += "X-" + std::to_string(i) + ": " + std::string(8000, 'v') + "\r\n";  // > 64 KiB
+  for (int i = 0; i < 9; ++i)
+    many += "X-" + std::to_string(i) + ": " + std::string(8000, 'v') + "\r\n"; // > 64 KiB
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\n" + many + "\r\n", req, limits).status, 431);
   // Incomplete head already over the section limit: an error, not "need more".
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\n" + many, req, limits).status, 431);
@@ -301,12 +315,13 @@ TEST(ParseRequest, ScanHintResumesWhereItStopped) {
   for (n = 1; n <= raw.size(); ++n) {
     size_t before = hint;
     r = parse_request_head(std::string_view(raw).substr(0, n), ParseLimits{}, req, hint);
-    if (!r.incomplete()) break;
+    if (!r.incomplete())
+      break;
     EXPECT_GE(hint, before);
     EXPECT_LE(hint, n);
   }
   ASSERT_TRUE(r.complete());
-  EXPECT_EQ(n, raw.size() - 4);  // complete as soon as the empty line arrived
+  EXPECT_EQ(n, raw.size() - 4); // complete as soon as the empty line arrived
   EXPECT_EQ(r.consumed, raw.size() - 4);
   EXPECT_EQ(req.path, whole.path);
   EXPECT_EQ(req.content_length, 4);
@@ -341,7 +356,7 @@ TEST(ParseResponse, Framing) {
   } cases[] = {
       {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false, 200, 5, false, false, true},
       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 200, -1, true, false, true},
-      {"HTTP/1.1 200 OK\r\n\r\n", false, 200, -1, false, false, false},  // until close
+      {"HTTP/1.1 200 OK\r\n\r\n", false, 200, -1, false, false, false}, // until close
       {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", false, 200, 5, false,
        false, false},
       {"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", false, 200, 5, false, false, false},
@@ -350,7 +365,8 @@ TEST(ParseResponse, Framing) {
       {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true, 200, 5, false, true, true},
       {"HTTP/1.1 200 OK\r\n\r\n", true, 200, -1, false, true, true},
       {"HTTP/1.1 204 No Content\r\n\r\n", false, 204, -1, false, true, true},
-      {"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false, 304, 10, false, true, true},
+      {"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false, 304, 10, false, true,
+       true},
       {"HTTP/1.1 100 Continue\r\n\r\n", false, 100, -1, false, true, true},
       {"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
        false, 101, -1, false, true, true},
@@ -417,5 +433,5 @@ TEST(ParseResponse, UpstreamProtocolErrorsAre502) {
   }
 }
 
-}  // namespace
-}  // namespace turnpike::http
+} // namespace
+} // namespace turnpike::http

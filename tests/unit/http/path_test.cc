@@ -30,7 +30,7 @@ TEST(NormalizePath, SecurityTable) {
       {"/admin%2fsecret", "400"},
       {"/a%5c..%5cadmin", "400"},
       {"/a%00.js", "400"},
-      {"/a;jsessionid=x/../admin", "/admin"},  // raw ';' is data
+      {"/a;jsessionid=x/../admin", "/admin"}, // raw ';' is data
       {"/a%3B", "400"},
       {"/a%252e%252e/", "400"},
       {"/%7euser", "/~user"},
@@ -71,7 +71,7 @@ TEST(NormalizePath, DotSegments) {
       {"/..", "400"},
       {"/a/../..", "400"},
       {"/a/../../b", "400"},
-      {"//..", "400"},  // "//" merges first, then ".." climbs above the root
+      {"//..", "400"}, // "//" merges first, then ".." climbs above the root
       {"/.a/..b/...", "/.a/..b/..."},
       {"/%2E", "/"},
       {"/a/.%2e/b", "/b"},
@@ -89,10 +89,10 @@ TEST(NormalizePath, PercentEncoding) {
     const char* raw;
     const char* expected;
   } rows[] = {
-      {"/%41%62%7E%2D%2e%5f", "/Ab~-._"},  // unreserved: decoded
-      {"/%3a%40%20", "/%3A%40%20"},        // others: kept, hex upper-cased
+      {"/%41%62%7E%2D%2e%5f", "/Ab~-._"}, // unreserved: decoded
+      {"/%3a%40%20", "/%3A%40%20"},       // others: kept, hex upper-cased
       {"/a%C3%A9", "/a%C3%A9"},
-      {"/a|b{c}", "/a%7Cb%7Bc%7D"},  // not allowed raw: encoded as Go's EscapedPath does
+      {"/a|b{c}", "/a%7Cb%7Bc%7D"}, // not allowed raw: encoded as Go's EscapedPath does
       {"/\"<>^`", "/%22%3C%3E%5E%60"},
       {"/a:b@c!$&'()*+,;=[]", "/a:b@c!$&'()*+,;=[]"},
       {"/%", "400"},
@@ -126,7 +126,7 @@ TEST(NormalizePath, AllowEncodedOptions) {
   traefik.allow_encoded_percent = traefik.allow_encoded_question_mark = true;
   traefik.allow_encoded_hash = true;
   EXPECT_EQ(norm("/admin%2fsecret", traefik), "/admin%2Fsecret");
-  EXPECT_EQ(norm("/a%2F..%2Fb", traefik), "/a%2F..%2Fb");  // one segment, nothing to remove
+  EXPECT_EQ(norm("/a%2F..%2Fb", traefik), "/a%2F..%2Fb"); // one segment, nothing to remove
   EXPECT_EQ(norm("/a%5c..%5cadmin", traefik), "/a%5C..%5Cadmin");
   EXPECT_EQ(norm("/a%00.js", traefik), "/a%00.js");
   EXPECT_EQ(norm("/a%3b", traefik), "/a%3B");
@@ -154,8 +154,8 @@ TEST(NormalizePath, SanitizeAndMergeOptions) {
 }
 
 TEST(NormalizePath, Idempotent) {
-  const char* paths[] = {"/a/./b/../c", "/%7e%41/%2e/x", "/a|b", "/a//b/", "/a%3a", "/a/..",
-                         "/;x/%5B", "/x/y/z/../../..", "/a%C3%A9/"};
+  const char* paths[] = {"/a/./b/../c", "/%7e%41/%2e/x",   "/a|b",     "/a//b/", "/a%3a", "/a/..",
+                         "/;x/%5B",     "/x/y/z/../../..", "/a%C3%A9/"};
   PathOptions variants[3];
   variants[1].sanitize_path = false;
   variants[2].merge_slashes = false;
@@ -178,5 +178,5 @@ TEST(NormalizePath, ReusesTheOutputBuffer) {
   EXPECT_EQ(out.data(), data);
 }
 
-}  // namespace
-}  // namespace turnpike::http
+} // namespace
+} // namespace turnpike::http

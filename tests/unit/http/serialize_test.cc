@@ -17,17 +17,16 @@ Request parsed(std::string_view raw) {
 }
 
 TEST(SerializeRequestHead, CanonicalHead) {
-  Request req = parsed(
-      "POST /p?q=1 HTTP/1.1\r\nX-A: 1\r\nHost: a.example\r\nContent-Length: 5, 5\r\n"
-      "X-B: 2\r\n\r\n");
+  Request req =
+      parsed("POST /p?q=1 HTTP/1.1\r\nX-A: 1\r\nHost: a.example\r\nContent-Length: 5, 5\r\n"
+             "X-B: 2\r\n\r\n");
   RequestHeadOptions o;
   o.framing = BodyFraming::kContentLength;
   o.content_length = 5;
   std::string out = "keep:";
   EXPECT_EQ(serialize_request_head(req, o, out), 0u);
-  EXPECT_EQ(out,
-            "keep:POST /p?q=1 HTTP/1.1\r\nHost: a.example\r\nX-A: 1\r\nX-B: 2\r\n"
-            "Content-Length: 5\r\n\r\n");
+  EXPECT_EQ(out, "keep:POST /p?q=1 HTTP/1.1\r\nHost: a.example\r\nX-A: 1\r\nX-B: 2\r\n"
+                 "Content-Length: 5\r\n\r\n");
 }
 
 TEST(SerializeRequestHead, FramingChosenByTheProxy) {
@@ -58,7 +57,7 @@ TEST(SerializeRequestHead, TargetHostAndClose) {
   Request req = parsed("GET /p?x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
   RequestHeadOptions o;
   o.target = "/base/p?x";
-  o.host = "10.0.0.5:8080";  // passHostHeader=false
+  o.host = "10.0.0.5:8080"; // passHostHeader=false
   o.connection_close = true;
   std::string out;
   serialize_request_head(req, o, out);
@@ -83,16 +82,14 @@ TEST(SerializeRequestHead, RepairsWhatMiddlewaresSet) {
 }
 
 TEST(SerializeRequestHead, AppendsXForwardedForWithoutChangingTheRequest) {
-  Request req = parsed(
-      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\nX-A: b\r\n"
-      "X-Forwarded-For: 2.2.2.2\r\n\r\n");
+  Request req = parsed("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\nX-A: b\r\n"
+                       "X-Forwarded-For: 2.2.2.2\r\n\r\n");
   req.client_addr = boost::asio::ip::make_address("192.0.2.9");
   req.append_x_forwarded_for = true;
   std::string out;
   serialize_request_head(req, {}, out);
-  EXPECT_EQ(out,
-            "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 192.0.2.9\r\n"
-            "X-A: b\r\n\r\n");
+  EXPECT_EQ(out, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 192.0.2.9\r\n"
+                 "X-A: b\r\n\r\n");
   EXPECT_EQ(req.headers.count("X-Forwarded-For"), 2u);
 
   Request bare = parsed("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -104,9 +101,9 @@ TEST(SerializeRequestHead, AppendsXForwardedForWithoutChangingTheRequest) {
 }
 
 TEST(SerializeRequestHead, SteadyStateDoesNotReallocate) {
-  Request req = parsed(
-      "GET /some/path?and=query HTTP/1.1\r\nHost: a.example\r\nUser-Agent: test\r\n"
-      "Accept: */*\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n");
+  Request req =
+      parsed("GET /some/path?and=query HTTP/1.1\r\nHost: a.example\r\nUser-Agent: test\r\n"
+             "Accept: */*\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n");
   req.append_x_forwarded_for = true;
   std::string out;
   serialize_request_head(req, {}, out);
@@ -124,16 +121,15 @@ TEST(SerializeResponseHead, StatusLineFieldsAndFraming) {
   Response resp;
   resp.status = 404;
   resp.headers.add("Content-Type", "text/plain");
-  resp.headers.add("Content-Length", "99");  // ignored: framing comes from the options
+  resp.headers.add("Content-Length", "99"); // ignored: framing comes from the options
   resp.headers.add("Date", "Sun, 06 Nov 1994 08:49:37 GMT");
   ResponseHeadOptions o;
   o.framing = BodyFraming::kContentLength;
   o.content_length = 19;
   std::string out;
   serialize_response_head(resp, o, out);
-  EXPECT_EQ(out,
-            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
-            "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 19\r\n\r\n");
+  EXPECT_EQ(out, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                 "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 19\r\n\r\n");
 
   resp.reason = "Nope";
   resp.headers.remove("Date");
@@ -143,9 +139,8 @@ TEST(SerializeResponseHead, StatusLineFieldsAndFraming) {
   o.add_date = false;
   out.clear();
   serialize_response_head(resp, o, out);
-  EXPECT_EQ(out,
-            "HTTP/1.1 404 Nope\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
-            "Connection: close\r\n\r\n");
+  EXPECT_EQ(out, "HTTP/1.1 404 Nope\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+                 "Connection: close\r\n\r\n");
 }
 
 TEST(SerializeResponseHead, UntilCloseAndHttp10) {
@@ -176,15 +171,14 @@ TEST(SerializeResponseHead, UpgradeKeepsItsConnectionField) {
   o.add_date = false;
   std::string out;
   serialize_response_head(resp, o, out);
-  EXPECT_EQ(out,
-            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+  EXPECT_EQ(out, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
 }
 
 TEST(SerializeResponseHead, ParsesBack) {
   Response resp;
   resp.status = 200;
-  resp.reason = "OK\r\nX-Evil: 1";  // repaired, never a second line
+  resp.reason = "OK\r\nX-Evil: 1"; // repaired, never a second line
   resp.headers.add("Set-Cookie", "a=1");
   resp.headers.add("Set-Cookie", "b=2");
   ResponseHeadOptions o;
@@ -206,8 +200,8 @@ TEST(HttpDate, Format) {
   ASSERT_EQ(d.size(), 29u);
   EXPECT_EQ(d.substr(25), " GMT");
   EXPECT_EQ(d[3], ',');
-  EXPECT_EQ(http_date().data(), d.data());  // one cached buffer per thread
+  EXPECT_EQ(http_date().data(), d.data()); // one cached buffer per thread
 }
 
-}  // namespace
-}  // namespace turnpike::http
+} // namespace
+} // namespace turnpike::http
