@@ -473,6 +473,13 @@ bool is_field_value_char(char c) {
   return cls(c) & kVal;
 }
 
+void append_percent_escape(std::string& out, unsigned char c) {
+  static constexpr char kHexUpper[] = "0123456789ABCDEF";
+  out.push_back('%');
+  out.push_back(kHexUpper[c >> 4]);
+  out.push_back(kHexUpper[c & 15]);
+}
+
 bool list_contains_token(std::string_view value, std::string_view token) {
   bool found = false;
   for_each_list_element(value, [&](std::string_view e) { found = found || iequals(e, token); });

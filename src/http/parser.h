@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "http/message.h"
@@ -129,6 +130,9 @@ constexpr int hex_digit_value(char c) {
     return c - 'A' + 10;
   return -1;
 }
+
+// Appends "%XX" (upper-case hex, RFC 3986 2.1) for the byte `c`.
+void append_percent_escape(std::string& out, unsigned char c);
 
 // Calls fn(element) for each element of a comma-separated field value (RFC 9110 5.6.1),
 // trimmed of SP/HTAB; empty elements are passed too. Does not allocate.

@@ -28,17 +28,9 @@ constexpr std::array<Byte, 256> make_classes() {
 }
 constexpr std::array<Byte, 256> kClasses = make_classes();
 
-constexpr char kHexUpper[] = "0123456789ABCDEF";
-
 bool is_unreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
-}
-
-void append_escape(std::string& out, unsigned char c) {
-  out.push_back('%');
-  out.push_back(kHexUpper[c >> 4]);
-  out.push_back(kHexUpper[c & 15]);
 }
 
 // The encoded characters Traefik's encodedCharacters options govern; empty when allowed.
@@ -94,7 +86,7 @@ std::string_view normalize_path(std::string_view raw, const PathOptions& o, std:
         } else {
           if (auto why = encoded_rejection(v, o); !why.empty())
             return why;
-          append_escape(out, v);
+          append_percent_escape(out, v);
         }
         i += 2;
         continue;
@@ -104,7 +96,7 @@ std::string_view normalize_path(std::string_view raw, const PathOptions& o, std:
         out.push_back(c);
         break;
       case Byte::kEncode:
-        append_escape(out, static_cast<unsigned char>(c));
+        append_percent_escape(out, static_cast<unsigned char>(c));
         break;
       case Byte::kReject:
         return "invalid character in path";

@@ -12,7 +12,6 @@ namespace turnpike::http {
 namespace {
 
 constexpr std::string_view kCrLfNul("\r\n\0", 3);
-constexpr char kHexUpper[] = "0123456789ABCDEF";
 
 // Appends `value`, writing CR, LF and NUL as SP (RFC 9110 5.5). Returns true if it had to.
 bool append_value(std::string& out, std::string_view value) {
@@ -44,9 +43,7 @@ bool append_target(std::string& out, std::string_view t) {
     if (u > 0x20 && u < 0x7f) {
       out.push_back(c);
     } else {
-      out.push_back('%');
-      out.push_back(kHexUpper[u >> 4]);
-      out.push_back(kHexUpper[u & 15]);
+      append_percent_escape(out, u);
       repaired = true;
     }
   }
