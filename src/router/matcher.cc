@@ -72,13 +72,14 @@ Result<std::unique_ptr<const re2::RE2>> compile_regex(std::string_view matcher,
   return std::unique_ptr<const re2::RE2>(std::move(re));
 }
 
-Result<HostPattern> parse_host_pattern(const std::string& arg) {
+// The kind and name (see HostPattern) of a Host() argument.
+Result<std::pair<HostPattern::Kind, std::string>> parse_host_pattern(const std::string& arg) {
   if (!is_ascii(arg))
     return make_error("invalid Host value " + quoted(arg) +
                       ": non-ASCII characters are not allowed (use the punycode form)");
   std::string host = canonical_host(arg);
   if (host == "*")
-    return HostPattern{HostPattern::Kind::kAny, {}};
+    return std::pair(HostPattern::Kind::kAny, std::string());
   if (host.empty())
     return make_error("invalid Host value " + quoted(arg) + ": empty host");
   if (host.starts_with("**."))
@@ -89,12 +90,12 @@ Result<HostPattern> parse_host_pattern(const std::string& arg) {
     if (parent.empty() || parent.find('*') != std::string::npos)
       return make_error("invalid Host value " + quoted(arg) +
                         ": '*' is only allowed as the whole first label (`*.example.com`)");
-    return HostPattern{HostPattern::Kind::kWildcard, std::move(parent)};
+    return std::pair(HostPattern::Kind::kWildcard, std::move(parent));
   }
   if (host.find('*') != std::string::npos)
     return make_error("invalid Host value " + quoted(arg) +
                       ": '*' is only allowed as the whole first label (`*.example.com`)");
-  return HostPattern{HostPattern::Kind::kExact, std::move(host)};
+  return std::pair(HostPattern::Kind::kExact, std::move(host));
 }
 
 // Upper-cases the hex digits of %XX escapes so that a rule compares like the normalised request
@@ -139,6 +140,13 @@ const MatcherSpec* find_matcher(std::string_view name) {
     if (iequals(name, spec.name) && accepted_spelling(name, spec.name))
       return &spec;
   return nullptr;
+}
+
+std::string_view Matcher::name() const {
+  for (const auto& spec : kMatcherSpecs)
+    if (spec.kind == kind_)
+      return spec.name;
+  return {};
 }
 
 std::string_view matcher_case_hint(std::string_view name) {
@@ -188,7 +196,7 @@ Result<Matcher> make_matcher(const MatcherSpec& spec, std::vector<std::string> a
   }
 
   Matcher m;
-  m.spec_ = &spec;
+  m.kind_ = spec.kind;
   // Errors below concern the last argument unless said otherwise.
   *bad_arg = args.size() - 1;
   switch (spec.kind) {
@@ -196,7 +204,8 @@ Result<Matcher> make_matcher(const MatcherSpec& spec, std::vector<std::string> a
     auto pattern = parse_host_pattern(args[0]);
     if (!pattern)
       return pattern.error();
-    m.host_ = std::move(*pattern);
+    m.host_kind_ = pattern->first;
+    m.value_ = InlineString(pattern->second);
     break;
   }
   case MatcherKind::kHostRegexp: {
@@ -214,7 +223,7 @@ Result<Matcher> make_matcher(const MatcherSpec& spec, std::vector<std::string> a
     if (args[0].front() != '/')
       return make_error(std::string(spec.name) + " value " + quoted(args[0]) +
                         " must start with '/'");
-    m.value_ = upper_escapes(args[0]);
+    m.value_ = InlineString(upper_escapes(args[0]));
     break;
   case MatcherKind::kPathRegexp:
   case MatcherKind::kHeaderRegexp: {
@@ -226,17 +235,19 @@ Result<Matcher> make_matcher(const MatcherSpec& spec, std::vector<std::string> a
       m.key_ = args[0];
     break;
   }
-  case MatcherKind::kMethod:
-    m.value_ = args[0];
-    for (auto& c : m.value_)
+  case MatcherKind::kMethod: {
+    std::string method = args[0];
+    for (auto& c : method)
       if (is_lower(c))
         c = static_cast<char>(c - 32);
+    m.value_ = InlineString(method);
     break;
+  }
   case MatcherKind::kHeader:
   case MatcherKind::kQuery:
     m.key_ = args[0];
     if (args.size() == 2)
-      m.value_ = args[1]; // Query(`k`): any value equal to ""
+      m.value_ = InlineString(args[1]); // Query(`k`): any value equal to ""
     break;
   case MatcherKind::kQueryRegexp:
     m.key_ = args[0];
@@ -252,7 +263,7 @@ Result<Matcher> make_matcher(const MatcherSpec& spec, std::vector<std::string> a
     if (!net)
       return make_error("invalid ClientIP value " + quoted(args[0]) +
                         ": not an IP address or CIDR range");
-    m.net_ = std::move(*net);
+    m.net_ = std::make_unique<const IpNet>(std::move(*net));
     break;
   }
   }
@@ -262,28 +273,29 @@ Result<Matcher> make_matcher(const MatcherSpec& spec, std::vector<std::string> a
 
 bool Matcher::matches(RequestFacts& facts) const {
   const http::Request& req = facts.request();
-  switch (spec_->kind) {
+  std::string_view value = value_.view();
+  switch (kind_) {
   case MatcherKind::kHost:
-    return host_.matches(facts.host());
+    return HostPattern{host_kind_, value}.matches(facts.host());
   case MatcherKind::kHostRegexp:
     return re2::RE2::PartialMatch(facts.host(), *regex_);
   case MatcherKind::kPath:
-    return facts.routing_path() == value_;
+    return facts.routing_path() == value;
   case MatcherKind::kPathPrefix:
-    return facts.routing_path().starts_with(value_);
+    return facts.routing_path().starts_with(value);
   case MatcherKind::kPathRegexp:
     return re2::RE2::PartialMatch(facts.routing_path(), *regex_);
   case MatcherKind::kMethod:
-    return req.method == value_;
+    return req.method == value;
   case MatcherKind::kHeader:
     return !is_host_field(key_) &&
-           any_header(req.headers, key_, [&](std::string_view v) { return v == value_; });
+           any_header(req.headers, key_, [&](std::string_view v) { return v == value; });
   case MatcherKind::kHeaderRegexp:
     return !is_host_field(key_) && any_header(req.headers, key_, [&](std::string_view v) {
       return re2::RE2::PartialMatch(v, *regex_);
     });
   case MatcherKind::kQuery:
-    return any_query_value(facts.query(), key_, [&](const std::string& v) { return v == value_; });
+    return any_query_value(facts.query(), key_, [&](const std::string& v) { return v == value; });
   case MatcherKind::kQueryRegexp:
     return any_query_value(facts.query(), key_, [&](const std::string& v) {
       return regex_ ? re2::RE2::PartialMatch(v, *regex_) : v.empty();

@@ -16,6 +16,7 @@
 
 #include "common/ipnet.h"
 #include "common/result.h"
+#include "router/inline_string.h"
 #include "router/request_facts.h"
 
 namespace re2 {
@@ -24,7 +25,7 @@ class RE2;
 
 namespace turnpike::router {
 
-enum class MatcherKind {
+enum class MatcherKind : uint8_t {
   kHost,
   kHostRegexp,
   kPath,
@@ -53,14 +54,15 @@ const MatcherSpec* find_matcher(std::string_view name);
 std::string_view matcher_case_hint(std::string_view name);
 
 // What one Host() argument matches, compared with a canonical host (see canonical_host).
+// A view: valid as long as the Matcher it comes from.
 struct HostPattern {
-  enum class Kind {
+  enum class Kind : uint8_t {
     kExact,    // host == name
     kWildcard, // `*.name`: exactly one non-empty label, then "." name
     kAny,      // `*`: every host, including an empty one
   };
   Kind kind = Kind::kExact;
-  std::string name; // kExact: the canonical host; kWildcard: the parent domain; kAny: empty
+  std::string_view name; // kExact: the canonical host; kWildcard: the parent domain; kAny: empty
 
   bool matches(std::string_view host) const;
 };
@@ -75,13 +77,15 @@ public:
   Matcher& operator=(Matcher&&) noexcept;
   ~Matcher();
 
-  MatcherKind kind() const { return spec_->kind; }
-  std::string_view name() const { return spec_->name; } // canonical spelling
+  MatcherKind kind() const { return kind_; }
+  std::string_view name() const; // canonical spelling
   // The arguments as written in the rule (string literals decoded), for printing.
   const std::vector<std::string>& args() const { return args_; }
-  // For Host matchers: the host pattern; nullptr otherwise.
-  const HostPattern* host_pattern() const {
-    return spec_->kind == MatcherKind::kHost ? &host_ : nullptr;
+  // For Host matchers: the host pattern; nullopt otherwise.
+  std::optional<HostPattern> host_pattern() const {
+    if (kind_ != MatcherKind::kHost)
+      return std::nullopt;
+    return HostPattern{host_kind_, value_.view()};
   }
 
   bool matches(RequestFacts& facts) const;
@@ -91,13 +95,15 @@ private:
                                       size_t* bad_arg);
   Matcher() = default;
 
-  const MatcherSpec* spec_ = nullptr;
-  std::vector<std::string> args_;
-  std::string key_;   // Header*/Query*: field name / query key
-  std::string value_; // Path*/Method/Header/Query: the value compared
-  HostPattern host_;
+  // What evaluation reads first shares one cache line: kind and compared value.
+  MatcherKind kind_ = MatcherKind::kHost;
+  HostPattern::Kind host_kind_ = HostPattern::Kind::kExact; // Host
+  // Host: HostPattern::name; Path*/Method/Header/Query: the value compared.
+  InlineString value_;
+  std::string key_;                       // Header*/Query*: field name / query key
   std::unique_ptr<const re2::RE2> regex_; // *Regexp (QueryRegexp with one argument: none)
-  std::optional<IpNet> net_;              // ClientIP
+  std::unique_ptr<const IpNet> net_;      // ClientIP
+  std::vector<std::string> args_;         // for printing
 };
 
 // Validates the arguments of matcher `spec` and builds it. On failure the error says what is wrong

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <numeric>
 
 namespace turnpike::router {
 
@@ -41,17 +40,21 @@ RouteTable RouteTable::build(std::vector<Route> routes) {
     table.routes_.push_back(std::move(routes[i]));
 
   // Filing routes in match order keeps every candidate list sorted by construction.
+  std::vector<std::pair<std::string, Candidate>> exact, wildcard;
   for (uint32_t i = 0; i < table.routes_.size(); ++i) {
-    const HostConstraint& hosts = table.routes_[i].rule->host_constraint();
+    const Rule* rule = table.routes_[i].rule.get();
+    const HostConstraint& hosts = rule->host_constraint();
     if (hosts.any_host) {
-      table.catch_all_.push_back(i);
+      table.catch_all_.push_back(Candidate{rule, i});
       continue;
     }
     for (const auto& host : hosts.exact)
-      table.exact_[host].push_back(i);
+      exact.emplace_back(host, Candidate{rule, i});
     for (const auto& parent : hosts.wildcard)
-      table.wildcard_[parent].push_back(i);
+      wildcard.emplace_back(parent, Candidate{rule, i});
   }
+  table.exact_ = HostIndex::build(std::move(exact));
+  table.wildcard_ = HostIndex::build(std::move(wildcard));
   return table;
 }
 
@@ -61,38 +64,34 @@ const Route* RouteTable::match(const http::Request& request) const {
 }
 
 const Route* RouteTable::match(RequestFacts& facts) const {
-  // Up to three ascending lists of route indices; a route may be in two (exact and wildcard).
-  struct Cursor {
-    const uint32_t* next = nullptr;
-    const uint32_t* end = nullptr;
-  };
-  Cursor cursors[3];
+  // Up to three candidate lists in ascending route order; a route may be in two of them (exact
+  // and wildcard), so equal heads are consumed together and tried once.
+  std::span<const Candidate> lists[3];
   size_t n = 0;
-  auto add = [&](const std::vector<uint32_t>& list) {
+  auto add = [&](std::span<const Candidate> list) {
     if (!list.empty())
-      cursors[n++] = Cursor{list.data(), list.data() + list.size()};
+      lists[n++] = list;
   };
   std::string_view host = facts.host();
-  if (auto it = exact_.find(host); it != exact_.end())
-    add(it->second);
-  if (auto parent = wildcard_parent(host); !parent.empty() && !wildcard_.empty())
-    if (auto it = wildcard_.find(parent); it != wildcard_.end())
-      add(it->second);
+  add(exact_.find(host));
+  if (auto parent = wildcard_parent(host); !parent.empty())
+    add(wildcard_.find(parent));
   add(catch_all_);
 
   while (true) {
-    uint32_t best = UINT32_MAX;
+    const Candidate* best = nullptr;
     for (size_t i = 0; i < n; ++i)
-      if (cursors[i].next != cursors[i].end)
-        best = std::min(best, *cursors[i].next);
-    if (best == UINT32_MAX)
+      if (!lists[i].empty() && (!best || lists[i].front().route < best->route))
+        best = &lists[i].front();
+    if (!best)
       return nullptr;
+    uint32_t route = best->route;
+    const Rule* rule = best->rule;
     for (size_t i = 0; i < n; ++i)
-      if (cursors[i].next != cursors[i].end && *cursors[i].next == best)
-        ++cursors[i].next;
-    const Route& route = routes_[best];
-    if (route.rule->matches(facts))
-      return &route;
+      if (!lists[i].empty() && lists[i].front().route == route)
+        lists[i] = lists[i].subspan(1);
+    if (rule->matches(facts))
+      return &routes_[route];
   }
 }
 

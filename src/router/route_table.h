@@ -22,16 +22,15 @@
 // host is canonical and whose candidate rules need no decoded path/query).
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
 #include "http/exchange.h"
 #include "http/message.h"
+#include "router/host_index.h"
 #include "router/rule.h"
 
 namespace turnpike::router {
@@ -85,16 +84,10 @@ public:
   size_t catch_all_count() const { return catch_all_.size(); }
 
 private:
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using Index = std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>>;
-
-  std::vector<Route> routes_;       // match order
-  Index exact_;                     // canonical host -> route indices, ascending
-  Index wildcard_;                  // parent domain -> route indices, ascending
-  std::vector<uint32_t> catch_all_; // route indices, ascending
+  std::vector<Route> routes_;        // match order
+  HostIndex exact_;                  // canonical host -> candidates
+  HostIndex wildcard_;               // parent domain -> candidates
+  std::vector<Candidate> catch_all_; // ascending route order
 };
 
 } // namespace turnpike::router

@@ -18,9 +18,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 #include "common/result.h"
 #include "http/message.h"
@@ -71,8 +74,8 @@ public:
   // ParseDomains.
   std::vector<std::string> domains() const;
 
-  const std::vector<Node>& nodes() const { return nodes_; } // nodes()[0] is the root
-  const std::vector<Matcher>& matchers() const { return matchers_; }
+  std::span<const Node> nodes() const { return nodes_; } // nodes()[0] is the root
+  std::span<const Matcher> matchers() const { return matchers_; }
 
 private:
   friend class RuleBuilder;
@@ -81,8 +84,9 @@ private:
   bool eval(uint32_t node, RequestFacts& facts) const;
   void print(uint32_t node, bool parenthesise_or, std::string& out) const;
 
-  std::vector<Node> nodes_;
-  std::vector<Matcher> matchers_;
+  // Inline storage for typical rules (a few matchers): evaluating one touches one allocation.
+  boost::container::small_vector<Node, 5> nodes_;
+  boost::container::small_vector<Matcher, 2> matchers_;
   HostConstraint hosts_;
 };
 

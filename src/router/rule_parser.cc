@@ -71,7 +71,8 @@ public:
       return error_at(pos_, "unexpected " + describe(text_, pos_) + " after a complete expression");
 
     std::shared_ptr<Rule> rule(new Rule());
-    rule->matchers_ = std::move(matchers_);
+    rule->matchers_.assign(std::make_move_iterator(matchers_.begin()),
+                           std::make_move_iterator(matchers_.end()));
     LoweredNode lowered = lower(*root, false);
     rule->nodes_.resize(1);
     emit(*rule, lowered, 0);
@@ -263,12 +264,12 @@ private:
     const Rule::Node& node = rule.nodes_[index];
     HostConstraint out;
     if (node.kind == Rule::Node::Kind::kMatcher) {
-      const HostPattern* pattern = rule.matchers_[node.matcher].host_pattern();
+      auto pattern = rule.matchers_[node.matcher].host_pattern();
       if (node.negated || !pattern || pattern->kind == HostPattern::Kind::kAny)
         return out;
       out.any_host = false;
       (pattern->kind == HostPattern::Kind::kExact ? out.exact : out.wildcard)
-          .push_back(pattern->name);
+          .emplace_back(pattern->name);
       return out;
     }
     bool is_and = node.kind == Rule::Node::Kind::kAnd;
