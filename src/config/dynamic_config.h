@@ -183,7 +183,9 @@ struct DynamicConfig {
   std::map<std::string, Node> udp;
   std::map<std::string, Node> tls;
   // Problems that belong to no single object: a section of the wrong type, an unknown top-level
-  // key, a name defined twice across merged parts. What did decode is still present.
+  // key, a name defined twice across merged parts. What did decode is still present; a provider
+  // should treat a tree with such errors like one that does not parse and keep its last good
+  // configuration (the file provider does).
   std::vector<std::string> errors;
 };
 

@@ -120,6 +120,8 @@ void append_json_string(std::string& out, std::string_view s) {
 bool looks_like_json_literal(std::string_view s) {
   if (s == "true" || s == "false")
     return true;
+  if (s == "-0") // JSON reads it back as the integer 0
+    return false;
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
   if (!s.empty() && s[0] == '-')
     s.remove_prefix(1);

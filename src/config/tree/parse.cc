@@ -142,7 +142,7 @@ public:
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
-    Node n = Node::scalar(value, loc(mark));
+    Node n = Node::scalar(utf8_escapes(value, mark), loc(mark));
     n.set_quoted(tag == "!" || tag == "tag:yaml.org,2002:str");
     complete(std::move(n), anchor);
   }
@@ -175,6 +175,30 @@ private:
   };
 
   Location loc(const YAML::Mark& mark) const { return Location{file_, mark.line + 1}; }
+
+  // yaml-cpp 0.7 turns the escapes "\N" (U+0085) and "\_" (U+00A0) into the raw bytes 0x85 and
+  // 0xA0 instead of UTF-8. The input was checked to be UTF-8, so such bytes can only come from
+  // those escapes: encode them properly.
+  static std::string utf8_escapes(const std::string& value, const YAML::Mark& mark) {
+    if (invalid_utf8(value) == std::string::npos)
+      return value;
+    std::string out;
+    for (size_t i = 0; i < value.size();) {
+      size_t bad = invalid_utf8(std::string_view(value).substr(i));
+      if (bad == std::string_view::npos) {
+        out.append(value, i, std::string::npos);
+        break;
+      }
+      out.append(value, i, bad);
+      auto c = static_cast<unsigned char>(value[i + bad]);
+      if (c != 0x85 && c != 0xA0)
+        throw YamlFailure{mark.line + 1, "escape sequence is not valid UTF-8"};
+      out += '\xC2';
+      out += static_cast<char>(c);
+      i += bad + 1;
+    }
+    return out;
+  }
 
   void open(Node n, YAML::anchor_t anchor, const YAML::Mark& mark) {
     if (stack_.size() >= kMaxDepth)

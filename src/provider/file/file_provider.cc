@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "config/dynamic_config.h"
 
 namespace turnpike::provider {
 namespace fs = std::filesystem;
@@ -166,8 +167,10 @@ std::string parent_dir(const fs::path& p) {
 
 } // namespace
 
-Result<config::Node> FileProvider::load(const config::FileProviderConfig& options,
-                                        std::vector<std::string>& warnings) {
+namespace {
+
+Result<config::Node> read_source(const config::FileProviderConfig& options,
+                                 std::vector<std::string>& warnings) {
   if (!options.directory.empty()) {
     std::vector<fs::path> files;
     if (auto r = collect_files(options.directory, 0, files); !r)
@@ -185,6 +188,26 @@ Result<config::Node> FileProvider::load(const config::FileProviderConfig& option
   if (!options.filename.empty())
     return config::load_file(options.filename);
   return make_error("providers.file: filename or directory is required");
+}
+
+} // namespace
+
+Result<config::Node> FileProvider::load(const config::FileProviderConfig& options,
+                                        std::vector<std::string>& warnings) {
+  auto tree = read_source(options, warnings);
+  if (!tree)
+    return tree;
+  // A document that is not a dynamic configuration at all (a list at the top, `http: [...]`, an
+  // unknown top-level key) is rejected like a syntax error, as Traefik's file provider does;
+  // errors inside one router, service or middleware are not (they disable that object only).
+  auto dyn = config::decode_dynamic(*tree, "file");
+  if (!dyn.errors.empty()) {
+    std::string msg;
+    for (const auto& e : dyn.errors)
+      msg += (msg.empty() ? "" : "\n") + e;
+    return make_error(std::move(msg));
+  }
+  return tree;
 }
 
 // Runs on the executor; pending handlers hold a shared_ptr and check `stopped`.

@@ -14,9 +14,9 @@
 // parent of its symlink target; or the directory tree), so that editors that replace the file,
 // atomic renames and Kubernetes ConfigMap symlink swaps are all seen. Events are coalesced for
 // `settle_delay`, then the source is re-read; a tree equal to the last published one is not
-// published again. If the source cannot be read or parsed, the error is logged at ERROR with
-// file and line, nothing is published (the last good configuration stays in force) and watching
-// continues.
+// published again. If the source cannot be read or parsed, or is not a dynamic configuration
+// (see load()), the error is logged at ERROR with file and line, nothing is published (the last
+// good configuration stays in force) and watching continues.
 //
 // Threads: see provider.h. All work (inotify reads, file reads, parsing) runs on the control
 // executor; configuration files are small.
@@ -44,8 +44,13 @@ public:
   void stop() override;
 
   // Reads the configured file or directory once and returns the merged tree start() would
-  // publish (null for an empty directory). Merge warnings (names defined twice) are appended to
-  // `warnings`. Pure with respect to provider state: usable from `--validate` and tests.
+  // publish (null for an empty directory). Fails, naming file and line, when a file cannot be
+  // read or parsed, or when the document is not a dynamic configuration at all (the
+  // document-level errors of config::decode_dynamic: a top-level list, `http: [...]`, an unknown
+  // top-level key); the provider then keeps its last good configuration. Errors inside one
+  // router, service or middleware do not fail it: they disable that object when built. Merge
+  // warnings (names defined twice) are appended to `warnings`. Pure with respect to provider
+  // state: usable from `--validate` and tests.
   static Result<config::Node> load(const config::FileProviderConfig& options,
                                    std::vector<std::string>& warnings);
 

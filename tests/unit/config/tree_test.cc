@@ -64,6 +64,11 @@ TEST(ParseYaml, NullsAndEmptyDocument) {
   EXPECT_TRUE(root.find("z")->quoted());
 }
 
+TEST(ParseYaml, EscapesBecomeUtf8) {
+  Node root = yaml("a: \"x\\Ny\\_z\\xe9\\u263a\"\n");
+  EXPECT_EQ(root.find("a")->text(), "x\xc2\x85y\xc2\xa0z\xc3\xa9\xe2\x98\xba");
+}
+
 TEST(ParseYaml, AliasesAndMergeKeys) {
   Node root = yaml("defaults: &d\n"
                    "  passHostHeader: false\n"

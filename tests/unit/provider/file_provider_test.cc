@@ -149,6 +149,27 @@ TEST(FileProvider, ParseErrorKeepsLastGoodConfiguration) {
   EXPECT_EQ(h.last_value({"http", "routers", "r", "rule"}), "Path(`/fixed`)");
 }
 
+TEST(FileProvider, DocumentThatIsNotAConfigurationKeepsLastGood) {
+  TempDir dir;
+  std::string file = dir.write("dyn.yml", router("r", "Path(`/a`)"));
+  Harness h(file_cfg(file));
+  h.start();
+  ASSERT_TRUE(h.wait_for(1));
+  for (const char* text : {"- http\n- routers\n", "http: [1]\n", "htp:\n  routers: {}\n"}) {
+    dir.replace("dyn.yml", text);
+    h.idle();
+    EXPECT_EQ(h.published().size(), 1u) << text;
+  }
+  // An error inside one object is not a document error: the file is published and the builder
+  // disables that object only.
+  dir.replace("dyn.yml", router("r", "Path(`/b`)") + "      unknownOption: 1\n");
+  ASSERT_TRUE(h.wait_for(2));
+  std::vector<std::string> warnings;
+  auto rejected = FileProvider::load(file_cfg(dir.write("list.yml", "- a\n")), warnings);
+  ASSERT_FALSE(rejected.has_value());
+  EXPECT_EQ(rejected.error().message, dir.path("list.yml") + ":1: expected a map, got a list");
+}
+
 TEST(FileProvider, MissingFileAtStartIsPickedUpLater) {
   TempDir dir;
   Harness h(file_cfg(dir.path("later.toml")));
