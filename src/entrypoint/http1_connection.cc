@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "http/chunked.h"
+#include "http/serialize.h"
 
 namespace turnpike::entrypoint {
 namespace {
@@ -110,6 +111,7 @@ class Http1Connection final : public http::BodyReader,
   bool continue_sent_ = false;
   http::ChunkedDecoder chunked_in_;
   int status_ = 0;              // final status written
+  http::Exchange* current_ex_ = nullptr;  // the exchange being served
   uint64_t body_bytes_out_ = 0;  // response body bytes written
 
   uint64_t requests_ = 0;
@@ -288,35 +290,31 @@ http::Task<ProxyError> Http1Connection::write_head(http::Response& head) {
   head_written_ = true;
   int status = head.status;
   status_ = status;
+  // Whoever decided to close (a middleware, the error path, graceful draining) is honoured in
+  // this very response's Connection field.
+  if (current_ex_ && current_ex_->close_connection) close_after_ = true;
+  if (draining_) close_after_ = true;
   bool bodyless = head_request_ || status == 204 || status == 304 || status == 101;
-  out_.clear();
-  out_.append(req_.version == http::Version::kHttp10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  out_.append(std::to_string(status)).push_back(' ');
-  out_.append(head.reason.empty() ? http::reason_phrase(status) : std::string_view(head.reason));
-  out_.append("\r\n");
-  for (const auto& h : head.headers) {
-    if (iequals(h.name, "content-length") || iequals(h.name, "transfer-encoding") ||
-        (status != 101 && iequals(h.name, "connection")))
-      continue;
-    out_.append(h.name).append(": ").append(h.value).append("\r\n");
-  }
+  http::ResponseHeadOptions o;
+  o.version = req_.version == http::Version::kHttp10 ? http::Version::kHttp10 : http::Version::kHttp11;
   chunked_out_ = false;
   if (status == 101) {
-    // Connection/Upgrade fields were set by the proxy.
+    o.framing = http::BodyFraming::kNone;  // Connection/Upgrade fields were set by the proxy
   } else if (head.content_length >= 0 && status != 204 && status != 304) {
-    out_.append("Content-Length: ").append(std::to_string(head.content_length)).append("\r\n");
+    o.framing = http::BodyFraming::kContentLength;
+    o.content_length = static_cast<uint64_t>(head.content_length);
   } else if (bodyless) {
+    o.framing = http::BodyFraming::kNone;
   } else if (req_.version == http::Version::kHttp11) {
     chunked_out_ = true;
-    out_.append("Transfer-Encoding: chunked\r\n");
+    o.framing = http::BodyFraming::kChunked;
   } else {
-    close_after_ = true;  // HTTP/1.0 with unknown length: delimited by close
+    o.framing = http::BodyFraming::kUntilClose;  // HTTP/1.0, unknown length
+    close_after_ = true;
   }
-  if (status != 101) {
-    if (close_after_) out_.append("Connection: close\r\n");
-    else if (req_.version == http::Version::kHttp10) out_.append("Connection: keep-alive\r\n");
-  }
-  out_.append("\r\n");
+  o.connection_close = close_after_ && status != 101;
+  out_.clear();
+  http::serialize_response_head(head, o, out_);
   if (status == 101) co_return co_await flush();
   co_return ProxyError::none();  // flushed together with the first body bytes or at finish()
 }
@@ -421,7 +419,25 @@ http::Task<void> Http1Connection::run() {
     body_consumed_ = 0;
     body_done_ = !req_.has_body();
     body_remaining_ = req_.chunked ? 0 : static_cast<uint64_t>(std::max<int64_t>(0, req_.content_length));
-    if (req_.chunked) chunked_in_ = http::ChunkedDecoder();
+    if (req_.chunked) {
+      chunked_in_ = http::ChunkedDecoder();
+      // Framing errors in the part of a chunked body that arrived with the head are rejected
+      // before anything is sent upstream (a smuggling payload comes in one packet). Errors further
+      // in the stream abort the upstream request instead.
+      if (end_ > begin_) {
+        http::ChunkedDecoder probe;
+        std::string_view rest(buf_.data() + begin_, end_ - begin_);
+        while (!rest.empty()) {
+          auto step = probe.decode(rest);
+          if (step.error) {
+            co_await write_local_error(400, step.error_reason);
+            co_return;
+          }
+          if (step.done || step.consumed == 0) break;
+          rest.remove_prefix(step.consumed);
+        }
+      }
+    }
     if (body_done_) body_complete();
 
     // Keep-alive decision, made before Connection is stripped.
@@ -462,6 +478,7 @@ http::Task<void> Http1Connection::run() {
     ex.worker = &worker_.ctx;
     ex.upgradable = this;
     ex.close_connection = close_after_;
+    current_ex_ = &ex;
     if (route) {
       ex.router_name = route->name;
       co_await route->handler->handle(ex);
@@ -478,6 +495,7 @@ http::Task<void> Http1Connection::run() {
       if (co_await http::send_response(ex, 500, "Internal Server Error")) co_return;
       ex.close_connection = true;
     }
+    current_ex_ = nullptr;
     ex.status = status_;
     ex.response_bytes = body_bytes_out_;
     if (worker_.access_log) worker_.access_log->record(ex, request_start_, logged_target_);

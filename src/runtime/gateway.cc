@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "middleware/middleware.h"
 #include "provider/file/file_provider.h"
 
 namespace turnpike::runtime {
@@ -118,12 +119,50 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   return g;
 }
 
+namespace {
+
+// Problems that make a provider's whole configuration unusable, as Traefik's decoding of a file:
+// structural errors (a section of the wrong type, unknown keys, bad values for typed fields) and
+// middlewares of an unknown type. Semantic problems (a bad rule, a missing service, an invalid
+// middleware option value) only disable the objects concerned, in the builder.
+std::vector<std::string> rejecting_errors(const config::DynamicConfig& d) {
+  std::vector<std::string> out = d.errors;
+  auto add = [&](const std::vector<std::string>& errs) { out.insert(out.end(), errs.begin(), errs.end()); };
+  for (const auto& [n, r] : d.http.routers) add(r.errors);
+  for (const auto& [n, sv] : d.http.services) add(sv.errors);
+  for (const auto& [n, t] : d.http.servers_transports) add(t.errors);
+  for (const auto& [n, m] : d.http.middlewares) {
+    add(m.errors);
+    if (m.errors.empty() && !middleware::find(m.type))
+      out.push_back((m.location.describe().empty() ? "" : m.location.describe() + ": ") +
+                    "http.middlewares." + n + ": unknown middleware type \"" + m.type + "\"");
+  }
+  return out;
+}
+
+}  // namespace
+
 void Gateway::rebuild(const std::map<std::string, config::Node>& trees) {
   auto started = Clock::now();
-  auto dyn = config::decode_providers(trees);
+  auto logger = log::get("builder");
+  // Per provider: a configuration that does not decode keeps that provider's last good one.
+  for (const auto& [name, tree] : trees) {
+    auto decoded = config::decode_dynamic(tree, name);
+    auto errors = rejecting_errors(decoded);
+    if (errors.empty()) {
+      last_good_[name] = tree;
+      continue;
+    }
+    for (const auto& e : errors) logger->error("provider {}: {}", name, e);
+    logger->error("provider {}: configuration rejected, keeping the last good one", name);
+  }
+  for (auto it = last_good_.begin(); it != last_good_.end();) {
+    if (!trees.count(it->first)) it = last_good_.erase(it);
+    else ++it;
+  }
+  auto dyn = config::decode_providers(last_good_);
   auto snapshot = config::build_snapshot(dyn, build_options_, ++generation_);
   auto errors = config::collect_errors(dyn, *snapshot);
-  auto logger = log::get("builder");
   for (const auto& e : errors) logger->error("{}", e);
   for (auto& w : workers_) w->post_snapshot(snapshot);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();

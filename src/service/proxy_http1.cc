@@ -9,6 +9,7 @@
 #include "common/strings.h"
 #include "http/chunked.h"
 #include "http/parser.h"
+#include "http/serialize.h"
 #include "service/worker_context.h"
 
 namespace turnpike::service {
@@ -26,40 +27,26 @@ ProxyError upstream_error(K kind, std::string detail, bool retry_safe = false) {
   return ProxyError{kind, std::move(detail), retry_safe};
 }
 
-void append_header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
-
 void serialize_request_head(const http::Request& req, const Server& s, bool pass_host,
                             std::string& out) {
   out.clear();
-  out.append(req.method).push_back(' ');
+  http::RequestHeadOptions o;
+  std::string target;
   if (s.preserve_path && s.base_path.size() > 1) {
     std::string_view base = s.base_path;
     if (base.back() == '/') base.remove_suffix(1);
-    out.append(base);
+    target.append(base).append(req.path);
+    if (req.has_query) target.append("?").append(req.query);
+    o.target = target;
   }
-  out.append(req.path);
-  if (req.has_query) out.append("?").append(req.query);
-  out.append(" HTTP/1.1\r\n");
-  append_header(out, "Host", pass_host && !req.authority.empty() ? std::string_view(req.authority)
-                                                                  : std::string_view(s.authority));
-  for (const auto& h : req.headers) {
-    if (iequals(h.name, "host") || iequals(h.name, "content-length") ||
-        iequals(h.name, "transfer-encoding"))
-      continue;
-    append_header(out, h.name, h.value);
-  }
-  if (req.upgrade_websocket) {
-    out.append("Connection: Upgrade\r\n");
-    if (!req.headers.has("Upgrade")) out.append("Upgrade: websocket\r\n");
-  }
+  if (!pass_host || req.authority.empty()) o.host = s.authority;
   if (req.chunked) {
-    out.append("Transfer-Encoding: chunked\r\n");
+    o.framing = http::BodyFraming::kChunked;
   } else if (req.content_length >= 0) {
-    append_header(out, "Content-Length", std::to_string(req.content_length));
+    o.framing = http::BodyFraming::kContentLength;
+    o.content_length = static_cast<uint64_t>(req.content_length);
   }
-  out.append("\r\n");
+  http::serialize_request_head(req, o, out);
 }
 
 // Removes hop-by-hop fields (and those the upstream named in Connection) from a response.
