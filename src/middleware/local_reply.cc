@@ -74,8 +74,9 @@ std::string_view status_text(int status) {
 
 http::Task<void> reply(http::Exchange& ex, int status, std::string_view body,
                        const http::HeaderMap* headers) {
-  // Not `if (co_await ...)`: GCC 12 miscompiles a co_await in an if-condition whose result has
-  // an explicit operator bool (the coroutine frame is corrupted).
+  // Not `if (co_await ...) ex.close_connection = true;`: GCC 12.2 miscompiles a co_await in an
+  // if-condition whose branch writes through a reference parameter (the frame is corrupted and the
+  // coroutine crashes before the awaited call runs).
   const http::ProxyError err = co_await http::send_response(ex, status, body, headers);
   if (err) ex.close_connection = true;
 }
