@@ -92,6 +92,22 @@ std::optional<double> parse_double(std::string_view s) {
   return v;
 }
 
+// The shared shape of the typed scalar getters: absent or null leaves `out` alone; a value that
+// `parse` rejects is reported and leaves `out` alone.
+template <class T, class Parse>
+bool get_scalar(Decoder& dec, std::string_view key, const Node* n, std::string_view noun,
+                Parse parse, T& out) {
+  if (!n || n->is_null())
+    return false;
+  std::optional<T> v = n->is_scalar() ? parse(n->text()) : std::nullopt;
+  if (!v) {
+    dec.fail(key, invalid(*n, noun));
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
 } // namespace
 
 std::optional<bool> parse_bool(std::string_view s) {
@@ -219,16 +235,7 @@ bool Decoder::get(std::string_view key, bool& out) {
 }
 
 bool Decoder::get(std::string_view key, int64_t& out) {
-  const Node* n = lookup(key);
-  if (!n || n->is_null())
-    return false;
-  auto v = n->is_scalar() ? parse_int64(n->text()) : std::nullopt;
-  if (!v) {
-    fail(key, invalid(*n, "integer"));
-    return false;
-  }
-  out = *v;
-  return true;
+  return get_scalar(*this, key, lookup(key), "integer", parse_int64, out);
 }
 
 bool Decoder::get(std::string_view key, int& out) {
@@ -245,29 +252,12 @@ bool Decoder::get(std::string_view key, int& out) {
 }
 
 bool Decoder::get(std::string_view key, double& out) {
-  const Node* n = lookup(key);
-  if (!n || n->is_null())
-    return false;
-  auto v = n->is_scalar() ? parse_double(n->text()) : std::nullopt;
-  if (!v) {
-    fail(key, invalid(*n, "number"));
-    return false;
-  }
-  out = *v;
-  return true;
+  return get_scalar(*this, key, lookup(key), "number", parse_double, out);
 }
 
 bool Decoder::get(std::string_view key, Duration& out) {
-  const Node* n = lookup(key);
-  if (!n || n->is_null())
-    return false;
-  auto d = n->is_scalar() ? parse_duration(trim(n->text())) : std::nullopt;
-  if (!d) {
-    fail(key, invalid(*n, "duration"));
-    return false;
-  }
-  out = *d;
-  return true;
+  auto parse = [](std::string_view s) { return parse_duration(trim(s)); };
+  return get_scalar(*this, key, lookup(key), "duration", parse, out);
 }
 
 bool Decoder::get(std::string_view key, std::vector<std::string>& out) {
