@@ -107,11 +107,10 @@ size_t strip_hop_by_hop(HeaderMap& headers, bool keep_websocket_upgrade,
     std::string& list = contains_name(connection_allowed, token) ? kept : nominated;
     list.append(token).push_back(',');
   });
-  auto nominated_has = [&](std::string_view name) { return list_contains_token(nominated, name); };
   size_t removed = headers.remove_if([&](const Header& h) {
     if (is_hop_by_hop(h.name))
       return !(keep_upgrade && iequals(h.name, "upgrade"));
-    return !nominated.empty() && nominated_has(h.name);
+    return !nominated.empty() && list_contains_token(nominated, h.name);
   });
   if (keep_upgrade)
     kept.append("Upgrade,");

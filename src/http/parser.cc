@@ -94,7 +94,8 @@ ParseResult find_head(std::string_view buf, const ParseLimits& lim, bool skip_le
   if (skip_leading_crlf)
     while (start + 1 < buf.size() && p[start] == '\r' && p[start + 1] == '\n')
       start += 2;
-  size_t line = std::max(scan_hint, start);
+  // A hint beyond the buffer is a caller bug (e.g. a new message with the old hint): rescan.
+  size_t line = std::max(scan_hint <= buf.size() ? scan_hint : 0, start);
   for (;;) {
     const void* hit = line < buf.size() ? std::memchr(p + line, '\n', buf.size() - line) : nullptr;
     if (hit == nullptr) {

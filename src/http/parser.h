@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/strings.h"
 #include "http/message.h"
 
 namespace turnpike::http {
@@ -140,12 +141,7 @@ template <class Fn> void for_each_list_element(std::string_view value, Fn&& fn) 
   size_t pos = 0;
   for (;;) {
     size_t comma = value.find(',', pos);
-    std::string_view e = value.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
-    while (!e.empty() && (e.front() == ' ' || e.front() == '\t'))
-      e.remove_prefix(1);
-    while (!e.empty() && (e.back() == ' ' || e.back() == '\t'))
-      e.remove_suffix(1);
-    fn(e);
+    fn(trim(value.substr(pos, comma == std::string_view::npos ? comma : comma - pos)));
     if (comma == std::string_view::npos)
       return;
     pos = comma + 1;

@@ -328,6 +328,13 @@ TEST(ParseRequest, ScanHintResumesWhereItStopped) {
   EXPECT_EQ(req.headers.size(), whole.headers.size());
 }
 
+TEST(ParseRequest, StaleScanHintRescans) {
+  Request req;
+  size_t hint = 1000;
+  ParseResult r = parse_request_head("GET / HTTP/1.1\r\nHost: a\r\n\r\n", ParseLimits{}, req, hint);
+  EXPECT_TRUE(r.complete());
+}
+
 TEST(ParseRequest, CharacterHelpers) {
   EXPECT_TRUE(is_token("X-Forwarded-For"));
   EXPECT_TRUE(is_token("!#$%&'*+-.^_`|~09AZaz"));
