@@ -159,10 +159,11 @@ BROKEN_FILES = {
     "yaml-syntax-error": "http:\n  routers:\n    probe: {rule: \"Host(`reload.test`)\", service: [svc-b\n",
     "unknown-middleware-type": None,
     "top-level-list": "- http\n- routers\n",
+    "http-not-a-map": "http: 5\n",
     "binary-garbage": "\x00\x01 not yaml: [}\n",
 }
 BROKEN_MARKS = {"unknown-middleware-type": UNKNOWN_TYPE_DEFECT, "top-level-list": NOT_A_MAP_DEFECT,
-                "binary-garbage": NOT_A_MAP_DEFECT}
+                "http-not-a-map": NOT_A_MAP_DEFECT}
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=BROKEN_MARKS.get(k, [])) for k in BROKEN_FILES])
