@@ -44,8 +44,9 @@ class Env:
         self.group = it.ProcessGroup()
         self._n = 0
 
-    def upstream(self, name: str, record: bool = False, host: str = "127.0.0.1") -> it.Upstream:
-        return self.group.add(it.Upstream(self.upstream_bin, name, self.workdir, record, host))
+    def upstream(self, name: str, record: bool = False, host: str = "127.0.0.1",
+                 port: int = 0) -> it.Upstream:
+        return self.group.add(it.Upstream(self.upstream_bin, name, self.workdir, record, host, port))
 
     def gateway(self, start: bool = True, ready=None, args=None, **kw) -> it.Gateway:
         self._n += 1

@@ -116,3 +116,28 @@ def test_upstream_status_and_headers_pass_through(gw):
     assert r.status == 418
     assert r.header("X-Up") == "yes"
     assert r.echo.path == "/status/418?h=X-Up:yes"
+
+
+def test_upstream_closing_its_connection_is_not_reused(gw):
+    """The upstream answers `Connection: close` and closes: the next requests must not be sent
+    on that dead pooled connection."""
+    with Client(gw.port) as c:
+        for _ in range(5):
+            assert c.get("/close", host="pass.test").status == 200
+            assert c.get("/after-close", host="pass.test").status == 200
+
+
+def test_restarted_upstream_stale_pooled_connections(env):
+    """The upstream process restarts on the same port: idle pooled connections to the old one
+    are dead; idempotent requests must still succeed (no 502 for a stale connection)."""
+    a = env.upstream("old")
+    gw = env.gateway(dynamic={"http": {"routers": {"r": {"rule": "Host(`re.test`)", "service": "s"}},
+                                       "services": {"s": it.service(a)}}},
+                     ready=("re.test", "/"))
+    with Client(gw.port) as c:
+        for _ in range(5):
+            assert c.get("/", host="re.test").echo.name == "old"
+        a.stop()
+        env.upstream("new", port=a.port)
+        names = [c.get("/", host="re.test") for _ in range(5)]
+    assert [(r.status, r.echo.name if r.status == 200 else None) for r in names] == [(200, "new")] * 5

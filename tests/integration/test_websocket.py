@@ -63,6 +63,7 @@ def test_upgrade_headers_reach_the_upstream_for_websocket(gw):
     head = gw.upstream.recorded()[before:].split(b"\r\n\r\n")[0].lower()
     assert b"\r\nupgrade: websocket" in head
     assert b"sec-websocket-key: " + key.lower().encode() in head
+    assert b"\r\nx-forwarded-proto: ws\r\n" in head + b"\r\n"  # Traefik's value for WebSocket
 
 
 @pytest.mark.parametrize("path", ["/ws-refuse", "/status/200"])

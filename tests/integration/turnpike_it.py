@@ -184,16 +184,16 @@ class Upstream:
     """A test_upstream process: `--listen 127.0.0.1:0 --name NAME [--record FILE]`."""
 
     def __init__(self, binary: Path, name: str, workdir: Path, record: bool = False,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", port: int = 0):
         self.name = name
         self.host = host
         self.record_path = workdir / f"upstream-{name}.rec" if record else None
         self.log_path = workdir / f"upstream-{name}.log"
-        args = [str(binary), "--listen", f"{host}:0", "--name", name]
+        args = [str(binary), "--listen", f"{host}:{port}", "--name", name]
         if self.record_path:
             self.record_path.write_bytes(b"")
             args += ["--record", str(self.record_path)]
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log,
                                      stdin=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode().strip()
