@@ -36,6 +36,9 @@ class BuildContext {
 
 // A middleware type: decodes the options under its type key (e.g. the map under `addPrefix:`)
 // and returns the wrap. Errors go to `dec` (path-qualified); return an empty Wrap on failure.
+// A factory is a complete validator: it reads every option, calls dec.finish() itself (so unknown
+// keys fail it too) and compiles regexes once. Callers must not call finish() again: Decoder's
+// finish() is not idempotent and would report each unknown key twice.
 using Factory = Wrap (*)(config::Decoder& dec, BuildContext& ctx);
 
 struct Registration {

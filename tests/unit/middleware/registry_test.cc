@@ -37,6 +37,7 @@ TEST(Registry, UnknownOptionIsAnErrorNamingItsPath) {
   EXPECT_NE(b.error_text().find("http.middlewares.test@file.addPrefix.prefx: unknown key"),
             std::string::npos)
       << b.error_text();
+  EXPECT_EQ(b.errors.list().size(), 1u) << b.error_text();  // reported once
 }
 
 TEST(Registry, OptionNamesAreCaseInsensitive) {
