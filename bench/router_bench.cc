@@ -73,11 +73,18 @@ void BM_ParseRule(benchmark::State& state) {
     benchmark::DoNotOptimize(turnpike::router::parse_rule(text));
 }
 
+// Control plane: parse 100,000 rules and build the table (a full reload of a large config).
+void BM_BuildTable(benchmark::State& state) {
+  for (auto _ : state)
+    benchmark::DoNotOptimize(host_table(static_cast<int>(state.range(0)), 0));
+}
+
 } // namespace
 
 BENCHMARK_CAPTURE(BM_Lookup, hit, true, 0)->Arg(10)->Arg(1000)->Arg(100000);
 BENCHMARK_CAPTURE(BM_Lookup, miss, false, 0)->Arg(10)->Arg(1000)->Arg(100000);
 BENCHMARK_CAPTURE(BM_Lookup, hit_with_50_catch_all, true, 50)->Arg(10)->Arg(100000);
 BENCHMARK(BM_ParseRule);
+BENCHMARK(BM_BuildTable)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 BENCHMARK_MAIN();

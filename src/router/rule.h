@@ -38,8 +38,8 @@ inline constexpr int kMaxRuleDepth = 64;
 // The hosts a rule can match at all, derived from its structure: a request whose host is outside
 // this set never matches the rule, whatever its other facts. Used by RouteTable to index rules.
 struct HostConstraint {
-  // True when the rule may match any host (no positive Host on every path through the rule, or a
-  // Host(`*`)): the rule belongs to the catch-all list. The vectors are then empty.
+  // True when the rule may match any host (some way of satisfying the rule needs no positive
+  // Host, or uses Host(`*`)): the rule belongs to the catch-all list. The vectors are then empty.
   bool any_host = true;
   std::vector<std::string> exact;    // canonical hosts, sorted, unique
   std::vector<std::string> wildcard; // parent domains of `*.parent` patterns, sorted, unique

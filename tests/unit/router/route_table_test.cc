@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include "router/route_table.h"
 #include "router_test_util.h"
@@ -170,6 +172,31 @@ TEST(RouteTable, ManyHostsIndexed) {
   EXPECT_EQ(matched(table, make_request("http://svc4321.example.com/api/x")), "svc4321");
   EXPECT_EQ(matched(table, make_request("http://svc4321.example.com/web")), "404");
   EXPECT_EQ(matched(table, make_request("http://nope.example.com/api")), "404");
+}
+
+TEST(RouteTable, ConcurrentLookupsShareOneTable) {
+  // Workers share the table read-only (run under TSan to check).
+  auto table = std::make_shared<const RouteTable>(RouteTable::build(
+      {route("a", "Host(`a.com`) && PathRegexp(`^/v[0-9]+`)"), route("b", "Query(`x`, `1`)"),
+       route("c", "Host(`*.b.com`) && Header(`X`, `y`)")}));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      testing::RequestSpec spec;
+      spec.url = "http://x.b.com/p?x=2";
+      spec.headers = {{"X", "y"}};
+      auto c = make_request(spec);
+      auto a = make_request("http://a.com/v2?x=1");
+      auto b = make_request("http://z.com/?x=1");
+      for (int i = 0; i < 2000; ++i)
+        wrong +=
+            matched(*table, a) != "a" || matched(*table, b) != "b" || matched(*table, c) != "c";
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(wrong, 0);
 }
 
 // ---- randomized differential test ----
