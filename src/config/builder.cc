@@ -20,7 +20,10 @@ class NotFoundHandler final : public http::Handler {
   http::Task<void> handle(http::Exchange& ex) const override {
     http::HeaderMap h;
     h.add("X-Content-Type-Options", "nosniff");
-    if (co_await http::send_response(ex, 404, "404 page not found\n", &h)) ex.close_connection = true;
+    // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
+    // parameter; await into a local first.
+    auto awaited = co_await http::send_response(ex, 404, "404 page not found\n", &h);
+    if (awaited) ex.close_connection = true;
   }
 };
 
@@ -181,7 +184,6 @@ Result<middleware::Wrap> Builder::middleware(std::string_view raw_name) {
     Errors errors;
     Decoder dec(mw.options, "http.middlewares." + name + "." + mw.type, errors);
     middleware::Wrap wrap = reg->factory(dec, *this);
-    dec.finish();
     current_provider_ = saved;
     middlewares_in_progress_.erase(name);
     if (!errors.empty() || !wrap) {

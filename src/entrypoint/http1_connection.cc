@@ -104,7 +104,6 @@ class Http1Connection final : public http::BodyReader,
   bool chunked_out_ = false;
   bool close_after_ = false;
   bool head_request_ = false;
-  bool keep_alive_10_ = false;  // HTTP/1.0 client asked for keep-alive
   bool body_done_ = true;
   uint64_t body_remaining_ = 0;
   uint64_t body_consumed_ = 0;
@@ -323,9 +322,7 @@ http::Task<ProxyError> Http1Connection::write_body(std::string_view data) {
   if (head_request_ || data.empty()) co_return ProxyError::none();
   body_bytes_out_ += data.size();
   if (!chunked_out_) co_return co_await flush(data);
-  char hex[24];
-  int len = std::snprintf(hex, sizeof(hex), "%zx\r\n", data.size());
-  out_.append(hex, static_cast<size_t>(len));
+  http::append_chunk_header(out_, data.size());
   co_return co_await flush(data, "\r\n");
 }
 
@@ -440,17 +437,9 @@ http::Task<void> Http1Connection::run() {
     }
     if (body_done_) body_complete();
 
-    // Keep-alive decision, made before Connection is stripped.
-    bool client_close = false;
-    bool client_keep_alive = false;
-    for (auto v : req_.headers.values("Connection")) {
-      for (auto t : split(v, ',')) {
-        if (iequals(t, "close")) client_close = true;
-        if (iequals(t, "keep-alive")) client_keep_alive = true;
-      }
-    }
+    // Keep-alive decision (the parser read Connection before it is stripped).
+    bool client_close = !req_.keep_alive;
     close_after_ = client_close || draining_ ||
-                   (req_.version == http::Version::kHttp10 && !client_keep_alive) ||
                    (ep_.keep_alive_max_requests > 0 && requests_ >= ep_.keep_alive_max_requests) ||
                    (ep_.keep_alive_max_time.count() > 0 &&
                     Clock::now() - opened_ >= ep_.keep_alive_max_time);
@@ -462,7 +451,7 @@ http::Task<void> Http1Connection::run() {
       co_return;
     }
     if (worker_.access_log) logged_target_ = req_.target();  // before middlewares rewrite it
-    http::strip_hop_by_hop(req_.headers, req_.upgrade_websocket);
+    http::strip_hop_by_hop(req_.headers, req_.upgrade_websocket, ep_.forwarded.connection);
     http::apply_forwarded_headers(req_, ep_.forwarded);
 
     // Route on the snapshot current at the start of this request; keep it alive until the end.
@@ -486,13 +475,19 @@ http::Task<void> Http1Connection::run() {
       // Traefik's answer when no router matches.
       http::HeaderMap h;
       h.add("X-Content-Type-Options", "nosniff");
-      if (co_await http::send_response(ex, 404, "404 page not found\n", &h))
+      // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
+      // parameter; await into a local first.
+      auto awaited = co_await http::send_response(ex, 404, "404 page not found\n", &h);
+      if (awaited)
         ex.close_connection = true;
     }
     if (!head_written_) {
       // A handler that returned without answering: a bug, but the client still gets an answer.
       logger()->error("{}: handler for router {} sent no response", ep_.name, ex.router_name);
-      if (co_await http::send_response(ex, 500, "Internal Server Error")) co_return;
+      // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
+      // parameter; await into a local first.
+      auto awaited = co_await http::send_response(ex, 500, "Internal Server Error");
+      if (awaited) co_return;
       ex.close_connection = true;
     }
     current_ex_ = nullptr;
@@ -500,7 +495,10 @@ http::Task<void> Http1Connection::run() {
     ex.response_bytes = body_bytes_out_;
     if (worker_.access_log) worker_.access_log->record(ex, request_start_, logged_target_);
     if (ex.status == 101 || ex.close_connection || close_after_ || draining_) co_return;
-    if (!co_await finish_request_body()) co_return;
+    // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
+    // parameter; await into a local first.
+    auto awaited = co_await finish_request_body();
+    if (!awaited) co_return;
   }
 }
 

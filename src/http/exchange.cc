@@ -42,7 +42,10 @@ Task<void> send_error(Exchange& ex, const ProxyError& err) {
   if (err.kind == K::kDownstreamProtocol || err.kind == K::kDownstreamTimeout ||
       err.kind == K::kLimit)
     ex.close_connection = true;
-  if (co_await send_response(ex, status, body)) ex.close_connection = true;
+  // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
+  // parameter; await into a local first.
+  auto awaited = co_await send_response(ex, status, body);
+  if (awaited) ex.close_connection = true;
 }
 
 }  // namespace turnpike::http

@@ -97,7 +97,10 @@ http::Task<void> LoadBalancerService::handle(http::Exchange& ex) const {
   const Server* server = pick(ex.worker_id);
   if (!server) {
     // Traefik answers 503 when a service has no (healthy) server.
-    if (co_await http::send_response(ex, 503, "no available server")) ex.close_connection = true;
+    // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
+    // parameter; await into a local first.
+    auto awaited = co_await http::send_response(ex, 503, "no available server");
+    if (awaited) ex.close_connection = true;
     co_return;
   }
   ex.service_url = server->url;
@@ -114,7 +117,10 @@ WeightedService::WeightedService(std::string name, std::vector<Child> children, 
 
 http::Task<void> WeightedService::handle(http::Exchange& ex) const {
   if (children_.empty()) {
-    if (co_await http::send_response(ex, 503, "no available server")) ex.close_connection = true;
+    // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
+    // parameter; await into a local first.
+    auto awaited = co_await http::send_response(ex, 503, "no available server");
+    if (awaited) ex.close_connection = true;
     co_return;
   }
   auto& slot = slots_[ex.worker_id % slots_.size()];

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "http/chunked.h"
+#include "http/forwarded.h"
 #include "http/parser.h"
 #include "http/serialize.h"
 #include "service/worker_context.h"
@@ -47,26 +48,6 @@ void serialize_request_head(const http::Request& req, const Server& s, bool pass
     o.content_length = static_cast<uint64_t>(req.content_length);
   }
   http::serialize_request_head(req, o, out);
-}
-
-// Removes hop-by-hop fields (and those the upstream named in Connection) from a response.
-// Returns true when the upstream asked to close the connection.
-bool strip_response_hop_by_hop(http::HeaderMap& headers) {
-  bool close = false;
-  for (auto v : headers.values("Connection")) {
-    for (auto token : split(v, ',')) {
-      if (iequals(token, "close")) close = true;
-    }
-  }
-  std::vector<std::string> listed;
-  for (auto v : headers.values("Connection"))
-    for (auto token : split(v, ','))
-      if (!token.empty()) listed.emplace_back(token);
-  for (const auto& name : listed) headers.remove(name);
-  headers.remove_if([](const http::Header& h) {
-    return http::is_hop_by_hop(h.name) || iequals(h.name, "content-length");
-  });
-  return close;
 }
 
 class Attempt {
@@ -290,7 +271,8 @@ http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
   if (auto err = co_await read_response_head(resp, stale)) co_return err;
   ++conn_->requests;
 
-  bool upstream_close = strip_response_hop_by_hop(resp.headers);
+  bool upstream_close = !resp.keep_alive;
+  http::strip_hop_by_hop(resp.headers, resp.status == 101);
   if (resp.status == 101) {
     if (!ex_.request.upgrade_websocket || !ex_.upgradable)
       co_return upstream_error(K::kUpstreamProtocol, "unexpected 101 Switching Protocols");
