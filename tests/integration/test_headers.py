@@ -14,13 +14,6 @@ from turnpike_it import RawConn, request
 UNTRUSTED = "127.0.0.2"
 TRUSTED = "127.0.0.3"
 
-# Defect found by this suite (see the final report): the HTTP/1 proxy serialises the upstream
-# request head itself (src/service/proxy_http1.cc serialize_request_head) and ignores
-# Request::append_x_forwarded_for, so the peer is never appended to X-Forwarded-For.
-XFF_DEFECT = pytest.mark.xfail(
-    strict=True, reason="gateway defect: X-Forwarded-For is never set/appended to the peer "
-    "address (proxy_http1.cc serialize_request_head ignores append_x_forwarded_for)")
-
 GATEWAY_OWNED = ["X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Proto",
                  "X-Forwarded-Server", "X-Real-Ip"]
 
@@ -113,7 +106,6 @@ def test_trusted_client_without_forwarded_headers_gets_them_set(gw):
 
 
 
-@XFF_DEFECT
 @pytest.mark.parametrize("source,sent,want", [
     (UNTRUSTED, None, UNTRUSTED),                      # set to the peer
     (UNTRUSTED, "1.2.3.4", UNTRUSTED),                 # spoofed value replaced
@@ -128,7 +120,6 @@ def test_x_forwarded_for(gw, source, sent, want):
     assert e.header_all("X-Forwarded-For") == [want]
 
 
-@XFF_DEFECT
 def test_connection_cannot_remove_x_forwarded_for(gw):
     e = echo(gw, UNTRUSTED, headers=[("Connection", "close, X-Forwarded-For")])
     assert e.header_all("X-Forwarded-For") == [UNTRUSTED]

@@ -152,18 +152,6 @@ def send_reject(gw, raw: bytes, port=None):
     return r, closed, leaked
 
 
-# Defects found by this suite (see the final report). Rows 16-19 are errors in a chunked body:
-# the gateway has already forwarded the request head upstream when it finds them, and its 400
-# carries no `Connection: close` (it does close the connection).
-CHUNK_BODY_ROWS = {16, 17, 18, 19}
-LEAK_DEFECT = pytest.mark.xfail(
-    strict=True, reason="gateway defect: a chunked-body framing error (rows 16-19) is found "
-    "after the request head was already sent upstream; security.md 2.4 requires zero bytes")
-NO_CLOSE_DEFECT = pytest.mark.xfail(
-    strict=True, reason="gateway defect: the 400 for a chunked-body framing error (rows 16-19) "
-    "has no `Connection: close` header")
-
-
 @pytest.fixture(scope="module")
 def reject_results(gw):
     """Each reject row is sent once; the two tests below read the outcome."""
@@ -176,13 +164,11 @@ def reject_results(gw):
     return get
 
 
-def reject_params(defects):
-    return [pytest.param(row, name, raw, st, id=f"row{row}-{name}",
-                         marks=[defects] if row in CHUNK_BODY_ROWS else [])
-            for row, name, raw, st in REJECT]
+REJECT_PARAMS = [pytest.param(row, name, raw, st, id=f"row{row}-{name}")
+                 for row, name, raw, st in REJECT]
 
 
-@pytest.mark.parametrize("row,name,raw,statuses", reject_params(NO_CLOSE_DEFECT))
+@pytest.mark.parametrize("row,name,raw,statuses", REJECT_PARAMS)
 def test_reject_row_answer_and_close(reject_results, row, name, raw, statuses):
     r, closed, _ = reject_results(name, raw)
     assert r.status in statuses, f"row {row}: got {r.status} {r.reason}, want {statuses}"
@@ -190,7 +176,7 @@ def test_reject_row_answer_and_close(reject_results, row, name, raw, statuses):
     assert closed, f"row {row}: connection still open 1 s after the {r.status}"
 
 
-@pytest.mark.parametrize("row,name,raw,statuses", reject_params(LEAK_DEFECT))
+@pytest.mark.parametrize("row,name,raw,statuses", REJECT_PARAMS)
 def test_reject_row_sends_nothing_upstream(reject_results, row, name, raw, statuses):
     _, _, leaked = reject_results(name, raw)
     assert leaked == b"", f"row {row}: {len(leaked)} bytes reached the upstream: {leaked[:200]!r}"

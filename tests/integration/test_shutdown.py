@@ -78,8 +78,6 @@ def test_exit_within_grace_plus_one_second(drained):
     assert drained["rc"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="gateway defect: responses completed during the graceful "
-                   "drain do not carry `Connection: close` (T-O4)")
 def test_drained_responses_carry_connection_close(drained):
     ok = [r for r in drained["responses"] if isinstance(r, it.Resp) and r.status == 200]
     assert ok, "no response completed"
