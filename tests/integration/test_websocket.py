@@ -64,6 +64,7 @@ def test_upgrade_headers_reach_the_upstream_for_websocket(gw):
     assert b"\r\nupgrade: websocket" in head
     assert b"sec-websocket-key: " + key.lower().encode() in head
     assert b"\r\nx-forwarded-proto: ws\r\n" in head + b"\r\n"  # Traefik's value for WebSocket
+    assert head.count(b"\r\nconnection:") == 1, head  # re-serialised, not duplicated
 
 
 @pytest.mark.parametrize("path", ["/ws-refuse", "/status/200"])
