@@ -73,6 +73,24 @@ void BM_ParseRule(benchmark::State& state) {
     benchmark::DoNotOptimize(turnpike::router::parse_rule(text));
 }
 
+// Reference: what a lookup costs without the index (Traefik's muxer tries routes in order).
+void BM_LinearScan(benchmark::State& state) {
+  int n = static_cast<int>(state.range(0));
+  auto table = host_table(n, 0);
+  auto reqs = requests(n, true);
+  size_t i = 0;
+  for (auto _ : state) {
+    const Request& req = reqs[i++ & 1023];
+    const Route* found = nullptr;
+    for (const auto& route : table->routes())
+      if (route.rule->matches(req)) {
+        found = &route;
+        break;
+      }
+    benchmark::DoNotOptimize(found);
+  }
+}
+
 // Control plane: parse 100,000 rules and build the table (a full reload of a large config).
 void BM_BuildTable(benchmark::State& state) {
   for (auto _ : state)
@@ -84,6 +102,7 @@ void BM_BuildTable(benchmark::State& state) {
 BENCHMARK_CAPTURE(BM_Lookup, hit, true, 0)->Arg(10)->Arg(1000)->Arg(100000);
 BENCHMARK_CAPTURE(BM_Lookup, miss, false, 0)->Arg(10)->Arg(1000)->Arg(100000);
 BENCHMARK_CAPTURE(BM_Lookup, hit_with_50_catch_all, true, 50)->Arg(10)->Arg(100000);
+BENCHMARK(BM_LinearScan)->Arg(10)->Arg(1000)->Arg(100000);
 BENCHMARK(BM_ParseRule);
 BENCHMARK(BM_BuildTable)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
