@@ -66,7 +66,7 @@ def main():
     up_port, gw_port = free_port(), free_port()
     procs = []
     try:
-        up = subprocess.Popen([f"{build}/test_upstream", "--listen", f"127.0.0.1:{up_port}"],
+        up = subprocess.Popen([f"{build}/tests/test_upstream", "--listen", f"127.0.0.1:{up_port}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(up)
         dyn = os.path.join(work, "dynamic.yml")

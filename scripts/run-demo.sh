@@ -12,8 +12,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
-"$BIN/test_upstream" --listen 127.0.0.1:9001 --name upstream-1 >"$WORK/up1.log" 2>&1 & pids+=($!)
-"$BIN/test_upstream" --listen 127.0.0.1:9002 --name upstream-2 >"$WORK/up2.log" 2>&1 & pids+=($!)
+"$BIN/tests/test_upstream" --listen 127.0.0.1:9001 --name upstream-1 >"$WORK/up1.log" 2>&1 & pids+=($!)
+"$BIN/tests/test_upstream" --listen 127.0.0.1:9002 --name upstream-2 >"$WORK/up2.log" 2>&1 & pids+=($!)
 "$BIN/turnpike" --configFile="$WORK/turnpike.yml" & pids+=($!)
 for _ in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:8080/ && break; sleep 0.1; done
 cat <<MSG

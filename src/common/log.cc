@@ -15,7 +15,7 @@ struct State {
   std::mutex mu;
   spdlog::sink_ptr sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   spdlog::level::level_enum level = spdlog::level::err;
-  std::string pattern = "%Y-%m-%dT%H:%M:%S%z %^%L%$ [%n] %v";
+  std::string pattern = "%Y-%m-%dT%H:%M:%S.%e%z %^%L%$ [%n] %v";
   std::unordered_map<std::string, std::shared_ptr<spdlog::logger>> loggers;
 };
 
@@ -41,7 +41,7 @@ std::string configure(const Options& opts) {
   if (fmt == "json") {
     s.pattern = R"({"time":"%Y-%m-%dT%H:%M:%S%z","level":"%l","component":"%n","message":"%v"})";
   } else if (fmt == "common" || fmt.empty()) {
-    s.pattern = "%Y-%m-%dT%H:%M:%S%z %^%L%$ [%n] %v";
+    s.pattern = "%Y-%m-%dT%H:%M:%S.%e%z %^%L%$ [%n] %v";
   } else {
     return "unknown log format \"" + opts.format + "\" (common, json)";
   }

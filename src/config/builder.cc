@@ -65,6 +65,9 @@ class Builder : public middleware::BuildContext {
   std::set<std::string> middlewares_in_progress_;
   std::map<std::string, std::shared_ptr<const service::TransportOptions>> transports_;
   std::vector<std::vector<router::Route>> routes_;  // per entrypoint
+
+ public:
+  RuleCache new_rules_;  // the rules this build used (becomes the next build's cache)
 };
 
 service::TransportOptions to_runtime(const ServersTransport& t) {
@@ -249,11 +252,19 @@ void Builder::build_routers() {
       if (!ep_error) fail("no valid entryPoint for this router");
       continue;
     }
-    auto rule = router::parse_rule(r.rule);
-    if (!rule) {
-      fail("rule \"" + r.rule + "\": " + rule.error().message);
-      continue;
+    std::shared_ptr<const router::Rule> rule;
+    if (opts_.rule_cache) {
+      if (auto it = opts_.rule_cache->find(r.rule); it != opts_.rule_cache->end()) rule = it->second;
     }
+    if (!rule) {
+      auto parsed = router::parse_rule(r.rule);
+      if (!parsed) {
+        fail("rule \"" + r.rule + "\": " + parsed.error().message);
+        continue;
+      }
+      rule = std::move(*parsed);
+    }
+    new_rules_.emplace(r.rule, rule);
     auto svc = service(r.service);
     if (!svc) {
       fail(r.service.empty() ? std::string("the router has no service")
@@ -277,12 +288,8 @@ void Builder::build_routers() {
         handler = (*wrap)(handler);
       }
       if (!ok) break;
-      auto route = router::make_route(name, r.rule, r.priority, handler);
-      if (!route) {
-        fail(route.error().message);
-        break;
-      }
-      routes_[ep].push_back(std::move(*route));
+      routes_[ep].push_back(router::Route{name, r.rule, rule,
+                                          router::effective_priority(r.priority, r.rule), handler});
       status.using_entrypoints.push_back(opts_.entrypoints[ep]->name);
     }
     if (status.status == "disabled") {
@@ -364,6 +371,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
   snap->generation = generation;
   Builder builder(config, options, *snap);
   builder.run();
+  if (options.rule_cache) *options.rule_cache = std::move(builder.new_rules_);
   return snap;
 }
 

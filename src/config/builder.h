@@ -9,19 +9,27 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/dynamic_config.h"
 #include "config/snapshot.h"
 #include "config/static_config.h"
+#include "router/rule.h"
 
 namespace turnpike::config {
+
+// Compiled rules by rule text, carried from one build to the next so that a reload re-parses
+// only the rules that changed. Control thread only.
+using RuleCache = std::unordered_map<std::string, std::shared_ptr<const router::Rule>>;
 
 struct BuildOptions {
   // Static entrypoints in snapshot order (index i = Snapshot::entrypoints[i]).
   std::vector<const EntryPoint*> entrypoints;
   unsigned workers = 1;
   ServersTransport default_transport;  // static `serversTransport` (default@internal)
+  // Optional: read for reuse and replaced by the rules of this build (unused ones dropped).
+  RuleCache* rule_cache = nullptr;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,

@@ -101,6 +101,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   g->build_options_.entrypoints = g->ep_order_;
   g->build_options_.workers = n;
   g->build_options_.default_transport = g->cfg_.servers_transport;
+  g->build_options_.rule_cache = &g->rule_cache_;
 
   // Until a provider publishes, workers serve an empty configuration (404 everywhere).
   auto empty = config::build_snapshot(config::DynamicConfig{}, g->build_options_, 0);
@@ -146,11 +147,12 @@ void Gateway::rebuild(const std::map<std::string, config::Node>& trees) {
   auto started = Clock::now();
   auto logger = log::get("builder");
   // Per provider: a configuration that does not decode keeps that provider's last good one.
+  // Each tree is decoded once; the decoded form is kept for the next rebuilds.
   for (const auto& [name, tree] : trees) {
     auto decoded = config::decode_dynamic(tree, name);
     auto errors = rejecting_errors(decoded);
     if (errors.empty()) {
-      last_good_[name] = tree;
+      last_good_[name] = std::move(decoded);
       continue;
     }
     for (const auto& e : errors) logger->error("provider {}: {}", name, e);
@@ -160,8 +162,17 @@ void Gateway::rebuild(const std::map<std::string, config::Node>& trees) {
     if (!trees.count(it->first)) it = last_good_.erase(it);
     else ++it;
   }
-  auto dyn = config::decode_providers(last_good_);
+  auto t_check = Clock::now();
+  std::vector<config::DynamicConfig> parts;
+  parts.reserve(last_good_.size());
+  for (const auto& [name, d] : last_good_) parts.push_back(d);
+  auto dyn = parts.size() == 1 ? std::move(parts.front()) : config::merge(std::move(parts));
+  auto t_decode = Clock::now();
   auto snapshot = config::build_snapshot(dyn, build_options_, ++generation_);
+  auto t_build = Clock::now();
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
+  logger->info("configuration {}: decode {:.1f} ms, merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
+               ms(t_check - started), ms(t_decode - t_check), ms(t_build - t_decode));
   auto errors = config::collect_errors(dyn, *snapshot);
   for (const auto& e : errors) logger->error("{}", e);
   for (auto& w : workers_) w->post_snapshot(snapshot);

@@ -49,7 +49,8 @@ class Gateway {
   std::unique_ptr<provider::Aggregator> aggregator_;
   std::vector<std::unique_ptr<provider::Provider>> providers_;
   config::BuildOptions build_options_;
-  std::map<std::string, config::Node> last_good_;  // per provider
+  config::RuleCache rule_cache_;
+  std::map<std::string, config::DynamicConfig> last_good_;  // decoded, per provider
   uint64_t generation_ = 0;
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_{};

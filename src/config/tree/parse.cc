@@ -10,6 +10,8 @@
 #include <iterator>
 #include <map>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
@@ -168,6 +170,9 @@ private:
     Location key_loc;
     bool key_plain = false;
     std::vector<std::string> merged; // keys that came from `<<` and may be overridden
+    // key -> position in node.entries(): duplicate detection stays linear in the map's size
+    // (a file with 10,000 routers made the linear scan quadratic).
+    std::unordered_map<std::string, size_t> index;
   };
   struct Anchored {
     Node node;
@@ -253,7 +258,7 @@ private:
       if (!m.is_map())
         throw YamlFailure{parent.key_loc.line, "'<<' must merge a map"};
       for (const auto& [k, v] : m.entries())
-        if (!has_exact(parent.node, k))
+        if (!find_exact(parent, k))
           add_entry(parent, k, parent.key_loc, v, /*merged=*/true);
     };
     if (value.is_list()) {
@@ -264,19 +269,16 @@ private:
     }
   }
 
-  static Node* find_exact(Node& map, std::string_view key) {
-    for (auto& [k, v] : map.entries())
-      if (k == key)
-        return &v;
-    return nullptr;
+  static Node* find_exact(Frame& frame, const std::string& key) {
+    auto it = frame.index.find(key);
+    return it == frame.index.end() ? nullptr : &frame.node.entries()[it->second].second;
   }
-  static bool has_exact(Node& map, std::string_view key) { return find_exact(map, key) != nullptr; }
 
   void add_entry(Frame& parent, const std::string& key, const Location& key_loc, Node value,
                  bool merged) {
     // A section's location is its key's line, which is where a reader looks for it.
     value.set_location(key_loc);
-    if (Node* existing = find_exact(parent.node, key)) {
+    if (Node* existing = find_exact(parent, key)) {
       auto it = std::find(parent.merged.begin(), parent.merged.end(), key);
       if (it == parent.merged.end() || merged)
         throw YamlFailure{key_loc.line, "duplicate key \"" + key + "\""};
@@ -286,6 +288,7 @@ private:
     }
     if (merged)
       parent.merged.push_back(key);
+    parent.index.emplace(key, parent.node.entries().size());
     parent.node.entries().emplace_back(key, std::move(value));
   }
 
@@ -430,10 +433,8 @@ public:
   bool start_array(std::size_t) override { return open(Node::list()); }
   bool end_array() override { return close(); }
   bool key(string_t& k) override {
-    Node& m = stack_.back().node;
-    for (const auto& [existing, v] : m.entries())
-      if (existing == k)
-        return fail("duplicate key \"" + k + "\"");
+    if (!stack_.back().keys.insert(k).second)
+      return fail("duplicate key \"" + k + "\"");
     stack_.back().key = k;
     stack_.back().key_loc = here();
     return true;
@@ -452,6 +453,7 @@ private:
     Node node;
     std::string key;
     Location key_loc;
+    std::unordered_set<std::string> keys;  // duplicate detection without a quadratic scan
   };
 
   Location here() const { return Location{file_, lines_.last_line}; }
