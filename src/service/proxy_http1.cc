@@ -296,7 +296,9 @@ http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
   if (auto err = co_await ex_.writer->finish()) {
     ex_.close_connection = true;
   }
-  if (reusable && conn_->begin == conn_->end && !ex_.close_connection) {
+  // The upstream exchange ended cleanly: the connection is reusable whatever happens to the
+  // client connection (a client "Connection: close" must not cost an upstream dial).
+  if (reusable && conn_->begin == conn_->end) {
     conn_->begin = conn_->end = 0;
     ctx_.pools.put(std::move(conn_),
                    std::chrono::duration_cast<Clock::duration>(transport_.idle_conn_timeout),
