@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "../corpus_replay.h"
+
 #define TURNPIKE_FUZZ_FAIL(what) ADD_FAILURE() << "fuzz property violated: " << (what)
 
 #define TURNPIKE_FUZZ_ENTRY turnpike_h1_request_fuzz
@@ -24,32 +26,14 @@
 
 namespace {
 
-namespace fs = std::filesystem;
-
-using Entry = int (*)(const uint8_t*, size_t);
-
-// Runs every file of the corpus directory; returns how many there were.
-size_t replay(const std::string& dir, Entry entry) {
-  size_t n = 0;
-  for (const auto& file : fs::directory_iterator(dir)) {
-    if (!file.is_regular_file())
-      continue;
-    std::ifstream in(file.path(), std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    SCOPED_TRACE(file.path().filename().string());
-    entry(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    ++n;
-  }
-  return n;
-}
 
 TEST(FuzzCorpus, H1RequestReplays) {
-  size_t n = replay(std::string(TURNPIKE_FUZZ_CORPUS) + "/h1_request", turnpike_h1_request_fuzz);
+  size_t n = turnpike::testing::replay_corpus("h1_request", turnpike_h1_request_fuzz);
   EXPECT_GE(n, 40u);
 }
 
 TEST(FuzzCorpus, PathNormReplays) {
-  size_t n = replay(std::string(TURNPIKE_FUZZ_CORPUS) + "/path_norm", turnpike_path_norm_fuzz);
+  size_t n = turnpike::testing::replay_corpus("path_norm", turnpike_path_norm_fuzz);
   EXPECT_GE(n, 13u);
 }
 
