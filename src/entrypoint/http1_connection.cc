@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/log.h"
+#include "common/read_buffer.h"
 #include "common/strings.h"
 #include "http/chunked.h"
 #include "http/serialize.h"
@@ -122,21 +123,10 @@ class Http1Connection final : public http::BodyReader,
 
 http::Task<std::pair<boost::system::error_code, size_t>> Http1Connection::read_more(
     size_t max_buffer) {
-  if (begin_ == end_) {
-    begin_ = end_ = 0;
-  } else if (end_ == buf_.size()) {
-    if (begin_ > 0) {
-      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
-    } else if (buf_.size() < max_buffer) {
-      buf_.resize(std::min(buf_.size() * 2, max_buffer));
-    } else {
-      co_return std::pair{boost::system::error_code(asio::error::no_buffer_space), size_t{0}};
-    }
-  }
-  auto [ec, n] = co_await socket_.async_read_some(
-      asio::buffer(buf_.data() + end_, buf_.size() - end_), kNoThrow);
+  auto room = prepare_read(buf_, begin_, end_, max_buffer);
+  if (room.size() == 0)
+    co_return std::pair{boost::system::error_code(asio::error::no_buffer_space), size_t{0}};
+  auto [ec, n] = co_await socket_.async_read_some(room, kNoThrow);
   end_ += n;
   co_return std::pair{ec, n};
 }

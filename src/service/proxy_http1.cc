@@ -1,11 +1,14 @@
 #include "service/proxy_http1.h"
 
+#include <limits>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "common/log.h"
+#include "common/read_buffer.h"
 #include "common/strings.h"
 #include "http/chunked.h"
 #include "http/forwarded.h"
@@ -143,19 +146,9 @@ http::Task<ProxyError> Attempt::send_request() {
 // Reads more bytes into the connection buffer, compacting or growing it as needed.
 http::Task<std::pair<boost::system::error_code, size_t>> Attempt::read_more() {
   auto& c = *conn_;
-  if (c.begin == c.end) {
-    c.begin = c.end = 0;
-  } else if (c.end == c.buffer.size()) {
-    if (c.begin > 0) {
-      std::memmove(c.buffer.data(), c.buffer.data() + c.begin, c.end - c.begin);
-      c.end -= c.begin;
-      c.begin = 0;
-    } else {
-      c.buffer.resize(c.buffer.size() * 2);
-    }
-  }
-  auto [ec, n] = co_await c.socket.async_read_some(
-      asio::buffer(c.buffer.data() + c.end, c.buffer.size() - c.end), kNoThrow);
+  // No size cap here: response heads are bounded by kMaxResponseHead before reading more.
+  auto room = prepare_read(c.buffer, c.begin, c.end, std::numeric_limits<size_t>::max());
+  auto [ec, n] = co_await c.socket.async_read_some(room, kNoThrow);
   c.end += n;
   co_return std::pair{ec, n};
 }
