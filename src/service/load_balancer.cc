@@ -76,6 +76,7 @@ LoadBalancerService::LoadBalancerService(std::string name, std::vector<Server> s
   std::erase_if(servers_, [](const Server& s) { return s.weight <= 0; });
   for (auto& s : servers_) {
     total_weight_ += s.weight;
+    weights_.push_back(s.weight);
     s.pool_key = transport_->name + "|" + s.authority;
   }
   for (auto& slot : slots_) slot.current.assign(servers_.size(), 0);
@@ -85,11 +86,7 @@ const Server* LoadBalancerService::pick(unsigned worker_id) const {
   if (servers_.empty()) return nullptr;
   if (servers_.size() == 1) return &servers_[0];
   auto& slot = slots_[worker_id % slots_.size()];
-  // Weights are copied into a small vector once per pick only for >1 servers; fine at these sizes.
-  thread_local std::vector<int> weights;
-  weights.clear();
-  for (const auto& s : servers_) weights.push_back(s.weight);
-  return &servers_[smooth_wrr_pick(slot.current, weights, total_weight_)];
+  return &servers_[smooth_wrr_pick(slot.current, weights_, total_weight_)];
 }
 
 http::Task<void> LoadBalancerService::handle(http::Exchange& ex) const {
@@ -111,7 +108,10 @@ http::Task<void> LoadBalancerService::handle(http::Exchange& ex) const {
 WeightedService::WeightedService(std::string name, std::vector<Child> children, unsigned workers)
     : name_(std::move(name)), children_(std::move(children)), slots_(workers == 0 ? 1 : workers) {
   std::erase_if(children_, [](const Child& c) { return c.weight <= 0; });
-  for (const auto& c : children_) total_weight_ += c.weight;
+  for (const auto& c : children_) {
+    total_weight_ += c.weight;
+    weights_.push_back(c.weight);
+  }
   for (auto& slot : slots_) slot.current.assign(children_.size(), 0);
 }
 
@@ -124,10 +124,7 @@ http::Task<void> WeightedService::handle(http::Exchange& ex) const {
     co_return;
   }
   auto& slot = slots_[ex.worker_id % slots_.size()];
-  thread_local std::vector<int> weights;
-  weights.clear();
-  for (const auto& c : children_) weights.push_back(c.weight);
-  size_t i = smooth_wrr_pick(slot.current, weights, total_weight_);
+  size_t i = smooth_wrr_pick(slot.current, weights_, total_weight_);
   co_await children_[i].handler->handle(ex);
 }
 

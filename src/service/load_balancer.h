@@ -63,6 +63,7 @@ class LoadBalancerService : public http::Handler {
 
   std::string name_;
   std::vector<Server> servers_;
+  std::vector<int> weights_;  // servers_[i].weight, laid out for smooth_wrr_pick
   int64_t total_weight_ = 0;
   bool pass_host_header_;
   std::shared_ptr<const TransportOptions> transport_;
@@ -85,6 +86,7 @@ class WeightedService : public http::Handler {
   };
   std::string name_;
   std::vector<Child> children_;
+  std::vector<int> weights_;  // children_[i].weight
   int64_t total_weight_ = 0;
   mutable std::vector<Slot> slots_;
 };
