@@ -64,6 +64,9 @@ class BodyReader {
   virtual int64_t content_length() const = 0;
   // Bytes handed out so far (retry/mirroring decisions: "did the body reach the upstream?").
   virtual uint64_t consumed() const = 0;
+  // Trailer fields that followed the body (HTTP/2 trailers, HTTP/1.1 chunked trailers), valid once
+  // read() returned the empty span; null when there were none or the protocol cannot carry them.
+  virtual const HeaderMap* trailers() const { return nullptr; }
 };
 
 // Response sink towards the client. write_head once, then write_body any number of times, then
@@ -77,6 +80,12 @@ class ResponseWriter {
   virtual Task<ProxyError> write_body(std::string_view data) = 0;
   // Ends the response body. After finish nothing more may be written.
   virtual Task<ProxyError> finish() = 0;
+  // Ends the response body with trailer fields (gRPC's grpc-status travels in them). Writers for
+  // protocols that can carry trailers override it; the others drop them and finish().
+  virtual Task<ProxyError> finish_with_trailers(const HeaderMap& trailers) {
+    (void)trailers;
+    co_return co_await finish();
+  }
   // True once a final (non-1xx) head was written: from then on, errors cannot become a clean
   // error response and the connection must be closed instead.
   virtual bool head_written() const = 0;

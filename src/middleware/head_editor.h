@@ -29,6 +29,9 @@ class HeadEditingWriter final : public http::ResponseWriter {
     return inner_.write_body(data);
   }
   http::Task<http::ProxyError> finish() override { return inner_.finish(); }
+  http::Task<http::ProxyError> finish_with_trailers(const http::HeaderMap& trailers) override {
+    return inner_.finish_with_trailers(trailers);
+  }
   bool head_written() const override { return inner_.head_written(); }
 
  private:
