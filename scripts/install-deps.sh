@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-test}
 build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev node-llhttp libnghttp2-dev
-  libyaml-cpp-dev libyaml-dev libtomlplusplus-dev nlohmann-json3-dev libre2-dev libspdlog-dev libfmt-dev
+  libyaml-dev libtomlplusplus-dev nlohmann-json3-dev libre2-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 test_pkgs=(curl python3 python3-pytest python3-h11 python3-h2 python3-grpcio wrk apache2-utils openssl
   nghttp2-client nghttp2-server testssl.sh socat)

@@ -1,6 +1,7 @@
 #include "provider/aggregator.h"
 
 #include <optional>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -35,23 +36,39 @@ struct Aggregator::State : std::enable_shared_from_this<State> {
     if (stopped)
       return;
     scheduled = false;
-    if (last_rebuild && trees == built) {
+    if (last_rebuild && same_as_built()) {
       log::get("aggregator")->debug("configuration back to the last built state; no rebuild");
       return;
     }
-    built = trees;
+    // The trees replaced since the last rebuild are released after it, not before: freeing a
+    // large tree is work the new configuration should not wait for.
+    auto previous = std::exchange(built, trees);
     last_rebuild = std::chrono::steady_clock::now();
     ++rebuilds;
     log::get("aggregator")->debug("rebuilding from {} provider(s)", trees.size());
     rebuild(built);
   }
 
+  // True when every provider's tree equals the one the last rebuild saw (publishes within one
+  // throttle window that cancel out). Pointers first: only trees published since are compared.
+  bool same_as_built() const {
+    if (trees.size() != built.size())
+      return false;
+    for (auto a = trees.begin(), b = built.begin(); a != trees.end(); ++a, ++b) {
+      if (a->first != b->first)
+        return false;
+      if (a->second != b->second && !(*a->second == *b->second))
+        return false;
+    }
+    return true;
+  }
+
   boost::asio::any_io_executor executor;
   boost::asio::steady_timer timer;
   Duration throttle;
   Rebuild rebuild;
-  std::map<std::string, config::Node> trees;
-  std::map<std::string, config::Node> built; // what the last rebuild saw
+  std::map<std::string, Aggregator::Tree> trees;
+  std::map<std::string, Aggregator::Tree> built; // what the last rebuild saw (shared, not copied)
   std::optional<std::chrono::steady_clock::time_point> last_rebuild;
   bool scheduled = false;
   bool stopped = false;
@@ -70,12 +87,12 @@ void Aggregator::stop() {
   state_->timer.cancel();
 }
 
-void Aggregator::publish(std::string provider, config::Node tree) {
+void Aggregator::publish(std::string provider, Tree tree) {
   auto& s = state_;
   if (s->stopped)
     return;
   auto it = s->trees.find(provider);
-  if (it != s->trees.end() && it->second == tree) {
+  if (it != s->trees.end() && (it->second == tree || *it->second == *tree)) {
     log::get("aggregator")->debug("provider {}: configuration unchanged, skipped", provider);
     return;
   }
@@ -85,7 +102,7 @@ void Aggregator::publish(std::string provider, config::Node tree) {
 }
 
 Publish Aggregator::publisher() {
-  return [this](std::string provider, config::Node tree) {
+  return [this](std::string provider, Tree tree) {
     publish(std::move(provider), std::move(tree));
   };
 }

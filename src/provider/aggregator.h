@@ -31,9 +31,13 @@ namespace turnpike::provider {
 
 class Aggregator {
 public:
+  // Trees are shared, immutable and identified by pointer: a provider whose pointer did not change
+  // since the last rebuild did not change, so the receiver can keep what it derived from it
+  // (the gateway keeps the decoded configuration).
+  using Tree = provider::Tree;
   // Receives every provider's current tree (provider name -> tree); typically
   // config::decode_providers() then the snapshot builder.
-  using Rebuild = std::function<void(const std::map<std::string, config::Node>& trees)>;
+  using Rebuild = std::function<void(const std::map<std::string, Tree>& trees)>;
 
   Aggregator(boost::asio::any_io_executor executor, Duration throttle, Rebuild rebuild);
   ~Aggregator();
@@ -41,7 +45,7 @@ public:
   Aggregator& operator=(const Aggregator&) = delete;
 
   // Records `tree` as `provider`'s whole configuration.
-  void publish(std::string provider, config::Node tree);
+  void publish(std::string provider, Tree tree);
 
   // A Publish callback for Provider::start() that forwards to publish(). It must not be called
   // after the aggregator is destroyed (stop the providers first).

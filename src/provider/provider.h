@@ -13,6 +13,7 @@
 // executor's io_context stops running; after stop() returns `publish` is not called again.
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -23,9 +24,14 @@
 
 namespace turnpike::provider {
 
+// A provider's whole dynamic configuration, immutable and shared (the aggregator and the gateway
+// keep it without copying; a 10,000-router tree is not cheap to copy).
+using Tree = std::shared_ptr<const config::Node>;
+
 // Delivers `tree`, the provider's whole dynamic configuration, under `provider_name` ("file").
-// A null tree means "this provider has no configuration" (e.g. an empty directory).
-using Publish = std::function<void(std::string provider_name, config::Node tree)>;
+// A null Node means "this provider has no configuration" (e.g. an empty directory); the pointer
+// itself is never null.
+using Publish = std::function<void(std::string provider_name, Tree tree)>;
 
 class Provider {
 public:

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "common/log.h"
 #include "middleware/middleware.h"
@@ -109,7 +111,9 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
 
   g->aggregator_ = std::make_unique<provider::Aggregator>(
       g->control_.get_executor(), g->cfg_.providers.providers_throttle_duration,
-      [gw = g.get()](const std::map<std::string, config::Node>& trees) { gw->rebuild(trees); });
+      [gw = g.get()](const std::map<std::string, provider::Aggregator::Tree>& trees) {
+        gw->rebuild(trees);
+      });
   if (g->cfg_.providers.file) {
     // 10 ms of quiet is enough to coalesce an editor's burst of writes; an atomic rename is one
     // event. Longer settling would dominate the reload latency (target: well under 100 ms).
@@ -143,16 +147,22 @@ std::vector<std::string> rejecting_errors(const config::DynamicConfig& d) {
 
 }  // namespace
 
-void Gateway::rebuild(const std::map<std::string, config::Node>& trees) {
+void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& trees) {
   auto started = Clock::now();
   auto logger = log::get("builder");
+  std::vector<config::DynamicConfig> retired;
   // Per provider: a configuration that does not decode keeps that provider's last good one.
-  // Each tree is decoded once; the decoded form is kept for the next rebuilds.
+  // Only trees that changed since the last rebuild are decoded; the others keep their decoded
+  // form (a 10,000-router file is not decoded again because another provider changed).
   for (const auto& [name, tree] : trees) {
-    auto decoded = config::decode_dynamic(tree, name);
+    auto& seen = decoded_trees_[name];
+    if (seen == tree) continue;
+    seen = tree;
+    auto decoded = config::decode_dynamic(*tree, name);
     auto errors = rejecting_errors(decoded);
     if (errors.empty()) {
-      last_good_[name] = std::move(decoded);
+      // The replaced configuration is freed at the end, once workers have the new snapshot.
+      retired.push_back(std::exchange(last_good_[name], std::move(decoded)));
       continue;
     }
     for (const auto& e : errors) logger->error("provider {}: {}", name, e);
@@ -162,20 +172,37 @@ void Gateway::rebuild(const std::map<std::string, config::Node>& trees) {
     if (!trees.count(it->first)) it = last_good_.erase(it);
     else ++it;
   }
+  for (auto it = decoded_trees_.begin(); it != decoded_trees_.end();) {
+    if (!trees.count(it->first)) it = decoded_trees_.erase(it);
+    else ++it;
+  }
   auto t_check = Clock::now();
-  std::vector<config::DynamicConfig> parts;
-  parts.reserve(last_good_.size());
-  for (const auto& [name, d] : last_good_) parts.push_back(d);
-  auto dyn = parts.size() == 1 ? std::move(parts.front()) : config::merge(std::move(parts));
+  // One provider (the common case) is built from its decoded form in place; several are merged
+  // into a copy.
+  std::optional<config::DynamicConfig> merged;
+  const config::DynamicConfig* dyn_ptr = nullptr;
+  static const config::DynamicConfig kEmpty;
+  if (last_good_.empty()) {
+    dyn_ptr = &kEmpty;
+  } else if (last_good_.size() == 1) {
+    dyn_ptr = &last_good_.begin()->second;
+  } else {
+    std::vector<config::DynamicConfig> parts;
+    parts.reserve(last_good_.size());
+    for (const auto& [name, d] : last_good_) parts.push_back(d);
+    merged = config::merge(std::move(parts));
+    dyn_ptr = &*merged;
+  }
+  const config::DynamicConfig& dyn = *dyn_ptr;
   auto t_decode = Clock::now();
   auto snapshot = config::build_snapshot(dyn, build_options_, ++generation_);
   auto t_build = Clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
   logger->info("configuration {}: decode {:.1f} ms, merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
                ms(t_check - started), ms(t_decode - t_check), ms(t_build - t_decode));
+  for (auto& w : workers_) w->post_snapshot(snapshot);
   auto errors = config::collect_errors(dyn, *snapshot);
   for (const auto& e : errors) logger->error("{}", e);
-  for (auto& w : workers_) w->post_snapshot(snapshot);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   logger->info("configuration {} applied: {} route(s), {} error(s), built in {} us", generation_,
                snapshot->router_count, errors.size(), us);

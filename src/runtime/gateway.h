@@ -35,7 +35,7 @@ class Gateway {
 
  private:
   explicit Gateway(config::StaticConfig cfg);
-  void rebuild(const std::map<std::string, config::Node>& trees);
+  void rebuild(const std::map<std::string, provider::Aggregator::Tree>& trees);
   void begin_shutdown();
   void check_drained();
 
@@ -51,6 +51,9 @@ class Gateway {
   config::BuildOptions build_options_;
   config::RuleCache rule_cache_;
   std::map<std::string, config::DynamicConfig> last_good_;  // decoded, per provider
+  // The tree each provider's entry in last_good_ was decoded from (or that was last rejected):
+  // an unchanged pointer means an unchanged provider, which is not decoded again.
+  std::map<std::string, provider::Aggregator::Tree> decoded_trees_;
   uint64_t generation_ = 0;
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_{};

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <unordered_set>
 
 #include "common/strings.h"
 
@@ -185,10 +186,16 @@ std::string Decoder::child_path(std::string_view key) const {
 const Node* Decoder::lookup(std::string_view key) {
   if (!node_.is_map())
     return nullptr;
-  const Node* n = node_.find(key);
-  if (n)
-    used_.insert(to_lower(key));
-  return n;
+  const auto& entries = node_.entries();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!iequals(entries[i].first, key))
+      continue;
+    if (used_.size() != entries.size())
+      used_.resize(entries.size());
+    used_[i] = true;
+    return &entries[i].second;
+  }
+  return nullptr;
 }
 
 void Decoder::fail(std::string_view key, std::string_view problem) {
@@ -391,21 +398,29 @@ std::vector<const Node*> Decoder::list(std::string_view key) {
 }
 
 void Decoder::skip(std::string_view key) {
-  if (node_.is_map() && node_.find(key))
-    used_.insert(to_lower(key));
+  lookup(key);
 }
 
 void Decoder::finish() {
   if (!node_.is_map())
     return;
-  std::set<std::string> seen;
-  for (const auto& [k, v] : node_.entries()) {
-    std::string lower = to_lower(k);
-    if (!seen.insert(lower).second) {
-      errors_.add(v.location(), child_path(k), "duplicate key (option names are case-insensitive)");
-    } else if (!used_.count(lower)) {
-      errors_.add(v.location(), child_path(k), "unknown key");
+  const auto& entries = node_.entries();
+  // Duplicates differing only in case: a scan for the few keys of an object, a set for big maps.
+  constexpr size_t kScanUpTo = 16;
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [k, v] = entries[i];
+    bool duplicate = false;
+    if (entries.size() <= kScanUpTo) {
+      for (size_t j = 0; j < i && !duplicate; ++j)
+        duplicate = iequals(entries[j].first, k);
+    } else {
+      duplicate = !seen.insert(to_lower(k)).second;
     }
+    if (duplicate)
+      errors_.add(v.location(), child_path(k), "duplicate key (option names are case-insensitive)");
+    else if (i >= used_.size() || !used_[i])
+      errors_.add(v.location(), child_path(k), "unknown key");
   }
 }
 

@@ -89,7 +89,9 @@ private:
   const Node& node_;
   std::string path_;
   Errors& errors_;
-  std::set<std::string> used_; // lower-cased keys
+  // used_[i]: entry i of node_ was consumed. A case variant of a consumed key is reported by
+  // finish() as a duplicate, so only the first match needs marking.
+  std::vector<bool> used_;
 };
 
 // Scalar conversions shared with callers that walk nodes themselves.

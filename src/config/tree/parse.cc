@@ -15,8 +15,6 @@
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
 #include <yaml.h>
 
 #include "common/strings.h"
@@ -39,8 +37,7 @@ Error error_at(const std::string& file, int line, std::string_view problem) {
 }
 
 // Offset of the first byte that is not part of well-formed UTF-8 (no overlongs, no surrogates,
-// nothing above U+10FFFF), or npos. YAML, TOML and JSON all require UTF-8; yaml-cpp alone lets
-// other bytes through.
+// nothing above U+10FFFF), or npos. YAML, TOML and JSON all require UTF-8.
 size_t invalid_utf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -81,7 +78,7 @@ size_t invalid_utf8(std::string_view s) {
 }
 
 // Offset of the first control character YAML does not allow (all C0 but tab, LF and CR; DEL),
-// or npos. Rejecting NUL also keeps yaml-cpp from guessing UTF-16/32 from zero bytes.
+// or npos. Rejecting NUL also keeps the parser from guessing UTF-16/32 from zero bytes.
 size_t yaml_control_char(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -105,126 +102,104 @@ size_t count_nodes(const Node& n) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// YAML: built from yaml-cpp's event stream rather than YAML::Load, so that aliases are copied
-// under a budget (YAML::Load shares them, and walking the shared graph is the alias bomb), the
-// quoting of each scalar is known from its tag ("!" = quoted, "?" = plain), and merge keys
-// (`<<: *defaults`, which Traefik's Go YAML honours and yaml-cpp 0.7 does not) can be applied.
+// YAML: built from libyaml's event stream (yaml-cpp's regex-based scanner took most of a reload's
+// time on large files), so that aliases are copied under a budget (walking a shared alias graph
+// is the "billion laughs" bomb), the quoting of each scalar is known, and merge keys
+// (`<<: *defaults`, which Traefik's Go YAML honours) can be applied.
 
 struct YamlFailure {
   int line;
   std::string message;
 };
 
-class YamlBuilder : public YAML::EventHandler {
+class YamlBuilder {
 public:
   explicit YamlBuilder(std::shared_ptr<const std::string> file) : file_(std::move(file)) {}
 
   bool has_root() const { return has_root_; }
   Node take_root() { return std::move(root_); }
 
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    Node n;
-    n.set_location(loc(mark));
+  // One scalar event. `anchor` is null unless the scalar defines one.
+  void scalar(int line, std::string_view value, bool plain, const char* tag, const char* anchor) {
+    bool is_null = plain && !tag &&
+                   (value.empty() || value == "~" || value == "null" || value == "Null" ||
+                    value == "NULL");
+    // libyaml gives "!" for a non-specific tag on a quoted scalar; an explicit !!str also quotes.
+    bool quoted = tag ? (std::strcmp(tag, "!") == 0 || std::strcmp(tag, "tag:yaml.org,2002:str") == 0)
+                      : !plain;
+    // The common case, a map key, is stored straight into the frame: no Node is built for it.
+    if (!anchor && !stack_.empty() && stack_.back().node.is_map() && !stack_.back().has_key) {
+      Frame& f = stack_.back();
+      f.has_key = true;
+      if (is_null)
+        f.key.clear();
+      else
+        f.key.assign(value);
+      f.key_line = line;
+      f.key_plain = !quoted;
+      return;
+    }
+    Node n = is_null ? Node() : Node::scalar(std::string(value), loc(line));
+    if (is_null)
+      n.set_location(loc(line));
+    n.set_quoted(quoted && !is_null);
     complete(std::move(n), anchor);
   }
 
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+  void alias(int line, const char* anchor) {
     auto it = anchors_.find(anchor);
     if (it == anchors_.end())
-      throw YamlFailure{mark.line + 1, "unknown alias"};
+      throw YamlFailure{line, "unknown alias"};
     alias_nodes_ += it->second.size;
     if (alias_nodes_ > kMaxAliasNodes)
-      throw YamlFailure{mark.line + 1, "aliases expand to too many nodes (limit " +
-                                           std::to_string(kMaxAliasNodes) + ")"};
+      throw YamlFailure{line, "aliases expand to too many nodes (limit " +
+                                  std::to_string(kMaxAliasNodes) + ")"};
     Node copy = it->second.node;
-    complete(std::move(copy), 0, /*from_alias=*/true);
+    complete(std::move(copy), nullptr, /*from_alias=*/true);
   }
 
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& value) override {
-    Node n = Node::scalar(utf8_escapes(value, mark), loc(mark));
-    n.set_quoted(tag == "!" || tag == "tag:yaml.org,2002:str");
-    complete(std::move(n), anchor);
+  void open(Node n, const char* anchor, int line) {
+    if (stack_.size() >= kMaxDepth)
+      throw YamlFailure{line, "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
+    Frame& f = stack_.emplace_back();
+    f.node = std::move(n);
+    if (anchor)
+      f.anchor = anchor;
   }
+  void open_list(int line, const char* anchor) { open(Node::list(loc(line)), anchor, line); }
+  void open_map(int line, const char* anchor) { open(Node::map(loc(line)), anchor, line); }
 
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    open(Node::list(loc(mark)), anchor, mark);
+  void close() {
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    complete(std::move(f.node), f.anchor.empty() ? nullptr : f.anchor.c_str());
   }
-  void OnSequenceEnd() override { close(); }
-
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    open(Node::map(loc(mark)), anchor, mark);
-  }
-  void OnMapEnd() override { close(); }
 
 private:
+  // Maps up to this size find duplicate keys by scanning; larger ones (the routers section of a
+  // big file) keep a hash index so that building stays linear in the map's size.
+  static constexpr size_t kIndexFrom = 16;
+
   struct Frame {
     Node node;
-    YAML::anchor_t anchor = 0;
+    std::string anchor;
     bool has_key = false;
     std::string key;
-    Location key_loc;
+    int key_line = 0;
     bool key_plain = false;
     std::vector<std::string> merged; // keys that came from `<<` and may be overridden
-    // key -> position in node.entries(): duplicate detection stays linear in the map's size
-    // (a file with 10,000 routers made the linear scan quadratic).
-    std::unordered_map<std::string, size_t> index;
+    std::unordered_map<std::string, size_t> index; // key -> position; only from kIndexFrom keys
   };
   struct Anchored {
     Node node;
     size_t size;
   };
 
-  Location loc(const YAML::Mark& mark) const { return Location{file_, mark.line + 1}; }
+  Location loc(int line) const { return Location{file_, line}; }
 
-  // yaml-cpp 0.7 turns the escapes "\N" (U+0085) and "\_" (U+00A0) into the raw bytes 0x85 and
-  // 0xA0 instead of UTF-8. The input was checked to be UTF-8, so such bytes can only come from
-  // those escapes: encode them properly.
-  static std::string utf8_escapes(const std::string& value, const YAML::Mark& mark) {
-    if (invalid_utf8(value) == std::string::npos)
-      return value;
-    std::string out;
-    for (size_t i = 0; i < value.size();) {
-      size_t bad = invalid_utf8(std::string_view(value).substr(i));
-      if (bad == std::string_view::npos) {
-        out.append(value, i, std::string::npos);
-        break;
-      }
-      out.append(value, i, bad);
-      auto c = static_cast<unsigned char>(value[i + bad]);
-      if (c != 0x85 && c != 0xA0)
-        throw YamlFailure{mark.line + 1, "escape sequence is not valid UTF-8"};
-      out += '\xC2';
-      out += static_cast<char>(c);
-      i += bad + 1;
-    }
-    return out;
-  }
-
-  void open(Node n, YAML::anchor_t anchor, const YAML::Mark& mark) {
-    if (stack_.size() >= kMaxDepth)
-      throw YamlFailure{mark.line + 1,
-                        "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
-    Frame f;
-    f.node = std::move(n);
-    f.anchor = anchor;
-    stack_.push_back(std::move(f));
-  }
-
-  void close() {
-    Frame f = std::move(stack_.back());
-    stack_.pop_back();
-    complete(std::move(f.node), f.anchor);
-  }
-
-  void complete(Node n, YAML::anchor_t anchor, bool from_alias = false) {
-    if (anchor != 0)
-      anchors_[anchor] = Anchored{n, count_nodes(n)};
+  void complete(Node n, const char* anchor, bool from_alias = false) {
+    if (anchor)
+      anchors_[anchor] = Anchored{n, count_nodes(n)}; // a redefinition shadows the old one
     if (stack_.empty()) {
       root_ = std::move(n);
       has_root_ = true;
@@ -240,7 +215,7 @@ private:
         throw YamlFailure{n.location().line, "a map key must be a scalar"};
       parent.has_key = true;
       parent.key = n.text();
-      parent.key_loc = n.location();
+      parent.key_line = n.location().line;
       parent.key_plain = !n.quoted() && !from_alias;
       return;
     }
@@ -249,7 +224,7 @@ private:
       merge_key(parent, n);
       return;
     }
-    add_entry(parent, parent.key, parent.key_loc, std::move(n), /*merged=*/false);
+    add_entry(parent, std::move(parent.key), parent.key_line, std::move(n), /*merged=*/false);
   }
 
   // YAML merge key: the entries of a map (or of each map in a list) are added unless the map
@@ -257,10 +232,10 @@ private:
   void merge_key(Frame& parent, const Node& value) {
     auto merge_one = [&](const Node& m) {
       if (!m.is_map())
-        throw YamlFailure{parent.key_loc.line, "'<<' must merge a map"};
+        throw YamlFailure{parent.key_line, "'<<' must merge a map"};
       for (const auto& [k, v] : m.entries())
         if (!find_exact(parent, k))
-          add_entry(parent, k, parent.key_loc, v, /*merged=*/true);
+          add_entry(parent, k, parent.key_line, v, /*merged=*/true);
     };
     if (value.is_list()) {
       for (const auto& item : value.items())
@@ -271,31 +246,43 @@ private:
   }
 
   static Node* find_exact(Frame& frame, const std::string& key) {
+    auto& entries = frame.node.entries();
+    if (entries.size() < kIndexFrom) {
+      for (auto& [k, v] : entries)
+        if (k == key)
+          return &v;
+      return nullptr;
+    }
     auto it = frame.index.find(key);
-    return it == frame.index.end() ? nullptr : &frame.node.entries()[it->second].second;
+    return it == frame.index.end() ? nullptr : &entries[it->second].second;
   }
 
-  void add_entry(Frame& parent, const std::string& key, const Location& key_loc, Node value,
-                 bool merged) {
+  void add_entry(Frame& parent, std::string key, int key_line, Node value, bool merged) {
     // A section's location is its key's line, which is where a reader looks for it.
-    value.set_location(key_loc);
+    value.set_location(loc(key_line));
     if (Node* existing = find_exact(parent, key)) {
       auto it = std::find(parent.merged.begin(), parent.merged.end(), key);
       if (it == parent.merged.end() || merged)
-        throw YamlFailure{key_loc.line, "duplicate key \"" + key + "\""};
+        throw YamlFailure{key_line, "duplicate key \"" + key + "\""};
       parent.merged.erase(it);
       *existing = std::move(value);
       return;
     }
     if (merged)
       parent.merged.push_back(key);
-    parent.index.emplace(key, parent.node.entries().size());
-    parent.node.entries().emplace_back(key, std::move(value));
+    auto& entries = parent.node.entries();
+    if (entries.size() + 1 == kIndexFrom) {
+      for (size_t i = 0; i < entries.size(); ++i)
+        parent.index.emplace(entries[i].first, i);
+    }
+    if (entries.size() + 1 >= kIndexFrom)
+      parent.index.emplace(key, entries.size());
+    entries.emplace_back(std::move(key), std::move(value));
   }
 
   std::shared_ptr<const std::string> file_;
   std::vector<Frame> stack_;
-  std::map<YAML::anchor_t, Anchored> anchors_;
+  std::map<std::string, Anchored, std::less<>> anchors_;
   size_t alias_nodes_ = 0;
   Node root_;
   bool has_root_ = false;
@@ -507,10 +494,7 @@ private:
 };
 
 
-// Drives YamlBuilder from libyaml's event parser. yaml-cpp's own scanner is regex-based and took
-// most of a reload's time on large files (~90 ms per 1,000 routers); libyaml parses the same
-// file several times faster and gives the same events, which are forwarded unchanged so that
-// every rule of YamlBuilder (alias budget, merge keys, quoting) still applies.
+// Drives YamlBuilder from libyaml's event parser.
 void parse_with_libyaml(std::string_view text, YamlBuilder& builder) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) throw YamlFailure{0, "out of memory"};
@@ -520,21 +504,7 @@ void parse_with_libyaml(std::string_view text, YamlBuilder& builder) {
   } guard{&parser};
   yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
                                text.size());
-  std::map<std::string, YAML::anchor_t> anchors;
-  auto anchor_of = [&](const yaml_char_t* name) -> YAML::anchor_t {
-    if (!name) return 0;
-    auto id = static_cast<YAML::anchor_t>(anchors.size() + 1);
-    anchors[reinterpret_cast<const char*>(name)] = id;  // a redefinition shadows the old one
-    return id;
-  };
-  auto mark_of = [](const yaml_mark_t& m) {
-    YAML::Mark mark;
-    mark.pos = static_cast<int>(m.index);
-    mark.line = static_cast<int>(m.line);
-    mark.column = static_cast<int>(m.column);
-    return mark;
-  };
-  bool in_document = false;
+  auto str = [](const yaml_char_t* s) { return reinterpret_cast<const char*>(s); };
   for (;;) {
     yaml_event_t ev;
     if (!yaml_parser_parse(&parser, &ev)) {
@@ -545,59 +515,43 @@ void parse_with_libyaml(std::string_view text, YamlBuilder& builder) {
       yaml_event_t* e;
       ~EventGuard() { yaml_event_delete(e); }
     } event_guard{&ev};
-    YAML::Mark mark = mark_of(ev.start_mark);
+    int line = static_cast<int>(ev.start_mark.line) + 1;
     switch (ev.type) {
       case YAML_STREAM_END_EVENT:
-        return;
-      case YAML_DOCUMENT_START_EVENT:
-        in_document = true;
-        builder.OnDocumentStart(mark);
-        break;
       case YAML_DOCUMENT_END_EVENT:
-        builder.OnDocumentEnd();
         return;  // like Go's yaml.Unmarshal, only the first document is read
-      case YAML_ALIAS_EVENT: {
-        auto it = anchors.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
-        if (it == anchors.end()) throw YamlFailure{mark.line + 1, "unknown alias"};
-        builder.OnAlias(mark, it->second);
+      case YAML_ALIAS_EVENT:
+        builder.alias(line, str(ev.data.alias.anchor));
         break;
-      }
       case YAML_SCALAR_EVENT: {
-        std::string value(reinterpret_cast<const char*>(ev.data.scalar.value), ev.data.scalar.length);
-        std::string tag = ev.data.scalar.tag ? reinterpret_cast<const char*>(ev.data.scalar.tag) : "";
-        bool plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-        YAML::anchor_t anchor = anchor_of(ev.data.scalar.anchor);
-        if (plain && tag.empty() &&
-            (value.empty() || value == "~" || value == "null" || value == "Null" || value == "NULL")) {
-          builder.OnNull(mark, anchor);
-        } else {
-          builder.OnScalar(mark, tag.empty() ? (plain ? "?" : "!") : tag, anchor, value);
-        }
+        const auto& sc = ev.data.scalar;
+        // libyaml decodes escapes to UTF-8; an escaped surrogate would still be invalid.
+        std::string_view value(str(sc.value), sc.length);
+        if (invalid_utf8(value) != std::string_view::npos)
+          throw YamlFailure{line, "escape sequence is not valid UTF-8"};
+        builder.scalar(line, value, sc.style == YAML_PLAIN_SCALAR_STYLE,
+                       sc.tag ? str(sc.tag) : nullptr, sc.anchor ? str(sc.anchor) : nullptr);
         break;
       }
       case YAML_SEQUENCE_START_EVENT:
-        builder.OnSequenceStart(mark, "", anchor_of(ev.data.sequence_start.anchor),
-                                YAML::EmitterStyle::Default);
-        break;
-      case YAML_SEQUENCE_END_EVENT:
-        builder.OnSequenceEnd();
+        builder.open_list(line, ev.data.sequence_start.anchor ? str(ev.data.sequence_start.anchor)
+                                                              : nullptr);
         break;
       case YAML_MAPPING_START_EVENT:
-        builder.OnMapStart(mark, "", anchor_of(ev.data.mapping_start.anchor),
-                           YAML::EmitterStyle::Default);
+        builder.open_map(line, ev.data.mapping_start.anchor ? str(ev.data.mapping_start.anchor)
+                                                            : nullptr);
         break;
+      case YAML_SEQUENCE_END_EVENT:
       case YAML_MAPPING_END_EVENT:
-        builder.OnMapEnd();
+        builder.close();
         break;
       default:
         break;
     }
-    (void)in_document;
   }
 }
 
 } // namespace
-
 
 Result<Node> parse_yaml(std::string_view text, const std::string& file) {
   auto file_ptr = std::make_shared<const std::string>(file);
@@ -610,8 +564,6 @@ Result<Node> parse_yaml(std::string_view text, const std::string& file) {
     parse_with_libyaml(text, builder);
   } catch (const YamlFailure& f) {
     return error_at(file, f.line, "invalid YAML: " + f.message);
-  } catch (const YAML::Exception& e) {
-    return error_at(file, e.mark.is_null() ? 0 : e.mark.line + 1, "invalid YAML: " + e.msg);
   } catch (const std::exception& e) {
     return error_at(file, 0, std::string("invalid YAML: ") + e.what());
   }

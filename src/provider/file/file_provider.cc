@@ -197,16 +197,9 @@ Result<config::Node> FileProvider::load(const config::FileProviderConfig& option
   auto tree = read_source(options, warnings);
   if (!tree)
     return tree;
-  // A document that is not a dynamic configuration at all (a list at the top, `http: [...]`, an
-  // unknown top-level key) is rejected like a syntax error, as Traefik's file provider does;
-  // errors inside one router, service or middleware are not (they disable that object only).
-  auto dyn = config::decode_dynamic(*tree, "file");
-  if (!dyn.errors.empty()) {
-    std::string msg;
-    for (const auto& e : dyn.errors)
-      msg += (msg.empty() ? "" : "\n") + e;
-    return make_error(std::move(msg));
-  }
+  // The tree is not decoded here: the gateway decodes each provider's tree once and rejects, as a
+  // whole, one that is not a dynamic configuration at all (a list at the top, `http: [...]`, an
+  // unknown top-level key), keeping that provider's last good configuration as Traefik does.
   return tree;
 }
 
@@ -293,16 +286,32 @@ struct FileProvider::Watcher : std::enable_shared_from_this<Watcher> {
                        [self = shared_from_this()](boost::system::error_code ec) {
                          if (ec || self->stopped)
                            return;
-                         if (self->drain())
+                         switch (self->drain()) {
+                         case Change::kNone:
+                           break;
+                         case Change::kComplete:
+                           self->reload_now();
+                           break;
+                         case Change::kPartial:
                            self->schedule_reload();
+                           break;
+                         }
                          self->arm_read();
                        });
   }
 
-  // Reads every pending inotify event; true when one of them concerns the configuration.
-  bool drain() {
+  // What a batch of inotify events means for the configuration.
+  enum class Change {
+    kNone,     // nothing that concerns us
+    kComplete, // the last relevant event finished a file (closed after writing, renamed into
+               // place): read now, there is nothing to wait for
+    kPartial,  // created, deleted, moved away...: more may follow, so debounce
+  };
+
+  // Reads every pending inotify event.
+  Change drain() {
     alignas(inotify_event) char buf[16384];
-    bool relevant = false;
+    Change change = Change::kNone;
     for (;;) {
       ssize_t n = ::read(inotify.native_handle(), buf, sizeof buf);
       if (n <= 0)
@@ -312,10 +321,12 @@ struct FileProvider::Watcher : std::enable_shared_from_this<Watcher> {
         p += sizeof(inotify_event) + ev->len;
         if (ev->mask & IN_IGNORED)
           watches.erase(ev->wd);
-        relevant |= concerns_us(*ev);
+        if (concerns_us(*ev))
+          change = (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) ? Change::kComplete
+                                                                : Change::kPartial;
       }
     }
-    return relevant;
+    return change;
   }
 
   bool concerns_us(const inotify_event& ev) const {
@@ -345,6 +356,13 @@ struct FileProvider::Watcher : std::enable_shared_from_this<Watcher> {
     });
   }
 
+  // A finished write skips the debounce: waiting would only add latency to every change.
+  void reload_now() {
+    settle_timer.cancel();
+    pending_since.reset();
+    reload();
+  }
+
   void reload() {
     if (options.watch)
       refresh_watches();
@@ -360,10 +378,10 @@ struct FileProvider::Watcher : std::enable_shared_from_this<Watcher> {
       log->debug("configuration unchanged");
       return;
     }
-    last_published = *tree;
+    last_published = std::make_shared<const config::Node>(std::move(*tree));
     log->info("configuration loaded from {}",
               options.directory.empty() ? options.filename : options.directory);
-    publish("file", std::move(*tree));
+    publish("file", last_published);
   }
 
   boost::asio::any_io_executor executor;
@@ -376,7 +394,7 @@ struct FileProvider::Watcher : std::enable_shared_from_this<Watcher> {
   std::shared_ptr<spdlog::logger> log;
   std::map<int, std::string> watches; // watch descriptor -> directory
   std::set<std::string> names;        // single-file mode: entry names that concern us
-  std::optional<config::Node> last_published;
+  Tree last_published; // shared with the aggregator, never copied
   std::optional<std::chrono::steady_clock::time_point> pending_since;
   bool retry_armed = false;
   bool stopped = false;

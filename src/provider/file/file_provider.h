@@ -12,11 +12,11 @@
 //
 // Watching uses inotify on the directories involved (the file's parent directory, and the
 // parent of its symlink target; or the directory tree), so that editors that replace the file,
-// atomic renames and Kubernetes ConfigMap symlink swaps are all seen. Events are coalesced for
-// `settle_delay`, then the source is re-read; a tree equal to the last published one is not
-// published again. If the source cannot be read or parsed, or is not a dynamic configuration
-// (see load()), the error is logged at ERROR with file and line, nothing is published (the last
-// good configuration stays in force) and watching continues.
+// atomic renames and Kubernetes ConfigMap symlink swaps are all seen. A file closed after writing
+// or renamed into place is re-read at once; other events (creation, deletion) are coalesced for
+// `settle_delay` first. A tree equal to the last published one is not published again. If the
+// source cannot be read or parsed (see load()), the error is logged at ERROR with file and line,
+// nothing is published (the last good configuration stays in force) and watching continues.
 //
 // Threads: see provider.h. All work (inotify reads, file reads, parsing) runs on the control
 // executor; configuration files are small.
@@ -45,10 +45,10 @@ public:
 
   // Reads the configured file or directory once and returns the merged tree start() would
   // publish (null for an empty directory). Fails, naming file and line, when a file cannot be
-  // read or parsed, or when the document is not a dynamic configuration at all (the
-  // document-level errors of config::decode_dynamic: a top-level list, `http: [...]`, an unknown
-  // top-level key); the provider then keeps its last good configuration. Errors inside one
-  // router, service or middleware do not fail it: they disable that object when built. Merge
+  // read or parsed; the provider then keeps its last good configuration. The tree is not decoded
+  // here: a document that is not a dynamic configuration at all (a top-level list,
+  // `http: [...]`, an unknown key) is rejected as a whole by the gateway when it decodes it, and
+  // errors inside one router, service or middleware disable that object when built. Merge
   // warnings (names defined twice) are appended to `warnings`. Pure with respect to provider
   // state: usable from `--validate` and tests.
   static Result<config::Node> load(const config::FileProviderConfig& options,

@@ -10,10 +10,10 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-config::Node tree(const std::string& value) {
+Tree tree(const std::string& value) {
   config::Node n = config::Node::map();
   n.child("v") = config::Node::scalar(value);
-  return n;
+  return std::make_shared<const config::Node>(std::move(n));
 }
 
 struct Rebuild {
@@ -25,8 +25,10 @@ class AggregatorTest : public ::testing::Test {
 protected:
   std::unique_ptr<Aggregator> make(Duration throttle) {
     return std::make_unique<Aggregator>(io_.get_executor(), throttle,
-                                        [this](const std::map<std::string, config::Node>& trees) {
-                                          rebuilds_.push_back({Clock::now(), trees});
+                                        [this](const std::map<std::string, Aggregator::Tree>& trees) {
+                                          Rebuild r{Clock::now(), {}};
+                                          for (const auto& [name, t] : trees) r.trees[name] = *t;
+                                          rebuilds_.push_back(std::move(r));
                                         });
   }
   // Runs the loop for `d` of wall time (run_for alone returns early when there is no work).
