@@ -40,6 +40,7 @@ class Response:
         self.headers: list[tuple[str, str]] = []
         self.body = bytearray()
         self.trailers: list[tuple[str, str]] = []
+        self.interim: list[int] = []  # 1xx statuses received before the final one
         self.ended = False
         self.reset: int | None = None
 
@@ -92,20 +93,24 @@ class H2Client(_Conn):
     """A prior-knowledge HTTP/2 client connection driven by h2.connection."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0,
-                 window: int = 16 * 1024 * 1024, auto_ack: bool = True):
+                 window: int = 16 * 1024 * 1024, stream_window: int | None = None,
+                 auto_ack: bool = True):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=True, header_encoding="utf-8"))
         self.conn.local_settings = h2.settings.Settings(
-            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+            client=True, initial_values={
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: stream_window or window})
         self.conn.initiate_connection()
         if window > 65535:
             self.conn.increment_flow_control_window(window - 65535)
         self.auto_ack = auto_ack  # return flow-control credit for every DATA received
         self.responses: dict[int, Response] = {}
-        self.goaway: h2.events.ConnectionTerminated | None = None
+        self.goaway: GoAwayFrame | None = None  # the last GOAWAY received
+        self.goaways: list[GoAwayFrame] = []
+        self._inbuf = b""
         self.closed = False
         self.flush()
 
@@ -162,13 +167,30 @@ class H2Client(_Conn):
         if not data:
             self.closed = True
             return False
-        for ev in self.conn.receive_data(data):
+        # h2 treats every GOAWAY as the end of the connection and refuses the frames that still
+        # follow a graceful one (the shutdown notice, RFC 9113 6.8): GOAWAY frames are taken out
+        # here and recorded, the rest goes to h2.
+        self._inbuf += data
+        passed = b""
+        while len(self._inbuf) >= 9:
+            length = int.from_bytes(self._inbuf[:3], "big")
+            if len(self._inbuf) < 9 + length:
+                break
+            raw, self._inbuf = self._inbuf[:9 + length], self._inbuf[9 + length:]
+            if raw[3] == 0x7:
+                frame, _ = Frame.parse_frame_header(memoryview(raw[:9]))
+                frame.parse_body(memoryview(raw[9:]))
+                self.goaway = frame
+                self.goaways.append(frame)
+            else:
+                passed += raw
+        for ev in self.conn.receive_data(passed):
             r = self.responses.get(getattr(ev, "stream_id", None) or 0)
             if isinstance(ev, h2.events.ResponseReceived):
                 r.status = int(dict(ev.headers)[":status"])
                 r.headers = [(k, v) for k, v in ev.headers if not k.startswith(":")]
             elif isinstance(ev, h2.events.InformationalResponseReceived):
-                pass
+                r.interim.append(int(dict(ev.headers)[":status"]))
             elif isinstance(ev, h2.events.DataReceived):
                 r.body += ev.data
                 if self.auto_ack and ev.flow_controlled_length:
@@ -180,8 +202,6 @@ class H2Client(_Conn):
             elif isinstance(ev, h2.events.StreamReset):
                 if r is not None:
                     r.reset = ev.error_code
-            elif isinstance(ev, h2.events.ConnectionTerminated):
-                self.goaway = ev
         self.flush()
         return True
 
@@ -235,14 +255,22 @@ class RawH2(_Conn):
             out += self.encoder.encode([(n, v)], huffman=huffman)
         return out
 
-    def headers(self, sid: int, fields, end_stream: bool = True, end_headers: bool = True) -> bytes:
+    def headers(self, sid: int, fields, end_stream: bool = True, end_headers: bool = True,
+                max_frame: int = 16384) -> bytes:
+        """HEADERS (and CONTINUATION frames when the block is larger than max_frame)."""
+        block = self.block(fields)
         f = HeadersFrame(sid)
-        f.data = self.block(fields)
+        f.data, block = block[:max_frame], block[max_frame:]
         if end_stream:
             f.flags.add("END_STREAM")
+        frames = [f]
+        while block:
+            c = ContinuationFrame(sid)
+            c.data, block = block[:max_frame], block[max_frame:]
+            frames.append(c)
         if end_headers:
-            f.flags.add("END_HEADERS")
-        return f.serialize()
+            frames[-1].flags.add("END_HEADERS")
+        return b"".join(x.serialize() for x in frames)
 
     @staticmethod
     def get_fields(path: str = "/", authority: str = "h2.test", extra=()) -> list:
