@@ -333,7 +333,9 @@ void H2Stream::reset(int32_t stream_id) {
   has_out_trailers = false;
 }
 
-bool H2Stream::gone() const { return h2_closed || conn.dead(); }
+// Once we reset a stream its I/O fails at once, without waiting for the RST_STREAM to be
+// written (the client may not be reading at all: that is what writeTimeout is for).
+bool H2Stream::gone() const { return h2_closed || reset_by_us || conn.dead(); }
 
 ProxyError H2Stream::closed_error() const {
   return ProxyError{K::kDownstreamClosed, "HTTP/2 stream closed", false};
@@ -813,9 +815,11 @@ void H2Core::resume(H2Stream& s) {
 }
 
 void H2Core::reset_stream(H2Stream& s, uint32_t code) {
-  if (s.h2_closed || dead()) return;
+  if (s.h2_closed || s.reset_by_us || dead()) return;
   s.reset_by_us = true;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, code);
+  H2Stream::notify(s.in_event);
+  H2Stream::notify(s.out_event);
   schedule_write();
 }
 
