@@ -34,7 +34,7 @@ using http::ProxyError;
 using K = ProxyError::Kind;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-constexpr size_t kReadBuffer = 32 * 1024;
+constexpr size_t kReadBuffer = 16 * 1024;
 // Output is gathered from nghttp2 into one buffer per write, up to about this much.
 constexpr size_t kWriteGather = 64 * 1024;
 // write_body copies up to this much per stream and returns at once (a small response leaves in
@@ -460,7 +460,6 @@ H2Core::H2Core(asio::any_io_executor ex, WorkerState& worker, const EntryPointOp
   // request: the connection ends instead of the stream getting a 431.
   header_bomb_bytes_ = std::max<uint64_t>(2 * ep.limits.max_header_bytes, 64 * 1024);
   header_bomb_fields_ = std::max<size_t>(10 * ep.limits.max_header_fields, 1000);
-  out_.reserve(kWriteGather + 32 * 1024);
 }
 
 H2Core::~H2Core() {
@@ -888,13 +887,18 @@ void H2Core::maybe_release(H2Stream& s) {
   if (!s.h2_closed || s.handler_running || s.queued) return;
   s.deadline.clear();
   size_t slot = s.slot;
-  std::unique_ptr<H2Stream> owned = std::move(streams_[slot]);
+  std::unique_ptr<H2Stream> freed = std::move(streams_[slot]);
   if (slot + 1 != streams_.size()) {
     streams_[slot] = std::move(streams_.back());
     streams_[slot]->slot = slot;
   }
   streams_.pop_back();
-  if (spare_.size() < kSpareStreams) spare_.push_back(std::move(owned));
+  if (spare_.size() < kSpareStreams) {
+    // Kept for the next stream, but not with a large upload's buffers.
+    for (std::string* b : {&freed->in, &freed->reading, &freed->owned})
+      if (b->capacity() > kBodyCopy) std::string().swap(*b);
+    spare_.push_back(std::move(freed));
+  }
   if (streams_.empty()) {
     if (goaway_started_ && !dead()) terminate(NGHTTP2_NO_ERROR);
     arm_idle();
@@ -903,6 +907,8 @@ void H2Core::maybe_release(H2Stream& s) {
 
 void H2Core::arm_idle() {
   if (!streams_.empty() || linger_ || terminating_) return;
+  // An idle connection does not keep a large download's output buffer.
+  if (out_.empty() && out_.capacity() > kWriteGather) std::string().swap(out_);
   deadline_.expire_after(std::chrono::duration_cast<Clock::duration>(ep_.idle_timeout));
 }
 
