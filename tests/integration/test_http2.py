@@ -12,12 +12,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
 import turnpike_it as it
-from h2_it import NO_ERROR, H2Client, RawH2
+from h2_it import CANCEL, INTERNAL_ERROR, NO_ERROR, H2Client, RawH2
 
 H2LOAD = shutil.which("h2load")
 NGHTTP = shutil.which("nghttp")
@@ -297,11 +298,11 @@ def test_read_timeout_is_per_stream(env):
         stuck = c.start("/upload", method="POST", headers=[("content-length", "10")],
                         end_stream=False)
         assert c.request("/other").status == 200
-        assert time.monotonic() - t0 < 1.0
+        assert c.responses[stuck].status is None  # served while the stuck stream waits
         r = c.wait(stuck, timeout=5)
         took = time.monotonic() - t0
         assert r.status == 408, (r.status, r.reset)
-        assert 0.8 < took < 3.0, took
+        assert 0.8 < took < 4.0, took
         assert c.request("/after").status == 200  # the connection is still fine
 
 
@@ -354,3 +355,60 @@ def test_response_trailers_from_a_chunked_upstream(gw):
         assert r.trailers == [("grpc-status", "0"), ("x-checksum", "abc")]
         r = c.request("/chunked/10")  # no trailers: the body simply ends
         assert r.status == 200 and r.trailers == [] and len(r.body) == 10
+
+
+def test_write_timeout_resets_the_stream(env):
+    a = env.upstream("a")
+    gw = env.gateway(entrypoints={"web": {"transport": {"respondingTimeouts": {"writeTimeout": "1s"}}}},
+                     dynamic=simple_dynamic(a), ready=("h2.test", "/"))
+    with H2Client(gw.port) as c:
+        t0 = time.monotonic()
+        slow = c.start("/delay/4000")
+        r = c.wait(slow, timeout=6)
+        took = time.monotonic() - t0
+        assert r.reset == CANCEL and r.status is None, (r.reset, r.status)
+        assert took < 3.5, took
+        assert c.request("/fine").status == 200  # the connection goes on
+
+
+def test_truncated_upstream_response_resets_the_stream(env):
+    """An upstream that closes mid-body: the client sees the stream fail (RST_STREAM
+    INTERNAL_ERROR), never a clean end of a short body."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    gw = env.gateway(dynamic={"http": {
+        "routers": {"main": {"rule": "Host(`h2.test`)", "service": "cut"}},
+        "services": {"cut": it.service(f"http://127.0.0.1:{port}")}}})
+    try:
+        with H2Client(gw.port) as c:
+            deadline = time.monotonic() + 10
+            while True:  # the route may need a moment to load
+                r = c.request("/cut")
+                if r.status != 404 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert r.status == 200
+            assert r.reset == INTERNAL_ERROR and not r.ended
+            assert bytes(r.body) == b"x" * 10
+    finally:
+        listener.close()
