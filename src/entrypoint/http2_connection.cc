@@ -272,6 +272,8 @@ class H2Core : public Drainable {
   size_t running_ = 0;
   size_t max_handlers_;
   uint64_t header_bomb_bytes_;
+  uint64_t connection_header_budget_;
+  uint64_t live_header_bytes_ = 0;  // decoded fields (RFC 7541 4.1 size) of alive streams
   size_t header_bomb_fields_;
 
   std::vector<nghttp2_nv> nva_;
@@ -459,6 +461,7 @@ H2Core::H2Core(asio::any_io_executor ex, WorkerState& worker, const EntryPointOp
   // A header block this much larger than the limits is an attack (HPACK bomb), not a big
   // request: the connection ends instead of the stream getting a 431.
   header_bomb_bytes_ = std::max<uint64_t>(2 * ep.limits.max_header_bytes, 64 * 1024);
+  connection_header_budget_ = std::max<uint64_t>(2 * ep.limits.max_header_bytes, 4 << 20);
   header_bomb_fields_ = std::max<size_t>(10 * ep.limits.max_header_fields, 1000);
 }
 
@@ -576,6 +579,14 @@ int H2Core::on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_
   if (!s) return 0;
   std::string_view n(reinterpret_cast<const char*>(name), namelen);
   std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+  // Decoded header data held by the connection's live streams: HPACK lets a few bytes on the
+  // wire stand for a large field, so many streams of allowed size could otherwise hold
+  // maxConcurrentStreams x maxHeaderBytes.
+  c->live_header_bytes_ += namelen + valuelen + 32;
+  if (c->live_header_bytes_ > c->connection_header_budget_) {
+    c->calm("header data of open streams too large (HPACK amplification)");
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     s->builder.add(n, v);
     if (s->builder.decoded_bytes() > c->header_bomb_bytes_ ||
@@ -886,6 +897,7 @@ H2Stream& H2Core::acquire(int32_t id) {
 void H2Core::maybe_release(H2Stream& s) {
   if (!s.h2_closed || s.handler_running || s.queued) return;
   s.deadline.clear();
+  live_header_bytes_ -= s.builder.decoded_bytes() + s.trailer_bytes;
   size_t slot = s.slot;
   std::unique_ptr<H2Stream> freed = std::move(streams_[slot]);
   if (slot + 1 != streams_.size()) {

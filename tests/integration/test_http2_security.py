@@ -312,3 +312,30 @@ def test_streams_beyond_the_limit_are_refused(gw):
         g = c.goaway()
         assert g is not None and g.error_code == PROTOCOL_ERROR
         assert c.wait_closed()
+
+
+def test_hpack_amplification_across_streams(env):
+    """Each request within the limits (95 one-byte references to a 4 KiB field: 380 KiB
+    decoded from ~100 bytes), but many of them held open: the header data the connection holds
+    is capped (4 MiB by default), then GOAWAY ENHANCE_YOUR_CALM."""
+    a = env.upstream("a")
+    gw = env.gateway(dynamic={"http": {"routers": {"main": {"rule": "Host(`h2.test`)", "service": "a"}},
+                                       "services": {"a": it.service(a)}}},
+                     ready=("h2.test", "/"))
+    with Background(gw.port) as bg, RawH2(gw.port) as c:
+        first = HeadersFrame(1)
+        first.data = c.block(fields(path="/delay/100", authority="h2.test") + [("x-big", "a" * 4000)])
+        first.flags.add("END_HEADERS")  # no END_STREAM: the request stays open
+        c.send(first.serialize())
+        pseudo = lambda: c.encoder.encode(  # noqa: E731 - never indexed, so index 62 stays x-big
+            [(k, v, True) for k, v in fields(path="/delay/100", authority="h2.test")])
+        batch = b""
+        for i in range(1, 40):
+            h = HeadersFrame(1 + 2 * i)
+            h.data = pseudo() + bytes([0x80 | 62]) * 95  # 99 fields: under the limit of 100
+            h.flags.add("END_HEADERS")
+            batch += h.serialize()
+        c.send(batch)
+        g = calm_and_closed(c)
+        assert g.last_stream_id < 1 + 2 * 39
+    assert_served(bg)
