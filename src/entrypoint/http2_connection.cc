@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstring>
+#include <deque>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -277,7 +278,9 @@ class H2Core : public Drainable {
   size_t header_bomb_fields_;
 
   std::vector<nghttp2_nv> nva_;
-  std::vector<std::string> scratch_;  // sanitised values referenced by nva_
+  // Sanitised values referenced by nva_; a deque so that growing it moves no string (nva_ points
+  // into them, short strings included).
+  std::deque<std::string> scratch_;
   size_t scratch_used_ = 0;
   std::array<char, 4> status_text_{};
 
@@ -298,7 +301,6 @@ class H2Core : public Drainable {
   bool linger_ = false;
   bool terminating_ = false;  // the final GOAWAY is queued; the connection ends after it
   bool goaway_started_ = false;
-  bool draining_ = false;
 };
 
 // ------------------------------------------------------------------------------------------
@@ -1059,10 +1061,7 @@ void H2Core::begin_goaway() {
   schedule_write();
 }
 
-void H2Core::drain() {
-  draining_ = true;
-  begin_goaway();
-}
+void H2Core::drain() { begin_goaway(); }
 
 // ------------------------------------------------------------------------------------------
 // H2Core: bytes in and out
