@@ -20,14 +20,14 @@ http::Task<void> route_and_serve(http::Exchange& ex, WorkerState& worker,
 // Counts a client connection in WorkerState::open_connections for its lifetime (graceful
 // shutdown waits for the count to drop to zero).
 class OpenConnection {
- public:
+public:
   explicit OpenConnection(WorkerState& worker) : worker_(worker) { ++worker_.open_connections; }
   ~OpenConnection() { --worker_.open_connections; }
   OpenConnection(const OpenConnection&) = delete;
   OpenConnection& operator=(const OpenConnection&) = delete;
 
- private:
+private:
   WorkerState& worker_;
 };
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

@@ -10,12 +10,12 @@
 namespace turnpike::entrypoint {
 
 class Drainable {
- public:
+public:
   // Called on the connection's worker; idempotent.
   virtual void drain() = 0;
 
- protected:
+protected:
   ~Drainable() = default;
 };
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

@@ -11,8 +11,8 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -90,7 +90,8 @@ nghttp2_nv make_nv(std::string_view name, std::string_view value) {
 
 bool is_clean_value(std::string_view v) {
   for (char c : v)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
+    if (c == '\r' || c == '\n' || c == '\0')
+      return false;
   return true;
 }
 
@@ -100,7 +101,7 @@ class H2Core;
 // HEADERS until both its handler has returned and nghttp2 has closed the stream (then it is
 // recycled, keeping its strings' capacity).
 class H2Stream final : public http::BodyReader, public http::ResponseWriter {
- public:
+public:
   H2Stream(H2Core& conn, const asio::any_io_executor& ex, DeadlineScanner& scanner);
   void reset(int32_t stream_id);
 
@@ -128,29 +129,29 @@ class H2Stream final : public http::BodyReader, public http::ResponseWriter {
 
   H2Core& conn;
   int32_t id = 0;
-  size_t slot = 0;  // index in H2Core::streams_
+  size_t slot = 0; // index in H2Core::streams_
   http::Request req;
   http::Http2RequestBuilder builder;
   Clock::time_point start{};
   std::string logged_target;
   Deadline deadline;
-  asio::steady_timer in_event;   // request data arrived, body ended, stream closed
-  asio::steady_timer out_event;  // write_body's data was taken, stream closed
+  asio::steady_timer in_event;  // request data arrived, body ended, stream closed
+  asio::steady_timer out_event; // write_body's data was taken, stream closed
   asio::cancellation_signal cancel;
 
   // Life cycle.
   bool headers_done = false;
-  bool queued = false;           // waiting for a handler slot
-  bool handler_running = false;  // from spawn until handler_done (posted after the coroutine)
-  bool coroutine_live = false;   // the handler coroutine has not completed: cancel may reach it
-  bool h2_closed = false;        // nghttp2 closed the stream
-  bool reset_by_us = false;      // we reset it (timeout, truncated response): not premature
-  int local_status = 0;          // answer this locally instead of routing (400, 405, 431...)
+  bool queued = false;          // waiting for a handler slot
+  bool handler_running = false; // from spawn until handler_done (posted after the coroutine)
+  bool coroutine_live = false;  // the handler coroutine has not completed: cancel may reach it
+  bool h2_closed = false;       // nghttp2 closed the stream
+  bool reset_by_us = false;     // we reset it (timeout, truncated response): not premature
+  int local_status = 0;         // answer this locally instead of routing (400, 405, 431...)
   std::string_view local_reason;
 
   // Request body.
-  std::string in;       // received, not yet handed out
-  std::string reading;  // handed out by the last read()
+  std::string in;      // received, not yet handed out
+  std::string reading; // handed out by the last read()
   bool in_done = false;
   bool timed_out = false;
   bool continue_sent = false;
@@ -161,15 +162,15 @@ class H2Stream final : public http::BodyReader, public http::ResponseWriter {
 
   // Response.
   bool head_written_ = false;
-  bool bodyless = false;           // HEAD, 204, 304: END_STREAM on the HEADERS
-  bool finished = false;           // finish() called (or bodyless head written)
-  bool response_complete = false;  // END_STREAM sent
-  bool deferred = false;           // the data provider returned NGHTTP2_ERR_DEFERRED
+  bool bodyless = false;          // HEAD, 204, 304: END_STREAM on the HEADERS
+  bool finished = false;          // finish() called (or bodyless head written)
+  bool response_complete = false; // END_STREAM sent
+  bool deferred = false;          // the data provider returned NGHTTP2_ERR_DEFERRED
   int status = 0;
   uint64_t body_bytes = 0;
-  std::string owned;  // small writes, copied
+  std::string owned; // small writes, copied
   size_t owned_pos = 0;
-  std::string_view ext;  // a large write, taken while write_body waits
+  std::string_view ext; // a large write, taken while write_body waits
   http::HeaderMap out_trailers;
   bool has_out_trailers = false;
 };
@@ -178,7 +179,7 @@ class H2Stream final : public http::BodyReader, public http::ResponseWriter {
 // handlers. The I/O loops live in H2Connection<Stream>. Everything here runs on the worker; the
 // class is internal to this file, so its members are open to H2Stream.
 class H2Core : public Drainable {
- public:
+public:
   H2Core(asio::any_io_executor ex, WorkerState& worker, const EntryPointOptions& ep,
          const tcp::endpoint& remote, bool tls);
   virtual ~H2Core();
@@ -265,16 +266,16 @@ class H2Core : public Drainable {
   std::string out_;
   asio::steady_timer write_event_;
   bool writer_waiting_ = false;
-  asio::steady_timer done_event_;  // the last handler returned
+  asio::steady_timer done_event_; // the last handler returned
 
-  std::vector<std::unique_ptr<H2Stream>> streams_;  // alive streams
+  std::vector<std::unique_ptr<H2Stream>> streams_; // alive streams
   std::vector<std::unique_ptr<H2Stream>> spare_;
-  std::vector<H2Stream*> ready_;                    // complete requests waiting for a handler
+  std::vector<H2Stream*> ready_; // complete requests waiting for a handler
   size_t running_ = 0;
   size_t max_handlers_;
   uint64_t header_bomb_bytes_;
   uint64_t connection_header_budget_;
-  uint64_t live_header_bytes_ = 0;  // decoded fields (RFC 7541 4.1 size) of alive streams
+  uint64_t live_header_bytes_ = 0; // decoded fields (RFC 7541 4.1 size) of alive streams
   size_t header_bomb_fields_;
 
   std::vector<nghttp2_nv> nva_;
@@ -289,7 +290,7 @@ class H2Core : public Drainable {
   int64_t control_tokens_ = kControlBurst;
   Clock::time_point control_refill_ = Clock::now();
   Clock::time_point opened_ = Clock::now();
-  uint32_t pending_goaway_ = 0;  // a callback asked to end the connection with this code (+1)
+  uint32_t pending_goaway_ = 0; // a callback asked to end the connection with this code (+1)
   std::string_view goaway_reason_;
 
   // Input read after the session stopped taking it (after GOAWAY) is dropped, up to this much;
@@ -299,7 +300,7 @@ class H2Core : public Drainable {
   bool aborted_ = false;    // streams aborted (connection ending)
   bool input_done_ = false; // no more input is processed (terminated, or lingering)
   bool linger_ = false;
-  bool terminating_ = false;  // the final GOAWAY is queued; the connection ends after it
+  bool terminating_ = false; // the final GOAWAY is queued; the connection ends after it
   bool goaway_started_ = false;
 };
 
@@ -307,9 +308,7 @@ class H2Core : public Drainable {
 // H2Stream
 
 H2Stream::H2Stream(H2Core& c, const asio::any_io_executor& ex, DeadlineScanner& scanner)
-    : conn(c),
-      deadline(scanner, [this] { on_deadline(); }),
-      in_event(ex, Clock::time_point::max()),
+    : conn(c), deadline(scanner, [this] { on_deadline(); }), in_event(ex, Clock::time_point::max()),
       out_event(ex, Clock::time_point::max()) {}
 
 void H2Stream::reset(int32_t stream_id) {
@@ -339,7 +338,9 @@ void H2Stream::reset(int32_t stream_id) {
 
 // Once we reset a stream its I/O fails at once, without waiting for the RST_STREAM to be
 // written (the client may not be reading at all: that is what writeTimeout is for).
-bool H2Stream::gone() const { return h2_closed || reset_by_us || conn.dead(); }
+bool H2Stream::gone() const {
+  return h2_closed || reset_by_us || conn.dead();
+}
 
 ProxyError H2Stream::closed_error() const {
   return ProxyError{K::kDownstreamClosed, "HTTP/2 stream closed", false};
@@ -356,9 +357,12 @@ http::Task<std::pair<ProxyError, std::span<const char>>> H2Stream::read() {
       conn.consume(*this, reading.size());
       co_return Out{ProxyError::none(), std::span<const char>(reading.data(), reading.size())};
     }
-    if (in_done) co_return Out{ProxyError::none(), {}};
-    if (timed_out) co_return Out{ProxyError{K::kDownstreamTimeout, "request body read timeout", false}, {}};
-    if (gone()) co_return Out{closed_error(), {}};
+    if (in_done)
+      co_return Out{ProxyError::none(), {}};
+    if (timed_out)
+      co_return Out{ProxyError{K::kDownstreamTimeout, "request body read timeout", false}, {}};
+    if (gone())
+      co_return Out{closed_error(), {}};
     if (req.expect_continue && !continue_sent) {
       continue_sent = true;
       nghttp2_nv nv = make_nv(":status", "100");
@@ -370,12 +374,14 @@ http::Task<std::pair<ProxyError, std::span<const char>>> H2Stream::read() {
 }
 
 http::Task<ProxyError> H2Stream::write_head(http::Response& head) {
-  if (gone()) co_return closed_error();
+  if (gone())
+    co_return closed_error();
   if (head.status >= 100 && head.status < 200) {
     // Interim responses (103 Early Hints...); 100 is ours to send, 101 has no HTTP/2 form.
     if (head.status == 101)
       co_return ProxyError{K::kInternal, "101 Switching Protocols over HTTP/2", false};
-    if (head.status == 100) co_return ProxyError::none();
+    if (head.status == 100)
+      co_return ProxyError::none();
     conn.build_response_nva(head, head.status);
     auto& nva = conn.nva();
     nghttp2_submit_headers(conn.session(), NGHTTP2_FLAG_NONE, id, nullptr, nva.data(), nva.size(),
@@ -393,15 +399,19 @@ http::Task<ProxyError> H2Stream::write_head(http::Response& head) {
   prd.read_callback = &H2Core::read_data;
   int rv = nghttp2_submit_response(conn.session(), id, nva.data(), nva.size(),
                                    bodyless ? nullptr : &prd);
-  if (rv != 0) co_return ProxyError{K::kDownstreamClosed, nghttp2_strerror(rv), false};
-  if (bodyless) finished = true;
+  if (rv != 0)
+    co_return ProxyError{K::kDownstreamClosed, nghttp2_strerror(rv), false};
+  if (bodyless)
+    finished = true;
   conn.schedule_write();
   co_return ProxyError::none();
 }
 
 http::Task<ProxyError> H2Stream::write_body(std::string_view data) {
-  if (bodyless || data.empty()) co_return ProxyError::none();
-  if (gone()) co_return closed_error();
+  if (bodyless || data.empty())
+    co_return ProxyError::none();
+  if (gone())
+    co_return closed_error();
   body_bytes += data.size();
   if (ext.empty() && owned.size() - owned_pos + data.size() <= kBodyCopy) {
     if (owned_pos > 0) {
@@ -427,8 +437,10 @@ http::Task<ProxyError> H2Stream::write_body(std::string_view data) {
 }
 
 http::Task<ProxyError> H2Stream::finish() {
-  if (finished) co_return ProxyError::none();
-  if (gone()) co_return closed_error();
+  if (finished)
+    co_return ProxyError::none();
+  if (gone())
+    co_return closed_error();
   finished = true;
   conn.resume(*this);
   co_return ProxyError::none();
@@ -436,28 +448,25 @@ http::Task<ProxyError> H2Stream::finish() {
 
 http::Task<ProxyError> H2Stream::finish_with_trailers(const http::HeaderMap& trailers) {
   if (!bodyless && !finished && !trailers.empty()) {
-    for (const auto& h : trailers) out_trailers.add(h.name, h.value);
+    for (const auto& h : trailers)
+      out_trailers.add(h.name, h.value);
     has_out_trailers = true;
   }
   co_return co_await finish();
 }
 
-
-void H2Stream::on_deadline() { conn.on_stream_deadline(*this); }
+void H2Stream::on_deadline() {
+  conn.on_stream_deadline(*this);
+}
 
 // ------------------------------------------------------------------------------------------
 // H2Core: session set-up and nghttp2 callbacks
 
 H2Core::H2Core(asio::any_io_executor ex, WorkerState& worker, const EntryPointOptions& ep,
                const tcp::endpoint& remote, bool tls)
-    : ex_(ex),
-      worker_(worker),
-      ep_(ep),
-      remote_(remote),
-      tls_(tls),
+    : ex_(ex), worker_(worker), ep_(ep), remote_(remote), tls_(tls),
       deadline_(worker.ctx.deadlines, [this] { on_conn_deadline(); }),
-      write_event_(ex, Clock::time_point::max()),
-      done_event_(ex, Clock::time_point::max()) {
+      write_event_(ex, Clock::time_point::max()), done_event_(ex, Clock::time_point::max()) {
   deadline_.owner = static_cast<Drainable*>(this);
   max_handlers_ = ep.http2.max_concurrent_streams;
   // A header block this much larger than the limits is an attack (HPACK bomb), not a big
@@ -468,7 +477,8 @@ H2Core::H2Core(asio::any_io_executor ex, WorkerState& worker, const EntryPointOp
 }
 
 H2Core::~H2Core() {
-  if (session_) nghttp2_session_del(session_);
+  if (session_)
+    nghttp2_session_del(session_);
 }
 
 const nghttp2_session_callbacks* H2Core::callbacks() {
@@ -491,7 +501,8 @@ const nghttp2_session_callbacks* H2Core::callbacks() {
 
 bool H2Core::start_session() {
   nghttp2_option* opt = nullptr;
-  if (nghttp2_option_new(&opt) != 0) return false;
+  if (nghttp2_option_new(&opt) != 0)
+    return false;
   // Stream windows go back to the client only as handlers read (H2Stream::read).
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_no_closed_streams(opt, 1);
@@ -501,7 +512,8 @@ bool H2Core::start_session() {
   nghttp2_option_set_max_outbound_ack(opt, kMaxOutboundAck);
   int rv = nghttp2_session_server_new2(&session_, callbacks(), this, opt);
   nghttp2_option_del(opt);
-  if (rv != 0) return false;
+  if (rv != 0)
+    return false;
   std::array<nghttp2_settings_entry, 4> iv{{
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, ep_.http2.max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, uint32_t(kStreamWindow)},
@@ -522,7 +534,8 @@ bool H2Core::spend_control() {
     credit_control(ms * kControlRate / 1000);
     control_refill_ = now;
   }
-  if (--control_tokens_ >= 0) return true;
+  if (--control_tokens_ >= 0)
+    return true;
   calm("control frame flood");
   return false;
 }
@@ -536,10 +549,9 @@ void H2Core::calm(std::string_view why) {
 
 void H2Core::terminate(uint32_t code) {
   if (code != NGHTTP2_NO_ERROR) {
-    logger()->info("{}: closing HTTP/2 connection from {}: {}", ep_.name,
-                   remote_.address().to_string(),
-                   goaway_reason_.empty() ? std::string_view(nghttp2_http2_strerror(code))
-                                          : goaway_reason_);
+    logger()->info(
+        "{}: closing HTTP/2 connection from {}: {}", ep_.name, remote_.address().to_string(),
+        goaway_reason_.empty() ? std::string_view(nghttp2_http2_strerror(code)) : goaway_reason_);
   }
   nghttp2_session_terminate_session(session_, code);
   // The client gets kLinger to take the GOAWAY and close; a client that reads nothing (its
@@ -556,7 +568,8 @@ void H2Core::terminate(uint32_t code) {
 
 int H2Core::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto* c = static_cast<H2Core*>(user);
-  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;
   H2Stream& s = c->acquire(frame->hd.stream_id);
   s.req.client_addr = canonical_ip(c->remote_.address());
   s.req.client_port = c->remote_.port();
@@ -573,12 +586,13 @@ int H2Core::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void*
 }
 
 int H2Core::on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
-                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
-                      void* user) {
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
   auto* c = static_cast<H2Core*>(user);
-  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  if (frame->hd.type != NGHTTP2_HEADERS)
+    return 0;
   H2Stream* s = c->stream_of(frame->hd.stream_id);
-  if (!s) return 0;
+  if (!s)
+    return 0;
   std::string_view n(reinterpret_cast<const char*>(name), namelen);
   std::string_view v(reinterpret_cast<const char*>(value), valuelen);
   // Decoded header data held by the connection's live streams: HPACK lets a few bytes on the
@@ -608,9 +622,13 @@ int H2Core::on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_
       s->trailers_in.size() >= c->ep_.limits.max_header_fields)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   switch (http::check_http2_trailer(n, v)) {
-    case http::TrailerField::kKeep: s->trailers_in.add(n, v); break;
-    case http::TrailerField::kDrop: break;
-    case http::TrailerField::kMalformed: return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  case http::TrailerField::kKeep:
+    s->trailers_in.add(n, v);
+    break;
+  case http::TrailerField::kDrop:
+    break;
+  case http::TrailerField::kMalformed:
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
   return 0;
 }
@@ -629,42 +647,46 @@ int H2Core::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* us
 int H2Core::frame_recv(const nghttp2_frame* frame) {
   const bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
   switch (frame->hd.type) {
-    case NGHTTP2_HEADERS: {
-      H2Stream* s = stream_of(frame->hd.stream_id);
-      if (!s) return 0;
-      if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-        request_headers_done(*s, end_stream);
-      } else if (end_stream) {
-        s->has_trailers = !s->trailers_in.empty();
-        body_done(*s);
-      }
+  case NGHTTP2_HEADERS: {
+    H2Stream* s = stream_of(frame->hd.stream_id);
+    if (!s)
+      return 0;
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      request_headers_done(*s, end_stream);
+    } else if (end_stream) {
+      s->has_trailers = !s->trailers_in.empty();
+      body_done(*s);
+    }
+    return 0;
+  }
+  case NGHTTP2_DATA: {
+    H2Stream* s = stream_of(frame->hd.stream_id);
+    if (frame->hd.length == 0 && !end_stream && !spend_control())
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (s && end_stream)
+      body_done(*s);
+    return 0;
+  }
+  case NGHTTP2_PING:
+    if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
+      // Second step of a graceful GOAWAY: the client has seen the shutdown notice, so every
+      // stream it opened before is known; the final GOAWAY names the last one.
+      if (goaway_started_ && std::memcmp(frame->ping.opaque_data, kDrainPing, 8) == 0)
+        nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                              nullptr, 0);
       return 0;
     }
-    case NGHTTP2_DATA: {
-      H2Stream* s = stream_of(frame->hd.stream_id);
-      if (frame->hd.length == 0 && !end_stream && !spend_control()) return NGHTTP2_ERR_CALLBACK_FAILURE;
-      if (s && end_stream) body_done(*s);
+    return spend_control() ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+  case NGHTTP2_SETTINGS:
+    if (frame->hd.flags & NGHTTP2_FLAG_ACK)
       return 0;
-    }
-    case NGHTTP2_PING:
-      if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
-        // Second step of a graceful GOAWAY: the client has seen the shutdown notice, so every
-        // stream it opened before is known; the final GOAWAY names the last one.
-        if (goaway_started_ && std::memcmp(frame->ping.opaque_data, kDrainPing, 8) == 0)
-          nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                                nghttp2_session_get_last_proc_stream_id(session_),
-                                NGHTTP2_NO_ERROR, nullptr, 0);
-        return 0;
-      }
-      return spend_control() ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
-    case NGHTTP2_SETTINGS:
-      if (frame->hd.flags & NGHTTP2_FLAG_ACK) return 0;
-      return spend_control() ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
-    case NGHTTP2_PRIORITY:
-    case NGHTTP2_WINDOW_UPDATE:
-      return spend_control() ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
-    default:
-      return 0;
+    return spend_control() ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+  case NGHTTP2_PRIORITY:
+  case NGHTTP2_WINDOW_UPDATE:
+    return spend_control() ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+  default:
+    return 0;
   }
 }
 
@@ -672,27 +694,29 @@ void H2Core::request_headers_done(H2Stream& s, bool end_stream) {
   s.headers_done = true;
   auto verdict = s.builder.finish(end_stream, ep_.path);
   switch (verdict.action) {
-    case http::Http2Verdict::Action::kReset:
-      logger()->debug("{}: malformed HTTP/2 request from {} on stream {}: {}", ep_.name,
-                      remote_.address().to_string(), s.id, verdict.reason);
-      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_PROTOCOL_ERROR);
-      return;
-    case http::Http2Verdict::Action::kRespond:
-      logger()->debug("{}: rejected HTTP/2 request from {} on stream {}: {} {}", ep_.name,
-                      remote_.address().to_string(), s.id, verdict.status, verdict.reason);
-      s.local_status = verdict.status;
-      s.local_reason = verdict.reason;
-      break;
-    case http::Http2Verdict::Action::kServe:
-      break;
+  case http::Http2Verdict::Action::kReset:
+    logger()->debug("{}: malformed HTTP/2 request from {} on stream {}: {}", ep_.name,
+                    remote_.address().to_string(), s.id, verdict.reason);
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_PROTOCOL_ERROR);
+    return;
+  case http::Http2Verdict::Action::kRespond:
+    logger()->debug("{}: rejected HTTP/2 request from {} on stream {}: {} {}", ep_.name,
+                    remote_.address().to_string(), s.id, verdict.status, verdict.reason);
+    s.local_status = verdict.status;
+    s.local_reason = verdict.reason;
+    break;
+  case http::Http2Verdict::Action::kServe:
+    break;
   }
-  if (end_stream) body_done(s);
+  if (end_stream)
+    body_done(s);
   s.queued = true;
   ready_.push_back(&s);
 }
 
 void H2Core::body_done(H2Stream& s) {
-  if (s.in_done) return;
+  if (s.in_done)
+    return;
   s.in_done = true;
   H2Stream::notify(s.in_event);
   // The request is in: from here the stream runs under writeTimeout (0 = none), counted from its
@@ -720,7 +744,8 @@ int H2Core::on_data_chunk_recv(nghttp2_session* session, uint8_t, int32_t stream
 }
 
 void H2Core::consume(H2Stream& s, size_t n) {
-  if (n == 0 || s.h2_closed || dead()) return;
+  if (n == 0 || s.h2_closed || dead())
+    return;
   nghttp2_session_consume_stream(session_, s.id, n);
   schedule_write();
 }
@@ -728,7 +753,8 @@ void H2Core::consume(H2Stream& s, size_t n) {
 int H2Core::on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t code, void* user) {
   auto* c = static_cast<H2Core*>(user);
   H2Stream* s = c->stream_of(stream_id);
-  if (!s) return 0;
+  if (!s)
+    return 0;
   s->h2_closed = true;
   if (code != NGHTTP2_NO_ERROR && !s->response_complete && !s->reset_by_us &&
       Clock::now() - s->start < kPrematureAge) {
@@ -738,7 +764,8 @@ int H2Core::on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t code, 
   }
   H2Stream::notify(s->in_event);
   H2Stream::notify(s->out_event);
-  if (s->coroutine_live && !s->response_complete) s->cancel.emit(asio::cancellation_type::terminal);
+  if (s->coroutine_live && !s->response_complete)
+    s->cancel.emit(asio::cancellation_type::terminal);
   c->maybe_release(*s);
   c->schedule_write();
   return 0;
@@ -746,7 +773,8 @@ int H2Core::on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t code, 
 
 int H2Core::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto* c = static_cast<H2Core*>(user);
-  if (frame->hd.type == NGHTTP2_DATA) c->credit_control(kControlCreditPerDataFrame);
+  if (frame->hd.type == NGHTTP2_DATA)
+    c->credit_control(kControlCreditPerDataFrame);
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     H2Stream* s = c->stream_of(frame->hd.stream_id);
@@ -783,7 +811,8 @@ ssize_t H2Core::read_data(nghttp2_session* session, int32_t, uint8_t*, size_t le
     s->deferred = true;
     return NGHTTP2_ERR_DEFERRED;
   }
-  if (n > 0) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (n > 0)
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   if (last) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (s->has_out_trailers) {
@@ -796,8 +825,8 @@ ssize_t H2Core::read_data(nghttp2_session* session, int32_t, uint8_t*, size_t le
   return static_cast<ssize_t>(n);
 }
 
-int H2Core::send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
-                      size_t length, nghttp2_data_source* source, void* user) {
+int H2Core::send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd, size_t length,
+                      nghttp2_data_source* source, void* user) {
   auto* c = static_cast<H2Core*>(user);
   auto* s = static_cast<H2Stream*>(source->ptr);
   c->out_.append(reinterpret_cast<const char*>(framehd), 9);
@@ -813,7 +842,8 @@ int H2Core::send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* fra
   } else {
     c->out_.append(s->ext.data(), length);
     s->ext.remove_prefix(length);
-    if (s->ext.empty()) H2Stream::notify(s->out_event);
+    if (s->ext.empty())
+      H2Stream::notify(s->out_event);
   }
   return 0;
 }
@@ -827,7 +857,8 @@ void H2Core::resume(H2Stream& s) {
 }
 
 void H2Core::reset_stream(H2Stream& s, uint32_t code) {
-  if (s.h2_closed || s.reset_by_us || dead()) return;
+  if (s.h2_closed || s.reset_by_us || dead())
+    return;
   s.reset_by_us = true;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, code);
   H2Stream::notify(s.in_event);
@@ -842,14 +873,17 @@ void H2Core::build_trailer_nva(const http::HeaderMap& fields) {
   nva_.clear();
   scratch_used_ = 0;
   for (const auto& h : fields) {
-    if (!http::is_token(h.name) || http::is_hop_by_hop(h.name)) continue;
+    if (!http::is_token(h.name) || http::is_hop_by_hop(h.name))
+      continue;
     std::string_view value = h.value;
     if (!is_clean_value(value)) {
-      if (scratch_used_ == scratch_.size()) scratch_.emplace_back();
+      if (scratch_used_ == scratch_.size())
+        scratch_.emplace_back();
       std::string& fixed = scratch_[scratch_used_++];
       fixed.assign(value);
       for (auto& ch : fixed)
-        if (ch == '\r' || ch == '\n' || ch == '\0') ch = ' ';
+        if (ch == '\r' || ch == '\n' || ch == '\0')
+          ch = ' ';
       value = trim(fixed);
     }
     nva_.push_back(make_nv(h.name, value));
@@ -867,7 +901,8 @@ void H2Core::build_response_nva(const http::Response& head, int status) {
                      "content-length");
     });
   }
-  if (status >= 200 && !head.headers.has("Date")) nva_.push_back(make_nv("date", http::http_date()));
+  if (status >= 200 && !head.headers.has("Date"))
+    nva_.push_back(make_nv("date", http::http_date()));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -892,12 +927,14 @@ H2Stream& H2Core::acquire(int32_t id) {
   H2Stream& ref = *s;
   streams_.push_back(std::move(s));
   nghttp2_session_set_stream_user_data(session_, id, &ref);
-  if (!terminating_) deadline_.clear();  // not idle any more
+  if (!terminating_)
+    deadline_.clear(); // not idle any more
   return ref;
 }
 
 void H2Core::maybe_release(H2Stream& s) {
-  if (!s.h2_closed || s.handler_running || s.queued) return;
+  if (!s.h2_closed || s.handler_running || s.queued)
+    return;
   s.deadline.clear();
   live_header_bytes_ -= s.builder.decoded_bytes() + s.trailer_bytes;
   size_t slot = s.slot;
@@ -910,19 +947,23 @@ void H2Core::maybe_release(H2Stream& s) {
   if (spare_.size() < kSpareStreams) {
     // Kept for the next stream, but not with a large upload's buffers.
     for (std::string* b : {&freed->in, &freed->reading, &freed->owned})
-      if (b->capacity() > kBodyCopy) std::string().swap(*b);
+      if (b->capacity() > kBodyCopy)
+        std::string().swap(*b);
     spare_.push_back(std::move(freed));
   }
   if (streams_.empty()) {
-    if (goaway_started_ && !dead()) terminate(NGHTTP2_NO_ERROR);
+    if (goaway_started_ && !dead())
+      terminate(NGHTTP2_NO_ERROR);
     arm_idle();
   }
 }
 
 void H2Core::arm_idle() {
-  if (!streams_.empty() || linger_ || terminating_) return;
+  if (!streams_.empty() || linger_ || terminating_)
+    return;
   // An idle connection does not keep a large download's output buffer.
-  if (out_.empty() && out_.capacity() > kWriteGather) std::string().swap(out_);
+  if (out_.empty() && out_.capacity() > kWriteGather)
+    std::string().swap(out_);
   deadline_.expire_after(std::chrono::duration_cast<Clock::duration>(ep_.idle_timeout));
 }
 
@@ -931,7 +972,8 @@ void H2Core::on_conn_deadline() {
     close_transport();
     return;
   }
-  if (streams_.empty()) terminate(NGHTTP2_NO_ERROR);  // idleTimeout
+  if (streams_.empty())
+    terminate(NGHTTP2_NO_ERROR); // idleTimeout
 }
 
 void H2Core::on_stream_deadline(H2Stream& s) {
@@ -951,7 +993,8 @@ void H2Core::on_stream_deadline(H2Stream& s) {
   }
   // writeTimeout.
   reset_stream(s, NGHTTP2_CANCEL);
-  if (s.coroutine_live) s.cancel.emit(asio::cancellation_type::terminal);
+  if (s.coroutine_live)
+    s.cancel.emit(asio::cancellation_type::terminal);
 }
 
 void H2Core::spawn_ready() {
@@ -998,7 +1041,8 @@ http::Task<void> H2Core::serve_stream(H2Stream& s) {
   // A reset stream cancels its handler's pending operation (an upstream read, a wait on the
   // client's window); the handler then sees an error value, never an exception.
   co_await asio::this_coro::throw_if_cancelled(false);
-  if (s.gone()) co_return;  // reset before its turn came (Rapid Reset costs no routing)
+  if (s.gone())
+    co_return; // reset before its turn came (Rapid Reset costs no routing)
 
   http::Request& req = s.req;
   http::Exchange ex{req, s};
@@ -1008,18 +1052,21 @@ http::Task<void> H2Core::serve_stream(H2Stream& s) {
   ex.worker = &worker_.ctx;
 
   if (s.local_status != 0) {
-    auto err = co_await http::send_response(ex, s.local_status, http::reason_phrase(s.local_status));
+    auto err =
+        co_await http::send_response(ex, s.local_status, http::reason_phrase(s.local_status));
     (void)err;
     co_return;
   }
-  if (worker_.access_log) s.logged_target = req.target();  // before middlewares rewrite it
+  if (worker_.access_log)
+    s.logged_target = req.target(); // before middlewares rewrite it
   http::strip_hop_by_hop(req.headers, false, ep_.forwarded.connection);
   http::apply_forwarded_headers(req, ep_.forwarded);
 
   co_await route_and_serve(ex, worker_, ep_);
   ex.status = s.status;
   ex.response_bytes = s.body_bytes;
-  if (worker_.access_log) worker_.access_log->record(ex, s.start, s.logged_target);
+  if (worker_.access_log)
+    worker_.access_log->record(ex, s.start, s.logged_target);
 }
 
 void H2Core::handler_done(H2Stream& s) {
@@ -1027,28 +1074,34 @@ void H2Core::handler_done(H2Stream& s) {
   --running_;
   // A response that did not end (the upstream broke off mid-body, a timeout): the client must
   // see the stream fail rather than a clean but truncated body.
-  if (!s.finished && !s.h2_closed && !dead()) reset_stream(s, NGHTTP2_INTERNAL_ERROR);
+  if (!s.finished && !s.h2_closed && !dead())
+    reset_stream(s, NGHTTP2_INTERNAL_ERROR);
   if (!s.in_done && s.response_complete && !s.h2_closed && !dead())
     reset_stream(s, NGHTTP2_NO_ERROR);
   maybe_release(s);
-  if (!dead()) spawn_ready();
+  if (!dead())
+    spawn_ready();
   schedule_write();
-  if (running_ == 0) done_event_.cancel();
+  if (running_ == 0)
+    done_event_.cancel();
 }
 
 void H2Core::abort_streams() {
-  if (aborted_) return;
+  if (aborted_)
+    return;
   aborted_ = true;
   for (auto& s : streams_) {
     H2Stream::notify(s->in_event);
     H2Stream::notify(s->out_event);
-    if (s->coroutine_live) s->cancel.emit(asio::cancellation_type::terminal);
+    if (s->coroutine_live)
+      s->cancel.emit(asio::cancellation_type::terminal);
   }
-  spawn_ready();  // drops the queued streams
+  spawn_ready(); // drops the queued streams
 }
 
 void H2Core::begin_goaway() {
-  if (goaway_started_ || dead()) return;
+  if (goaway_started_ || dead())
+    return;
   goaway_started_ = true;
   if (streams_.empty()) {
     terminate(NGHTTP2_NO_ERROR);
@@ -1061,20 +1114,25 @@ void H2Core::begin_goaway() {
   schedule_write();
 }
 
-void H2Core::drain() { begin_goaway(); }
+void H2Core::drain() {
+  begin_goaway();
+}
 
 // ------------------------------------------------------------------------------------------
 // H2Core: bytes in and out
 
 bool H2Core::on_input(const uint8_t* data, size_t n) {
-  if (input_done_ || dead_) return false;
+  if (input_done_ || dead_)
+    return false;
   ssize_t rv = nghttp2_session_mem_recv(session_, data, n);
   if (rv < 0) {
     uint32_t code = NGHTTP2_PROTOCOL_ERROR;
-    if (pending_goaway_ != 0) code = pending_goaway_ - 1;
+    if (pending_goaway_ != 0)
+      code = pending_goaway_ - 1;
     else if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
       code = NGHTTP2_ENHANCE_YOUR_CALM;
-    if (goaway_reason_.empty()) goaway_reason_ = nghttp2_strerror(static_cast<int>(rv));
+    if (goaway_reason_.empty())
+      goaway_reason_ = nghttp2_strerror(static_cast<int>(rv));
     terminate(code);
     return false;
   }
@@ -1096,7 +1154,8 @@ void H2Core::gather_output() {
       dead_ = true;
       return;
     }
-    if (n == 0) break;
+    if (n == 0)
+      break;
     out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
   // A decision taken in a callback during sending (premature resets counted on close).
@@ -1109,9 +1168,8 @@ void H2Core::gather_output() {
 // ------------------------------------------------------------------------------------------
 // The I/O loops over one stream type.
 
-template <class Stream>
-class H2Connection final : public H2Core {
- public:
+template <class Stream> class H2Connection final : public H2Core {
+public:
   H2Connection(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
                const tcp::endpoint& remote)
       : H2Core(stream.get_executor(), worker, ep, remote, !std::is_same_v<Stream, tcp::socket>),
@@ -1119,7 +1177,7 @@ class H2Connection final : public H2Core {
 
   http::Task<void> run(std::string preread);
 
- private:
+private:
   http::Task<void> read_loop(std::string preread);
   http::Task<void> write_loop();
   void close_transport() override {
@@ -1130,9 +1188,9 @@ class H2Connection final : public H2Core {
   Stream stream_;
 };
 
-template <class Stream>
-http::Task<void> H2Connection<Stream>::read_loop(std::string preread) {
-  if (!preread.empty()) on_input(reinterpret_cast<const uint8_t*>(preread.data()), preread.size());
+template <class Stream> http::Task<void> H2Connection<Stream>::read_loop(std::string preread) {
+  if (!preread.empty())
+    on_input(reinterpret_cast<const uint8_t*>(preread.data()), preread.size());
   std::vector<uint8_t> buf(kReadBuffer);
   for (;;) {
     auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buf), kNoThrow);
@@ -1145,25 +1203,27 @@ http::Task<void> H2Connection<Stream>::read_loop(std::string preread) {
         discard_budget_ -= n;
       }
     }
-    if (ec) break;
+    if (ec)
+      break;
   }
   // The client closed (or the transport failed): nothing more can be sent either.
   dead_ = true;
   schedule_write();
 }
 
-template <class Stream>
-http::Task<void> H2Connection<Stream>::write_loop() {
+template <class Stream> http::Task<void> H2Connection<Stream>::write_loop() {
   for (;;) {
     gather_output();
     if (out_.empty()) {
-      if (dead_ || session_done()) break;
+      if (dead_ || session_done())
+        break;
       writer_waiting_ = true;
       write_event_.expires_at(Clock::time_point::max());
       co_await write_event_.async_wait(kNoThrow);
       continue;
     }
-    if (dead_) break;
+    if (dead_)
+      break;
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(out_), kNoThrow);
     out_.clear();
     if (ec) {
@@ -1188,8 +1248,7 @@ http::Task<void> H2Connection<Stream>::write_loop() {
   deadline_.expire_after(kLinger);
 }
 
-template <class Stream>
-http::Task<void> H2Connection<Stream>::run(std::string preread) {
+template <class Stream> http::Task<void> H2Connection<Stream>::run(std::string preread) {
   using namespace asio::experimental::awaitable_operators;
   if (!start_session()) {
     logger()->error("{}: cannot create an HTTP/2 session", ep_.name);
@@ -1197,7 +1256,8 @@ http::Task<void> H2Connection<Stream>::run(std::string preread) {
   }
   boost::system::error_code ec;
   stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
-  if (worker_.ctx.draining) drain();
+  if (worker_.ctx.draining)
+    drain();
   co_await (read_loop(std::move(preread)) && write_loop());
   dead_ = true;
   abort_streams();
@@ -1208,7 +1268,7 @@ http::Task<void> H2Connection<Stream>::run(std::string preread) {
   }
 }
 
-}  // namespace
+} // namespace
 
 bool starts_with_http2_preface(std::string_view bytes) {
   constexpr std::string_view kLine = "PRI * HTTP/2.0\r\n\r\n";
@@ -1220,7 +1280,8 @@ http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPoin
                              std::string preread) {
   boost::system::error_code ec;
   auto remote = stream.lowest_layer().remote_endpoint(ec);
-  if (ec) co_return;
+  if (ec)
+    co_return;
   OpenConnection counted(worker);
   H2Connection<Stream> conn(std::move(stream), worker, ep, remote);
   co_await conn.run(std::move(preread));
@@ -1229,4 +1290,4 @@ http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPoin
 template http::Task<void> serve_http2<tcp::socket>(tcp::socket, WorkerState&,
                                                    const EntryPointOptions&, std::string);
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

@@ -48,4 +48,4 @@ http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPoin
 // nothing; nghttp2 then checks the rest of the preface.
 bool starts_with_http2_preface(std::string_view bytes);
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

@@ -21,13 +21,13 @@ namespace turnpike::http {
 // What to do with a request once its header block is complete.
 struct Http2Verdict {
   enum class Action {
-    kServe,    // route it
-    kReset,    // malformed (RFC 9113 8.1.1): RST_STREAM PROTOCOL_ERROR; nothing goes upstream
-    kRespond,  // answer `status` locally (400, 405, 417, 431); nothing goes upstream
+    kServe,   // route it
+    kReset,   // malformed (RFC 9113 8.1.1): RST_STREAM PROTOCOL_ERROR; nothing goes upstream
+    kRespond, // answer `status` locally (400, 405, 417, 431); nothing goes upstream
   };
   Action action = Action::kServe;
   int status = 0;
-  std::string_view reason;  // static text for the log line
+  std::string_view reason; // static text for the log line
 
   static Http2Verdict serve() { return {}; }
   static Http2Verdict reset(std::string_view why) { return {Action::kReset, 0, why}; }
@@ -37,7 +37,7 @@ struct Http2Verdict {
 };
 
 class Http2RequestBuilder {
- public:
+public:
   // Starts a header block that fills `out` (cleared). `limits` stays referenced until finish():
   //   max_header_bytes  -> decoded size (RFC 7541 4.1: name + value + 32 per field), else 431
   //   max_header_fields -> regular fields, else 431
@@ -62,9 +62,10 @@ class Http2RequestBuilder {
   uint64_t decoded_bytes() const { return decoded_; }
   size_t field_count() const { return count_; }
 
- private:
+private:
   void fail(Http2Verdict v) {
-    if (verdict_.action == Http2Verdict::Action::kServe) verdict_ = v;
+    if (verdict_.action == Http2Verdict::Action::kServe)
+      verdict_ = v;
   }
 
   Request* out_ = nullptr;
@@ -78,18 +79,18 @@ class Http2RequestBuilder {
   int host_fields_ = 0;
   bool have_cl_ = false;
   uint64_t cl_ = 0;
-  std::string raw_path_;   // :path as sent (normalised into out_->path by finish)
-  std::string authority_;  // :authority as sent
-  std::string host_;       // host field as sent
-  std::string cookie_;     // cookie crumbs joined with "; "
+  std::string raw_path_;  // :path as sent (normalised into out_->path by finish)
+  std::string authority_; // :authority as sent
+  std::string host_;      // host field as sent
+  std::string cookie_;    // cookie crumbs joined with "; "
 };
 
 // Decision about one field of a trailer section (a HEADERS frame after the body).
 enum class TrailerField {
   kKeep,
-  kDrop,       // framing or routing fields (Content-Length, Transfer-Encoding, Host...): never
-               // merged into a message (security.md row 20)
-  kMalformed,  // pseudo-header, or a name/value HTTP/2 forbids: RST_STREAM PROTOCOL_ERROR
+  kDrop,      // framing or routing fields (Content-Length, Transfer-Encoding, Host...): never
+              // merged into a message (security.md row 20)
+  kMalformed, // pseudo-header, or a name/value HTTP/2 forbids: RST_STREAM PROTOCOL_ERROR
 };
 TrailerField check_http2_trailer(std::string_view name, std::string_view value);
 
@@ -102,4 +103,4 @@ bool is_http2_field_value(std::string_view value);
 // allowed only as "trailers" and is checked separately.
 bool is_http2_connection_specific(std::string_view name);
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

@@ -35,21 +35,7 @@
 #include "http/path.h"
 #include "http/serialize.h"
 
-#ifndef TURNPIKE_FUZZ_ENTRY
-#define TURNPIKE_FUZZ_ENTRY LLVMFuzzerTestOneInput
-#endif
-#ifndef TURNPIKE_FUZZ_FAIL
-#define TURNPIKE_FUZZ_FAIL(what)                                                                   \
-  do {                                                                                             \
-    std::fprintf(stderr, "h2_request_fuzz: %s\n", (what));                                         \
-    std::abort();                                                                                  \
-  } while (0)
-#endif
-#define H2_FUZZ_CHECK(cond)                                                                        \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      TURNPIKE_FUZZ_FAIL(#cond);                                                                   \
-  } while (0)
+#include "fuzz_check.h"
 
 namespace turnpike::http::h2_fuzz {
 
@@ -58,29 +44,32 @@ inline bool clean_value(std::string_view v) {
 }
 
 inline void check_served(const Request& r, bool end_stream, const PathOptions& path) {
-  H2_FUZZ_CHECK(is_token(r.method));
-  H2_FUZZ_CHECK(r.version == Version::kHttp2);
+  TURNPIKE_FUZZ_CHECK(is_token(r.method));
+  TURNPIKE_FUZZ_CHECK(r.version == Version::kHttp2);
   std::string again;
   if (r.path != "*") {
-    H2_FUZZ_CHECK(normalize_path(r.path, path, again).empty());
-    H2_FUZZ_CHECK(again == r.path);
+    TURNPIKE_FUZZ_CHECK(normalize_path(r.path, path, again).empty());
+    TURNPIKE_FUZZ_CHECK(again == r.path);
   }
-  for (char c : r.host) H2_FUZZ_CHECK(!(c >= 'A' && c <= 'Z'));
+  for (char c : r.host)
+    TURNPIKE_FUZZ_CHECK(!(c >= 'A' && c <= 'Z'));
   size_t hosts = 0;
   for (const auto& h : r.headers) {
-    H2_FUZZ_CHECK(is_http2_field_name(h.name));
-    H2_FUZZ_CHECK(!is_http2_connection_specific(h.name));
-    H2_FUZZ_CHECK(h.name != "expect");
-    H2_FUZZ_CHECK(clean_value(h.value));
+    TURNPIKE_FUZZ_CHECK(is_http2_field_name(h.name));
+    TURNPIKE_FUZZ_CHECK(!is_http2_connection_specific(h.name));
+    TURNPIKE_FUZZ_CHECK(h.name != "expect");
+    TURNPIKE_FUZZ_CHECK(clean_value(h.value));
     if (h.name == "host") {
       ++hosts;
-      H2_FUZZ_CHECK(h.value == r.authority);
+      TURNPIKE_FUZZ_CHECK(h.value == r.authority);
     }
   }
-  H2_FUZZ_CHECK(hosts <= 1);
-  H2_FUZZ_CHECK(r.content_length >= -1);
-  if (r.chunked) H2_FUZZ_CHECK(!end_stream && r.content_length == -1);
-  if (end_stream) H2_FUZZ_CHECK(!r.has_body());
+  TURNPIKE_FUZZ_CHECK(hosts <= 1);
+  TURNPIKE_FUZZ_CHECK(r.content_length >= -1);
+  if (r.chunked)
+    TURNPIKE_FUZZ_CHECK(!end_stream && r.content_length == -1);
+  if (end_stream)
+    TURNPIKE_FUZZ_CHECK(!r.has_body());
 
   // Round trip through the HTTP/1.1 request that goes upstream.
   RequestHeadOptions o;
@@ -94,27 +83,30 @@ inline void check_served(const Request& r, bool end_stream, const PathOptions& p
   serialize_request_head(r, o, wire);
   Request back;
   size_t hint = 0;
-  ParseLimits lim;  // generous: only framing and field syntax matter here
+  ParseLimits lim; // generous: only framing and field syntax matter here
   lim.max_header_fields = 1000;
   lim.max_request_line = 1 << 20;
   lim.max_field_bytes = 1 << 20;
   ParseResult pr = parse_request_head(wire, lim, back, hint);
-  H2_FUZZ_CHECK(pr.complete());
-  H2_FUZZ_CHECK(pr.consumed == wire.size());
-  H2_FUZZ_CHECK(back.method == r.method);
-  H2_FUZZ_CHECK(back.path == r.path);
-  H2_FUZZ_CHECK(back.has_query == r.has_query && back.query == r.query);
-  H2_FUZZ_CHECK(back.host == r.host);
-  H2_FUZZ_CHECK(back.chunked == r.chunked);
-  if (r.content_length > 0) H2_FUZZ_CHECK(back.content_length == r.content_length);
-  if (!r.has_body()) H2_FUZZ_CHECK(!back.has_body());
+  TURNPIKE_FUZZ_CHECK(pr.complete());
+  TURNPIKE_FUZZ_CHECK(pr.consumed == wire.size());
+  TURNPIKE_FUZZ_CHECK(back.method == r.method);
+  TURNPIKE_FUZZ_CHECK(back.path == r.path);
+  TURNPIKE_FUZZ_CHECK(back.has_query == r.has_query && back.query == r.query);
+  TURNPIKE_FUZZ_CHECK(back.host == r.host);
+  TURNPIKE_FUZZ_CHECK(back.chunked == r.chunked);
+  if (r.content_length > 0)
+    TURNPIKE_FUZZ_CHECK(back.content_length == r.content_length);
+  if (!r.has_body())
+    TURNPIKE_FUZZ_CHECK(!back.has_body());
 }
 
-}  // namespace turnpike::http::h2_fuzz
+} // namespace turnpike::http::h2_fuzz
 
 extern "C" int TURNPIKE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   using namespace turnpike::http;
-  if (size == 0) return 0;
+  if (size == 0)
+    return 0;
   const uint8_t mode = data[0];
   const bool end_stream = mode & 1;
   ParseLimits limits;
@@ -135,20 +127,22 @@ extern "C" int TURNPIKE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
     std::string_view line = in.substr(0, nl);
     in = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
     size_t colon = line.size() > 1 ? line.find(':', 1) : std::string_view::npos;
-    if (colon == std::string_view::npos) b.add(line, "");
-    else b.add(line.substr(0, colon), line.substr(colon + 1));
+    if (colon == std::string_view::npos)
+      b.add(line, "");
+    else
+      b.add(line.substr(0, colon), line.substr(colon + 1));
   }
   Http2Verdict v = b.finish(end_stream, path);
   switch (v.action) {
-    case Http2Verdict::Action::kServe:
-      turnpike::http::h2_fuzz::check_served(req, end_stream, path);
-      break;
-    case Http2Verdict::Action::kRespond:
-      H2_FUZZ_CHECK(v.status == 400 || v.status == 405 || v.status == 417 || v.status == 431);
-      break;
-    case Http2Verdict::Action::kReset:
-      H2_FUZZ_CHECK(!v.reason.empty());
-      break;
+  case Http2Verdict::Action::kServe:
+    turnpike::http::h2_fuzz::check_served(req, end_stream, path);
+    break;
+  case Http2Verdict::Action::kRespond:
+    TURNPIKE_FUZZ_CHECK(v.status == 400 || v.status == 405 || v.status == 417 || v.status == 431);
+    break;
+  case Http2Verdict::Action::kReset:
+    TURNPIKE_FUZZ_CHECK(!v.reason.empty());
+    break;
   }
   return 0;
 }

@@ -26,15 +26,19 @@ Built build(const Fields& fields, bool end_stream = true, ParseLimits limits = {
   Built b;
   Http2RequestBuilder builder;
   builder.start(b.req, limits);
-  for (const auto& [n, v] : fields) builder.add(n, v);
+  for (const auto& [n, v] : fields)
+    builder.add(n, v);
   b.verdict = builder.finish(end_stream, path);
   return b;
 }
 
 Fields get(std::string path = "/", Fields extra = {}) {
-  Fields f{{":method", "GET"}, {":scheme", "https"}, {":authority", "Example.COM:8443"},
+  Fields f{{":method", "GET"},
+           {":scheme", "https"},
+           {":authority", "Example.COM:8443"},
            {":path", std::move(path)}};
-  for (auto& e : extra) f.push_back(std::move(e));
+  for (auto& e : extra)
+    f.push_back(std::move(e));
   return f;
 }
 
@@ -49,7 +53,7 @@ TEST(Http2Request, BuildsTheRequestTheRouterSees) {
   EXPECT_EQ(r.query, "x=1");
   EXPECT_EQ(r.authority, "Example.COM:8443");
   EXPECT_EQ(r.host, "example.com");
-  EXPECT_EQ(r.headers.get("host"), "Example.COM:8443");  // forwarded upstream as Host
+  EXPECT_EQ(r.headers.get("host"), "Example.COM:8443"); // forwarded upstream as Host
   EXPECT_EQ(r.headers.get("user-agent"), "t");
   EXPECT_EQ(r.content_length, -1);
   EXPECT_FALSE(r.chunked);
@@ -179,11 +183,14 @@ TEST(Http2Request, LocalAnswers) {
       {"fragment", get("/a#b"), 400},
       {"non-ASCII", get("/\xc3\xa9"), 400},
       {"userinfo in authority",
-       {{":method", "GET"}, {":scheme", "http"}, {":authority", "u@a"}, {":path", "/"}}, 400},
-      {"bad port", {{":method", "GET"}, {":scheme", "http"}, {":authority", "a:99999"}, {":path", "/"}},
+       {{":method", "GET"}, {":scheme", "http"}, {":authority", "u@a"}, {":path", "/"}},
+       400},
+      {"bad port",
+       {{":method", "GET"}, {":scheme", "http"}, {":authority", "a:99999"}, {":path", "/"}},
        400},
       {"two host fields",
-       {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"host", "a"}, {"host", "a"}}, 400},
+       {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"host", "a"}, {"host", "a"}},
+       400},
   };
   for (const auto& c : cases) {
     auto b = build(c.fields, true, limits);
@@ -265,10 +272,9 @@ TEST(Http2Request, ForwardedUpstreamAsHttp11) {
   o.framing = BodyFraming::kChunked;
   std::string out;
   serialize_request_head(b.req, o, out);
-  EXPECT_EQ(out,
-            "GET /up?q HTTP/1.1\r\nHost: Example.COM:8443\r\nx-a: 1\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(out, "GET /up?q HTTP/1.1\r\nHost: Example.COM:8443\r\nx-a: 1\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n");
 }
 
-}  // namespace
-}  // namespace turnpike::http
+} // namespace
+} // namespace turnpike::http
