@@ -44,8 +44,9 @@ constexpr size_t kWriteGather = 64 * 1024;
 constexpr size_t kBodyCopy = 16 * 1024;
 // Flow control (security.md section 5, zero-window row): the client may send a stream 64 KiB
 // ahead of what its handler has read. The connection window is returned as data arrives, so a
-// stream whose handler is slow never blocks the others; memory per connection stays bounded by
-// maxConcurrentStreams x 64 KiB.
+// stream whose handler is slow never blocks the others; a stream buffers at most two windows
+// (the piece its handler is working on and what arrived since), a connection at most
+// maxConcurrentStreams x 128 KiB.
 constexpr int32_t kStreamWindow = 64 * 1024;
 constexpr int32_t kConnectionWindow = 1 << 20;
 
