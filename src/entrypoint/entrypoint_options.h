@@ -13,6 +13,13 @@
 
 namespace turnpike::entrypoint {
 
+// `entryPoints.<name>.http2`.
+struct Http2Options {
+  uint32_t max_concurrent_streams = 250;         // SETTINGS_MAX_CONCURRENT_STREAMS, >= 1
+  uint32_t max_decoder_header_table_size = 4096; // SETTINGS_HEADER_TABLE_SIZE we announce
+  uint32_t max_encoder_header_table_size = 4096; // cap on the HPACK table we use for responses
+};
+
 struct EntryPointOptions {
   std::string name;
   size_t index = 0;         // position in the snapshot's entrypoint vector
@@ -31,6 +38,7 @@ struct EntryPointOptions {
   http::ParseLimits limits;
   http::PathOptions path;
   http::ForwardedOptions forwarded;
+  Http2Options http2;
 };
 
 }  // namespace turnpike::entrypoint

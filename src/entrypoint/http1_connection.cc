@@ -11,6 +11,9 @@
 #include "common/log.h"
 #include "common/read_buffer.h"
 #include "common/strings.h"
+#include "entrypoint/dispatch.h"
+#include "entrypoint/drainable.h"
+#include "entrypoint/http2_connection.h"
 #include "http/chunked.h"
 #include "http/serialize.h"
 
@@ -32,19 +35,27 @@ const std::shared_ptr<spdlog::logger>& logger() {
 
 class Http1Connection final : public http::BodyReader,
                               public http::ResponseWriter,
-                              public http::Upgradable {
+                              public http::Upgradable,
+                              public Drainable {
  public:
   Http1Connection(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep)
       : socket_(std::move(socket)),
         worker_(worker),
         ep_(ep),
         deadline_(worker.ctx.deadlines, [this] { on_deadline(); }) {
-    deadline_.owner = this;
+    deadline_.owner = static_cast<Drainable*>(this);
     buf_.resize(kInitialBuffer);
   }
 
   http::Task<void> run();
-  void drain() {
+  // After run(): the client sent the HTTP/2 preface (h2c with prior knowledge). Hands over the
+  // socket and the bytes read so far.
+  bool wants_http2() const { return http2_; }
+  tcp::socket release_socket(std::string& preread) {
+    preread.assign(buf_.data() + begin_, end_ - begin_);
+    return std::move(socket_);
+  }
+  void drain() override {
     draining_ = true;
     if (idle_) close_socket();
   }
@@ -119,6 +130,7 @@ class Http1Connection final : public http::BodyReader,
   bool idle_ = true;
   bool draining_ = false;
   bool timed_out_ = false;
+  bool http2_ = false;
 };
 
 http::Task<std::pair<boost::system::error_code, size_t>> Http1Connection::read_more(
@@ -374,11 +386,7 @@ http::Task<void> Http1Connection::run() {
   auto remote = socket_.remote_endpoint(ec);
   if (ec) co_return;
   socket_.set_option(tcp::no_delay(true), ec);
-  ++worker_.open_connections;
-  struct Closer {
-    WorkerState& w;
-    ~Closer() { --w.open_connections; }
-  } closer{worker_};
+  OpenConnection counted(worker_);
 
   for (;;) {
     req_.clear();
@@ -391,6 +399,13 @@ http::Task<void> Http1Connection::run() {
     if (state == HeadState::kClosed) co_return;
     idle_ = false;
     if (state == HeadState::kError) {
+      // h2c with prior knowledge, as Traefik serves on every plain entrypoint: the preface's
+      // first line is no valid HTTP/1.1 request, so the check costs HTTP/1.1 nothing.
+      if (requests_ == 0 &&
+          starts_with_http2_preface(std::string_view(buf_.data() + begin_, end_ - begin_))) {
+        http2_ = true;
+        co_return;
+      }
       co_await write_local_error(err_status, err_reason);
       co_return;
     }
@@ -444,12 +459,6 @@ http::Task<void> Http1Connection::run() {
     http::strip_hop_by_hop(req_.headers, req_.upgrade_websocket, ep_.forwarded.connection);
     http::apply_forwarded_headers(req_, ep_.forwarded);
 
-    // Route on the snapshot current at the start of this request; keep it alive until the end.
-    std::shared_ptr<const config::Snapshot> snapshot = worker_.snapshot;
-    const router::Route* route = nullptr;
-    if (snapshot && ep_.index < snapshot->entrypoints.size())
-      route = snapshot->entrypoints[ep_.index].table.match(req_);
-
     http::Exchange ex{req_, *this};
     ex.writer = this;
     ex.executor = socket_.get_executor();
@@ -458,28 +467,7 @@ http::Task<void> Http1Connection::run() {
     ex.upgradable = this;
     ex.close_connection = close_after_;
     current_ex_ = &ex;
-    if (route) {
-      ex.router_name = route->name;
-      co_await route->handler->handle(ex);
-    } else {
-      // Traefik's answer when no router matches.
-      http::HeaderMap h;
-      h.add("X-Content-Type-Options", "nosniff");
-      // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
-      // parameter; await into a local first.
-      auto awaited = co_await http::send_response(ex, 404, "404 page not found\n", &h);
-      if (awaited)
-        ex.close_connection = true;
-    }
-    if (!head_written_) {
-      // A handler that returned without answering: a bug, but the client still gets an answer.
-      logger()->error("{}: handler for router {} sent no response", ep_.name, ex.router_name);
-      // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
-      // parameter; await into a local first.
-      auto awaited = co_await http::send_response(ex, 500, "Internal Server Error");
-      if (awaited) co_return;
-      ex.close_connection = true;
-    }
+    co_await route_and_serve(ex, worker_, ep_);
     current_ex_ = nullptr;
     ex.status = status_;
     ex.response_bytes = body_bytes_out_;
@@ -495,16 +483,22 @@ http::Task<void> Http1Connection::run() {
 }  // namespace
 
 http::Task<void> serve_http1(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep) {
-  Http1Connection conn(std::move(socket), worker, ep);
-  co_await conn.run();
+  std::string preread;
+  {
+    Http1Connection conn(std::move(socket), worker, ep);
+    co_await conn.run();
+    if (!conn.wants_http2()) co_return;
+    socket = conn.release_socket(preread);
+  }
+  co_await serve_http2(std::move(socket), worker, ep, std::move(preread));
 }
 
 void drain_connections(WorkerState& worker) {
   worker.ctx.draining = true;
   worker.ctx.deadlines.for_each([](Deadline& d) {
-    // Only client connections tag themselves as owners of their deadline with a connection;
-    // upstream connections leave owner null.
-    if (d.owner) static_cast<Http1Connection*>(d.owner)->drain();
+    // Only client connections (HTTP/1.1 and HTTP/2) tag their deadline with an owner;
+    // upstream connections and HTTP/2 streams leave it null.
+    if (d.owner) static_cast<Drainable*>(d.owner)->drain();
   });
 }
 

@@ -15,12 +15,15 @@
 
 namespace turnpike::entrypoint {
 
-// Serves the connection until it closes. Never throws.
+// Serves the connection until it closes. Never throws. A connection whose first bytes are the
+// HTTP/2 client preface (h2c with prior knowledge) continues as serve_http2 (http2_connection.h).
 http::Task<void> serve_http1(boost::asio::ip::tcp::socket socket, WorkerState& worker,
                              const EntryPointOptions& ep);
 
-// Starts graceful draining of every client connection of this worker: idle keep-alive connections
-// are closed now, busy ones after their current response (which carries Connection: close).
+// Starts graceful draining of every client connection of this worker (every Drainable,
+// drainable.h): idle keep-alive connections are closed now, busy ones after their current response
+// (which carries Connection: close); HTTP/2 connections send GOAWAY and close once their open
+// streams are done.
 void drain_connections(WorkerState& worker);
 
 }  // namespace turnpike::entrypoint

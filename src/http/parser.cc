@@ -215,66 +215,6 @@ bool valid_websocket_key(std::string_view k) {
   return std::string_view("AQgw").find(k[21]) != std::string_view::npos;
 }
 
-// Validates an authority (host [":" port], no userinfo) and writes the routing host to `host`:
-// lower-cased, port removed, one trailing dot removed, IPv6 literal without brackets.
-// An empty authority is valid (empty host).
-bool normalize_authority(std::string_view a, std::string& host) {
-  host.clear();
-  if (a.empty())
-    return true;
-  std::string_view h, port;
-  bool ipv6 = a.front() == '[';
-  if (ipv6) {
-    size_t rb = a.find(']');
-    if (rb == std::string_view::npos || rb == 1)
-      return false;
-    h = a.substr(1, rb - 1);
-    bool colon = false;
-    for (char c : h) {
-      if (c == ':')
-        colon = true;
-      else if (!(cls(c) & kHex) && c != '.')
-        return false; // zone identifiers and IPvFuture are not accepted
-    }
-    if (!colon)
-      return false;
-    std::string_view rest = a.substr(rb + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':')
-        return false;
-      port = rest.substr(1);
-    }
-  } else {
-    size_t colon = a.find(':');
-    h = a.substr(0, colon);
-    if (colon != std::string_view::npos)
-      port = a.substr(colon + 1);
-    for (size_t i = 0; i < h.size(); ++i) {
-      if (!(cls(h[i]) & kHostCh))
-        return false;
-      if (h[i] == '%' && (i + 2 >= h.size() || !(cls(h[i + 1]) & kHex) || !(cls(h[i + 2]) & kHex)))
-        return false;
-    }
-  }
-  // port = *DIGIT (may be empty), at most 65535.
-  if (port.size() > 5)
-    return false;
-  uint32_t pv = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9')
-      return false;
-    pv = pv * 10 + uint32_t(c - '0');
-  }
-  if (pv > 65535)
-    return false;
-  host.assign(h);
-  for (auto& c : host)
-    c = ascii_lower(c);
-  if (!ipv6 && !host.empty() && host.back() == '.')
-    host.pop_back();
-  return true;
-}
-
 // Facts collected while reading the field lines, decided on once the section is complete.
 struct FieldFacts {
   int host_fields = 0;
@@ -456,6 +396,63 @@ void split_path_query(std::string_view t, Request& out) {
 }
 
 } // namespace
+
+bool normalize_authority(std::string_view a, std::string& host) {
+  host.clear();
+  if (a.empty())
+    return true;
+  std::string_view h, port;
+  bool ipv6 = a.front() == '[';
+  if (ipv6) {
+    size_t rb = a.find(']');
+    if (rb == std::string_view::npos || rb == 1)
+      return false;
+    h = a.substr(1, rb - 1);
+    bool colon = false;
+    for (char c : h) {
+      if (c == ':')
+        colon = true;
+      else if (!(cls(c) & kHex) && c != '.')
+        return false; // zone identifiers and IPvFuture are not accepted
+    }
+    if (!colon)
+      return false;
+    std::string_view rest = a.substr(rb + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':')
+        return false;
+      port = rest.substr(1);
+    }
+  } else {
+    size_t colon = a.find(':');
+    h = a.substr(0, colon);
+    if (colon != std::string_view::npos)
+      port = a.substr(colon + 1);
+    for (size_t i = 0; i < h.size(); ++i) {
+      if (!(cls(h[i]) & kHostCh))
+        return false;
+      if (h[i] == '%' && (i + 2 >= h.size() || !(cls(h[i + 1]) & kHex) || !(cls(h[i + 2]) & kHex)))
+        return false;
+    }
+  }
+  // port = *DIGIT (may be empty), at most 65535.
+  if (port.size() > 5)
+    return false;
+  uint32_t pv = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9')
+      return false;
+    pv = pv * 10 + uint32_t(c - '0');
+  }
+  if (pv > 65535)
+    return false;
+  host.assign(h);
+  for (auto& c : host)
+    c = ascii_lower(c);
+  if (!ipv6 && !host.empty() && host.back() == '.')
+    host.pop_back();
+  return true;
+}
 
 bool is_token_char(char c) {
   return cls(c) & kTok;

@@ -114,6 +114,12 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
 ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
                                 bool request_was_head, Response& out, size_t& scan_hint);
 
+// Validates an authority (host [":" port], no userinfo: RFC 3986 3.2) and writes the routing host
+// to `host`: lower-cased, port removed, one trailing dot removed, IPv6 literal without brackets.
+// An empty authority is valid (empty host). Used for the Host field and absolute-form targets of
+// HTTP/1.1 and for :authority of HTTP/2.
+bool normalize_authority(std::string_view authority, std::string& host);
+
 // Syntax helpers shared by the HTTP/1 code (RFC 9110 section 5.6.2 / 5.5).
 bool is_token_char(char c);
 // A non-empty token.

@@ -44,6 +44,13 @@ Result<entrypoint::EntryPointOptions> entrypoint_options(const config::EntryPoin
   o.path.allow_encoded_percent = e.allow_encoded_percent;
   o.path.allow_encoded_question_mark = e.allow_encoded_question_mark;
   o.path.allow_encoded_hash = e.allow_encoded_hash;
+  // Go's HTTP/2 server (hence Traefik) reads 0 as "use the default".
+  auto h2_setting = [](int64_t v, uint32_t dflt) {
+    return v <= 0 ? dflt : uint32_t(std::min<int64_t>(v, INT32_MAX));
+  };
+  o.http2.max_concurrent_streams = h2_setting(ep.http2.max_concurrent_streams, 250);
+  o.http2.max_decoder_header_table_size = h2_setting(ep.http2.max_decoder_header_table_size, 4096);
+  o.http2.max_encoder_header_table_size = h2_setting(ep.http2.max_encoder_header_table_size, 4096);
   auto trusted = IpNetSet::parse(ep.forwarded_headers.trusted_ips);
   if (!trusted) return trusted.error().prefixed("entryPoints." + ep.name + ".forwardedHeaders.trustedIPs");
   o.forwarded.trusted_ips = std::move(*trusted);

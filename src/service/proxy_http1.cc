@@ -78,6 +78,7 @@ class Attempt {
   WorkerContext& ctx_;
   std::unique_ptr<UpstreamConnection> conn_;
   bool pooled_ = false;
+  http::ChunkedDecoder decoder_;  // a chunked response body; keeps its trailer fields
 };
 
 http::Task<ProxyError> Attempt::dial() {
@@ -201,7 +202,7 @@ http::Task<ProxyError> Attempt::stream_response_body(const http::Response& resp,
   bool no_body = is_head || resp.status == 204 || resp.status == 304;
   if (no_body) co_return ProxyError::none();
   if (resp.chunked) {
-    http::ChunkedDecoder decoder;
+    http::ChunkedDecoder& decoder = decoder_;
     for (;;) {
       while (c.end > c.begin) {
         std::string_view in(c.buffer.data() + c.begin, c.end - c.begin);
@@ -286,9 +287,13 @@ http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
     ex_.close_connection = true;  // head already sent: the client sees a truncated body
     co_return ProxyError::none();
   }
-  if (auto err = co_await ex_.writer->finish()) {
-    ex_.close_connection = true;
-  }
+  // Trailer fields of a chunked response go on to clients that can carry them (HTTP/2).
+  ProxyError finished;
+  if (resp.chunked && !decoder_.trailers().empty())
+    finished = co_await ex_.writer->finish_with_trailers(decoder_.trailers());
+  else
+    finished = co_await ex_.writer->finish();
+  if (finished) ex_.close_connection = true;
   // The upstream exchange ended cleanly: the connection is reusable whatever happens to the
   // client connection (a client "Connection: close" must not cost an upstream dial).
   if (reusable && conn_->begin == conn_->end) {

@@ -36,21 +36,7 @@
 #include "http/path.h"
 #include "http/serialize.h"
 
-#ifndef TURNPIKE_FUZZ_ENTRY
-#define TURNPIKE_FUZZ_ENTRY LLVMFuzzerTestOneInput
-#endif
-#ifndef TURNPIKE_FUZZ_FAIL
-#define TURNPIKE_FUZZ_FAIL(what)                                                                   \
-  do {                                                                                             \
-    std::fprintf(stderr, "h1_request_fuzz: %s\n", (what));                                         \
-    std::abort();                                                                                  \
-  } while (0)
-#endif
-#define H1_FUZZ_CHECK(cond)                                                                        \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      TURNPIKE_FUZZ_FAIL(#cond);                                                                   \
-  } while (0)
+#include "fuzz_check.h"
 
 namespace turnpike::http::h1_fuzz {
 
@@ -108,7 +94,7 @@ inline Parsed parse_split(std::string_view in, const std::vector<size_t>& cuts,
     p.result = parse_request_head(buf, limits, p.request, hint);
     if (!p.result.incomplete())
       return p;
-    H1_FUZZ_CHECK(hint >= before && hint <= buf.size());
+    TURNPIKE_FUZZ_CHECK(hint >= before && hint <= buf.size());
   }
   return p;
 }
@@ -142,22 +128,22 @@ inline void check_round_trip(const Request& req, const ParseLimits& limits) {
     opts.content_length = static_cast<uint64_t>(req.content_length);
   }
   std::string wire;
-  H1_FUZZ_CHECK(serialize_request_head(req, opts, wire) == 0);
+  TURNPIKE_FUZZ_CHECK(serialize_request_head(req, opts, wire) == 0);
 
   // Wire shape: CRLF-terminated lines, no CR or LF inside one, never both framing fields.
   bool cl = false, te = false;
   size_t pos = 0;
   while (pos < wire.size()) {
     size_t eol = wire.find("\r\n", pos);
-    H1_FUZZ_CHECK(eol != std::string::npos);
+    TURNPIKE_FUZZ_CHECK(eol != std::string::npos);
     std::string_view line(wire.data() + pos, eol - pos);
-    H1_FUZZ_CHECK(line.find('\r') == std::string_view::npos);
-    H1_FUZZ_CHECK(line.find('\n') == std::string_view::npos);
+    TURNPIKE_FUZZ_CHECK(line.find('\r') == std::string_view::npos);
+    TURNPIKE_FUZZ_CHECK(line.find('\n') == std::string_view::npos);
     cl = cl || istarts_with(line, "content-length:");
     te = te || istarts_with(line, "transfer-encoding:");
     pos = eol + 2;
   }
-  H1_FUZZ_CHECK(!(cl && te));
+  TURNPIKE_FUZZ_CHECK(!(cl && te));
 
   Request again;
   size_t hint = 0;
@@ -165,25 +151,25 @@ inline void check_round_trip(const Request& req, const ParseLimits& limits) {
   relaxed.max_header_fields += 2;
   relaxed.max_header_bytes += 256;
   ParseResult r = parse_request_head(wire, relaxed, again, hint);
-  H1_FUZZ_CHECK(r.complete());
+  TURNPIKE_FUZZ_CHECK(r.complete());
   if (!r.complete())
     return;
-  H1_FUZZ_CHECK(r.consumed == wire.size());
-  H1_FUZZ_CHECK(again.method == req.method);
-  H1_FUZZ_CHECK(again.path == req.path);
-  H1_FUZZ_CHECK(again.has_query == req.has_query);
-  H1_FUZZ_CHECK(again.query == req.query);
-  H1_FUZZ_CHECK(again.host == req.host);
+  TURNPIKE_FUZZ_CHECK(r.consumed == wire.size());
+  TURNPIKE_FUZZ_CHECK(again.method == req.method);
+  TURNPIKE_FUZZ_CHECK(again.path == req.path);
+  TURNPIKE_FUZZ_CHECK(again.has_query == req.has_query);
+  TURNPIKE_FUZZ_CHECK(again.query == req.query);
+  TURNPIKE_FUZZ_CHECK(again.host == req.host);
   // POST/PUT/PATCH without a body are sent with Content-Length: 0 (as Go does).
   bool zero_length = req.content_length < 0 && !req.chunked &&
                      (req.method == "POST" || req.method == "PUT" || req.method == "PATCH");
-  H1_FUZZ_CHECK(again.content_length == (zero_length ? 0 : req.content_length));
-  H1_FUZZ_CHECK(again.chunked == req.chunked);
-  H1_FUZZ_CHECK(same_headers_except(again.headers, req.headers));
+  TURNPIKE_FUZZ_CHECK(again.content_length == (zero_length ? 0 : req.content_length));
+  TURNPIKE_FUZZ_CHECK(again.chunked == req.chunked);
+  TURNPIKE_FUZZ_CHECK(same_headers_except(again.headers, req.headers));
   if (req.version == Version::kHttp11) {
-    H1_FUZZ_CHECK(again.authority == req.authority);
-    H1_FUZZ_CHECK(again.keep_alive == req.keep_alive);
-    H1_FUZZ_CHECK(again.upgrade_websocket == req.upgrade_websocket);
+    TURNPIKE_FUZZ_CHECK(again.authority == req.authority);
+    TURNPIKE_FUZZ_CHECK(again.keep_alive == req.keep_alive);
+    TURNPIKE_FUZZ_CHECK(again.upgrade_websocket == req.upgrade_websocket);
   }
 }
 
@@ -206,8 +192,8 @@ inline void check_chunked_body(std::string_view body, const std::vector<size_t>&
       std::string_view piece = body.substr(from, to - from);
       while (!piece.empty()) {
         ChunkedStep s = dec.decode(piece);
-        H1_FUZZ_CHECK(s.consumed <= piece.size());
-        H1_FUZZ_CHECK(s.data.empty() ||
+        TURNPIKE_FUZZ_CHECK(s.consumed <= piece.size());
+        TURNPIKE_FUZZ_CHECK(s.data.empty() ||
                       (s.data.data() >= piece.data() &&
                        s.data.data() + s.data.size() <= piece.data() + piece.size()));
         o.data.append(s.data);
@@ -219,22 +205,22 @@ inline void check_chunked_body(std::string_view body, const std::vector<size_t>&
         }
         if (s.done) {
           o.done = true;
-          H1_FUZZ_CHECK(o.data.size() == dec.body_bytes());
+          TURNPIKE_FUZZ_CHECK(o.data.size() == dec.body_bytes());
           return o;
         }
         if (s.data.empty())
-          H1_FUZZ_CHECK(piece.empty());
+          TURNPIKE_FUZZ_CHECK(piece.empty());
       }
       from = to;
     }
     return o;
   };
   Out whole = run(false), pieces = run(true);
-  H1_FUZZ_CHECK(whole.error == pieces.error);
-  H1_FUZZ_CHECK(whole.done == pieces.done);
+  TURNPIKE_FUZZ_CHECK(whole.error == pieces.error);
+  TURNPIKE_FUZZ_CHECK(whole.done == pieces.done);
   if (!whole.error) {
-    H1_FUZZ_CHECK(whole.data == pieces.data);
-    H1_FUZZ_CHECK(whole.consumed == pieces.consumed);
+    TURNPIKE_FUZZ_CHECK(whole.data == pieces.data);
+    TURNPIKE_FUZZ_CHECK(whole.consumed == pieces.consumed);
   }
 }
 
@@ -247,26 +233,26 @@ inline int run_one(const uint8_t* data, size_t size) {
 
   Parsed once = parse_once(in, limits);
   Parsed split = parse_split(in, cuts, limits);
-  H1_FUZZ_CHECK(once.result.state == split.result.state);
+  TURNPIKE_FUZZ_CHECK(once.result.state == split.result.state);
   if (once.result.error() && split.result.error() && once.result.status != 431 &&
       split.result.status != 431)
-    H1_FUZZ_CHECK(once.result.status == split.result.status);
+    TURNPIKE_FUZZ_CHECK(once.result.status == split.result.status);
   if (!once.result.complete() || !split.result.complete())
     return 0;
 
   const Request& req = once.request;
-  H1_FUZZ_CHECK(once.result.consumed == split.result.consumed);
-  H1_FUZZ_CHECK(once.result.consumed <= in.size());
-  H1_FUZZ_CHECK(split.request.method == req.method && split.request.path == req.path &&
+  TURNPIKE_FUZZ_CHECK(once.result.consumed == split.result.consumed);
+  TURNPIKE_FUZZ_CHECK(once.result.consumed <= in.size());
+  TURNPIKE_FUZZ_CHECK(split.request.method == req.method && split.request.path == req.path &&
                 split.request.query == req.query && split.request.host == req.host &&
                 same_headers_except(split.request.headers, req.headers));
-  H1_FUZZ_CHECK(!(req.chunked && req.content_length >= 0));
+  TURNPIKE_FUZZ_CHECK(!(req.chunked && req.content_length >= 0));
   check_round_trip(req, limits);
 
   std::string norm, again;
   if (normalize_path(req.path, PathOptions{}, norm).empty()) {
-    H1_FUZZ_CHECK(normalize_path(norm, PathOptions{}, again).empty());
-    H1_FUZZ_CHECK(again == norm);
+    TURNPIKE_FUZZ_CHECK(normalize_path(norm, PathOptions{}, again).empty());
+    TURNPIKE_FUZZ_CHECK(again == norm);
   }
 
   if (req.chunked) {
@@ -286,4 +272,3 @@ extern "C" int TURNPIKE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   return turnpike::http::h1_fuzz::run_one(data, size);
 }
 
-#undef H1_FUZZ_CHECK

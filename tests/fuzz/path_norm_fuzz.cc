@@ -29,21 +29,7 @@
 #include "http/parser.h"
 #include "http/path.h"
 
-#ifndef TURNPIKE_FUZZ_ENTRY
-#define TURNPIKE_FUZZ_ENTRY LLVMFuzzerTestOneInput
-#endif
-#ifndef TURNPIKE_FUZZ_FAIL
-#define TURNPIKE_FUZZ_FAIL(what)                                                                   \
-  do {                                                                                             \
-    std::fprintf(stderr, "path_norm_fuzz: %s\n", (what));                                          \
-    std::abort();                                                                                  \
-  } while (0)
-#endif
-#define PATH_FUZZ_CHECK(cond)                                                                      \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      TURNPIKE_FUZZ_FAIL(#cond);                                                                   \
-  } while (0)
+#include "fuzz_check.h"
 
 namespace turnpike::http::path_fuzz {
 
@@ -90,31 +76,31 @@ inline bool allowed_escape(unsigned char v, const PathOptions& o) {
 inline void check_canonical(std::string_view out, const PathOptions& o) {
   if (out == "*")
     return;
-  PATH_FUZZ_CHECK(!out.empty() && out.front() == '/');
+  TURNPIKE_FUZZ_CHECK(!out.empty() && out.front() == '/');
   for (size_t i = 0; i < out.size(); ++i) {
     auto c = static_cast<unsigned char>(out[i]);
-    PATH_FUZZ_CHECK(c > 0x20 && c < 0x7f && c != '\\' && c != '#' && c != '?');
-    PATH_FUZZ_CHECK(std::string_view("\"<>^`{|}").find(out[i]) == std::string_view::npos);
+    TURNPIKE_FUZZ_CHECK(c > 0x20 && c < 0x7f && c != '\\' && c != '#' && c != '?');
+    TURNPIKE_FUZZ_CHECK(std::string_view("\"<>^`{|}").find(out[i]) == std::string_view::npos);
     if (c != '%')
       continue;
-    PATH_FUZZ_CHECK(i + 2 < out.size());
+    TURNPIKE_FUZZ_CHECK(i + 2 < out.size());
     if (i + 2 >= out.size())
       return;
     int hi = hex_digit_value(out[i + 1]), lo = hex_digit_value(out[i + 2]);
-    PATH_FUZZ_CHECK(hi >= 0 && lo >= 0);
-    PATH_FUZZ_CHECK(!(out[i + 1] >= 'a' && out[i + 1] <= 'f') &&
+    TURNPIKE_FUZZ_CHECK(hi >= 0 && lo >= 0);
+    TURNPIKE_FUZZ_CHECK(!(out[i + 1] >= 'a' && out[i + 1] <= 'f') &&
                     !(out[i + 2] >= 'a' && out[i + 2] <= 'f'));
     auto v = static_cast<unsigned char>(hi * 16 + lo);
-    PATH_FUZZ_CHECK(!unreserved(v));
-    PATH_FUZZ_CHECK(allowed_escape(v, o));
+    TURNPIKE_FUZZ_CHECK(!unreserved(v));
+    TURNPIKE_FUZZ_CHECK(allowed_escape(v, o));
     i += 2;
   }
   if (o.sanitize_path) {
     std::string padded = std::string(out) + "/";
-    PATH_FUZZ_CHECK(padded.find("/./") == std::string::npos);
-    PATH_FUZZ_CHECK(padded.find("/../") == std::string::npos);
+    TURNPIKE_FUZZ_CHECK(padded.find("/./") == std::string::npos);
+    TURNPIKE_FUZZ_CHECK(padded.find("/../") == std::string::npos);
     if (o.merge_slashes)
-      PATH_FUZZ_CHECK(out.find("//") == std::string_view::npos);
+      TURNPIKE_FUZZ_CHECK(out.find("//") == std::string_view::npos);
   }
 }
 
@@ -160,14 +146,14 @@ inline int run_one(const uint8_t* data, size_t size) {
   std::string_view err = normalize_path(raw, o, out);
   std::string var = variant(raw, data[2]);
   std::string_view var_err = normalize_path(var, o, other);
-  PATH_FUZZ_CHECK(err.empty() == var_err.empty());
+  TURNPIKE_FUZZ_CHECK(err.empty() == var_err.empty());
   if (!err.empty())
     return 0;
   check_canonical(out, o);
-  PATH_FUZZ_CHECK(normalize_path(out, o, again).empty());
-  PATH_FUZZ_CHECK(again == out);
+  TURNPIKE_FUZZ_CHECK(normalize_path(out, o, again).empty());
+  TURNPIKE_FUZZ_CHECK(again == out);
   if (var_err.empty())
-    PATH_FUZZ_CHECK(other == out);
+    TURNPIKE_FUZZ_CHECK(other == out);
   return 0;
 }
 
@@ -177,4 +163,3 @@ extern "C" int TURNPIKE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   return turnpike::http::path_fuzz::run_one(data, size);
 }
 
-#undef PATH_FUZZ_CHECK

@@ -484,6 +484,15 @@ def request(port: int, path: str = "/", method: str = "GET", host: str | None = 
 # Raw sockets
 
 
+def recv_some(sock: socket.socket, timeout: float, size: int = 262144) -> bytes:
+    """One recv with a timeout (socket.timeout propagates); b"" at EOF or reset."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(size)
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
+
+
 class RawConn:
     """A raw TCP connection that sends exact bytes and parses responses incrementally."""
 
@@ -505,11 +514,7 @@ class RawConn:
         """Read more into buf; False at EOF (or reset)."""
         if self.eof:
             return False
-        self.sock.settimeout(self.timeout if timeout is None else timeout)
-        try:
-            d = self.sock.recv(262144)
-        except (ConnectionResetError, BrokenPipeError):
-            d = b""
+        d = recv_some(self.sock, self.timeout if timeout is None else timeout)
         if not d:
             self.eof = True
             return False

@@ -18,7 +18,8 @@
 //   /ws            WebSocket handshake (101 + Sec-WebSocket-Accept), then echo every frame
 //   /ws-refuse     answer 400 to the upgrade and stay in HTTP
 //   /_stats        JSON {connections, requests, bytes_received} for this process
-// Query `h=Name:Value` (repeatable) adds a response header.
+// Query `h=Name:Value` (repeatable) adds a response header; `t=Name:Value` (repeatable) a
+// trailer field after a /chunked/N body.
 // Every response carries `X-Upstream-Name`, `X-Conn-Id` and `X-Conn-Request` (1-based index of the
 // request on its connection), and for generated bodies `X-Body-Sha256`.
 //
@@ -233,6 +234,7 @@ struct Plan {
   bool ws_refuse = false;
   bool stats = false;
   std::vector<std::pair<std::string, std::string>> extra_headers;
+  std::vector<std::pair<std::string, std::string>> trailers;  // after a chunked body
 };
 
 std::string percent_decode(std::string_view s) {
@@ -299,10 +301,11 @@ Plan make_plan(std::string_view target) {
     size_t e = kv.find('=');
     if (e != std::string_view::npos) {
       std::string_view k = kv.substr(0, e), v = kv.substr(e + 1);
-      if (k == "h") {
+      if (k == "h" || k == "t") {
         std::string dv = percent_decode(v);
+        auto& list = k == "h" ? p.extra_headers : p.trailers;
         if (size_t c = dv.find(':'); c != std::string::npos && c > 0)
-          p.extra_headers.emplace_back(dv.substr(0, c), std::string(trim(dv.substr(c + 1))));
+          list.emplace_back(dv.substr(0, c), std::string(trim(dv.substr(c + 1))));
       } else if (k == "chunk") {
         if (auto n = parse_u64(v); n && *n > 0) p.chunk_size = static_cast<size_t>(*n);
       }
@@ -620,7 +623,10 @@ class Connection {
       off += len;
     }
     if (chunked) {
-      auto [e3, w3] = co_await asio::async_write(sock_, asio::buffer("0\r\n\r\n", 5), use_nothrow);
+      std::string last = "0\r\n";
+      for (const auto& [k, v] : plan.trailers) last += k + ": " + v + "\r\n";
+      last += "\r\n";
+      auto [e3, w3] = co_await asio::async_write(sock_, asio::buffer(last), use_nothrow);
       if (e3) co_return false;
     }
     co_return true;

@@ -1,4 +1,4 @@
-// Replays the committed fuzz corpora (tests/fuzz/h1_request, tests/fuzz/path_norm) through the
+// Replays the committed fuzz corpora (tests/fuzz/h1_request, path_norm, h2_request) through the
 // same entry points libFuzzer drives (conventions.md item 12). The harness files are compiled
 // into this test with their entry points renamed, and a property violation becomes a test
 // failure instead of abort().
@@ -24,12 +24,39 @@
 #include "../../fuzz/path_norm_fuzz.cc"
 #undef TURNPIKE_FUZZ_ENTRY
 
+#define TURNPIKE_FUZZ_ENTRY turnpike_h2_request_fuzz
+#include "../../fuzz/h2_request_fuzz.cc"
+#undef TURNPIKE_FUZZ_ENTRY
+
 namespace {
 
 
 TEST(FuzzCorpus, H1RequestReplays) {
   size_t n = turnpike::testing::replay_corpus("h1_request", turnpike_h1_request_fuzz);
   EXPECT_GE(n, 40u);
+}
+
+TEST(FuzzCorpus, H2RequestReplays) {
+  size_t n = turnpike::testing::replay_corpus("h2_request", turnpike_h2_request_fuzz);
+  EXPECT_GE(n, 30u);
+}
+
+// Every mode byte over a few field lists, so each combination of end_stream, underscore
+// strategy and limits meets served, answered and reset requests.
+TEST(FuzzCorpus, H2RequestAllModes) {
+  const std::string fields[] = {
+      ":method:GET\n:scheme:http\n:authority:Ex.COM.:80\n:path:/a//b/%7e?q\ncookie:a\ncookie:b",
+      ":method:POST\n:scheme:https\n:path:/up\nhost:h\ncontent-length:3\nx_y:1",
+      ":method:GET\n:scheme:http\n:path:/\nX-Bad:1",
+      ":method:PUT\n:scheme:http\n:authority:a\n:path:/p\nexpect:100-continue\nte:trailers",
+  };
+  for (const auto& f : fields) {
+    for (int mode = 0; mode < 16; ++mode) {
+      std::string input(1, static_cast<char>(mode));
+      input += f;
+      turnpike_h2_request_fuzz(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+    }
+  }
 }
 
 TEST(FuzzCorpus, PathNormReplays) {
