@@ -1,5 +1,5 @@
 #pragma once
-// Runtime settings of one HTTP entrypoint, derived from the static configuration at start-up
+// Runtime settings of one entrypoint, derived from the static configuration at start-up
 // (immutable afterwards; read by every worker).
 
 #include <string>
@@ -12,6 +12,15 @@
 #include "http/path.h"
 
 namespace turnpike::entrypoint {
+
+// Inbound PROXY protocol (entryPoints.<name>.proxyProtocol): from a peer in `trusted_ips` (or any
+// peer with `insecure`) the header's client address replaces the socket's; from any other peer a
+// header is read and ignored (Traefik's go-proxyproto IGNORE policy).
+struct ProxyProtocolOptions {
+  bool enabled = false;
+  bool insecure = false;
+  IpNetSet trusted_ips;
+};
 
 struct EntryPointOptions {
   std::string name;
@@ -31,6 +40,11 @@ struct EntryPointOptions {
   http::ParseLimits limits;
   http::PathOptions path;
   http::ForwardedOptions forwarded;
+  ProxyProtocolOptions proxy_protocol;
+
+  // UDP entrypoints (`address: ":53/udp"`).
+  bool udp = false;
+  Duration udp_timeout = std::chrono::seconds(3);  // udp.timeout: idle session lifetime
 };
 
 }  // namespace turnpike::entrypoint

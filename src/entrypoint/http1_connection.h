@@ -7,6 +7,8 @@
 // Worker-confined. The connection object is the exchange's BodyReader, ResponseWriter and
 // Upgradable at once, so a request allocates nothing for them.
 
+#include <optional>
+
 #include <boost/asio/ip/tcp.hpp>
 
 #include "entrypoint/entrypoint_options.h"
@@ -15,9 +17,11 @@
 
 namespace turnpike::entrypoint {
 
-// Serves the connection until it closes. Never throws.
+// Serves the connection until it closes. Never throws. `client` replaces the socket's peer
+// address as the client's (set from a trusted PROXY protocol header).
 http::Task<void> serve_http1(boost::asio::ip::tcp::socket socket, WorkerState& worker,
-                             const EntryPointOptions& ep);
+                             const EntryPointOptions& ep,
+                             std::optional<boost::asio::ip::tcp::endpoint> client = std::nullopt);
 
 // Starts graceful draining of every client connection of this worker: idle keep-alive connections
 // are closed now, busy ones after their current response (which carries Connection: close).
