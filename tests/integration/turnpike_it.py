@@ -68,6 +68,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """Like free_port, for a UDP entrypoint."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0, proc=None) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -243,13 +250,16 @@ class Gateway:
         self.log_path = self.workdir / "turnpike.log"
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, int] = {}
+        self.udp_ports: dict[str, int] = {}  # UDP entrypoints (`_udp: True` in their options)
         eps = {}
         for name, opts in (entrypoints or {"web": {}}).items():
             opts = dict(opts or {})
+            udp = opts.pop("_udp", False) or opts.get("address", "").endswith("/udp")
             if "address" not in opts:
-                port = free_port()
-                opts["address"] = f"127.0.0.1:{port}"
-            self.ports[name] = int(opts["address"].rsplit(":", 1)[1])
+                port = free_udp_port() if udp else free_port()
+                opts["address"] = f"127.0.0.1:{port}" + ("/udp" if udp else "")
+            port = int(opts["address"].rsplit(":", 1)[1].split("/")[0])
+            (self.udp_ports if udp else self.ports)[name] = port
             eps[name] = opts
         self.static = {
             "entryPoints": eps,
@@ -330,6 +340,23 @@ class Gateway:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def wait_log(self, pattern: str, timeout: float = 10.0, after: int = 0) -> re.Match:
+        """Poll the log (from byte offset `after`) until the regex `pattern` matches."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            m = rx.search(self.log()[after:])
+            if m:
+                return m
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"turnpike exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"log never matched {pattern!r}:\n{self.log_tail(40)}")
+            time.sleep(0.02)
+
+    def log_size(self) -> int:
+        return len(self.log())
 
     def log_tail(self, n: int = 200) -> str:
         tail = "\n".join(self.log().splitlines()[-n:])
