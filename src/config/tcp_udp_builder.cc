@@ -190,7 +190,8 @@ class TcpUdpBuilder {
       if (errors.empty() && wrap) result = wrap;
       else if (!errors.empty()) result = make_error(errors.joined());
     }
-    if (!result) disable(snap_.tcp_middlewares[name], result.error().message);
+    auto& status = snap_.tcp_middlewares[name];  // every object has a status, broken or not
+    if (!result) disable(status, result.error().message);
     tcp_middlewares_.emplace(name, result);
     return result;
   }
@@ -326,7 +327,8 @@ class TcpUdpBuilder {
     services_in_progress_.insert("udp:" + name);
     auto result = build_udp_service(it->second);
     services_in_progress_.erase("udp:" + name);
-    if (!result) disable(snap_.udp_services[name], result.error().message);
+    auto& status = snap_.udp_services[name];
+    if (!result) disable(status, result.error().message);
     udp_services_.emplace(name, result);
     return result;
   }
