@@ -50,7 +50,8 @@ template <class Middleware>
 void decode_middleware(Decoder& dec, Middleware& m, std::string_view examples);
 
 // Decodes every object of one `<section>` map under `parent` into `out`, keyed by qualified
-// name: decode(Decoder&, Object&) fills one object; its errors stay on the object.
+// name (and its `provider` member, when it has one, set): decode(Decoder&, Object&) fills one
+// object; its errors stay on the object.
 template <class Object, class DecodeFn>
 void decode_objects(Decoder& parent, std::string_view section, std::string_view provider,
                     std::map<std::string, Object>& out, DecodeFn decode);
@@ -121,6 +122,7 @@ void decode_objects(Decoder& parent, std::string_view section, std::string_view 
     Object obj;
     obj.name = name + "@" + std::string(provider);
     obj.location = node.location();
+    if constexpr (requires { obj.provider; }) obj.provider = std::string(provider);
     Errors errors;
     Decoder dec(node, parent.child_path(section) + "." + obj.name, errors);
     check_name(name, dec);

@@ -122,23 +122,18 @@ void decode_service(Decoder& dec, std::string_view provider, HttpService& s) {
   dec.finish();
 }
 
-// ---- middlewares -------------------------------------------------------------------------------
-
 // ---- sections ----------------------------------------------------------------------------------
 
 void decode_http(const Node& node, std::string_view provider, HttpConfig& http, Errors& errors) {
   Decoder dec(node, "http", errors);
   decode_objects(dec, "routers", provider, http.routers, [&](Decoder& d, HttpRouter& r) {
-    r.provider = std::string(provider);
     decode_router(d, provider, r);
   });
   decode_objects(dec, "services", provider, http.services, [&](Decoder& d, HttpService& s) {
-    s.provider = std::string(provider);
     decode_service(d, provider, s);
   });
   decode_objects(dec, "middlewares", provider, http.middlewares,
                  [&](Decoder& d, HttpMiddleware& m) {
-                   m.provider = std::string(provider);
                    decode_middleware(d, m, "addPrefix, headers");
                  });
   decode_objects(dec, "serversTransports", provider, http.servers_transports,

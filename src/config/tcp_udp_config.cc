@@ -121,15 +121,12 @@ void decode_tcp_servers_transport(Decoder& dec, TcpServersTransport& st, bool st
 void decode_tcp(const Node& node, std::string_view provider, TcpConfig& out, Errors& errors) {
   Decoder dec(node, "tcp", errors);
   decode_objects(dec, "routers", provider, out.routers, [&](Decoder& d, TcpRouter& r) {
-    r.provider = std::string(provider);
     decode_tcp_router(d, provider, r);
   });
   decode_objects(dec, "services", provider, out.services, [&](Decoder& d, TcpService& s) {
-    s.provider = std::string(provider);
     decode_tcp_service(d, provider, s);
   });
   decode_objects(dec, "middlewares", provider, out.middlewares, [&](Decoder& d, TcpMiddleware& m) {
-    m.provider = std::string(provider);
     decode_middleware(d, m, "ipAllowList, inFlightConn");
   });
   decode_objects(dec, "serversTransports", provider, out.servers_transports,
@@ -143,11 +140,9 @@ void decode_tcp(const Node& node, std::string_view provider, TcpConfig& out, Err
 void decode_udp(const Node& node, std::string_view provider, UdpConfig& out, Errors& errors) {
   Decoder dec(node, "udp", errors);
   decode_objects(dec, "routers", provider, out.routers, [&](Decoder& d, UdpRouter& r) {
-    r.provider = std::string(provider);
     decode_udp_router(d, provider, r);
   });
   decode_objects(dec, "services", provider, out.services, [&](Decoder& d, UdpService& s) {
-    s.provider = std::string(provider);
     decode_udp_service(d, provider, s);
   });
   dec.finish();

@@ -148,21 +148,21 @@ std::vector<std::string> rejecting_errors(const config::DynamicConfig& d) {
   for (const auto& [n, r] : d.http.routers) add(r.errors);
   for (const auto& [n, sv] : d.http.services) add(sv.errors);
   for (const auto& [n, t] : d.http.servers_transports) add(t.errors);
-  for (const auto& [n, m] : d.http.middlewares) {
-    add(m.errors);
-    if (m.errors.empty() && !middleware::find(m.type))
-      out.push_back((m.location.describe().empty() ? "" : m.location.describe() + ": ") +
-                    "http.middlewares." + n + ": unknown middleware type \"" + m.type + "\"");
-  }
+  auto middlewares = [&](std::string_view section, const auto& map, auto known) {
+    for (const auto& [n, m] : map) {
+      add(m.errors);
+      if (m.errors.empty() && !known(m.type))
+        out.push_back((m.location.describe().empty() ? "" : m.location.describe() + ": ") +
+                      std::string(section) + n + ": unknown middleware type \"" + m.type + "\"");
+    }
+  };
+  middlewares("http.middlewares.", d.http.middlewares,
+              [](std::string_view t) { return middleware::find(t) != nullptr; });
   for (const auto& [n, r] : d.tcp.routers) add(r.errors);
   for (const auto& [n, sv] : d.tcp.services) add(sv.errors);
   for (const auto& [n, t] : d.tcp.servers_transports) add(t.errors);
-  for (const auto& [n, m] : d.tcp.middlewares) {
-    add(m.errors);
-    if (m.errors.empty() && !tcp::find_middleware(m.type))
-      out.push_back((m.location.describe().empty() ? "" : m.location.describe() + ": ") +
-                    "tcp.middlewares." + n + ": unknown TCP middleware type \"" + m.type + "\"");
-  }
+  middlewares("tcp.middlewares.", d.tcp.middlewares,
+              [](std::string_view t) { return tcp::find_middleware(t) != nullptr; });
   for (const auto& [n, r] : d.udp.routers) add(r.errors);
   for (const auto& [n, sv] : d.udp.services) add(sv.errors);
   return out;

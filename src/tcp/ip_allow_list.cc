@@ -16,17 +16,9 @@ Task<void> IpAllowList::serve(Connection& conn) const {
 
 Wrap build_ip_allow_list(config::Decoder& dec) {
   size_t before = dec.errors().list().size();
-  std::vector<std::string> ranges;
-  dec.get("sourceRange", ranges);
-  dec.finish();
   IpNetSet allowed;
-  if (ranges.empty()) {
-    dec.fail("sourceRange", "is required and cannot be empty");
-  } else if (auto set = IpNetSet::parse(ranges); !set) {
-    dec.fail("sourceRange", set.error().message);
-  } else {
-    allowed = std::move(*set);
-  }
+  dec.get_required("sourceRange", allowed);
+  dec.finish();
   if (!decoded_cleanly(dec, before)) return {};
   return [allowed = std::move(allowed)](HandlerPtr next) -> HandlerPtr {
     return std::make_shared<const IpAllowList>(allowed, std::move(next));

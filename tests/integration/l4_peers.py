@@ -161,13 +161,7 @@ class SServer:
         it.wait_port(self.port, proc=self.proc)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        it.stop_process(self.proc)
         self._log.close()
 
 
@@ -213,3 +207,65 @@ def closed_without_data(sock: socket.socket, timeout: float = 3.0) -> bool:
         return True
     except socket.timeout:
         return False
+
+
+class PostgresTlsBackend:
+    """A stand-in Postgres server for STARTTLS: answers the SSLRequest with 'S', then speaks TLS
+    with its certificate and answers each line with b"<name>:" + line, until a line "\\q".
+    Records whether each connection started with an SSLRequest."""
+
+    SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"
+
+    def __init__(self, name: str, cert: Path, key: Path):
+        self.name = name
+        self.starttls: list[bool] = []
+        self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._ctx.load_cert_chain(str(cert), str(key))
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(5)
+            first = b""
+            while len(first) < 8:
+                chunk = conn.recv(8 - len(first))
+                if not chunk:
+                    return
+                first += chunk
+            self.starttls.append(first == self.SSL_REQUEST)
+            if first != self.SSL_REQUEST:
+                return
+            conn.sendall(b"S")
+            with self._ctx.wrap_socket(conn, server_side=True) as tls:
+                buf = b""
+                while True:
+                    data = tls.recv(4096)
+                    if not data:
+                        return
+                    buf += data
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        if line == b"\\q":
+                            return
+                        tls.sendall(self.name.encode() + b":" + line + b"\n")
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self._sock.close()

@@ -10,8 +10,8 @@ import time
 import pytest
 
 import turnpike_it as it
-from l4_peers import (SServer, TcpBackend, closed_without_data, make_pki, tcp_exchange,
-                      tls_peer)
+from l4_peers import (PostgresTlsBackend, SServer, TcpBackend, closed_without_data, make_pki,
+                      tcp_exchange, tls_peer)
 
 
 def tcp_gateway(env, dynamic, tcp_routes, entrypoints=None, **kw):
@@ -25,7 +25,8 @@ def tcp_gateway(env, dynamic, tcp_routes, entrypoints=None, **kw):
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     d = tmp_path_factory.mktemp("pki")
-    certs = make_pki(d, {"backend-a": ["a.test"], "backend-b": ["b.test", "*.wild.test"]})
+    certs = make_pki(d, {"backend-a": ["a.test"], "backend-b": ["b.test", "*.wild.test"],
+                         "backend-pg": ["pg.test"]})
     certs["ca"] = d / "ca.pem"
     return certs
 
@@ -283,3 +284,25 @@ def test_graceful_shutdown_keeps_tcp_connections(env):
     s.close()
     gw.proc.wait(timeout=5)
     assert time.monotonic() - t0 < 3
+
+
+def test_postgres_starttls_passthrough(env, pki):
+    """`psql`-style STARTTLS (here `openssl s_client -starttls postgres`): the gateway answers the
+    SSLRequest, routes the ClientHello by SNI, and replays the SSLRequest to the backend."""
+    import subprocess
+    pg = env.group.add(PostgresTlsBackend("pg", *pki["backend-pg"]))
+    gw = tcp_gateway(env, {"tcp": {
+        "routers": {"pg": {"rule": "HostSNI(`pg.test`)", "service": "pg",
+                           "tls": {"passthrough": True}}},
+        "services": {"pg": lb(pg)},
+    }}, tcp_routes=1)
+    out = subprocess.run(
+        ["openssl", "s_client", "-starttls", "postgres", "-connect",
+         f"127.0.0.1:{gw.ports['tcp']}", "-servername", "pg.test", "-CAfile", str(pki["ca"]),
+         "-verify_return_error", "-ign_eof"],
+        input=b"select 1\n\\q\n", capture_output=True, timeout=10)
+    text = out.stdout.decode(errors="replace")
+    assert "CN = backend-pg" in text, text + out.stderr.decode(errors="replace")
+    assert "Verify return code: 0 (ok)" in text
+    assert "pg:select 1" in text
+    assert pg.starttls == [True]

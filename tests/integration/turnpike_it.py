@@ -161,6 +161,18 @@ def write_atomic(path: Path, text: str) -> None:
 # Processes
 
 
+def stop_process(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 5.0) -> int:
+    """Ends `proc` (by its own PID): `sig`, then SIGKILL if it is still there after `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class ProcessGroup:
     """Processes started by one fixture scope; stop_all() ends each by its own PID."""
 
@@ -224,15 +236,9 @@ class Upstream:
         return r.json()
 
     def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = stop_process(self.proc)
         self._log.close()
-        return self.proc.returncode
+        return code
 
 
 class Gateway:
