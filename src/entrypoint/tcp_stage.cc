@@ -1,6 +1,8 @@
 #include "entrypoint/tcp_stage.h"
 
 #include <array>
+#include <unordered_set>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/read.hpp>
@@ -34,6 +36,11 @@ constexpr size_t kPeekBuffer = tls::kMaxClientHelloPeek;
 static_assert(kPeekBuffer >= proxy_protocol::kMaxLength);
 thread_local std::array<char, kPeekBuffer> t_peek;
 
+struct Stage;
+// The stages of this worker waiting for a client's first bytes (drain_tcp_stage). Each worker
+// thread has its own set, as each connection lives on one worker.
+thread_local std::unordered_set<Stage*> t_waiting;
+
 const std::shared_ptr<spdlog::logger>& logger() {
   static auto l = log::get("entrypoint");
   return l;
@@ -61,8 +68,16 @@ struct Stage {
   std::string peer() const { return client.address().to_string(); }
 };
 
+// Marks a stage as waiting for bytes while in scope.
+struct Waiting {
+  explicit Waiting(Stage& s) : stage(&s) { t_waiting.insert(stage); }
+  ~Waiting() { t_waiting.erase(stage); }
+  Stage* stage;
+};
+
 // Step 1: reads and applies the PROXY header, if any. False: close the connection.
 http::Task<bool> read_proxy_header(Stage& st) {
+  Waiting waiting(st);
   auto timeout = st.ep.read_timeout.count() > 0 ? st.ep.read_timeout
                                                 : Duration(kProxyHeaderTimeoutWhenUnlimited);
   st.deadline.expire_after(std::chrono::duration_cast<Clock::duration>(timeout));
@@ -114,6 +129,7 @@ struct FirstBytes {
 
 // Peeks until the first bytes are classified; answers a Postgres SSLRequest on the way.
 http::Task<FirstBytes> classify(Stage& st) {
+  Waiting waiting(st);
   FirstBytes out;
   std::span<char> buf(t_peek.data(), t_peek.size());
   size_t need = 1;
@@ -222,6 +238,13 @@ http::Task<bool> route_tcp(Stage& st, const config::TcpEntryPointRoutes& routes)
 }
 
 }  // namespace
+
+void drain_tcp_stage() {
+  for (Stage* st : std::vector<Stage*>(t_waiting.begin(), t_waiting.end())) {
+    boost::system::error_code ignored;
+    st->socket.cancel(ignored);  // the peek ends; the connection is closed
+  }
+}
 
 bool tcp_stage_needed(const WorkerState& worker, const EntryPointOptions& ep) {
   return ep.proxy_protocol.enabled || has_tcp_routes(worker, ep);

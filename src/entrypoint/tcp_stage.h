@@ -42,6 +42,11 @@ struct AcceptedConnection {
   std::optional<boost::asio::ip::tcp::endpoint> client;
 };
 
+// Graceful shutdown: closes the connections of this worker that are still waiting in the stage
+// for their first bytes (a PROXY header, a ClientHello), like idle HTTP connections. Connections
+// a TCP router serves are left alone: they end on their own or at graceTimeOut. Worker thread.
+void drain_tcp_stage();
+
 // True when a connection accepted on `ep` now must go through run_tcp_stage (PROXY protocol
 // configured, or TCP routers in the worker's current snapshot); otherwise it can go straight to
 // HTTP handling.

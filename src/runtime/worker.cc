@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "entrypoint/http1_connection.h"
+#include "entrypoint/tcp_stage.h"
 
 namespace turnpike::runtime {
 
@@ -56,6 +57,7 @@ void Worker::post_close_listeners() {
 void Worker::post_drain() {
   boost::asio::post(io_, [this] {
     entrypoint::drain_connections(state_);
+    entrypoint::drain_tcp_stage();
     state_.ctx.pools.close_all();
   });
 }

@@ -345,3 +345,22 @@ def test_validate_reports_tcp_and_udp_errors(env, tmp_path):
     assert out.returncode == 1
     assert "tcp router r@file: rule \"HostSNI(`a.test`)\": HostSNI needs TLS" in err
     assert 'udp router u@file: service "missing@file": the service "missing@file" does not exist' in err
+
+
+def test_shutdown_closes_connections_still_waiting_for_a_client_hello(env, pki, sservers):
+    a, _ = sservers
+    gw = tcp_gateway(env, {"tcp": {
+        "routers": {"a": {"rule": "HostSNI(`a.test`)", "service": "a",
+                          "tls": {"passthrough": True}}},
+        "services": {"a": lb(a)},
+    }}, tcp_routes=1, entrypoints={"tcp": {"transport": {"lifeCycle": {"graceTimeOut": "10s"}}}})
+    silent = socket.create_connection(("127.0.0.1", gw.ports["tcp"]), timeout=5)
+    # The gateway is serving (the silent connection is waiting in the TCP stage for its hello;
+    # had it not been accepted yet, closing the listener would reset it, which passes too).
+    assert it.request(gw.ports["tcp"], "/", host="x.test").status == 404
+    t0 = time.monotonic()
+    gw.signal(signal.SIGTERM)
+    gw.proc.wait(timeout=5)
+    assert time.monotonic() - t0 < 3  # not graceTimeOut: nothing was in flight
+    assert closed_without_data(silent)
+    silent.close()
