@@ -20,14 +20,14 @@
 
 namespace turnpike::proxy_protocol {
 
-inline constexpr size_t kV1MaxLength = 107;     // "PROXY TCP6 <39> <39> 65535 65535\r\n"
-inline constexpr size_t kV2FixedLength = 16;    // signature, version/command, family, length
-inline constexpr size_t kV2MaxPayload = 4096;   // addresses + TLVs we accept (16-bit field)
+inline constexpr size_t kV1MaxLength = 107;   // "PROXY TCP6 <39> <39> 65535 65535\r\n"
+inline constexpr size_t kV2FixedLength = 16;  // signature, version/command, family, length
+inline constexpr size_t kV2MaxPayload = 4096; // addresses + TLVs we accept (16-bit field)
 inline constexpr size_t kV2MaxLength = kV2FixedLength + kV2MaxPayload;
 inline constexpr size_t kMaxLength = kV2MaxLength;
 
 struct Header {
-  int version = 0;  // 1 or 2
+  int version = 0; // 1 or 2
   // The original connection's endpoints. Unset for v1 `UNKNOWN`, the v2 LOCAL command (health
   // checks from the proxy itself) and v2 families without IP endpoints (UNSPEC, UNIX): the
   // receiver then keeps the socket's own addresses, as the specification says.
@@ -37,16 +37,16 @@ struct Header {
 
 struct ParseResult {
   enum class Status {
-    kIncomplete,  // a prefix of a possible header: read at least `need` bytes, then parse again
-    kNotProxy,    // the connection does not start with a PROXY header
-    kHeader,      // a complete header of `length` bytes
-    kInvalid,     // starts like a PROXY header but is malformed (`error` says why)
+    kIncomplete, // a prefix of a possible header: read at least `need` bytes, then parse again
+    kNotProxy,   // the connection does not start with a PROXY header
+    kHeader,     // a complete header of `length` bytes
+    kInvalid,    // starts like a PROXY header but is malformed (`error` says why)
   };
   Status status = Status::kIncomplete;
-  size_t need = 0;    // kIncomplete: total bytes needed before the next call (> data.size())
-  size_t length = 0;  // kHeader: bytes the header occupies at the start of the data
-  Header header;      // kHeader
-  std::string_view error;  // kInvalid: a static description
+  size_t need = 0;        // kIncomplete: total bytes needed before the next call (> data.size())
+  size_t length = 0;      // kHeader: bytes the header occupies at the start of the data
+  Header header;          // kHeader
+  std::string_view error; // kInvalid: a static description
 };
 
 // Parses the PROXY header at the start of `data`, the bytes received so far.
@@ -58,4 +58,4 @@ ParseResult parse(std::string_view data);
 std::string encode(int version, const boost::asio::ip::tcp::endpoint& source,
                    const boost::asio::ip::tcp::endpoint& destination);
 
-}  // namespace turnpike::proxy_protocol
+} // namespace turnpike::proxy_protocol

@@ -17,16 +17,16 @@ size_t smooth_wrr_pick(std::vector<int64_t>& current, const std::vector<int>& we
                        int64_t total);
 
 // The `weight` members of `items`, in order (the constructor argument below).
-template <class T>
-std::vector<int> weights_of(const std::vector<T>& items) {
+template <class T> std::vector<int> weights_of(const std::vector<T>& items) {
   std::vector<int> out;
   out.reserve(items.size());
-  for (const auto& item : items) out.push_back(item.weight);
+  for (const auto& item : items)
+    out.push_back(item.weight);
   return out;
 }
 
 class WeightedRoundRobin {
- public:
+public:
   // `weights`: one per target; a weight <= 0 never gets picked. `workers` sizes the slots.
   WeightedRoundRobin(const std::vector<int>& weights, unsigned workers);
 
@@ -36,14 +36,14 @@ class WeightedRoundRobin {
   // !empty().
   size_t pick(unsigned worker) const;
 
- private:
+private:
   struct alignas(64) Slot {
     std::vector<int64_t> current;
   };
-  std::vector<size_t> targets_;  // indices of the targets with a positive weight
-  std::vector<int> weights_;     // their weights
+  std::vector<size_t> targets_; // indices of the targets with a positive weight
+  std::vector<int> weights_;    // their weights
   int64_t total_ = 0;
-  mutable std::vector<Slot> slots_;  // slot i is touched only by worker i
+  mutable std::vector<Slot> slots_; // slot i is touched only by worker i
 };
 
-}  // namespace turnpike
+} // namespace turnpike

@@ -71,8 +71,10 @@ template <class Router>
 void decode_router_fields(Decoder& dec, std::string_view provider, Router& r) {
   dec.get("entryPoints", r.entry_points);
   dec.get("rule", r.rule);
-  if (dec.get("ruleSyntax", r.rule_syntax)) check_rule_syntax(dec, r.rule_syntax);
-  if (dec.get("priority", r.priority)) check_priority(dec, r.priority);
+  if (dec.get("ruleSyntax", r.rule_syntax))
+    check_rule_syntax(dec, r.rule_syntax);
+  if (dec.get("priority", r.priority))
+    check_priority(dec, r.priority);
   get_refs(dec, "middlewares", provider, r.middlewares);
   get_ref(dec, "service", provider, r.service, /*required=*/true);
 }
@@ -117,17 +119,20 @@ void decode_objects(Decoder& parent, std::string_view section, std::string_view 
                     std::map<std::string, Object>& out, DecodeFn decode) {
   // section() has already reported a list or scalar here.
   const Node* sec = parent.section(section);
-  if (!sec || !sec->is_map()) return;
+  if (!sec || !sec->is_map())
+    return;
   for (const auto& [name, node] : sec->entries()) {
     Object obj;
     obj.name = name + "@" + std::string(provider);
     obj.location = node.location();
-    if constexpr (requires { obj.provider; }) obj.provider = std::string(provider);
+    if constexpr (requires { obj.provider; })
+      obj.provider = std::string(provider);
     Errors errors;
     Decoder dec(node, parent.child_path(section) + "." + obj.name, errors);
     check_name(name, dec);
     // A value that is not a map has been reported by the Decoder; nothing more to say about it.
-    if (node.is_map() || node.is_null()) decode(dec, obj);
+    if (node.is_map() || node.is_null())
+      decode(dec, obj);
     obj.errors = errors.list();
     if (out.count(obj.name)) {
       parent.fail(section, "\"" + name + "\" is defined more than once");
@@ -149,4 +154,4 @@ void merge_objects(std::map<std::string, Object>& into, std::map<std::string, Ob
   }
 }
 
-}  // namespace turnpike::config::decode
+} // namespace turnpike::config::decode

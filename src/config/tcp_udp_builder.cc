@@ -18,7 +18,8 @@ namespace {
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+  for (const auto& s : v)
+    out += (out.empty() ? "" : "; ") + s;
   return out;
 }
 
@@ -56,7 +57,8 @@ std::optional<std::vector<size_t>> resolve_entrypoints(const std::vector<std::st
   for (const auto& name : names) {
     size_t found = eps.size();
     for (size_t i = 0; i < eps.size(); ++i)
-      if (eps[i]->name == name) found = i;
+      if (eps[i]->name == name)
+        found = i;
     if (found == eps.size()) {
       disable(status, "entryPoint \"" + name + "\" doesn't exist");
       ok = false;
@@ -64,12 +66,13 @@ std::optional<std::vector<size_t>> resolve_entrypoints(const std::vector<std::st
       out.push_back(found);
     }
   }
-  if (!ok) return std::nullopt;
+  if (!ok)
+    return std::nullopt;
   return out;
 }
 
 class TcpUdpBuilder {
- public:
+public:
   TcpUdpBuilder(const DynamicConfig& cfg, const BuildOptions& opts, Snapshot& snap)
       : cfg_(cfg), opts_(opts), snap_(snap) {}
 
@@ -78,8 +81,10 @@ class TcpUdpBuilder {
     build_tcp_routers();
     add_https_domains();
     // Report services and middlewares nobody used but that are broken, too.
-    for (const auto& [name, svc] : cfg_.tcp.services) tcp_service(name);
-    for (const auto& [name, mw] : cfg_.tcp.middlewares) tcp_middleware(name);
+    for (const auto& [name, svc] : cfg_.tcp.services)
+      tcp_service(name);
+    for (const auto& [name, mw] : cfg_.tcp.middlewares)
+      tcp_middleware(name);
     for (size_t i = 0; i < opts_.entrypoints.size() && i < snap_.entrypoints.size(); ++i) {
       auto& ep = snap_.entrypoints[i].tcp;
       snap_.tcp_router_count += tcp_routes_[i].plain.size() + tcp_routes_[i].tls.size();
@@ -90,7 +95,7 @@ class TcpUdpBuilder {
     build_udp();
   }
 
- private:
+private:
   struct EntryPointTcpRoutes {
     std::vector<router::TcpRoute> plain, tls, https;
   };
@@ -99,7 +104,8 @@ class TcpUdpBuilder {
 
   Result<std::shared_ptr<const tcp::Transport>> tcp_transport(const std::string& name) {
     std::string key = name.empty() ? "default@internal" : name;
-    if (auto it = transports_.find(key); it != transports_.end()) return it->second;
+    if (auto it = transports_.find(key); it != transports_.end())
+      return it->second;
     std::shared_ptr<const tcp::Transport> t;
     if (key == "default@internal") {
       t = std::make_shared<tcp::Transport>(to_runtime(opts_.default_tcp_transport));
@@ -116,22 +122,26 @@ class TcpUdpBuilder {
   }
 
   Result<tcp::HandlerPtr> build_tcp_service(const TcpService& svc) {
-    if (!svc.errors.empty()) return make_error(join(svc.errors));
+    if (!svc.errors.empty())
+      return make_error(join(svc.errors));
     if (svc.kind == TcpServiceKind::kWeighted) {
       std::vector<tcp::Weighted::Child> children;
       for (const auto& c : svc.weighted) {
         auto child = tcp_service(c.name);
-        if (!child) return make_error("service \"" + c.name + "\": " + child.error().message);
+        if (!child)
+          return make_error("service \"" + c.name + "\": " + child.error().message);
         children.push_back({c.name, *child, c.weight});
       }
       tcp::HandlerPtr h =
           std::make_shared<tcp::Weighted>(svc.name, std::move(children), opts_.workers);
       return h;
     }
-    if (svc.kind != TcpServiceKind::kLoadBalancer) return make_error("the service has no type");
+    if (svc.kind != TcpServiceKind::kLoadBalancer)
+      return make_error("the service has no type");
     const auto& lb = *svc.load_balancer;
     auto transport = tcp_transport(lb.servers_transport);
-    if (!transport) return transport.error();
+    if (!transport)
+      return transport.error();
     // Deprecated loadBalancer.terminationDelay, honoured when no serversTransport is named.
     if (lb.termination_delay && lb.servers_transport.empty()) {
       auto copy = std::make_shared<tcp::Transport>(**transport);
@@ -144,7 +154,8 @@ class TcpUdpBuilder {
     std::vector<tcp::Server> servers;
     for (const auto& s : lb.servers) {
       auto parsed = ServerAddress::parse(s.address, s.weight);
-      if (!parsed) return parsed.error();
+      if (!parsed)
+        return parsed.error();
       if (s.tls)
         return make_error("server \"" + s.address + "\": TLS to TCP servers is not supported yet");
       servers.push_back(std::move(*parsed));
@@ -155,7 +166,8 @@ class TcpUdpBuilder {
   }
 
   Result<tcp::HandlerPtr> tcp_service(const std::string& name) {
-    if (auto it = tcp_services_.find(name); it != tcp_services_.end()) return it->second;
+    if (auto it = tcp_services_.find(name); it != tcp_services_.end())
+      return it->second;
     auto it = cfg_.tcp.services.find(name);
     if (it == cfg_.tcp.services.end())
       return make_error("the service \"" + name + "\" does not exist");
@@ -165,13 +177,15 @@ class TcpUdpBuilder {
     auto result = build_tcp_service(it->second);
     services_in_progress_.erase(name);
     auto& status = snap_.tcp_services[name];
-    if (!result) disable(status, result.error().message);
+    if (!result)
+      disable(status, result.error().message);
     tcp_services_.emplace(name, result);
     return result;
   }
 
   Result<tcp::Wrap> tcp_middleware(const std::string& name) {
-    if (auto it = tcp_middlewares_.find(name); it != tcp_middlewares_.end()) return it->second;
+    if (auto it = tcp_middlewares_.find(name); it != tcp_middlewares_.end())
+      return it->second;
     auto it = cfg_.tcp.middlewares.find(name);
     if (it == cfg_.tcp.middlewares.end())
       return make_error("middleware \"" + name + "\" does not exist");
@@ -181,17 +195,20 @@ class TcpUdpBuilder {
       result = make_error(join(mw.errors));
     } else if (const auto* reg = tcp::find_middleware(mw.type); !reg) {
       result = make_error((mw.location.describe().empty() ? "" : mw.location.describe() + ": ") +
-                          "tcp.middlewares." + name + ": unknown TCP middleware type \"" +
-                          mw.type + "\"");
+                          "tcp.middlewares." + name + ": unknown TCP middleware type \"" + mw.type +
+                          "\"");
     } else {
       Errors errors;
       Decoder dec(mw.options, "tcp.middlewares." + name + "." + mw.type, errors);
       tcp::Wrap wrap = reg->factory(dec);
-      if (errors.empty() && wrap) result = wrap;
-      else if (!errors.empty()) result = make_error(errors.joined());
+      if (errors.empty() && wrap)
+        result = wrap;
+      else if (!errors.empty())
+        result = make_error(errors.joined());
     }
-    auto& status = snap_.tcp_middlewares[name];  // every object has a status, broken or not
-    if (!result) disable(status, result.error().message);
+    auto& status = snap_.tcp_middlewares[name]; // every object has a status, broken or not
+    if (!result)
+      disable(status, result.error().message);
     tcp_middlewares_.emplace(name, result);
     return result;
   }
@@ -199,14 +216,17 @@ class TcpUdpBuilder {
   void build_tcp_routers() {
     std::vector<size_t> defaults;
     for (size_t i = 0; i < opts_.entrypoints.size(); ++i)
-      if (opts_.entrypoints[i]->as_default) defaults.push_back(i);
+      if (opts_.entrypoints[i]->as_default)
+        defaults.push_back(i);
     if (defaults.empty())
-      for (size_t i = 0; i < opts_.entrypoints.size(); ++i) defaults.push_back(i);
+      for (size_t i = 0; i < opts_.entrypoints.size(); ++i)
+        defaults.push_back(i);
 
     for (const auto& [name, r] : cfg_.tcp.routers) {
       auto& status = snap_.tcp_routers[name];
       if (!r.errors.empty()) {
-        for (const auto& e : r.errors) disable(status, e);
+        for (const auto& e : r.errors)
+          disable(status, e);
         continue;
       }
       if (r.rule_syntax == "v2") {
@@ -214,7 +234,8 @@ class TcpUdpBuilder {
         continue;
       }
       auto eps = resolve_entrypoints(r.entry_points, opts_.entrypoints, defaults, status);
-      if (!eps) continue;
+      if (!eps)
+        continue;
       auto rule = router::parse_tcp_rule(r.rule);
       if (!rule) {
         disable(status, "rule \"" + r.rule + "\": " + rule.error().message);
@@ -247,7 +268,8 @@ class TcpUdpBuilder {
         }
         handler = (*wrap)(handler);
       }
-      if (!ok) continue;
+      if (!ok)
+        continue;
       int64_t priority = router::tcp_route_priority(r.priority, r.rule, **rule);
       for (size_t ep : *eps) {
         router::TcpRoute route{name, r.rule, *rule, priority, handler, r.tls.has_value()};
@@ -255,7 +277,8 @@ class TcpUdpBuilder {
         status.using_entrypoints.push_back(opts_.entrypoints[ep]->name);
       }
       snap_.tcp_services[r.service].used_by.push_back(name);
-      for (const auto& m : r.middlewares) snap_.tcp_middlewares[m].used_by.push_back(name);
+      for (const auto& m : r.middlewares)
+        snap_.tcp_middlewares[m].used_by.push_back(name);
     }
     for (const auto& [name, st] : snap_.tcp_routers)
       if (st.status == "disabled")
@@ -269,19 +292,24 @@ class TcpUdpBuilder {
   void add_https_domains() {
     for (const auto& [name, r] : cfg_.http.routers) {
       auto st = snap_.routers.find(name);
-      if (st == snap_.routers.end() || st->second.status == "disabled") continue;
+      if (st == snap_.routers.end() || st->second.status == "disabled")
+        continue;
       for (const auto& ep_name : st->second.using_entrypoints) {
         for (size_t i = 0; i < opts_.entrypoints.size(); ++i) {
           const EntryPoint* ep = opts_.entrypoints[i];
-          if (ep->name != ep_name || (!r.tls && !ep->http.tls)) continue;
+          if (ep->name != ep_name || (!r.tls && !ep->http.tls))
+            continue;
           auto rule = router::parse_rule(r.rule);
-          if (!rule) continue;
+          if (!rule)
+            continue;
           auto domains = (*rule)->domains();
-          if (domains.empty()) domains.push_back("*");
+          if (domains.empty())
+            domains.push_back("*");
           for (const auto& d : domains) {
             std::string text = "HostSNI(`" + d + "`)";
             auto sni = router::parse_tcp_rule(text);
-            if (!sni) continue;  // a Host value HostSNI cannot express
+            if (!sni)
+              continue; // a Host value HostSNI cannot express
             int64_t priority = router::tcp_route_priority(0, text, **sni);
             tcp_routes_[i].https.push_back({name, text, *sni, priority, nullptr, false});
           }
@@ -293,23 +321,27 @@ class TcpUdpBuilder {
   // ---- UDP --------------------------------------------------------------------------------
 
   Result<udp::ServicePtr> build_udp_service(const UdpService& svc) {
-    if (!svc.errors.empty()) return make_error(join(svc.errors));
+    if (!svc.errors.empty())
+      return make_error(join(svc.errors));
     if (svc.kind == TcpServiceKind::kWeighted) {
       std::vector<udp::Weighted::Child> children;
       for (const auto& c : svc.weighted) {
         auto child = udp_service(c.name);
-        if (!child) return make_error("service \"" + c.name + "\": " + child.error().message);
+        if (!child)
+          return make_error("service \"" + c.name + "\": " + child.error().message);
         children.push_back({c.name, *child, c.weight});
       }
       udp::ServicePtr s =
           std::make_shared<udp::Weighted>(svc.name, std::move(children), opts_.workers);
       return s;
     }
-    if (svc.kind != TcpServiceKind::kLoadBalancer) return make_error("the service has no type");
+    if (svc.kind != TcpServiceKind::kLoadBalancer)
+      return make_error("the service has no type");
     std::vector<udp::Server> servers;
     for (const auto& s : svc.servers) {
       auto parsed = ServerAddress::parse(s.address, s.weight);
-      if (!parsed) return parsed.error();
+      if (!parsed)
+        return parsed.error();
       servers.push_back(std::move(*parsed));
     }
     udp::ServicePtr s =
@@ -318,7 +350,8 @@ class TcpUdpBuilder {
   }
 
   Result<udp::ServicePtr> udp_service(const std::string& name) {
-    if (auto it = udp_services_.find(name); it != udp_services_.end()) return it->second;
+    if (auto it = udp_services_.find(name); it != udp_services_.end())
+      return it->second;
     auto it = cfg_.udp.services.find(name);
     if (it == cfg_.udp.services.end())
       return make_error("the service \"" + name + "\" does not exist");
@@ -328,7 +361,8 @@ class TcpUdpBuilder {
     auto result = build_udp_service(it->second);
     services_in_progress_.erase("udp:" + name);
     auto& status = snap_.udp_services[name];
-    if (!result) disable(status, result.error().message);
+    if (!result)
+      disable(status, result.error().message);
     udp_services_.emplace(name, result);
     return result;
   }
@@ -336,18 +370,22 @@ class TcpUdpBuilder {
   void build_udp() {
     const auto& eps = opts_.udp_entrypoints;
     snap_.udp_entrypoints.resize(eps.size());
-    for (size_t i = 0; i < eps.size(); ++i) snap_.udp_entrypoints[i].name = eps[i]->name;
+    for (size_t i = 0; i < eps.size(); ++i)
+      snap_.udp_entrypoints[i].name = eps[i]->name;
     std::vector<size_t> all(eps.size());
-    for (size_t i = 0; i < eps.size(); ++i) all[i] = i;
+    for (size_t i = 0; i < eps.size(); ++i)
+      all[i] = i;
     // Routers in name order: on an entrypoint with several, the first by name serves it.
     for (const auto& [name, r] : cfg_.udp.routers) {
       auto& status = snap_.udp_routers[name];
       if (!r.errors.empty()) {
-        for (const auto& e : r.errors) disable(status, e);
+        for (const auto& e : r.errors)
+          disable(status, e);
         continue;
       }
       auto targets = resolve_entrypoints(r.entry_points, eps, all, status);
-      if (!targets) continue;
+      if (!targets)
+        continue;
       auto svc = udp_service(r.service);
       if (!svc) {
         disable(status, "service \"" + r.service + "\": " + svc.error().message);
@@ -358,8 +396,11 @@ class TcpUdpBuilder {
         if (slot.service) {
           // Traefik: one UDP router per entrypoint; the others only get a warning.
           status.status = "warning";
-          status.errors.push_back("entryPoint \"" + slot.name + "\" is already served by UDP "
-                                  "router \"" + slot.router + "\" (one UDP router per entry "
+          status.errors.push_back("entryPoint \"" + slot.name +
+                                  "\" is already served by UDP "
+                                  "router \"" +
+                                  slot.router +
+                                  "\" (one UDP router per entry "
                                   "point)");
           continue;
         }
@@ -369,7 +410,8 @@ class TcpUdpBuilder {
       }
       snap_.udp_services[r.service].used_by.push_back(name);
     }
-    for (const auto& [name, svc] : cfg_.udp.services) udp_service(name);
+    for (const auto& [name, svc] : cfg_.udp.services)
+      udp_service(name);
   }
 
   const DynamicConfig& cfg_;
@@ -383,10 +425,10 @@ class TcpUdpBuilder {
   std::set<std::string> services_in_progress_;
 };
 
-}  // namespace
+} // namespace
 
 void build_tcp_udp(const DynamicConfig& config, const BuildOptions& options, Snapshot& snapshot) {
   TcpUdpBuilder(config, options, snapshot).run();
 }
 
-}  // namespace turnpike::config
+} // namespace turnpike::config

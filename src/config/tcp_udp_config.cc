@@ -14,7 +14,8 @@ constexpr std::array<std::string_view, 2> kServiceKinds = {"loadBalancer", "weig
 // `proxyProtocol: {version}`; an empty section means version 2 (Traefik's default).
 void decode_proxy_protocol(Decoder& dec, int& version) {
   const Node* n = dec.section("proxyProtocol");
-  if (!n) return;
+  if (!n)
+    return;
   Decoder pd(*n, dec.child_path("proxyProtocol"), dec.errors());
   version = 2;
   if (pd.get("version", version) && version != 1 && version != 2) {
@@ -36,7 +37,8 @@ void decode_tcp_router(Decoder& dec, std::string_view provider, TcpRouter& r) {
     td.finish();
   }
   dec.finish();
-  if (r.rule.empty()) dec.fail("rule", "is required");
+  if (r.rule.empty())
+    dec.fail("rule", "is required");
 }
 
 void decode_tcp_load_balancer(Decoder& dec, std::string_view provider, TcpLoadBalancerConfig& lb) {
@@ -46,7 +48,8 @@ void decode_tcp_load_balancer(Decoder& dec, std::string_view provider, TcpLoadBa
     s.location = servers[i]->location();
     Decoder sd(*servers[i], index_path(dec, "servers", i), dec.errors());
     sd.get("address", s.address);
-    if (s.address.empty()) sd.fail("address", "is required");
+    if (s.address.empty())
+      sd.fail("address", "is required");
     sd.get("tls", s.tls);
     sd.get_non_negative("weight", s.weight);
     sd.finish();
@@ -93,7 +96,8 @@ void decode_udp_service(Decoder& dec, std::string_view provider, UdpService& s) 
         server.location = servers[i]->location();
         Decoder sd(*servers[i], index_path(kd, "servers", i), kd.errors());
         sd.get("address", server.address);
-        if (server.address.empty()) sd.fail("address", "is required");
+        if (server.address.empty())
+          sd.fail("address", "is required");
         sd.get_non_negative("weight", server.weight);
         sd.finish();
         s.servers.push_back(std::move(server));
@@ -107,25 +111,24 @@ void decode_udp_service(Decoder& dec, std::string_view provider, UdpService& s) 
   dec.finish();
 }
 
-}  // namespace
+} // namespace
 
 void decode_tcp_servers_transport(Decoder& dec, TcpServersTransport& st, bool static_defaults) {
-  dec.get("dialKeepAlive", st.dial_keep_alive);  // negative: keep-alive probes off
+  dec.get("dialKeepAlive", st.dial_keep_alive); // negative: keep-alive probes off
   dec.get_non_negative("dialTimeout", st.dial_timeout);
-  dec.get("terminationDelay", st.termination_delay);  // negative: no limit
+  dec.get("terminationDelay", st.termination_delay); // negative: no limit
   dec.get_non_negative("idleTimeout", st.idle_timeout);
   keep_raw(dec, "tls", st.tls);
-  if (!static_defaults) decode_proxy_protocol(dec, st.proxy_protocol_version);
+  if (!static_defaults)
+    decode_proxy_protocol(dec, st.proxy_protocol_version);
 }
 
 void decode_tcp(const Node& node, std::string_view provider, TcpConfig& out, Errors& errors) {
   Decoder dec(node, "tcp", errors);
-  decode_objects(dec, "routers", provider, out.routers, [&](Decoder& d, TcpRouter& r) {
-    decode_tcp_router(d, provider, r);
-  });
-  decode_objects(dec, "services", provider, out.services, [&](Decoder& d, TcpService& s) {
-    decode_tcp_service(d, provider, s);
-  });
+  decode_objects(dec, "routers", provider, out.routers,
+                 [&](Decoder& d, TcpRouter& r) { decode_tcp_router(d, provider, r); });
+  decode_objects(dec, "services", provider, out.services,
+                 [&](Decoder& d, TcpService& s) { decode_tcp_service(d, provider, s); });
   decode_objects(dec, "middlewares", provider, out.middlewares, [&](Decoder& d, TcpMiddleware& m) {
     decode_middleware(d, m, "ipAllowList, inFlightConn");
   });
@@ -139,12 +142,10 @@ void decode_tcp(const Node& node, std::string_view provider, TcpConfig& out, Err
 
 void decode_udp(const Node& node, std::string_view provider, UdpConfig& out, Errors& errors) {
   Decoder dec(node, "udp", errors);
-  decode_objects(dec, "routers", provider, out.routers, [&](Decoder& d, UdpRouter& r) {
-    decode_udp_router(d, provider, r);
-  });
-  decode_objects(dec, "services", provider, out.services, [&](Decoder& d, UdpService& s) {
-    decode_udp_service(d, provider, s);
-  });
+  decode_objects(dec, "routers", provider, out.routers,
+                 [&](Decoder& d, UdpRouter& r) { decode_udp_router(d, provider, r); });
+  decode_objects(dec, "services", provider, out.services,
+                 [&](Decoder& d, UdpService& s) { decode_udp_service(d, provider, s); });
   dec.finish();
 }
 
@@ -160,4 +161,4 @@ void merge(UdpConfig& into, UdpConfig& from, std::vector<std::string>& errors) {
   merge_objects(into.services, from.services, "udp.services", errors);
 }
 
-}  // namespace turnpike::config
+} // namespace turnpike::config

@@ -25,7 +25,7 @@ bool peer_done(int fd) {
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-}  // namespace
+} // namespace
 
 http::Task<Peeked> peek_at_least(asio::ip::tcp::socket& socket, std::span<char> buffer,
                                  size_t want) {
@@ -40,8 +40,9 @@ http::Task<Peeked> peek_at_least(asio::ip::tcp::socket& socket, std::span<char> 
       break;
     }
     out.size = n > 0 ? static_cast<size_t>(n) : 0;
-    if (out.size >= want) break;
-    if (n == 0 || peer_done(fd)) {  // orderly shutdown: what is queued is all there will be
+    if (out.size >= want)
+      break;
+    if (n == 0 || peer_done(fd)) { // orderly shutdown: what is queued is all there will be
       out.peer_closed = true;
       break;
     }
@@ -59,8 +60,9 @@ http::Task<Peeked> peek_at_least(asio::ip::tcp::socket& socket, std::span<char> 
       break;
     }
   }
-  if (lowered) set_low_water_mark(fd, 1);
+  if (lowered)
+    set_low_water_mark(fd, 1);
   co_return out;
 }
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

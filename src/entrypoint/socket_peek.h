@@ -19,9 +19,9 @@
 namespace turnpike::entrypoint {
 
 struct Peeked {
-  boost::system::error_code ec;  // set: the wait failed (cancelled by a deadline, reset...)
-  size_t size = 0;               // bytes copied into the buffer (what is queued, up to its size)
-  bool peer_closed = false;      // the peer has shut down its sending side: no more will come
+  boost::system::error_code ec; // set: the wait failed (cancelled by a deadline, reset...)
+  size_t size = 0;              // bytes copied into the buffer (what is queued, up to its size)
+  bool peer_closed = false;     // the peer has shut down its sending side: no more will come
 };
 
 // Waits until at least min(want, buffer.size()) bytes are queued on `socket` (or the peer stopped
@@ -30,4 +30,4 @@ struct Peeked {
 http::Task<Peeked> peek_at_least(boost::asio::ip::tcp::socket& socket, std::span<char> buffer,
                                  size_t want);
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

@@ -60,7 +60,7 @@ struct Stage {
   const EntryPointOptions& ep;
   Endpoint client;
   Endpoint local;
-  bool proxied = false;  // client/local come from a trusted PROXY header
+  bool proxied = false; // client/local come from a trusted PROXY header
   Deadline deadline;
   bool timed_out = false;
   bool postgres = false;
@@ -92,20 +92,24 @@ http::Task<bool> read_proxy_header(Stage& st) {
     }
     auto r = proxy_protocol::parse(std::string_view(buf.data(), peeked.size));
     using Status = proxy_protocol::ParseResult::Status;
-    if (r.status == Status::kNotProxy) co_return true;
+    if (r.status == Status::kNotProxy)
+      co_return true;
     if (r.status == Status::kInvalid) {
       logger()->debug("{}: {}: {}", st.ep.name, st.peer(), r.error);
       co_return false;
     }
     if (r.status == Status::kIncomplete) {
-      if (peeked.peer_closed) co_return false;
+      if (peeked.peer_closed)
+        co_return false;
       need = r.need;
       continue;
     }
     proxy_protocol::Header header = r.header;
     // Consume exactly the header: the bytes after it are the client's.
-    auto [ec, n] = co_await asio::async_read(st.socket, asio::buffer(buf.data(), r.length), kNoThrow);
-    if (ec) co_return false;
+    auto [ec, n] =
+        co_await asio::async_read(st.socket, asio::buffer(buf.data(), r.length), kNoThrow);
+    if (ec)
+      co_return false;
     bool trusted = st.ep.proxy_protocol.insecure ||
                    st.ep.proxy_protocol.trusted_ips.contains(st.client.address());
     if (!trusted) {
@@ -122,7 +126,7 @@ http::Task<bool> read_proxy_header(Stage& st) {
 
 // What the first bytes say (step 2).
 struct FirstBytes {
-  bool ok = false;  // false: timeout, error, or nothing sent
+  bool ok = false; // false: timeout, error, or nothing sent
   bool tls = false;
   tls::ClientHelloInfo hello;
 };
@@ -135,12 +139,14 @@ http::Task<FirstBytes> classify(Stage& st) {
   size_t need = 1;
   for (;;) {
     auto peeked = co_await peek_at_least(st.socket, buf, need);
-    if (peeked.ec || peeked.size == 0) co_return out;
+    if (peeked.ec || peeked.size == 0)
+      co_return out;
     std::string_view data(buf.data(), peeked.size);
     std::string_view pg = tcp::kPostgresSslRequest;
     if (!st.postgres && pg.starts_with(data.substr(0, std::min(data.size(), pg.size())))) {
       if (data.size() < pg.size()) {
-        if (peeked.peer_closed) co_return out;
+        if (peeked.peer_closed)
+          co_return out;
         need = pg.size();
         continue;
       }
@@ -148,10 +154,12 @@ http::Task<FirstBytes> classify(Stage& st) {
       st.postgres = true;
       char request[8];
       auto [rec, rn] = co_await asio::async_read(st.socket, asio::buffer(request), kNoThrow);
-      if (rec) co_return out;
+      if (rec)
+        co_return out;
       auto [wec, wn] = co_await asio::async_write(
           st.socket, asio::buffer(&tcp::kPostgresSslAccepted, 1), kNoThrow);
-      if (wec) co_return out;
+      if (wec)
+        co_return out;
       need = 1;
       continue;
     }
@@ -162,9 +170,9 @@ http::Task<FirstBytes> classify(Stage& st) {
     }
     out.ok = true;
     // A hello cut short by the client closing: TLS without SNI once the record header is in.
-    out.tls = scan.state == tls::HelloScan::State::kTls ||
-              (scan.state == tls::HelloScan::State::kNeedMore &&
-               data.size() >= tls::kRecordHeaderLength);
+    out.tls =
+        scan.state == tls::HelloScan::State::kTls ||
+        (scan.state == tls::HelloScan::State::kNeedMore && data.size() >= tls::kRecordHeaderLength);
     if (scan.state == tls::HelloScan::State::kTls && !scan.parsed)
       logger()->debug("{}: {}: unreadable ClientHello: {}", st.ep.name, st.peer(), scan.error);
     out.hello = std::move(scan.hello);
@@ -221,28 +229,31 @@ http::Task<bool> route_tcp(Stage& st, const config::TcpEntryPointRoutes& routes)
   if (st.postgres) {
     // After STARTTLS only TLS routers make sense (Traefik's servePostgres).
     route = first.tls ? routes.tls.match(facts) : nullptr;
-    if (!route) co_return false;
+    if (!route)
+      co_return false;
   } else if (!first.tls) {
     route = routes.tcp.match(facts);
-    if (!route) co_return true;
+    if (!route)
+      co_return true;
   } else {
     // Traefik's order: an HTTPS router for this very SNI, a TCP TLS router, an HTTPS router
     // without a host, a TCP TLS catch-all, then HTTPS handling.
     const auto* https = routes.https.match(facts);
     route = routes.tls.match(facts);
     bool https_specific = https && !https->rule->catch_all();
-    if (https_specific || !route || (route->rule->catch_all() && https)) co_return true;
+    if (https_specific || !route || (route->rule->catch_all() && https))
+      co_return true;
   }
   co_await serve_tcp(st, *route, first.hello.server_name);
   co_return false;
 }
 
-}  // namespace
+} // namespace
 
 void drain_tcp_stage() {
   for (Stage* st : std::vector<Stage*>(t_waiting.begin(), t_waiting.end())) {
     boost::system::error_code ignored;
-    st->socket.cancel(ignored);  // the peek ends; the connection is closed
+    st->socket.cancel(ignored); // the peek ends; the connection is closed
   }
 }
 
@@ -256,8 +267,10 @@ http::Task<std::optional<AcceptedConnection>> run_tcp_stage(Socket socket, Worke
   boost::system::error_code ec;
   Stage st(socket, worker, ep);
   st.client = socket.remote_endpoint(ec);
-  if (!ec) st.local = socket.local_endpoint(ec);
-  if (ec) co_return to_http;
+  if (!ec)
+    st.local = socket.local_endpoint(ec);
+  if (ec)
+    co_return to_http;
   st.client = Endpoint(canonical_ip(st.client.address()), st.client.port());
   ++worker.open_connections;
   struct Uncount {
@@ -267,7 +280,8 @@ http::Task<std::optional<AcceptedConnection>> run_tcp_stage(Socket socket, Worke
 
   if (ep.proxy_protocol.enabled) {
     auto ok = co_await read_proxy_header(st);
-    if (!ok) co_return to_http;
+    if (!ok)
+      co_return to_http;
   }
   // The snapshot current now routes this connection; holding it keeps the routes alive.
   std::shared_ptr<const config::Snapshot> snapshot = worker.snapshot;
@@ -276,11 +290,13 @@ http::Task<std::optional<AcceptedConnection>> run_tcp_stage(Socket socket, Worke
       !snapshot->entrypoints[ep.index].tcp.empty()) {
     http = co_await route_tcp(st, snapshot->entrypoints[ep.index].tcp);
   }
-  if (!http) co_return to_http;
+  if (!http)
+    co_return to_http;
   st.deadline.clear();
   to_http.emplace(AcceptedConnection{std::move(socket), std::nullopt});
-  if (st.proxied) to_http->client = st.client;
+  if (st.proxied)
+    to_http->client = st.client;
   co_return to_http;
 }
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

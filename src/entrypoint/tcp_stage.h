@@ -58,4 +58,4 @@ http::Task<std::optional<AcceptedConnection>> run_tcp_stage(boost::asio::ip::tcp
                                                             WorkerState& worker,
                                                             const EntryPointOptions& ep);
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

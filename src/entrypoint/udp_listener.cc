@@ -30,7 +30,7 @@ bool would_block(const boost::system::error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
 }
 
-}  // namespace
+} // namespace
 
 struct UdpListener::Session {
   Session(asio::any_io_executor ex, DeadlineScanner& deadlines, const udp::endpoint& c)
@@ -42,12 +42,12 @@ struct UdpListener::Session {
 
   udp::socket upstream;
   udp::endpoint client;
-  Deadline deadline;  // udp.timeout without a datagram either way closes the upstream socket
+  Deadline deadline; // udp.timeout without a datagram either way closes the upstream socket
   std::string router;
   ServerAddress server;
-  bool ready = false;                // upstream socket connected
-  bool expired = false;              // timed out (or the listener closed)
-  std::vector<std::string> pending;  // datagrams received while resolving the backend
+  bool ready = false;               // upstream socket connected
+  bool expired = false;             // timed out (or the listener closed)
+  std::vector<std::string> pending; // datagrams received while resolving the backend
 };
 
 size_t UdpListener::EndpointHash::operator()(const udp::endpoint& e) const {
@@ -56,25 +56,30 @@ size_t UdpListener::EndpointHash::operator()(const udp::endpoint& e) const {
 }
 
 UdpListener::UdpListener(udp::socket socket, const EntryPointOptions& ep)
-    : socket_(std::move(socket)),
-      ep_(ep),
-      from_clients_(new char[kMaxDatagram]),
+    : socket_(std::move(socket)), ep_(ep), from_clients_(new char[kMaxDatagram]),
       from_servers_(new char[kMaxDatagram]) {}
 
-UdpListener::~UdpListener() { close(); }
+UdpListener::~UdpListener() {
+  close();
+}
 
 Result<std::unique_ptr<UdpListener>> UdpListener::open(asio::io_context& io,
                                                        const EntryPointOptions& ep) {
   auto address = listen_address(io, ep);
-  if (!address) return address.error();
+  if (!address)
+    return address.error();
   udp::endpoint endpoint(*address, ep.port);
   udp::socket socket(io);
   boost::system::error_code ec;
   socket.open(endpoint.protocol(), ec);
-  if (!ec) ec = share_port(socket, ep);
-  if (!ec) socket.bind(endpoint, ec);
-  if (!ec) socket.non_blocking(true, ec);
-  if (ec) return make_error(cannot_listen(ep, ec));
+  if (!ec)
+    ec = share_port(socket, ep);
+  if (!ec)
+    socket.bind(endpoint, ec);
+  if (!ec)
+    socket.non_blocking(true, ec);
+  if (ec)
+    return make_error(cannot_listen(ep, ec));
   return std::unique_ptr<UdpListener>(new UdpListener(std::move(socket), ep));
 }
 
@@ -101,18 +106,23 @@ uint16_t UdpListener::local_port() const {
 http::Task<void> UdpListener::receive_loop() {
   for (;;) {
     auto [ec] = co_await socket_.async_wait(udp::socket::wait_read, kNoThrow);
-    if (!socket_.is_open()) co_return;
-    if (ec) continue;
+    if (!socket_.is_open())
+      co_return;
+    if (ec)
+      continue;
     // Drain until the kernel has nothing left (epoll is edge-triggered), yielding now and then.
     for (int batch = 1;; ++batch) {
       if (batch % kBatch == 0) {
         co_await asio::post(socket_.get_executor(), asio::use_awaitable);
-        if (!socket_.is_open()) co_return;
+        if (!socket_.is_open())
+          co_return;
       }
       udp::endpoint from;
       boost::system::error_code rec;
-      size_t n = socket_.receive_from(asio::buffer(from_clients_.get(), kMaxDatagram), from, 0, rec);
-      if (rec) break;
+      size_t n =
+          socket_.receive_from(asio::buffer(from_clients_.get(), kMaxDatagram), from, 0, rec);
+      if (rec)
+        break;
       on_datagram(from, n);
     }
   }
@@ -121,13 +131,16 @@ http::Task<void> UdpListener::receive_loop() {
 void UdpListener::on_datagram(const udp::endpoint& from, size_t size) {
   auto it = sessions_.find(from);
   Session* session = it != sessions_.end() ? it->second.get() : open_session(from);
-  if (session) forward(*session, from_clients_.get(), size);
+  if (session)
+    forward(*session, from_clients_.get(), size);
 }
 
 UdpListener::Session* UdpListener::open_session(const udp::endpoint& client) {
-  if (!accepting_) return nullptr;
+  if (!accepting_)
+    return nullptr;
   const auto& snapshot = worker_->snapshot;
-  if (!snapshot || ep_.index >= snapshot->udp_entrypoints.size()) return nullptr;
+  if (!snapshot || ep_.index >= snapshot->udp_entrypoints.size())
+    return nullptr;
   const auto& route = snapshot->udp_entrypoints[ep_.index];
   if (!route.service) {
     logger()->debug("{}: datagram from {} dropped: no UDP router", ep_.name,
@@ -152,7 +165,8 @@ UdpListener::Session* UdpListener::open_session(const udp::endpoint& client) {
 
 void UdpListener::forward(Session& s, const char* data, size_t size) {
   if (!s.ready) {
-    if (s.pending.size() < kMaxPending) s.pending.emplace_back(data, size);
+    if (s.pending.size() < kMaxPending)
+      s.pending.emplace_back(data, size);
     return;
   }
   boost::system::error_code ec;
@@ -175,13 +189,19 @@ http::Task<void> UdpListener::run_session(Session& s) {
     udp::resolver resolver(socket_.get_executor());
     auto [rec, results] =
         co_await resolver.async_resolve(s.server.host, std::to_string(s.server.port), kNoThrow);
-    if (rec || results.empty()) ec = rec ? rec : asio::error::host_not_found;
-    else backend = results.begin()->endpoint();
+    if (rec || results.empty())
+      ec = rec ? rec : asio::error::host_not_found;
+    else
+      backend = results.begin()->endpoint();
   }
-  if (!ec && s.expired) ec = asio::error::operation_aborted;  // timed out while resolving
-  if (!ec) s.upstream.open(backend.protocol(), ec);
-  if (!ec) s.upstream.non_blocking(true, ec);
-  if (!ec) s.upstream.connect(backend, ec);
+  if (!ec && s.expired)
+    ec = asio::error::operation_aborted; // timed out while resolving
+  if (!ec)
+    s.upstream.open(backend.protocol(), ec);
+  if (!ec)
+    s.upstream.non_blocking(true, ec);
+  if (!ec)
+    s.upstream.connect(backend, ec);
   if (ec) {
     logger()->error("{}: UDP router {}: backend {}: {}", ep_.name, s.router, s.server.address,
                     ec.message());
@@ -189,21 +209,25 @@ http::Task<void> UdpListener::run_session(Session& s) {
     logger()->debug("{}: UDP session {} -> {} via {}", ep_.name, s.client.address().to_string(),
                     s.server.address, s.router);
     s.ready = true;
-    for (const auto& d : s.pending) forward(s, d.data(), d.size());
+    for (const auto& d : s.pending)
+      forward(s, d.data(), d.size());
     s.pending.clear();
   }
   while (!ec && !s.expired) {
     auto [wec] = co_await s.upstream.async_wait(udp::socket::wait_read, kNoThrow);
-    if (wec || !s.upstream.is_open()) break;
+    if (wec || !s.upstream.is_open())
+      break;
     for (int batch = 1;; ++batch) {
       if (batch % kBatch == 0) {
         co_await asio::post(socket_.get_executor(), asio::use_awaitable);
-        if (!s.upstream.is_open()) break;
+        if (!s.upstream.is_open())
+          break;
       }
       boost::system::error_code rec;
       size_t n = s.upstream.receive(asio::buffer(from_servers_.get(), kMaxDatagram), 0, rec);
-      if (would_block(rec)) break;
-      if (rec) {  // connection refused (ICMP) and the like: the session is over
+      if (would_block(rec))
+        break;
+      if (rec) { // connection refused (ICMP) and the like: the session is over
         ec = rec;
         break;
       }
@@ -214,7 +238,7 @@ http::Task<void> UdpListener::run_session(Session& s) {
   }
   logger()->debug("{}: UDP session {} closed", ep_.name, s.client.address().to_string());
   --worker_->open_connections;
-  sessions_.erase(s.client);  // destroys `s`
+  sessions_.erase(s.client); // destroys `s`
 }
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

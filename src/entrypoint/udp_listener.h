@@ -31,7 +31,7 @@
 namespace turnpike::entrypoint {
 
 class UdpListener {
- public:
+public:
   // Binds (on the calling thread, before the worker runs); errors name the address.
   static Result<std::unique_ptr<UdpListener>> open(boost::asio::io_context& io,
                                                    const EntryPointOptions& ep);
@@ -47,7 +47,7 @@ class UdpListener {
   uint16_t local_port() const;
   size_t session_count() const { return sessions_.size(); }
 
- private:
+private:
   struct Session;
   struct EndpointHash {
     size_t operator()(const boost::asio::ip::udp::endpoint& e) const;
@@ -66,8 +66,8 @@ class UdpListener {
   bool accepting_ = true;
   std::unordered_map<boost::asio::ip::udp::endpoint, std::unique_ptr<Session>, EndpointHash>
       sessions_;
-  std::unique_ptr<char[]> from_clients_;  // receive buffers, kMaxDatagram each
+  std::unique_ptr<char[]> from_clients_; // receive buffers, kMaxDatagram each
   std::unique_ptr<char[]> from_servers_;
 };
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

@@ -52,7 +52,7 @@ Result<std::pair<HostPattern::Kind, std::string>> parse_sni_pattern(const std::s
   };
   std::string host = to_lower(arg);
   if (host.ends_with('.'))
-    host.pop_back();  // an FQDN written with its root dot; SNI never carries one
+    host.pop_back(); // an FQDN written with its root dot; SNI never carries one
   if (host.starts_with("*.")) {
     std::string parent = host.substr(2);
     if (!almost_fqdn(parent))

@@ -38,9 +38,9 @@ namespace turnpike::router {
 
 // What TCP rules look at, known before any byte is forwarded.
 struct ConnectionFacts {
-  std::string_view server_name;  // SNI, lower case; empty without TLS or without SNI
+  std::string_view server_name; // SNI, lower case; empty without TLS or without SNI
   boost::asio::ip::address client_ip;
-  std::span<const std::string> alpn;  // protocols offered in the ClientHello
+  std::span<const std::string> alpn; // protocols offered in the ClientHello
 };
 
 enum class TcpMatcherKind : uint8_t { kHostSNI, kHostSNIRegexp, kClientIP, kALPN };
@@ -52,7 +52,7 @@ public:
   ~TcpMatcher();
 
   TcpMatcherKind kind() const { return kind_; }
-  std::string_view name() const;  // canonical spelling
+  std::string_view name() const; // canonical spelling
   const std::vector<std::string>& args() const { return args_; }
   // HostSNI: the host pattern (kAny for `*`); nullopt for other matchers.
   std::optional<HostPattern> host_pattern() const;
@@ -65,7 +65,7 @@ private:
 
   TcpMatcherKind kind_ = TcpMatcherKind::kHostSNI;
   HostPattern::Kind host_kind_ = HostPattern::Kind::kExact;
-  std::string value_;  // HostSNI: pattern name; ALPN: protocol
+  std::string value_; // HostSNI: pattern name; ALPN: protocol
   std::unique_ptr<const re2::RE2> regex_;
   std::unique_ptr<const IpNet> net_;
   std::vector<std::string> args_;
@@ -100,12 +100,12 @@ Result<std::shared_ptr<const TcpRule>> parse_tcp_rule(std::string_view text);
 int64_t tcp_route_priority(int64_t configured, std::string_view rule_text, const TcpRule& rule);
 
 struct TcpRoute {
-  std::string name;  // qualified router name
+  std::string name; // qualified router name
   std::string rule_text;
-  std::shared_ptr<const TcpRule> rule;  // must not be null
-  int64_t priority = 0;                 // effective (tcp_route_priority)
-  tcp::HandlerPtr handler;              // middlewares + service; null for the HTTPS table
-  bool passthrough = false;             // tls.passthrough: forward the raw TLS bytes
+  std::shared_ptr<const TcpRule> rule; // must not be null
+  int64_t priority = 0;                // effective (tcp_route_priority)
+  tcp::HandlerPtr handler;             // middlewares + service; null for the HTTPS table
+  bool passthrough = false;            // tls.passthrough: forward the raw TLS bytes
 };
 
 // The routes of one kind on one entrypoint, in match order.

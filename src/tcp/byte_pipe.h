@@ -30,8 +30,7 @@ namespace turnpike::tcp {
 
 // How the pipe ends a stream's sending side and aborts it. The default suits anything whose
 // lowest layer is a TCP socket; a TLS stream specialises close_write to send close_notify first.
-template <class Stream>
-struct StreamOps {
+template <class Stream> struct StreamOps {
   static Task<void> close_write(Stream& s) {
     boost::system::error_code ec;
     s.lowest_layer().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
@@ -43,16 +42,13 @@ struct StreamOps {
   }
 };
 
-template <class ClientStream>
-class BytePipe {
- public:
+template <class ClientStream> class BytePipe {
+public:
   static constexpr size_t kChunk = 16 * 1024;
 
-  BytePipe(ClientStream& client, boost::asio::ip::tcp::socket& upstream,
-           DeadlineScanner& deadlines, const PipeOptions& options)
-      : client_(client),
-        upstream_(upstream),
-        options_(options),
+  BytePipe(ClientStream& client, boost::asio::ip::tcp::socket& upstream, DeadlineScanner& deadlines,
+           const PipeOptions& options)
+      : client_(client), upstream_(upstream), options_(options),
         deadline_(deadlines, [this] { abort(); }) {}
 
   // Runs until both directions have ended.
@@ -65,7 +61,7 @@ class BytePipe {
     co_return stats_;
   }
 
- private:
+private:
   using Socket = boost::asio::ip::tcp::socket;
 
   template <class From, class To>
@@ -78,9 +74,11 @@ class BytePipe {
         touch();
         auto [wec, written] =
             co_await boost::asio::async_write(to, boost::asio::buffer(buf.data(), n), kNoThrow);
-        if (wec) break;
+        if (wec)
+          break;
       }
-      if (ec) break;
+      if (ec)
+        break;
     }
     co_await StreamOps<To>::close_write(to);
     direction_done();
@@ -102,7 +100,8 @@ class BytePipe {
     if (options_.termination_delay.count() >= 0) {
       deadline_.expire_after(
           std::chrono::duration_cast<Clock::duration>(options_.termination_delay));
-      if (options_.termination_delay.count() == 0) abort();
+      if (options_.termination_delay.count() == 0)
+        abort();
     } else if (options_.idle_timeout.count() <= 0) {
       deadline_.clear();
     }
@@ -125,9 +124,8 @@ class BytePipe {
 };
 
 // Connection over any Asio stream the caller owns (a tcp::socket today).
-template <class Stream>
-class StreamConnection final : public Connection {
- public:
+template <class Stream> class StreamConnection final : public Connection {
+public:
   StreamConnection(Stream& stream, ConnectionInfo info)
       : Connection(std::move(info)), stream_(stream) {}
 
@@ -139,8 +137,8 @@ class StreamConnection final : public Connection {
   }
   void close() override { StreamOps<Stream>::abort(stream_); }
 
- private:
+private:
   Stream& stream_;
 };
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

@@ -28,8 +28,7 @@
 
 namespace turnpike::tcp {
 
-template <class T>
-using Task = boost::asio::awaitable<T>;
+template <class T> using Task = boost::asio::awaitable<T>;
 
 // How a pipe ends (see BytePipe).
 struct PipeOptions {
@@ -42,19 +41,19 @@ struct PipeOptions {
 };
 
 struct PipeStats {
-  uint64_t to_upstream = 0;  // bytes client -> upstream
-  uint64_t to_client = 0;    // bytes upstream -> client
+  uint64_t to_upstream = 0; // bytes client -> upstream
+  uint64_t to_client = 0;   // bytes upstream -> client
 };
 
 // Facts about the client side, fixed when the connection is routed.
 struct ConnectionInfo {
-  boost::asio::ip::tcp::endpoint client;  // the client (from the PROXY header when trusted)
-  boost::asio::ip::tcp::endpoint local;   // where it connected to (likewise)
+  boost::asio::ip::tcp::endpoint client; // the client (from the PROXY header when trusted)
+  boost::asio::ip::tcp::endpoint local;  // where it connected to (likewise)
   std::string entrypoint;
-  std::string server_name;  // SNI, lower case; empty for plain TCP
+  std::string server_name; // SNI, lower case; empty for plain TCP
   unsigned worker_id = 0;
   DeadlineScanner* deadlines = nullptr;  // the worker's
-  boost::asio::any_io_executor executor;  // the worker's
+  boost::asio::any_io_executor executor; // the worker's
   // The client negotiated Postgres STARTTLS with the gateway before its ClientHello: a
   // passthrough service must replay that negotiation with the backend (Traefik's postgresConn).
   bool postgres_starttls = false;
@@ -65,7 +64,7 @@ inline constexpr std::string_view kPostgresSslRequest{"\x00\x00\x00\x08\x04\xd2\
 inline constexpr char kPostgresSslAccepted = 'S';
 
 class Connection {
- public:
+public:
   explicit Connection(ConnectionInfo info) : info_(std::move(info)) {}
   virtual ~Connection() = default;
   Connection(const Connection&) = delete;
@@ -81,12 +80,12 @@ class Connection {
   // Closes the client side now (a middleware refusing the connection, a backend unreachable).
   virtual void close() = 0;
 
- private:
+private:
   ConnectionInfo info_;
 };
 
 class Handler {
- public:
+public:
   virtual ~Handler() = default;
   // Serves the connection until it is over; on return the caller closes what is left open.
   virtual Task<void> serve(Connection& conn) const = 0;
@@ -94,4 +93,4 @@ class Handler {
 
 using HandlerPtr = std::shared_ptr<const Handler>;
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

@@ -28,7 +28,8 @@ bool ConnectionCounter::try_acquire(const boost::asio::ip::address& ip) {
   Shard& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
   auto [it, inserted] = shard.counts.try_emplace(key, 0);
-  if (it->second >= limit_) return false;  // limit_ > 0: an entry at the limit already existed
+  if (it->second >= limit_)
+    return false; // limit_ > 0: an entry at the limit already existed
   ++it->second;
   return true;
 }
@@ -38,7 +39,8 @@ void ConnectionCounter::release(const boost::asio::ip::address& ip) {
   Shard& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
   auto it = shard.counts.find(key);
-  if (it != shard.counts.end() && --it->second <= 0) shard.counts.erase(it);
+  if (it != shard.counts.end() && --it->second <= 0)
+    shard.counts.erase(it);
 }
 
 int64_t ConnectionCounter::count(const boost::asio::ip::address& ip) {
@@ -75,11 +77,12 @@ Wrap build_in_flight_conn(config::Decoder& dec) {
   } else if (!present && decoded_cleanly(dec, before)) {
     dec.fail("amount", "is required");
   }
-  if (!decoded_cleanly(dec, before)) return {};
+  if (!decoded_cleanly(dec, before))
+    return {};
   auto counter = std::make_shared<ConnectionCounter>(amount);
   return [counter](HandlerPtr next) -> HandlerPtr {
     return std::make_shared<const InFlightConn>(counter, std::move(next));
   };
 }
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

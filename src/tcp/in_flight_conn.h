@@ -28,7 +28,7 @@ namespace turnpike::tcp {
 // which would need tombstones to delete entries). An entry is erased when its count drops to 0:
 // memory is bounded by the number of clients with open connections.
 class ConnectionCounter {
- public:
+public:
   explicit ConnectionCounter(int64_t limit) : limit_(limit) {}
   // Counts a connection from `ip` unless it already has `limit` open ones. Any thread.
   bool try_acquire(const boost::asio::ip::address& ip);
@@ -36,8 +36,8 @@ class ConnectionCounter {
   void release(const boost::asio::ip::address& ip);
   int64_t count(const boost::asio::ip::address& ip);
 
- private:
-  using Key = std::array<unsigned char, 16>;  // IPv6 bytes; IPv4 as IPv4-mapped
+private:
+  using Key = std::array<unsigned char, 16>; // IPv6 bytes; IPv4 as IPv4-mapped
   struct KeyHash {
     size_t operator()(const Key& k) const;
   };
@@ -53,12 +53,12 @@ class ConnectionCounter {
 };
 
 class InFlightConn final : public Handler {
- public:
+public:
   InFlightConn(std::shared_ptr<ConnectionCounter> counter, HandlerPtr next)
       : counter_(std::move(counter)), next_(std::move(next)) {}
   Task<void> serve(Connection& conn) const override;
 
- private:
+private:
   std::shared_ptr<ConnectionCounter> counter_;
   HandlerPtr next_;
 };
@@ -66,4 +66,4 @@ class InFlightConn final : public Handler {
 // One counter per configured middleware: every router using it shares the count, as in Traefik.
 Wrap build_in_flight_conn(config::Decoder& dec);
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

@@ -19,10 +19,11 @@ Wrap build_ip_allow_list(config::Decoder& dec) {
   IpNetSet allowed;
   dec.get_required("sourceRange", allowed);
   dec.finish();
-  if (!decoded_cleanly(dec, before)) return {};
+  if (!decoded_cleanly(dec, before))
+    return {};
   return [allowed = std::move(allowed)](HandlerPtr next) -> HandlerPtr {
     return std::make_shared<const IpAllowList>(allowed, std::move(next));
   };
 }
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

@@ -14,16 +14,16 @@
 namespace turnpike::tcp {
 
 class IpAllowList final : public Handler {
- public:
+public:
   IpAllowList(IpNetSet allowed, HandlerPtr next)
       : allowed_(std::move(allowed)), next_(std::move(next)) {}
   Task<void> serve(Connection& conn) const override;
 
- private:
+private:
   IpNetSet allowed_;
   HandlerPtr next_;
 };
 
 Wrap build_ip_allow_list(config::Decoder& dec);
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

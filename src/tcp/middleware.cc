@@ -12,17 +12,20 @@ namespace {
 constexpr Registration kRegistry[] = {
     {"inFlightConn", &build_in_flight_conn},
     {"ipAllowList", &build_ip_allow_list},
-    {"ipWhiteList", &build_ip_allow_list},  // deprecated alias of ipAllowList
+    {"ipWhiteList", &build_ip_allow_list}, // deprecated alias of ipAllowList
 };
 
-}  // namespace
+} // namespace
 
-std::span<const Registration> middleware_registry() { return kRegistry; }
+std::span<const Registration> middleware_registry() {
+  return kRegistry;
+}
 
 const Registration* find_middleware(std::string_view type) {
   for (const auto& r : kRegistry)
-    if (iequals(r.type, type)) return &r;
+    if (iequals(r.type, type))
+      return &r;
   return nullptr;
 }
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

@@ -21,7 +21,7 @@ using Wrap = std::function<HandlerPtr(HandlerPtr next)>;
 using Factory = Wrap (*)(config::Decoder& dec);
 
 struct Registration {
-  std::string_view type;  // Traefik's type key, e.g. "inFlightConn"
+  std::string_view type; // Traefik's type key, e.g. "inFlightConn"
   Factory factory;
 };
 
@@ -35,4 +35,4 @@ inline bool decoded_cleanly(config::Decoder& dec, size_t before) {
   return dec.errors().list().size() == before;
 }
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

@@ -28,17 +28,20 @@ const std::shared_ptr<spdlog::logger>& logger() {
 // Replays the client's Postgres SSLRequest to a passthrough backend and swallows its 'S', so
 // that the backend sees the STARTTLS negotiation the client already had with the gateway.
 Task<bool> replay_postgres_starttls(tcp::socket& upstream) {
-  auto [wec, wn] = co_await asio::async_write(upstream, asio::buffer(kPostgresSslRequest), kNoThrow);
-  if (wec) co_return false;
+  auto [wec, wn] =
+      co_await asio::async_write(upstream, asio::buffer(kPostgresSslRequest), kNoThrow);
+  if (wec)
+    co_return false;
   char reply = 0;
   auto [rec, rn] = co_await asio::async_read(upstream, asio::buffer(&reply, 1), kNoThrow);
   co_return !rec && reply == kPostgresSslAccepted;
 }
 
-}  // namespace
+} // namespace
 
 void set_keep_alive(tcp::socket& socket, Duration period) {
-  if (period.count() < 0) return;
+  if (period.count() < 0)
+    return;
   auto secs = std::chrono::duration_cast<std::chrono::seconds>(period).count();
   int interval = period.count() == 0 ? 15 : static_cast<int>(std::max<int64_t>(1, secs));
   int one = 1;
@@ -86,11 +89,8 @@ Task<Result<tcp::socket>> dial(asio::any_io_executor executor, DeadlineScanner& 
 LoadBalancer::LoadBalancer(std::string name, std::vector<Server> servers,
                            std::shared_ptr<const Transport> transport, int proxy_protocol_version,
                            unsigned workers)
-    : name_(std::move(name)),
-      servers_(std::move(servers)),
-      transport_(std::move(transport)),
-      proxy_protocol_version_(proxy_protocol_version),
-      wrr_(weights_of(servers_), workers) {}
+    : name_(std::move(name)), servers_(std::move(servers)), transport_(std::move(transport)),
+      proxy_protocol_version_(proxy_protocol_version), wrr_(weights_of(servers_), workers) {}
 
 Task<void> LoadBalancer::serve(Connection& conn) const {
   const auto& info = conn.info();
@@ -109,8 +109,8 @@ Task<void> LoadBalancer::serve(Connection& conn) const {
   }
   tcp::socket upstream = std::move(*dialled);
   set_keep_alive(upstream, transport_->dial_keep_alive);
-  int version = proxy_protocol_version_ ? proxy_protocol_version_
-                                        : transport_->proxy_protocol_version;
+  int version =
+      proxy_protocol_version_ ? proxy_protocol_version_ : transport_->proxy_protocol_version;
   if (version) {
     std::string header = proxy_protocol::encode(version, info.client, info.local);
     auto [ec, n] = co_await asio::async_write(upstream, asio::buffer(header), kNoThrow);
@@ -142,7 +142,8 @@ Task<void> LoadBalancer::serve(Connection& conn) const {
 }
 
 Weighted::Weighted(std::string name, std::vector<Child> children, unsigned workers)
-    : name_(std::move(name)), children_(std::move(children)), wrr_(weights_of(children_), workers) {}
+    : name_(std::move(name)), children_(std::move(children)), wrr_(weights_of(children_), workers) {
+}
 
 Task<void> Weighted::serve(Connection& conn) const {
   if (wrr_.empty()) {
@@ -153,4 +154,4 @@ Task<void> Weighted::serve(Connection& conn) const {
   co_await children_[wrr_.pick(conn.info().worker_id)].handler->serve(conn);
 }
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

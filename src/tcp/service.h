@@ -29,17 +29,17 @@ namespace turnpike::tcp {
 // Runtime form of a TCP serversTransport (static `tcpServersTransport` = default@internal).
 struct Transport {
   std::string name = "default@internal";
-  Duration dial_timeout = std::chrono::seconds(30);     // 0 = none
-  Duration dial_keep_alive = std::chrono::seconds(15);  // 0 = 15s, negative = off (Go's rule)
-  Duration termination_delay = std::chrono::milliseconds(100);  // negative = no limit
-  Duration idle_timeout = Duration::zero();  // Turnpike addition; 0 = none (Traefik)
-  int proxy_protocol_version = 0;            // 0 = none, 1 or 2
+  Duration dial_timeout = std::chrono::seconds(30);    // 0 = none
+  Duration dial_keep_alive = std::chrono::seconds(15); // 0 = 15s, negative = off (Go's rule)
+  Duration termination_delay = std::chrono::milliseconds(100); // negative = no limit
+  Duration idle_timeout = Duration::zero(); // Turnpike addition; 0 = none (Traefik)
+  int proxy_protocol_version = 0;           // 0 = none, 1 or 2
 };
 
 using Server = ServerAddress;
 
 class LoadBalancer final : public Handler {
- public:
+public:
   // `proxy_protocol_version` is the deprecated loadBalancer.proxyProtocol (0 = use the
   // transport's). An empty server list closes every connection.
   LoadBalancer(std::string name, std::vector<Server> servers,
@@ -49,7 +49,7 @@ class LoadBalancer final : public Handler {
 
   const std::vector<Server>& servers() const { return servers_; }
 
- private:
+private:
   std::string name_;
   std::vector<Server> servers_;
   std::shared_ptr<const Transport> transport_;
@@ -58,7 +58,7 @@ class LoadBalancer final : public Handler {
 };
 
 class Weighted final : public Handler {
- public:
+public:
   struct Child {
     std::string name;
     HandlerPtr handler;
@@ -67,7 +67,7 @@ class Weighted final : public Handler {
   Weighted(std::string name, std::vector<Child> children, unsigned workers);
   Task<void> serve(Connection& conn) const override;
 
- private:
+private:
   std::string name_;
   std::vector<Child> children_;
   WeightedRoundRobin wrr_;
@@ -82,4 +82,4 @@ Task<Result<boost::asio::ip::tcp::socket>> dial(boost::asio::any_io_executor exe
 // Enables TCP keep-alive probes every `period` (0 = 15s; negative = leaves them off).
 void set_keep_alive(boost::asio::ip::tcp::socket& socket, Duration period);
 
-}  // namespace turnpike::tcp
+} // namespace turnpike::tcp

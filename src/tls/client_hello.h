@@ -23,19 +23,19 @@
 namespace turnpike::tls {
 
 inline constexpr size_t kRecordHeaderLength = 5;
-inline constexpr size_t kMaxRecordPayload = 16384;  // TLSPlaintext.length limit (RFC 8446 5.1)
+inline constexpr size_t kMaxRecordPayload = 16384; // TLSPlaintext.length limit (RFC 8446 5.1)
 inline constexpr size_t kMaxClientHelloPeek = kRecordHeaderLength + kMaxRecordPayload;
 
 struct ClientHelloInfo {
-  std::string server_name;         // SNI host name, lower-cased; empty when none
-  std::vector<std::string> alpn;  // ALPN protocols in the client's order
+  std::string server_name;       // SNI host name, lower-cased; empty when none
+  std::vector<std::string> alpn; // ALPN protocols in the client's order
 };
 
 struct HelloScan {
   enum class State {
-    kNeedMore,  // read until at least `need` bytes are available, then scan again
-    kNotTls,    // the first byte is not a TLS handshake record
-    kTls,       // TLS; `parsed` says whether `hello` could be read
+    kNeedMore, // read until at least `need` bytes are available, then scan again
+    kNotTls,   // the first byte is not a TLS handshake record
+    kTls,      // TLS; `parsed` says whether `hello` could be read
   };
   State state = State::kNeedMore;
   size_t need = 0;        // kNeedMore: > the bytes given, <= kMaxClientHelloPeek
@@ -47,4 +47,4 @@ struct HelloScan {
 // Scans the first bytes of a connection (everything received so far).
 HelloScan scan_client_hello(std::string_view data);
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

@@ -20,7 +20,7 @@ namespace turnpike::udp {
 using Server = ServerAddress;
 
 class Service {
- public:
+public:
   virtual ~Service() = default;
   // The server for a new session on `worker`; nullptr when the service has none.
   virtual const Server* pick(unsigned worker) const = 0;
@@ -29,36 +29,37 @@ class Service {
 using ServicePtr = std::shared_ptr<const Service>;
 
 class LoadBalancer final : public Service {
- public:
+public:
   LoadBalancer(std::string name, std::vector<Server> servers, unsigned workers)
       : name_(std::move(name)), servers_(std::move(servers)), wrr_(weights_of(servers_), workers) {}
   const Server* pick(unsigned worker) const override {
     return wrr_.empty() ? nullptr : &servers_[wrr_.pick(worker)];
   }
 
- private:
+private:
   std::string name_;
   std::vector<Server> servers_;
   WeightedRoundRobin wrr_;
 };
 
 class Weighted final : public Service {
- public:
+public:
   struct Child {
     std::string name;
     ServicePtr service;
     int weight = 1;
   };
   Weighted(std::string name, std::vector<Child> children, unsigned workers)
-      : name_(std::move(name)), children_(std::move(children)), wrr_(weights_of(children_), workers) {}
+      : name_(std::move(name)), children_(std::move(children)),
+        wrr_(weights_of(children_), workers) {}
   const Server* pick(unsigned worker) const override {
     return wrr_.empty() ? nullptr : children_[wrr_.pick(worker)].service->pick(worker);
   }
 
- private:
+private:
   std::string name_;
   std::vector<Child> children_;
   WeightedRoundRobin wrr_;
 };
 
-}  // namespace turnpike::udp
+} // namespace turnpike::udp

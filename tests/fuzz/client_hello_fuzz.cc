@@ -32,14 +32,16 @@ bool same(const tls::HelloScan& a, const tls::HelloScan& b) {
          a.hello.server_name == b.hello.server_name && a.hello.alpn == b.hello.alpn;
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size > 2 * tls::kMaxClientHelloPeek) return 0;
+  if (size > 2 * tls::kMaxClientHelloPeek)
+    return 0;
   std::string_view in(reinterpret_cast<const char*>(data), size);
   auto r = tls::scan_client_hello(in);
   if (r.state == State::kNeedMore) {
-    if (r.need <= size || r.need > tls::kMaxClientHelloPeek) violated("bad need");
+    if (r.need <= size || r.need > tls::kMaxClientHelloPeek)
+      violated("bad need");
     return 0;
   }
   if (r.state == State::kNotTls) {
@@ -49,11 +51,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (r.parsed) {
     for (char c : r.hello.server_name)
-      if (c >= 'A' && c <= 'Z') violated("server name not lower-cased");
+      if (c >= 'A' && c <= 'Z')
+        violated("server name not lower-cased");
     if (!r.hello.server_name.empty() && r.hello.server_name.back() == '.')
       violated("server name with a trailing dot");
     for (const auto& p : r.hello.alpn)
-      if (p.empty()) violated("empty ALPN protocol");
+      if (p.empty())
+        violated("empty ALPN protocol");
   }
   if (size >= tls::kRecordHeaderLength) {
     size_t record = tls::kRecordHeaderLength +
@@ -63,7 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         violated("result depends on bytes after the first record");
       for (size_t n = 0; n < record && n < 512; ++n) {
         auto p = tls::scan_client_hello(in.substr(0, n));
-        if (p.state == State::kTls && p.parsed) violated("a strict prefix parsed as a hello");
+        if (p.state == State::kTls && p.parsed)
+          violated("a strict prefix parsed as a hello");
       }
     }
   }

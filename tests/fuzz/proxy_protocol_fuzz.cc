@@ -8,7 +8,8 @@
 //     after the header);
 //   - a header with addresses re-encodes (v1 and v2) to bytes that parse to the same endpoints.
 // Under clang: clang++ -fsanitize=fuzzer,address ... links libFuzzer. Under g++ the committed
-// corpus (tests/fuzz/proxy_protocol/) is replayed by tests/unit/common/proxy_protocol_corpus_test.cc.
+// corpus (tests/fuzz/proxy_protocol/) is replayed by
+// tests/unit/common/proxy_protocol_corpus_test.cc.
 
 #include <cstdint>
 #include <cstdio>
@@ -34,23 +35,26 @@ bool same_endpoint(const boost::asio::ip::tcp::endpoint& a,
          turnpike::canonical_ip(a.address()) == turnpike::canonical_ip(b.address());
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size > 2 * pp::kMaxLength) return 0;
+  if (size > 2 * pp::kMaxLength)
+    return 0;
   std::string_view in(reinterpret_cast<const char*>(data), size);
   auto r = pp::parse(in);
   switch (r.status) {
-    case Status::kIncomplete:
-      if (r.need <= size || r.need > pp::kMaxLength) violated("bad need");
-      return 0;
-    case Status::kNotProxy:
-    case Status::kInvalid:
-      return 0;
-    case Status::kHeader:
-      break;
+  case Status::kIncomplete:
+    if (r.need <= size || r.need > pp::kMaxLength)
+      violated("bad need");
+    return 0;
+  case Status::kNotProxy:
+  case Status::kInvalid:
+    return 0;
+  case Status::kHeader:
+    break;
   }
-  if (r.length == 0 || r.length > size || r.length > pp::kMaxLength) violated("bad length");
+  if (r.length == 0 || r.length > size || r.length > pp::kMaxLength)
+    violated("bad length");
   auto exact = pp::parse(in.substr(0, r.length));
   if (exact.status != Status::kHeader || exact.length != r.length ||
       exact.header.version != r.header.version ||
@@ -63,10 +67,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (pp::parse(in.substr(0, r.length - 1)).status != Status::kIncomplete)
     violated("a header minus one byte is decided");
   if (r.header.source) {
-    if (!r.header.destination) violated("source without destination");
+    if (!r.header.destination)
+      violated("source without destination");
     for (int version : {1, 2}) {
       auto again = pp::parse(pp::encode(version, *r.header.source, *r.header.destination));
-      if (again.status != Status::kHeader || !same_endpoint(*again.header.source, *r.header.source) ||
+      if (again.status != Status::kHeader ||
+          !same_endpoint(*again.header.source, *r.header.source) ||
           !same_endpoint(*again.header.destination, *r.header.destination))
         violated("encoding does not round-trip");
     }

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "../corpus_replay.h"
 #include "../../fuzz/proxy_protocol_fuzz.cc"
+#include "../corpus_replay.h"
 
 namespace {
 
@@ -11,4 +11,4 @@ TEST(ProxyProtocolFuzzCorpus, ReplaysEveryFile) {
   EXPECT_GE(turnpike::testing::replay_corpus("proxy_protocol", LLVMFuzzerTestOneInput), 20u);
 }
 
-}  // namespace
+} // namespace

@@ -58,27 +58,28 @@ TEST(ProxyProtocol, V1Tcp6AndUnknown) {
     auto u = parse(h);
     ASSERT_EQ(u.status, Status::kHeader) << h;
     EXPECT_EQ(u.length, h.size());
-    EXPECT_FALSE(u.header.source);  // the socket's addresses stay
+    EXPECT_FALSE(u.header.source); // the socket's addresses stay
   }
 }
 
 TEST(ProxyProtocol, V1Malformed) {
   const char* cases[] = {
-      "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",        // unknown protocol
-      "PROXY TCP4 ::1 5.6.7.8 1 2\r\n",            // IPv6 address in TCP4
-      "PROXY TCP6 1.2.3.4 ::1 1 2\r\n",            // IPv4 address in TCP6
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n",    // port out of range
-      "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n",       // not a number
-      "PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n",       // double space
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",      // extra field
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",          // missing field
-      "PROXY TCP4 1.2.3.04 5.6.7.8 1 2\r\n",       // not a dotted quad
-      "PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n",       // scope id
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX",         // CR without LF
-      "PROXY TCP4 1.2.3.4\n5.6.7.8 1 2\r\n",       // control character
+      "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",     // unknown protocol
+      "PROXY TCP4 ::1 5.6.7.8 1 2\r\n",         // IPv6 address in TCP4
+      "PROXY TCP6 1.2.3.4 ::1 1 2\r\n",         // IPv4 address in TCP6
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n", // port out of range
+      "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n",    // not a number
+      "PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n",    // double space
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",   // extra field
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",       // missing field
+      "PROXY TCP4 1.2.3.04 5.6.7.8 1 2\r\n",    // not a dotted quad
+      "PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n",    // scope id
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX",      // CR without LF
+      "PROXY TCP4 1.2.3.4\n5.6.7.8 1 2\r\n",    // control character
       "PROXY UNKNOWNX\r\n",
   };
-  for (const char* c : cases) EXPECT_EQ(parse(c).status, Status::kInvalid) << c;
+  for (const char* c : cases)
+    EXPECT_EQ(parse(c).status, Status::kInvalid) << c;
   // No CRLF within 107 bytes.
   EXPECT_EQ(parse("PROXY UNKNOWN " + std::string(100, 'a')).status, Status::kInvalid);
   EXPECT_EQ(parse("PROXY UNKNOWN " + std::string(80, 'a')).status, Status::kIncomplete);
@@ -108,12 +109,15 @@ TEST(ProxyProtocol, V2Inet) {
 
 TEST(ProxyProtocol, V2Inet6WithTlvs) {
   std::string block(36, '\0');
-  block[15] = 1;   // ::1
-  block[31] = 2;   // ::2
+  block[15] = 1; // ::1
+  block[31] = 2; // ::2
   block[32] = 0x30;
-  block[33] = 0x39;  // 12345
+  block[33] = 0x39; // 12345
   block[35] = 80;
-  std::string tlvs = std::string("\x04\x00\x03" "abc", 6) + std::string("\x01\x00\x00", 3);
+  std::string tlvs = std::string("\x04\x00\x03"
+                                 "abc",
+                                 6) +
+                     std::string("\x01\x00\x00", 3);
   auto r = parse(v2(0x21, 0x21, block + tlvs));
   ASSERT_EQ(r.status, Status::kHeader);
   EXPECT_EQ(*r.header.source, tcp::endpoint(make_address("::1"), 12345));
@@ -135,20 +139,24 @@ TEST(ProxyProtocol, V2LocalAndUnspec) {
 }
 
 TEST(ProxyProtocol, V2Malformed) {
-  EXPECT_EQ(parse(v2(0x11, 0x11, inet4_block())).status, Status::kInvalid);  // version 1
-  EXPECT_EQ(parse(v2(0x22, 0x11, inet4_block())).status, Status::kInvalid);  // command 2
-  EXPECT_EQ(parse(v2(0x21, 0x41, inet4_block())).status, Status::kInvalid);  // family 4
-  EXPECT_EQ(parse(v2(0x21, 0x21, inet4_block())).status, Status::kInvalid);  // short for INET6
+  EXPECT_EQ(parse(v2(0x11, 0x11, inet4_block())).status, Status::kInvalid); // version 1
+  EXPECT_EQ(parse(v2(0x22, 0x11, inet4_block())).status, Status::kInvalid); // command 2
+  EXPECT_EQ(parse(v2(0x21, 0x41, inet4_block())).status, Status::kInvalid); // family 4
+  EXPECT_EQ(parse(v2(0x21, 0x21, inet4_block())).status, Status::kInvalid); // short for INET6
   EXPECT_EQ(parse(v2(0x21, 0x11, inet4_block("\x04\x00"))).status, Status::kInvalid);
-  EXPECT_EQ(parse(v2(0x21, 0x11, inet4_block(std::string("\x04\x00\x05" "ab", 5)))).status,
+  EXPECT_EQ(parse(v2(0x21, 0x11,
+                     inet4_block(std::string("\x04\x00\x05"
+                                             "ab",
+                                             5))))
+                .status,
             Status::kInvalid);
   // A length over the limit is refused from the fixed part alone, before waiting for it.
   std::string big = v2(0x21, 0x11, "");
   big[14] = 0x10;
-  big[15] = 0x01;  // 4097
+  big[15] = 0x01; // 4097
   EXPECT_EQ(parse(big).status, Status::kInvalid);
-  std::string max = v2(0x21, 0x11, inet4_block(std::string("\x04\x0f\xf1", 3) +
-                                               std::string(4081, 'x')));
+  std::string max =
+      v2(0x21, 0x11, inet4_block(std::string("\x04\x0f\xf1", 3) + std::string(4081, 'x')));
   EXPECT_EQ(max.size(), kV2MaxLength);
   EXPECT_EQ(parse(max).status, Status::kHeader);
 }
@@ -174,5 +182,5 @@ TEST(ProxyProtocol, EncodeRoundTrips) {
   EXPECT_EQ(encode(2, c6, l4).size(), 52u);
 }
 
-}  // namespace
-}  // namespace turnpike::proxy_protocol
+} // namespace
+} // namespace turnpike::proxy_protocol

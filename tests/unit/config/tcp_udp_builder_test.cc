@@ -26,7 +26,8 @@ std::unique_ptr<Built> build(const std::string& yaml, bool tls_on_b = false) {
     EntryPoint ep;
     ep.name = name;
     ep.listen.protocol = name[0] == 'u' ? Protocol::kUdp : Protocol::kTcp;
-    if (name == "b" && tls_on_b) ep.http.tls.emplace();
+    if (name == "b" && tls_on_b)
+      ep.http.tls.emplace();
     b->eps.push_back(std::move(ep));
   }
   BuildOptions opts;
@@ -42,7 +43,8 @@ std::unique_ptr<Built> build(const std::string& yaml, bool tls_on_b = false) {
 
 std::vector<std::string> names(const router::TcpRouteTable& t) {
   std::vector<std::string> out;
-  for (const auto& r : t.routes()) out.push_back(r.name + ":" + std::to_string(r.priority));
+  for (const auto& r : t.routes())
+    out.push_back(r.name + ":" + std::to_string(r.priority));
   return out;
 }
 
@@ -71,29 +73,30 @@ TEST(TcpUdpBuilder, RouteTablesAndPriorities) {
 }
 
 TEST(TcpUdpBuilder, BrokenObjectsDisableWhatDependsOnThem) {
-  auto b = build("tcp:\n"
-                 "  routers:\n"
-                 "    ok: {rule: HostSNI(`*`), service: s}\n"
-                 "    no-tls: {rule: HostSNI(`a.test`), service: s}\n"
-                 "    terminate: {rule: HostSNI(`a.test`), service: s, tls: {}}\n"
-                 "    bad-ep: {entryPoints: [u1], rule: HostSNI(`*`), service: s}\n"
-                 "    v2: {rule: HostSNI(`*`), service: s, ruleSyntax: v2}\n"
-                 "    uses-bad-svc: {rule: HostSNI(`*`), service: badaddr}\n"
-                 "    uses-cycle: {rule: HostSNI(`*`), service: loop1}\n"
-                 "    uses-bad-mw: {rule: HostSNI(`*`), service: s, middlewares: [zero]}\n"
-                 "    uses-tls-server: {rule: HostSNI(`*`), service: tlsserver}\n"
-                 "    uses-unknown-transport: {rule: HostSNI(`*`), service: nt}\n"
-                 "  services:\n"
-                 "    s: {loadBalancer: {servers: [{address: \"127.0.0.1:1\"}]}}\n"
-                 "    badaddr: {loadBalancer: {servers: [{address: \"nohost\"}]}}\n"
-                 "    loop1: {weighted: {services: [{name: loop2}]}}\n"
-                 "    loop2: {weighted: {services: [{name: loop1}]}}\n"
-                 "    tlsserver: {loadBalancer: {servers: [{address: \"127.0.0.1:1\", tls: true}]}}\n"
-                 "    nt: {loadBalancer: {servers: [], serversTransport: nope}}\n"
-                 "  middlewares:\n"
-                 "    zero: {inFlightConn: {amount: 0}}\n"
-                 "    unused: {ipAllowList: {sourceRange: [\"bad\"]}}\n"
-                 "    unknown: {rateLimit: {}}\n");
+  auto b =
+      build("tcp:\n"
+            "  routers:\n"
+            "    ok: {rule: HostSNI(`*`), service: s}\n"
+            "    no-tls: {rule: HostSNI(`a.test`), service: s}\n"
+            "    terminate: {rule: HostSNI(`a.test`), service: s, tls: {}}\n"
+            "    bad-ep: {entryPoints: [u1], rule: HostSNI(`*`), service: s}\n"
+            "    v2: {rule: HostSNI(`*`), service: s, ruleSyntax: v2}\n"
+            "    uses-bad-svc: {rule: HostSNI(`*`), service: badaddr}\n"
+            "    uses-cycle: {rule: HostSNI(`*`), service: loop1}\n"
+            "    uses-bad-mw: {rule: HostSNI(`*`), service: s, middlewares: [zero]}\n"
+            "    uses-tls-server: {rule: HostSNI(`*`), service: tlsserver}\n"
+            "    uses-unknown-transport: {rule: HostSNI(`*`), service: nt}\n"
+            "  services:\n"
+            "    s: {loadBalancer: {servers: [{address: \"127.0.0.1:1\"}]}}\n"
+            "    badaddr: {loadBalancer: {servers: [{address: \"nohost\"}]}}\n"
+            "    loop1: {weighted: {services: [{name: loop2}]}}\n"
+            "    loop2: {weighted: {services: [{name: loop1}]}}\n"
+            "    tlsserver: {loadBalancer: {servers: [{address: \"127.0.0.1:1\", tls: true}]}}\n"
+            "    nt: {loadBalancer: {servers: [], serversTransport: nope}}\n"
+            "  middlewares:\n"
+            "    zero: {inFlightConn: {amount: 0}}\n"
+            "    unused: {ipAllowList: {sourceRange: [\"bad\"]}}\n"
+            "    unknown: {rateLimit: {}}\n");
   const auto& s = *b->snap;
   auto errors = [&](const std::string& n) { return s.tcp_routers.at(n).errors; };
   EXPECT_EQ(s.tcp_routers.at("ok@file").status, "enabled");
@@ -127,11 +130,12 @@ TEST(TcpUdpBuilder, HttpsDomainsOfTlsHttpRouters) {
                  "    s: {loadBalancer: {servers: [{url: \"http://127.0.0.1:1\"}]}}\n",
                  /*tls_on_b=*/true);
   const auto& s = *b->snap;
-  EXPECT_TRUE(s.entrypoints[0].tcp.https.empty());  // a: plain HTTP
+  EXPECT_TRUE(s.entrypoints[0].tcp.https.empty()); // a: plain HTTP
   std::vector<std::string> rules;
-  for (const auto& r : s.entrypoints[1].tcp.https.routes()) rules.push_back(r.rule_text);
+  for (const auto& r : s.entrypoints[1].tcp.https.routes())
+    rules.push_back(r.rule_text);
   EXPECT_THAT(rules, ElementsAre("HostSNI(`*.apps.test`)", "HostSNI(`web.test`)", "HostSNI(`*`)"));
-  EXPECT_TRUE(s.entrypoints[1].tcp.empty());  // no TCP router: connections skip the TCP stage
+  EXPECT_TRUE(s.entrypoints[1].tcp.empty()); // no TCP router: connections skip the TCP stage
 }
 
 TEST(TcpUdpBuilder, UdpRoutersPerEntrypoint) {
@@ -159,5 +163,5 @@ TEST(TcpUdpBuilder, UdpRoutersPerEntrypoint) {
   EXPECT_EQ(s.udp_services.at("w@file").status, "enabled");
 }
 
-}  // namespace
-}  // namespace turnpike::config
+} // namespace
+} // namespace turnpike::config

@@ -70,7 +70,7 @@ TEST(TcpUdpConfig, TcpObjects) {
   EXPECT_EQ(lb.servers[1].weight, 3);
   EXPECT_TRUE(lb.servers[1].tls);
   EXPECT_EQ(lb.servers_transport, "slow@file");
-  EXPECT_EQ(lb.proxy_protocol_version, 2);  // empty section: version 2
+  EXPECT_EQ(lb.proxy_protocol_version, 2); // empty section: version 2
   EXPECT_EQ(lb.termination_delay, std::optional<Duration>(250ms));
   const TcpService& split = cfg.tcp.services.at("split@file");
   ASSERT_EQ(split.kind, TcpServiceKind::kWeighted);
@@ -106,13 +106,16 @@ TEST(TcpUdpConfig, TcpErrorsStayOnTheirObject) {
   auto errors = [&](const auto& map, const std::string& name) { return map.at(name).errors; };
   EXPECT_THAT(errors(cfg.tcp.routers, "norule@file"),
               ElementsAre("dyn.yml:3: tcp.routers.norule@file.rule: is required"));
-  EXPECT_THAT(errors(cfg.tcp.routers, "nosvc@file"), ElementsAre(HasSubstr("service: is required")));
-  EXPECT_THAT(errors(cfg.tcp.routers, "high@file"), ElementsAre(HasSubstr("priority: must be at most")));
+  EXPECT_THAT(errors(cfg.tcp.routers, "nosvc@file"),
+              ElementsAre(HasSubstr("service: is required")));
+  EXPECT_THAT(errors(cfg.tcp.routers, "high@file"),
+              ElementsAre(HasSubstr("priority: must be at most")));
   EXPECT_THAT(errors(cfg.tcp.routers, "odd@file"),
               ElementsAre(HasSubstr("tcp.routers.odd@file.tls.passthru: unknown key")));
   EXPECT_THAT(errors(cfg.tcp.routers, "good@file"), IsEmpty());
-  EXPECT_THAT(errors(cfg.tcp.services, "two@file"),
-              ElementsAre(HasSubstr("must define only one kind of service, found loadBalancer, weighted")));
+  EXPECT_THAT(
+      errors(cfg.tcp.services, "two@file"),
+      ElementsAre(HasSubstr("must define only one kind of service, found loadBalancer, weighted")));
   EXPECT_THAT(errors(cfg.tcp.services, "none@file"),
               ElementsAre(HasSubstr("must define one of loadBalancer, weighted")));
   EXPECT_THAT(errors(cfg.tcp.services, "noaddr@file"),
@@ -136,7 +139,8 @@ TEST(TcpUdpConfig, Udp) {
   const UdpRouter& dns = cfg.udp.routers.at("dns@file");
   EXPECT_THAT(dns.errors, IsEmpty());
   EXPECT_EQ(dns.service, "dns@file");
-  EXPECT_THAT(cfg.udp.routers.at("broken@file").errors, ElementsAre(HasSubstr("rule: unknown key")));
+  EXPECT_THAT(cfg.udp.routers.at("broken@file").errors,
+              ElementsAre(HasSubstr("rule: unknown key")));
   const UdpService& svc = cfg.udp.services.at("dns@file");
   ASSERT_EQ(svc.kind, TcpServiceKind::kLoadBalancer);
   ASSERT_EQ(svc.servers.size(), 2u);
@@ -163,5 +167,5 @@ TEST(TcpUdpConfig, SectionErrorsAndMerge) {
                                         "udp.services.u@file: defined by more than one source"));
 }
 
-}  // namespace
-}  // namespace turnpike::config
+} // namespace
+} // namespace turnpike::config

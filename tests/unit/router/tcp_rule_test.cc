@@ -20,7 +20,8 @@ struct Conn {
 bool matches(const std::string& rule, const Conn& c) {
   auto parsed = parse_tcp_rule(rule);
   EXPECT_TRUE(parsed) << rule << ": " << parsed.error().message;
-  if (!parsed) return false;
+  if (!parsed)
+    return false;
   ConnectionFacts facts{c.sni, *parse_ip(c.ip), c.alpn};
   return (*parsed)->matches(facts);
 }
@@ -45,7 +46,7 @@ TEST(TcpRule, Matchers) {
       {"HostSNI(`*.example.com`)", {""}, false},
       {"HostSNIRegexp(`^[a-z]+\\.example\\.com$`)", {"api.example.com"}, true},
       {"HostSNIRegexp(`^[a-z]+\\.example\\.com$`)", {"api2.example.com"}, false},
-      {"HostSNIRegexp(`example`)", {"www.example.org"}, true},  // unanchored
+      {"HostSNIRegexp(`example`)", {"www.example.org"}, true}, // unanchored
       {"ClientIP(`10.0.0.0/8`)", {"", "10.9.8.7"}, true},
       {"ClientIP(`10.0.0.0/8`)", {"", "11.0.0.1"}, false},
       {"ClientIP(`10.0.0.0/8`)", {"", "::ffff:10.1.1.1"}, true},
@@ -63,15 +64,16 @@ TEST(TcpRule, Matchers) {
       {"HostSNI(`example.org`) || HostSNI(`example.com`) && ClientIP(`10.0.0.1`)",
        {"example.org", "10.0.0.2"},
        true},
-      {"(HostSNI(`a.test`) || HostSNI(`b.test`)) && !ALPN(`h2`)", {"b.test", "1.1.1.1", {"x"}},
+      {"(HostSNI(`a.test`) || HostSNI(`b.test`)) && !ALPN(`h2`)",
+       {"b.test", "1.1.1.1", {"x"}},
        true},
       {"hostsni(`a.test`)", {"a.test"}, true},
       {"HOSTSNI(`a.test`)", {"a.test"}, true},
       {"Hostsni(`a.test`)", {"a.test"}, true},
   };
   for (const auto& c : cases)
-    EXPECT_EQ(matches(c.rule, c.conn), c.matched) << c.rule << " vs sni=" << c.conn.sni
-                                                  << " ip=" << c.conn.ip;
+    EXPECT_EQ(matches(c.rule, c.conn), c.matched)
+        << c.rule << " vs sni=" << c.conn.sni << " ip=" << c.conn.ip;
 }
 
 TEST(TcpRule, ParseErrors) {
@@ -130,19 +132,20 @@ TEST(TcpRule, TableOrder) {
       route("a-tie", "HostSNI(`c.test`)", 5),
   });
   std::vector<std::string> order;
-  for (const auto& r : table.routes()) order.push_back(r.name);
-  EXPECT_EQ(order, (std::vector<std::string>{"pinned", "long", "short", "a-tie", "b-tie",
-                                             "catchall"}));
+  for (const auto& r : table.routes())
+    order.push_back(r.name);
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"pinned", "long", "short", "a-tie", "b-tie", "catchall"}));
   std::vector<std::string> none;
   ConnectionFacts facts{"a.test", *parse_ip("10.0.0.1"), none};
   EXPECT_EQ(table.match(facts)->name, "pinned");
-  auto without_pinned = TcpRouteTable::build({route("catchall", "HostSNI(`*`)", 0),
-                                               route("short", "HostSNI(`a.test`)", 0)});
+  auto without_pinned = TcpRouteTable::build(
+      {route("catchall", "HostSNI(`*`)", 0), route("short", "HostSNI(`a.test`)", 0)});
   EXPECT_EQ(without_pinned.match(facts)->name, "short");
   facts.server_name = "zzz.test";
   EXPECT_EQ(without_pinned.match(facts)->name, "catchall");
   EXPECT_EQ(TcpRouteTable().match(facts), nullptr);
 }
 
-}  // namespace
-}  // namespace turnpike::router
+} // namespace
+} // namespace turnpike::router

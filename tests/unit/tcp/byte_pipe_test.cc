@@ -62,22 +62,26 @@ std::string read_to_eof(asio::io_context& io, Socket& s) {
       io.run_for(5ms);
       char c;
       ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n == 0) return out;  // EOF
-      if (n > 0) break;
+      if (n == 0)
+        return out; // EOF
+      if (n > 0)
+        break;
     }
     size_t n = s.read_some(asio::buffer(buf), ec);
-    if (ec) return out;
+    if (ec)
+      return out;
     out.append(buf.data(), n);
   }
 }
 
 void run_until(asio::io_context& io, const bool& flag, std::chrono::milliseconds limit) {
   auto end = Clock::now() + limit;
-  while (!flag && Clock::now() < end) io.run_for(5ms);
+  while (!flag && Clock::now() < end)
+    io.run_for(5ms);
 }
 
 class BytePipeTest : public ::testing::Test {
- protected:
+protected:
   asio::io_context io{1};
   DeadlineScanner scanner{io.get_executor(), std::chrono::milliseconds(20)};
   Sockets s{io};
@@ -87,12 +91,12 @@ class BytePipeTest : public ::testing::Test {
 
 TEST_F(BytePipeTest, HalfCloseForwardsTheRestOfTheAnswer) {
   PipeOptions o;
-  o.termination_delay = -1ns;  // unlimited: the upstream may answer long after the client's FIN
+  o.termination_delay = -1ns; // unlimited: the upstream may answer long after the client's FIN
   start_pipe(io, scanner, s, o, run);
   std::string big(1 << 20, 'q');
   asio::write(s.client, asio::buffer(big));
   s.client.shutdown(Socket::shutdown_send);
-  EXPECT_EQ(read_to_eof(io, s.upstream), big);  // the client's FIN reached the upstream
+  EXPECT_EQ(read_to_eof(io, s.upstream), big); // the client's FIN reached the upstream
   asio::write(s.upstream, asio::buffer(std::string("answer after FIN")));
   s.upstream.shutdown(Socket::shutdown_send);
   EXPECT_EQ(read_to_eof(io, s.client), "answer after FIN");
@@ -126,16 +130,18 @@ TEST_F(BytePipeTest, IdleTimeoutClosesBothSides) {
   for (int i = 0; i < 4; ++i) {
     asio::write(s.client, asio::buffer("x", 1));
     char c;
-    while (s.upstream.available() == 0) io.run_for(5ms);
+    while (s.upstream.available() == 0)
+      io.run_for(5ms);
     s.upstream.read_some(asio::buffer(&c, 1));
     auto next = Clock::now() + 100ms;
-    while (Clock::now() < next) io.run_for(5ms);
+    while (Clock::now() < next)
+      io.run_for(5ms);
   }
   EXPECT_FALSE(run.done);
   // ...silence ends it.
   run_until(io, run.done, 3000ms);
   ASSERT_TRUE(run.done);
-  EXPECT_GE(run.ended - t0, 480ms);  // last byte at ~300 ms + 200 ms idle
+  EXPECT_GE(run.ended - t0, 480ms); // last byte at ~300 ms + 200 ms idle
   EXPECT_EQ(read_to_eof(io, s.client), "");
   EXPECT_EQ(read_to_eof(io, s.upstream), "");
 }
@@ -143,7 +149,8 @@ TEST_F(BytePipeTest, IdleTimeoutClosesBothSides) {
 TEST_F(BytePipeTest, NoIdleTimeoutByDefault) {
   start_pipe(io, scanner, s, PipeOptions{}, run);
   auto end = Clock::now() + 500ms;
-  while (Clock::now() < end) io.run_for(10ms);
+  while (Clock::now() < end)
+    io.run_for(10ms);
   EXPECT_FALSE(run.done);
   s.client.close();
   s.upstream.close();
@@ -151,5 +158,5 @@ TEST_F(BytePipeTest, NoIdleTimeoutByDefault) {
   EXPECT_TRUE(run.done);
 }
 
-}  // namespace
-}  // namespace turnpike::tcp
+} // namespace
+} // namespace turnpike::tcp

@@ -17,7 +17,9 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-boost::asio::ip::address ip(const char* s) { return *parse_ip(s); }
+boost::asio::ip::address ip(const char* s) {
+  return *parse_ip(s);
+}
 
 std::vector<std::string> decode_errors(std::string_view type, const std::string& yaml) {
   auto tree = config::parse_yaml(yaml, "mw.yml");
@@ -53,7 +55,7 @@ TEST(TcpMiddlewares, Decoding) {
 TEST(ConnectionCounter, PerAddressLimit) {
   ConnectionCounter c(2);
   EXPECT_TRUE(c.try_acquire(ip("10.0.0.1")));
-  EXPECT_TRUE(c.try_acquire(ip("::ffff:10.0.0.1")));  // the same client, v4-mapped
+  EXPECT_TRUE(c.try_acquire(ip("::ffff:10.0.0.1"))); // the same client, v4-mapped
   EXPECT_FALSE(c.try_acquire(ip("10.0.0.1")));
   EXPECT_TRUE(c.try_acquire(ip("10.0.0.2")));
   EXPECT_EQ(c.count(ip("10.0.0.1")), 2);
@@ -71,16 +73,19 @@ TEST(ConnectionCounter, SharedByThreadsNeverExceedsTheLimit) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 20000; ++i) {
-        if (!c.try_acquire(ip("192.0.2.1"))) continue;
+        if (!c.try_acquire(ip("192.0.2.1")))
+          continue;
         int now = ++held;
         int prev = max_held.load();
-        while (now > prev && !max_held.compare_exchange_weak(prev, now)) {}
+        while (now > prev && !max_held.compare_exchange_weak(prev, now)) {
+        }
         --held;
         c.release(ip("192.0.2.1"));
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   EXPECT_LE(max_held.load(), 3);
   EXPECT_EQ(c.count(ip("192.0.2.1")), 0);
 }
@@ -88,13 +93,15 @@ TEST(ConnectionCounter, SharedByThreadsNeverExceedsTheLimit) {
 TEST(WeightedRoundRobin, SmoothPerWorker) {
   WeightedRoundRobin wrr({3, 0, 1}, 2);
   std::string w0, w1;
-  for (int i = 0; i < 8; ++i) w0 += char('a' + wrr.pick(0));
-  for (int i = 0; i < 4; ++i) w1 += char('a' + wrr.pick(1));
-  EXPECT_EQ(w0, "aacaaaca");  // weight 0 never picked, 3:1 interleaved
-  EXPECT_EQ(w1, "aaca");      // each worker runs its own cursor
+  for (int i = 0; i < 8; ++i)
+    w0 += char('a' + wrr.pick(0));
+  for (int i = 0; i < 4; ++i)
+    w1 += char('a' + wrr.pick(1));
+  EXPECT_EQ(w0, "aacaaaca"); // weight 0 never picked, 3:1 interleaved
+  EXPECT_EQ(w1, "aaca");     // each worker runs its own cursor
   EXPECT_TRUE(WeightedRoundRobin({0, 0}, 1).empty());
   EXPECT_EQ(WeightedRoundRobin({5}, 1).pick(0), 0u);
 }
 
-}  // namespace
-}  // namespace turnpike::tcp
+} // namespace
+} // namespace turnpike::tcp

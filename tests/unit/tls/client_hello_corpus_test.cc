@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "../corpus_replay.h"
 #include "../../fuzz/client_hello_fuzz.cc"
+#include "../corpus_replay.h"
 
 namespace {
 
@@ -11,4 +11,4 @@ TEST(ClientHelloFuzzCorpus, ReplaysEveryFile) {
   EXPECT_GE(turnpike::testing::replay_corpus("client_hello", LLVMFuzzerTestOneInput), 20u);
 }
 
-}  // namespace
+} // namespace

@@ -25,20 +25,28 @@ std::string fixture(const std::string& name) {
   return bytes;
 }
 
-std::string u16(size_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
-std::string u24(size_t v) { return std::string(1, static_cast<char>(v >> 16)) + u16(v & 0xffff); }
+std::string u16(size_t v) {
+  return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)};
+}
+std::string u24(size_t v) {
+  return std::string(1, static_cast<char>(v >> 16)) + u16(v & 0xffff);
+}
 
-std::string ext(unsigned type, const std::string& body) { return u16(type) + u16(body.size()) + body; }
+std::string ext(unsigned type, const std::string& body) {
+  return u16(type) + u16(body.size()) + body;
+}
 
 std::string sni_ext(const std::vector<std::pair<int, std::string>>& names) {
   std::string list;
-  for (const auto& [type, name] : names) list += std::string(1, char(type)) + u16(name.size()) + name;
+  for (const auto& [type, name] : names)
+    list += std::string(1, char(type)) + u16(name.size()) + name;
   return ext(0, u16(list.size()) + list);
 }
 
 std::string alpn_ext(const std::vector<std::string>& protos) {
   std::string list;
-  for (const auto& p : protos) list += std::string(1, char(p.size())) + p;
+  for (const auto& p : protos)
+    list += std::string(1, char(p.size())) + p;
   return ext(16, u16(list.size()) + list);
 }
 
@@ -47,15 +55,18 @@ std::string hello(const std::optional<std::string>& extensions, std::string sess
                   std::string trailing = "") {
   std::string body = "\x03\x03" + std::string(32, 'r');
   body += std::string(1, char(session_id.size())) + session_id;
-  body += u16(2) + std::string("\x13\x01", 2);  // one cipher suite
-  body += std::string("\x01\x00", 2);           // null compression
-  if (extensions) body += u16(extensions->size()) + *extensions;
+  body += u16(2) + std::string("\x13\x01", 2); // one cipher suite
+  body += std::string("\x01\x00", 2);          // null compression
+  if (extensions)
+    body += u16(extensions->size()) + *extensions;
   body += trailing;
   std::string handshake = std::string(1, '\x01') + u24(body.size()) + body;
   return std::string("\x16\x03\x01", 3) + u16(handshake.size()) + handshake;
 }
 
-HelloScan scan(const std::string& s) { return scan_client_hello(s); }
+HelloScan scan(const std::string& s) {
+  return scan_client_hello(s);
+}
 
 TEST(ClientHello, RealHellos) {
   struct Case {
@@ -81,7 +92,8 @@ TEST(ClientHello, RealHellos) {
     for (size_t n = 0; n < bytes.size(); ++n) {
       auto p = scan(bytes.substr(0, n));
       ASSERT_EQ(p.state, State::kNeedMore) << n;
-      EXPECT_EQ(p.need, n < kRecordHeaderLength ? (n == 0 ? 1 : kRecordHeaderLength) : bytes.size());
+      EXPECT_EQ(p.need,
+                n < kRecordHeaderLength ? (n == 0 ? 1 : kRecordHeaderLength) : bytes.size());
     }
   }
 }
@@ -117,21 +129,21 @@ TEST(ClientHello, BuiltHellos) {
 
 TEST(ClientHello, MalformedHellosAreTlsWithoutSni) {
   const std::string cases[] = {
-      hello(sni_ext({{0, "a.example"}}) + sni_ext({{0, "b.example"}})),  // duplicate extension
-      hello(ext(5, "") + ext(5, "")),                                     // duplicate extension
-      hello(sni_ext({{0, "a.example"}, {0, "b.example"}})),              // two host names
+      hello(sni_ext({{0, "a.example"}}) + sni_ext({{0, "b.example"}})), // duplicate extension
+      hello(ext(5, "") + ext(5, "")),                                   // duplicate extension
+      hello(sni_ext({{0, "a.example"}, {0, "b.example"}})),             // two host names
       hello(sni_ext({{0, "trailing.dot."}})),
-      hello(sni_ext({{0, ""}})),                  // empty name
-      hello(ext(0, u16(0))),                      // empty name list
-      hello(ext(0, u16(3) + "\x00\x00")),         // list longer than the extension
-      hello(ext(0, u16(4) + std::string("\x00\x00\x01x", 4) + "!")),  // bytes after the list
-      hello(alpn_ext({"h2", ""})),                // empty protocol
-      hello(ext(16, u16(0))),                     // empty protocol list
-      hello(u16(0) + "\x00"),                     // truncated extension header
-      hello(ext(7, "abc").substr(0, 6)),          // extension longer than the block
-      hello(std::string(""), std::string(33, 's')),  // session id over 32 bytes
-      hello(std::nullopt, "", "x"),               // one stray byte after compression
-      hello(std::string(""), "", "x"),            // bytes after the extensions
+      hello(sni_ext({{0, ""}})),          // empty name
+      hello(ext(0, u16(0))),              // empty name list
+      hello(ext(0, u16(3) + "\x00\x00")), // list longer than the extension
+      hello(ext(0, u16(4) + std::string("\x00\x00\x01x", 4) + "!")), // bytes after the list
+      hello(alpn_ext({"h2", ""})),                                   // empty protocol
+      hello(ext(16, u16(0))),                                        // empty protocol list
+      hello(u16(0) + "\x00"),                                        // truncated extension header
+      hello(ext(7, "abc").substr(0, 6)),            // extension longer than the block
+      hello(std::string(""), std::string(33, 's')), // session id over 32 bytes
+      hello(std::nullopt, "", "x"),                 // one stray byte after compression
+      hello(std::string(""), "", "x"),              // bytes after the extensions
   };
   for (const auto& bytes : cases) {
     auto r = scan(bytes);
@@ -169,5 +181,5 @@ TEST(ClientHello, RecordLevelProblems) {
   EXPECT_TRUE(scan(good + std::string("\x16\x03\x01\xff\xff", 5)).parsed);
 }
 
-}  // namespace
-}  // namespace turnpike::tls
+} // namespace
+} // namespace turnpike::tls
