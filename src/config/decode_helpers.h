@@ -37,6 +37,12 @@ void decode_router_fields(Decoder& dec, std::string_view provider, Router& r);
 template <class Child>
 void decode_children(Decoder& dec, std::string_view provider, std::vector<Child>& out);
 
+// A load balancer's `servers` list: each item's `address_key` (required) into `address`, its
+// `weight` (default 1, not negative), then extra(Decoder&, Server&) for the other keys.
+template <class Server, class Extra>
+void decode_servers(Decoder& dec, std::string_view address_key, std::string Server::*address,
+                    std::vector<Server>& out, Extra extra);
+
 // Finds the one kind key (`loadBalancer`, `weighted`...) an object must define among `keys`.
 // Returns its index and section, or nullopt after reporting why (none, several, not a map); the
 // keys are marked consumed either way.
@@ -89,6 +95,24 @@ void decode_children(Decoder& dec, std::string_view provider, std::vector<Child>
     cd.get_non_negative("weight", c.weight);
     cd.finish();
     out.push_back(std::move(c));
+  }
+}
+
+template <class Server, class Extra>
+void decode_servers(Decoder& dec, std::string_view address_key, std::string Server::*address,
+                    std::vector<Server>& out, Extra extra) {
+  auto servers = dec.list("servers");
+  for (size_t i = 0; i < servers.size(); ++i) {
+    Server s;
+    s.location = servers[i]->location();
+    Decoder sd(*servers[i], index_path(dec, "servers", i), dec.errors());
+    sd.get(address_key, s.*address);
+    if ((s.*address).empty())
+      sd.fail(address_key, "is required");
+    sd.get_non_negative("weight", s.weight);
+    extra(sd, s);
+    sd.finish();
+    out.push_back(std::move(s));
   }
 }
 

@@ -24,19 +24,8 @@ void decode_router(Decoder& dec, std::string_view provider, HttpRouter& r) {
 // ---- services ----------------------------------------------------------------------------------
 
 void decode_load_balancer(Decoder& dec, std::string_view provider, LoadBalancerConfig& lb) {
-  auto servers = dec.list("servers");
-  for (size_t i = 0; i < servers.size(); ++i) {
-    Server s;
-    s.location = servers[i]->location();
-    Decoder sd(*servers[i], index_path(dec, "servers", i), dec.errors());
-    sd.get("url", s.url);
-    if (s.url.empty())
-      sd.fail("url", "is required");
-    sd.get_non_negative("weight", s.weight);
-    sd.get("preservePath", s.preserve_path);
-    sd.finish();
-    lb.servers.push_back(std::move(s));
-  }
+  decode_servers(dec, "url", &Server::url, lb.servers,
+                 [](Decoder& sd, Server& s) { sd.get("preservePath", s.preserve_path); });
   if (dec.get("strategy", lb.strategy)) {
     static constexpr std::array<std::string_view, 4> kStrategies = {"wrr", "p2c", "hrw",
                                                                     "leasttime"};

@@ -42,19 +42,8 @@ void decode_tcp_router(Decoder& dec, std::string_view provider, TcpRouter& r) {
 }
 
 void decode_tcp_load_balancer(Decoder& dec, std::string_view provider, TcpLoadBalancerConfig& lb) {
-  auto servers = dec.list("servers");
-  for (size_t i = 0; i < servers.size(); ++i) {
-    TcpServer s;
-    s.location = servers[i]->location();
-    Decoder sd(*servers[i], index_path(dec, "servers", i), dec.errors());
-    sd.get("address", s.address);
-    if (s.address.empty())
-      sd.fail("address", "is required");
-    sd.get("tls", s.tls);
-    sd.get_non_negative("weight", s.weight);
-    sd.finish();
-    lb.servers.push_back(std::move(s));
-  }
+  decode_servers(dec, "address", &TcpServer::address, lb.servers,
+                 [](Decoder& sd, TcpServer& s) { sd.get("tls", s.tls); });
   get_ref(dec, "serversTransport", provider, lb.servers_transport, /*required=*/false);
   decode_proxy_protocol(dec, lb.proxy_protocol_version);
   // Deprecated: an integer number of milliseconds.
@@ -90,18 +79,7 @@ void decode_udp_service(Decoder& dec, std::string_view provider, UdpService& s) 
     Decoder kd(*kind->second, dec.child_path(kServiceKinds[kind->first]), dec.errors());
     if (kind->first == 0) {
       s.kind = TcpServiceKind::kLoadBalancer;
-      auto servers = kd.list("servers");
-      for (size_t i = 0; i < servers.size(); ++i) {
-        UdpServer server;
-        server.location = servers[i]->location();
-        Decoder sd(*servers[i], index_path(kd, "servers", i), kd.errors());
-        sd.get("address", server.address);
-        if (server.address.empty())
-          sd.fail("address", "is required");
-        sd.get_non_negative("weight", server.weight);
-        sd.finish();
-        s.servers.push_back(std::move(server));
-      }
+      decode_servers(kd, "address", &UdpServer::address, s.servers, [](Decoder&, UdpServer&) {});
     } else {
       s.kind = TcpServiceKind::kWeighted;
       decode_children(kd, provider, s.weighted);
