@@ -7,17 +7,19 @@ namespace turnpike {
 
 std::optional<Duration> parse_duration(std::string_view s) {
   if (s.empty()) return std::nullopt;
-  // Bare integer = seconds (Traefik/paerser accepts this).
-  bool all_digits = true;
-  for (char c : s) all_digits &= (c >= '0' && c <= '9');
-  if (all_digits) {
-    if (s.size() > 12) return std::nullopt;
-    return std::chrono::seconds(std::stoll(std::string(s)));
-  }
   bool neg = false;
   if (s.front() == '-' || s.front() == '+') {
     neg = s.front() == '-';
     s.remove_prefix(1);
+    if (s.empty()) return std::nullopt;
+  }
+  // Bare integer = seconds (Traefik/paerser accepts this, signed: terminationDelay: -1).
+  bool all_digits = true;
+  for (char c : s) all_digits &= (c >= '0' && c <= '9');
+  if (all_digits) {
+    if (s.size() > 12) return std::nullopt;
+    auto secs = std::chrono::seconds(std::stoll(std::string(s)));
+    return neg ? -secs : secs;
   }
   if (s == "0") return Duration::zero();
   long double total = 0;

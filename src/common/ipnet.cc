@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "common/strings.h"
+
 namespace turnpike {
 
 namespace ip = boost::asio::ip;
@@ -89,6 +91,45 @@ bool IpNetSet::contains(const ip::address& addr) const {
   for (const auto& n : nets_)
     if (n.contains(addr)) return true;
   return false;
+}
+
+Result<HostPort> split_host_port(std::string_view address) {
+  auto bad = [&](std::string_view why) {
+    return make_error("invalid address \"" + std::string(address) + "\": " + std::string(why));
+  };
+  HostPort out;
+  std::string_view port;
+  if (!address.empty() && address.front() == '[') {
+    auto close = address.find(']');
+    if (close == std::string_view::npos || close + 1 >= address.size() || address[close + 1] != ':')
+      return bad("expected [host]:port");
+    out.host = std::string(address.substr(1, close - 1));
+    port = address.substr(close + 2);
+  } else {
+    auto colon = address.rfind(':');
+    if (colon == std::string_view::npos) return bad("missing port (host:port)");
+    out.host = std::string(address.substr(0, colon));
+    if (out.host.find(':') != std::string::npos)
+      return bad("an IPv6 host must be in brackets ([::1]:53)");
+    port = address.substr(colon + 1);
+  }
+  if (out.host.empty()) return bad("missing host");
+  auto p = parse_uint(port);
+  if (!p || *p == 0 || *p > 65535) return bad("invalid port");
+  out.port = static_cast<uint16_t>(*p);
+  return out;
+}
+
+Result<ServerAddress> ServerAddress::parse(std::string_view address, int weight) {
+  auto hp = split_host_port(address);
+  if (!hp) return hp.error();
+  ServerAddress s;
+  s.address = std::string(address);
+  s.host = std::move(hp->host);
+  s.port = hp->port;
+  s.weight = weight;
+  s.ip = parse_ip(s.host);
+  return s;
 }
 
 }  // namespace turnpike

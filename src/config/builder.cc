@@ -360,7 +360,7 @@ void Builder::run() {
   }
   for (size_t i = 0; i < opts_.entrypoints.size(); ++i) {
     snap_.router_count += routes_[i].size();
-    snap_.entrypoints.push_back({opts_.entrypoints[i]->name, router::RouteTable::build(std::move(routes_[i]))});
+    snap_.entrypoints.push_back({opts_.entrypoints[i]->name, router::RouteTable::build(std::move(routes_[i])), {}});
   }
 }
 
@@ -372,6 +372,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
   snap->generation = generation;
   Builder builder(config, options, *snap);
   builder.run();
+  build_tcp_udp(config, options, *snap);
   if (options.rule_cache) *options.rule_cache = std::move(builder.new_rules_);
   return snap;
 }
@@ -385,6 +386,11 @@ std::vector<std::string> collect_errors(const DynamicConfig& config, const Snaps
   add("router", snapshot.routers);
   add("service", snapshot.services);
   add("middleware", snapshot.middlewares);
+  add("tcp router", snapshot.tcp_routers);
+  add("tcp service", snapshot.tcp_services);
+  add("tcp middleware", snapshot.tcp_middlewares);
+  add("udp router", snapshot.udp_routers);
+  add("udp service", snapshot.udp_services);
   return out;
 }
 

@@ -28,12 +28,20 @@ struct BuildOptions {
   std::vector<const EntryPoint*> entrypoints;
   unsigned workers = 1;
   ServersTransport default_transport;  // static `serversTransport` (default@internal)
+  // Static UDP entrypoints (index i = Snapshot::udp_entrypoints[i]).
+  std::vector<const EntryPoint*> udp_entrypoints;
+  TcpServersTransport default_tcp_transport;  // static `tcpServersTransport`
   // Optional: read for reuse and replaced by the rules of this build (unused ones dropped).
   RuleCache* rule_cache = nullptr;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
                                                const BuildOptions& options, uint64_t generation);
+
+// Builds the TCP and UDP parts of `snapshot` (TCP route tables per entrypoint, UDP routers per
+// UDP entrypoint, their statuses) from `config`. Called by build_snapshot after the HTTP part,
+// whose router statuses it reads (HTTPS routers' domains take precedence over TCP TLS routers).
+void build_tcp_udp(const DynamicConfig& config, const BuildOptions& options, Snapshot& snapshot);
 
 // Every error in a snapshot's status maps and the config's document-level errors, one line each
 // ("router api@file: ..."), for logs and --validate.

@@ -3,60 +3,17 @@
 #include <array>
 
 #include "common/strings.h"
+#include "config/decode_helpers.h"
 
 namespace turnpike::config {
 namespace {
 
-// A raw sub-tree kept for a later decoder; `section` turns `x: true` into an empty section.
-void keep_raw(Decoder& dec, std::string_view key, std::optional<Node>& out) {
-  if (const Node* n = dec.section(key))
-    out = *n;
-}
-
-void get_refs(Decoder& dec, std::string_view key, std::string_view provider,
-              std::vector<std::string>& out) {
-  if (dec.get(key, out))
-    for (auto& ref : out)
-      ref = qualify(ref, provider);
-}
-
-void get_ref(Decoder& dec, std::string_view key, std::string_view provider, std::string& out,
-             bool required) {
-  if (dec.get(key, out))
-    out = qualify(out, provider);
-  if (required && out.empty())
-    dec.fail(key, "is required");
-}
-
-// Checks an object's name; the object is kept under its qualified name either way.
-void check_name(const std::string& name, Decoder& dec) {
-  if (name.empty())
-    dec.fail("", "empty name");
-  if (name.find('@') != std::string::npos)
-    dec.fail("", "name must not contain '@' (the provider is added as name@provider)");
-}
-
-std::string index_path(const Decoder& dec, std::string_view key, size_t i) {
-  return dec.child_path(key) + "[" + std::to_string(i) + "]";
-}
+using namespace decode;
 
 // ---- routers -----------------------------------------------------------------------------------
 
 void decode_router(Decoder& dec, std::string_view provider, HttpRouter& r) {
-  dec.get("entryPoints", r.entry_points);
-  dec.get("rule", r.rule);
-  if (dec.get("ruleSyntax", r.rule_syntax)) {
-    r.rule_syntax = to_lower(r.rule_syntax);
-    if (r.rule_syntax != "v2" && r.rule_syntax != "v3") {
-      dec.fail("ruleSyntax", "must be v2 or v3");
-      r.rule_syntax.clear();
-    }
-  }
-  if (dec.get("priority", r.priority) && r.priority > kMaxUserPriority)
-    dec.fail("priority", "must be at most " + std::to_string(kMaxUserPriority) +
-                             " (higher priorities are reserved for internal routers)");
-  get_refs(dec, "middlewares", provider, r.middlewares);
-  get_ref(dec, "service", provider, r.service, /*required=*/true);
+  decode_router_fields(dec, provider, r);
   keep_raw(dec, "tls", r.tls);
   keep_raw(dec, "observability", r.observability);
   dec.finish();
@@ -67,19 +24,8 @@ void decode_router(Decoder& dec, std::string_view provider, HttpRouter& r) {
 // ---- services ----------------------------------------------------------------------------------
 
 void decode_load_balancer(Decoder& dec, std::string_view provider, LoadBalancerConfig& lb) {
-  auto servers = dec.list("servers");
-  for (size_t i = 0; i < servers.size(); ++i) {
-    Server s;
-    s.location = servers[i]->location();
-    Decoder sd(*servers[i], index_path(dec, "servers", i), dec.errors());
-    sd.get("url", s.url);
-    if (s.url.empty())
-      sd.fail("url", "is required");
-    sd.get_non_negative("weight", s.weight);
-    sd.get("preservePath", s.preserve_path);
-    sd.finish();
-    lb.servers.push_back(std::move(s));
-  }
+  decode_servers(dec, "url", &Server::url, lb.servers,
+                 [](Decoder& sd, Server& s) { sd.get("preservePath", s.preserve_path); });
   if (dec.get("strategy", lb.strategy)) {
     static constexpr std::array<std::string_view, 4> kStrategies = {"wrr", "p2c", "hrw",
                                                                     "leasttime"};
@@ -100,15 +46,7 @@ void decode_load_balancer(Decoder& dec, std::string_view provider, LoadBalancerC
 }
 
 void decode_weighted(Decoder& dec, std::string_view provider, WeightedConfig& w, bool sticky) {
-  auto services = dec.list("services");
-  for (size_t i = 0; i < services.size(); ++i) {
-    WeightedChild c;
-    Decoder cd(*services[i], index_path(dec, "services", i), dec.errors());
-    get_ref(cd, "name", provider, c.name, /*required=*/true);
-    cd.get_non_negative("weight", c.weight);
-    cd.finish();
-    w.services.push_back(std::move(c));
-  }
+  decode_children(dec, provider, w.services);
   if (sticky)
     keep_raw(dec, "sticky", w.sticky);
   keep_raw(dec, "healthCheck", w.health_check);
@@ -141,44 +79,16 @@ void decode_failover(Decoder& dec, std::string_view provider, FailoverConfig& f)
   dec.finish();
 }
 
-struct ServiceKindKey {
-  std::string_view key;
-  ServiceKind kind;
-};
-constexpr std::array<ServiceKindKey, 5> kServiceKinds = {{
-    {"loadBalancer", ServiceKind::kLoadBalancer},
-    {"weighted", ServiceKind::kWeighted},
-    {"mirroring", ServiceKind::kMirroring},
-    {"failover", ServiceKind::kFailover},
-    {"highestRandomWeight", ServiceKind::kHighestRandomWeight},
-}};
+// Service kinds, in the order of the ServiceKind enumerators after kNone.
+constexpr std::array<std::string_view, 5> kServiceKinds = {
+    "loadBalancer", "weighted", "mirroring", "failover", "highestRandomWeight"};
 
 void decode_service(Decoder& dec, std::string_view provider, HttpService& s) {
-  std::vector<const ServiceKindKey*> present;
-  for (const auto& k : kServiceKinds)
-    if (dec.node().find(k.key))
-      present.push_back(&k);
-  if (present.size() != 1) {
-    std::string kinds;
-    for (const auto* k : present)
-      kinds += (kinds.empty() ? "" : ", ") + std::string(k->key);
-    dec.fail("", present.empty() ? "must define one of loadBalancer, weighted, mirroring, "
-                                   "failover, highestRandomWeight"
-                                 : "must define only one kind of service, found " + kinds);
-    for (const auto* k : present)
-      dec.skip(k->key);
-  } else {
-    const ServiceKindKey& k = *present.front();
-    const Node* sec = dec.section(k.key);
-    if (!sec) { // a list or a scalar has been reported by section(); `false` has not
-      if (const Node* n = dec.node().find(k.key); n->is_scalar() && parse_bool(n->text()) == false)
-        dec.fail(k.key, "expected a section (a map), got false");
-      dec.finish();
-      return;
-    }
-    s.kind = k.kind;
-    Decoder kd(*sec, dec.child_path(k.key), dec.errors());
-    switch (k.kind) {
+  auto kind = single_kind(dec, kServiceKinds);
+  if (kind) {
+    s.kind = static_cast<ServiceKind>(kind->first + 1);
+    Decoder kd(*kind->second, dec.child_path(kServiceKinds[kind->first]), dec.errors());
+    switch (s.kind) {
     case ServiceKind::kLoadBalancer:
       decode_load_balancer(kd, provider, s.load_balancer.emplace());
       break;
@@ -201,68 +111,19 @@ void decode_service(Decoder& dec, std::string_view provider, HttpService& s) {
   dec.finish();
 }
 
-// ---- middlewares -------------------------------------------------------------------------------
-
-void decode_middleware(Decoder& dec, HttpMiddleware& m) {
-  const Node& node = dec.node();
-  if (node.entries().size() != 1) {
-    std::string types;
-    for (const auto& [k, v] : node.entries())
-      types += (types.empty() ? "" : ", ") + k;
-    dec.fail("", node.entries().empty() ? "must define a middleware type (addPrefix, headers, ...)"
-                                        : "must define only one middleware type, found " + types);
-  } else {
-    m.type = node.entries().front().first;
-    m.options = node.entries().front().second;
-  }
-  for (const auto& [k, v] : node.entries())
-    dec.skip(k);
-  dec.finish();
-}
-
 // ---- sections ----------------------------------------------------------------------------------
-
-// Decodes every object of one `http.<section>` map into `out`, keyed by qualified name.
-template <class Object, class DecodeFn>
-void decode_objects(Decoder& http, std::string_view section, std::string_view provider,
-                    std::map<std::string, Object>& out, DecodeFn decode) {
-  // section() has already reported a list or scalar here.
-  const Node* sec = http.section(section);
-  if (!sec || !sec->is_map())
-    return;
-  for (const auto& [name, node] : sec->entries()) {
-    Object obj;
-    obj.name = name + "@" + std::string(provider);
-    obj.location = node.location();
-    Errors errors;
-    Decoder dec(node, http.child_path(section) + "." + obj.name, errors);
-    check_name(name, dec);
-    // A value that is not a map has been reported by the Decoder; nothing more to say about it.
-    if (node.is_map() || node.is_null())
-      decode(dec, obj);
-    obj.errors = errors.list();
-    if (out.count(obj.name)) {
-      http.fail(section, "\"" + name + "\" is defined more than once");
-      continue;
-    }
-    out.emplace(obj.name, std::move(obj));
-  }
-}
 
 void decode_http(const Node& node, std::string_view provider, HttpConfig& http, Errors& errors) {
   Decoder dec(node, "http", errors);
   decode_objects(dec, "routers", provider, http.routers, [&](Decoder& d, HttpRouter& r) {
-    r.provider = std::string(provider);
     decode_router(d, provider, r);
   });
   decode_objects(dec, "services", provider, http.services, [&](Decoder& d, HttpService& s) {
-    s.provider = std::string(provider);
     decode_service(d, provider, s);
   });
   decode_objects(dec, "middlewares", provider, http.middlewares,
                  [&](Decoder& d, HttpMiddleware& m) {
-                   m.provider = std::string(provider);
-                   decode_middleware(d, m);
+                   decode_middleware(d, m, "addPrefix, headers");
                  });
   decode_objects(dec, "serversTransports", provider, http.servers_transports,
                  [&](Decoder& d, ServersTransport& st) {
@@ -270,18 +131,6 @@ void decode_http(const Node& node, std::string_view provider, HttpConfig& http, 
                    d.finish();
                  });
   dec.finish();
-}
-
-template <class Object>
-void merge_objects(std::map<std::string, Object>& into, std::map<std::string, Object>& from,
-                   std::string_view section, std::vector<std::string>& errors) {
-  for (auto& [name, obj] : from) {
-    if (into.count(name)) {
-      errors.push_back(std::string(section) + "." + name + ": defined by more than one source");
-      continue;
-    }
-    into.emplace(name, std::move(obj));
-  }
 }
 
 void merge_raw(std::map<std::string, Node>& into, std::map<std::string, Node>& from,
@@ -352,11 +201,12 @@ DynamicConfig decode_dynamic(const Node& root, std::string_view provider) {
   Decoder top(root, "", errors);
   if (const Node* http = top.section("http"))
     decode_http(*http, provider, cfg.http, errors);
-  for (auto [key, raw] : {std::pair{"tcp", &cfg.tcp}, {"udp", &cfg.udp}, {"tls", &cfg.tls}}) {
-    const Node* n = top.section(key);
-    if (n && !n->is_null())
-      (*raw)[std::string(provider)] = *n;
-  }
+  if (const Node* tcp = top.section("tcp"))
+    decode_tcp(*tcp, provider, cfg.tcp, errors);
+  if (const Node* udp = top.section("udp"))
+    decode_udp(*udp, provider, cfg.udp, errors);
+  if (const Node* n = top.section("tls"); n && !n->is_null())
+    cfg.tls[std::string(provider)] = *n;
   top.finish();
   cfg.errors = errors.list();
   return cfg;
@@ -370,8 +220,8 @@ DynamicConfig merge(std::vector<DynamicConfig> parts) {
     merge_objects(out.http.middlewares, part.http.middlewares, "http.middlewares", out.errors);
     merge_objects(out.http.servers_transports, part.http.servers_transports,
                   "http.serversTransports", out.errors);
-    merge_raw(out.tcp, part.tcp, "tcp", out.errors);
-    merge_raw(out.udp, part.udp, "udp", out.errors);
+    merge(out.tcp, part.tcp, out.errors);
+    merge(out.udp, part.udp, out.errors);
     merge_raw(out.tls, part.tls, "tls", out.errors);
     out.errors.insert(out.errors.end(), part.errors.begin(), part.errors.end());
   }

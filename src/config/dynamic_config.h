@@ -1,6 +1,7 @@
 #pragma once
-// Dynamic ("routing") configuration model: Traefik v3's `http` section decoded into structs, with
-// `tcp`, `udp` and `tls` kept as raw trees until their modules exist. Produced on the control
+// Dynamic ("routing") configuration model: Traefik v3's `http` section decoded into structs (the
+// `tcp` and `udp` sections: tcp_udp_config.h), with `tls` kept as a raw tree until its module
+// exists. Produced on the control
 // thread from each provider's tree (decode_dynamic), merged across providers (merge), then handed
 // to the snapshot builder. Plain values: no threads, no shared state.
 //
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "config/tcp_udp_config.h"
 #include "config/tree/decoder.h"
 #include "config/tree/node.h"
 
@@ -178,9 +180,9 @@ struct HttpConfig {
 
 struct DynamicConfig {
   HttpConfig http;
-  // Raw per provider (provider name -> the `tcp` / `udp` / `tls` tree), names not qualified.
-  std::map<std::string, Node> tcp;
-  std::map<std::string, Node> udp;
+  TcpConfig tcp;
+  UdpConfig udp;
+  // Raw per provider (provider name -> the `tls` tree), names not qualified.
   std::map<std::string, Node> tls;
   // Problems that belong to no single object: a section of the wrong type, an unknown top-level
   // key, a name defined twice across merged parts. What did decode is still present; a provider

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "router/route_table.h"
+#include "router/tcp_rule.h"
+#include "udp/service.h"
 
 namespace turnpike::config {
 
@@ -22,9 +24,27 @@ struct ObjectStatus {
   std::vector<std::string> used_by;             // services, middlewares
 };
 
+// TCP routing of one TCP entrypoint (Traefik's per-entrypoint tcp.Router); see
+// entrypoint/tcp_stage.h for how a connection goes through it.
+struct TcpEntryPointRoutes {
+  router::TcpRouteTable tcp;    // routers without `tls` (HostSNI(`*`), ClientIP)
+  router::TcpRouteTable tls;    // TLS routers (tls.passthrough)
+  router::TcpRouteTable https;  // HostSNI of the HTTPS routers' domains (no handler): a TLS
+                                // connection for one of them goes to HTTP handling
+  bool empty() const { return tcp.empty() && tls.empty(); }
+};
+
 struct EntryPointRoutes {
   std::string name;
   router::RouteTable table;
+  TcpEntryPointRoutes tcp;
+};
+
+// The UDP router of one UDP entrypoint (Traefik uses one router per UDP entrypoint).
+struct UdpEntryPointRoutes {
+  std::string name;    // entrypoint
+  std::string router;  // qualified router name; empty when none
+  udp::ServicePtr service;  // null when no router serves this entrypoint
 };
 
 struct Snapshot {
@@ -32,10 +52,18 @@ struct Snapshot {
   // Indexed like the static entrypoint list (EntryPointOptions::index): no lookup by name on the
   // request path.
   std::vector<EntryPointRoutes> entrypoints;
+  // Indexed like BuildOptions::udp_entrypoints.
+  std::vector<UdpEntryPointRoutes> udp_entrypoints;
   std::map<std::string, ObjectStatus> routers;
   std::map<std::string, ObjectStatus> services;
   std::map<std::string, ObjectStatus> middlewares;
-  size_t router_count = 0;
+  std::map<std::string, ObjectStatus> tcp_routers;
+  std::map<std::string, ObjectStatus> tcp_services;
+  std::map<std::string, ObjectStatus> tcp_middlewares;
+  std::map<std::string, ObjectStatus> udp_routers;
+  std::map<std::string, ObjectStatus> udp_services;
+  size_t router_count = 0;  // HTTP routes
+  size_t tcp_router_count = 0;
 };
 
 }  // namespace turnpike::config

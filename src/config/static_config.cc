@@ -14,12 +14,13 @@ namespace {
 constexpr std::string_view kNotSupported = "not supported yet, ignored";
 
 // Top-level keys of Traefik's static configuration that Turnpike decodes.
-constexpr std::array<std::string_view, 6> kSupportedRoots = {
-    "entryPoints", "providers", "log", "accessLog", "serversTransport", "core"};
+constexpr std::array<std::string_view, 7> kSupportedRoots = {
+    "entryPoints",      "providers",           "log", "accessLog",
+    "serversTransport", "tcpServersTransport", "core"};
 // Accepted for compatibility, reported as warnings.
-constexpr std::array<std::string_view, 11> kUnsupportedRoots = {
-    "global",       "tcpServersTransport",   "api",          "metrics", "ping", "tracing",
-    "hostResolver", "certificatesResolvers", "experimental", "spiffe",  "ocsp"};
+constexpr std::array<std::string_view, 10> kUnsupportedRoots = {
+    "global",       "api",          "metrics", "ping",  "tracing", "hostResolver",
+    "certificatesResolvers", "experimental", "spiffe", "ocsp"};
 constexpr std::array<std::string_view, 18> kUnsupportedProviders = {"docker",
                                                                     "swarm",
                                                                     "kubernetesIngress",
@@ -507,6 +508,7 @@ Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::str
   Errors errors, warns;
   StaticConfig cfg;
   cfg.servers_transport.name = "default@internal";
+  cfg.tcp_servers_transport.name = "default@internal";
   Decoder top(root, "", errors);
   if (const Node* eps = top.section("entryPoints"); eps && eps->is_map()) {
     for (const auto& [name, node] : eps->entries()) {
@@ -527,6 +529,9 @@ Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::str
   with_section(top, "serversTransport", [&](Decoder& d) {
     ignore_key(d, "spiffe", warns);
     decode_servers_transport(d, cfg.servers_transport, /*static_defaults=*/true);
+  });
+  with_section(top, "tcpServersTransport", [&](Decoder& d) {
+    decode_tcp_servers_transport(d, cfg.tcp_servers_transport, /*static_defaults=*/true);
   });
   with_section(top, "core", [&](Decoder& d) { decode_core(d, cfg.core); });
   ignore_keys(top, kUnsupportedRoots, warns);

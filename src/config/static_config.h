@@ -191,6 +191,9 @@ struct StaticConfig {
   // Default transport to upstreams (`default@internal`): only insecureSkipVerify, rootCAs,
   // maxIdleConnsPerHost and forwardingTimeouts{dial,responseHeader,idleConn}Timeout are read.
   ServersTransport servers_transport;
+  // Default transport to TCP backends (`default@internal` for TCP services): dialKeepAlive,
+  // dialTimeout, terminationDelay (and Turnpike's idleTimeout); `tls` is not supported yet.
+  TcpServersTransport tcp_servers_transport;
   CoreConfig core;
 };
 

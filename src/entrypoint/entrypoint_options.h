@@ -1,5 +1,5 @@
 #pragma once
-// Runtime settings of one HTTP entrypoint, derived from the static configuration at start-up
+// Runtime settings of one entrypoint, derived from the static configuration at start-up
 // (immutable afterwards; read by every worker).
 
 #include <string>
@@ -18,6 +18,15 @@ struct Http2Options {
   uint32_t max_concurrent_streams = 250;         // SETTINGS_MAX_CONCURRENT_STREAMS, >= 1
   uint32_t max_decoder_header_table_size = 4096; // SETTINGS_HEADER_TABLE_SIZE we announce
   uint32_t max_encoder_header_table_size = 4096; // cap on the HPACK table we use for responses
+};
+
+// Inbound PROXY protocol (entryPoints.<name>.proxyProtocol): from a peer in `trusted_ips` (or any
+// peer with `insecure`) the header's client address replaces the socket's; from any other peer a
+// header is read and ignored (Traefik's go-proxyproto IGNORE policy).
+struct ProxyProtocolOptions {
+  bool enabled = false;
+  bool insecure = false;
+  IpNetSet trusted_ips;
 };
 
 struct EntryPointOptions {
@@ -39,6 +48,11 @@ struct EntryPointOptions {
   http::PathOptions path;
   http::ForwardedOptions forwarded;
   Http2Options http2;
+  ProxyProtocolOptions proxy_protocol;
+
+  // UDP entrypoints (`address: ":53/udp"`).
+  bool udp = false;
+  Duration udp_timeout = std::chrono::seconds(3);  // udp.timeout: idle session lifetime
 };
 
 }  // namespace turnpike::entrypoint

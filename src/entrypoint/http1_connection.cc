@@ -38,8 +38,10 @@ class Http1Connection final : public http::BodyReader,
                               public http::Upgradable,
                               public Drainable {
  public:
-  Http1Connection(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep)
+  Http1Connection(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep,
+                  std::optional<tcp::endpoint> client)
       : socket_(std::move(socket)),
+        client_(client),
         worker_(worker),
         ep_(ep),
         deadline_(worker.ctx.deadlines, [this] { on_deadline(); }) {
@@ -98,6 +100,7 @@ class Http1Connection final : public http::BodyReader,
   void serve_one_start();
 
   tcp::socket socket_;
+  std::optional<tcp::endpoint> client_;  // from a trusted PROXY header
   WorkerState& worker_;
   const EntryPointOptions& ep_;
   Deadline deadline_;
@@ -383,7 +386,7 @@ http::Task<bool> Http1Connection::finish_request_body() {
 
 http::Task<void> Http1Connection::run() {
   boost::system::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  auto remote = client_ ? *client_ : socket_.remote_endpoint(ec);
   if (ec) co_return;
   socket_.set_option(tcp::no_delay(true), ec);
   OpenConnection counted(worker_);
@@ -482,15 +485,16 @@ http::Task<void> Http1Connection::run() {
 
 }  // namespace
 
-http::Task<void> serve_http1(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep) {
+http::Task<void> serve_http1(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep,
+                             std::optional<tcp::endpoint> client) {
   std::string preread;
   {
-    Http1Connection conn(std::move(socket), worker, ep);
+    Http1Connection conn(std::move(socket), worker, ep, client);
     co_await conn.run();
     if (!conn.wants_http2()) co_return;
     socket = conn.release_socket(preread);
   }
-  co_await serve_http2(std::move(socket), worker, ep, std::move(preread));
+  co_await serve_http2(std::move(socket), worker, ep, std::move(preread), client);
 }
 
 void drain_connections(WorkerState& worker) {

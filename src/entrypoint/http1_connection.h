@@ -7,6 +7,8 @@
 // Worker-confined. The connection object is the exchange's BodyReader, ResponseWriter and
 // Upgradable at once, so a request allocates nothing for them.
 
+#include <optional>
+
 #include <boost/asio/ip/tcp.hpp>
 
 #include "entrypoint/entrypoint_options.h"
@@ -15,10 +17,13 @@
 
 namespace turnpike::entrypoint {
 
-// Serves the connection until it closes. Never throws. A connection whose first bytes are the
-// HTTP/2 client preface (h2c with prior knowledge) continues as serve_http2 (http2_connection.h).
+// Serves the connection until it closes. Never throws. `client` replaces the socket's peer
+// address as the client's (set from a trusted PROXY protocol header). A connection whose first
+// bytes are the HTTP/2 client preface (h2c with prior knowledge) continues as serve_http2
+// (http2_connection.h).
 http::Task<void> serve_http1(boost::asio::ip::tcp::socket socket, WorkerState& worker,
-                             const EntryPointOptions& ep);
+                             const EntryPointOptions& ep,
+                             std::optional<boost::asio::ip::tcp::endpoint> client = std::nullopt);
 
 // Starts graceful draining of every client connection of this worker (every Drainable,
 // drainable.h): idle keep-alive connections are closed now, busy ones after their current response

@@ -1278,9 +1278,9 @@ bool starts_with_http2_preface(std::string_view bytes) {
 
 template <class Stream>
 http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
-                             std::string preread) {
+                             std::string preread, std::optional<tcp::endpoint> client) {
   boost::system::error_code ec;
-  auto remote = stream.lowest_layer().remote_endpoint(ec);
+  auto remote = client ? *client : stream.lowest_layer().remote_endpoint(ec);
   if (ec)
     co_return;
   OpenConnection counted(worker);
@@ -1289,6 +1289,7 @@ http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPoin
 }
 
 template http::Task<void> serve_http2<tcp::socket>(tcp::socket, WorkerState&,
-                                                   const EntryPointOptions&, std::string);
+                                                   const EntryPointOptions&, std::string,
+                                                   std::optional<tcp::endpoint>);
 
 } // namespace turnpike::entrypoint

@@ -17,6 +17,7 @@
 //
 // Worker-confined: a connection, its streams and their handlers live on one worker's thread.
 
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -37,10 +38,12 @@ namespace turnpike::entrypoint {
 //
 // Explicitly instantiated for boost::asio::ip::tcp::socket (h2c, prior knowledge) in
 // http2_connection.cc; other stream types (boost::asio::ssl::stream<tcp::socket>) add their own
-// explicit instantiation there.
+// explicit instantiation there. `client` replaces the socket's peer address as the client's (a
+// trusted PROXY protocol header read before the connection got here).
 template <class Stream>
 http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
-                             std::string preread = {});
+                             std::string preread = {},
+                             std::optional<boost::asio::ip::tcp::endpoint> client = std::nullopt);
 
 // True when `bytes` (the start of what a client sent on a plain connection) begins with the
 // request line of the HTTP/2 client preface, "PRI * HTTP/2.0\r\n\r\n" (RFC 9113 3.4). The

@@ -9,79 +9,58 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "entrypoint/http1_connection.h"
+#include "entrypoint/tcp_stage.h"
 
 namespace turnpike::entrypoint {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view address) {
-  std::string_view a = address;
-  if (auto slash = a.rfind('/'); slash != std::string_view::npos) {
-    auto proto = a.substr(slash + 1);
-    if (iequals(proto, "udp")) return make_error("UDP entrypoints are not supported yet");
-    if (!iequals(proto, "tcp")) return make_error("unknown protocol \"" + std::string(proto) + "\"");
-    a = a.substr(0, slash);
-  }
-  auto colon = a.rfind(':');
-  if (colon == std::string_view::npos)
-    return make_error("address \"" + std::string(address) + "\" has no port");
-  std::string host(a.substr(0, colon));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  auto port = parse_uint(a.substr(colon + 1));
-  if (!port || *port > 65535)
-    return make_error("address \"" + std::string(address) + "\" has an invalid port");
-  return std::pair{host, static_cast<uint16_t>(*port)};
-}
-
-Result<std::unique_ptr<Listener>> Listener::open(asio::io_context& io, const EntryPointOptions& ep) {
-  tcp::endpoint endpoint;
-  if (ep.host.empty()) {
-    endpoint = tcp::endpoint(tcp::v6(), ep.port);  // dual-stack: v4 and v6
-  } else {
-    auto ip = parse_ip(ep.host);
-    if (!ip) {
-      // A host name: resolve once at start-up (blocking is fine here, before serving).
-      tcp::resolver resolver(io);
-      boost::system::error_code ec;
-      auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
-      if (ec || results.empty())
-        return make_error("entryPoints." + ep.name + ".address: cannot resolve \"" + ep.host + "\"");
-      endpoint = results.begin()->endpoint();
-    } else {
-      endpoint = tcp::endpoint(*ip, ep.port);
-    }
-  }
-  tcp::acceptor acceptor(io);
+Result<asio::ip::address> listen_address(asio::io_context& io, const EntryPointOptions& ep) {
+  if (ep.host.empty()) return asio::ip::address(asio::ip::address_v6::any());  // dual-stack
+  if (auto ip = parse_ip(ep.host)) return *ip;
+  // A host name: resolve once at start-up (blocking is fine here, before serving).
+  tcp::resolver resolver(io);
   boost::system::error_code ec;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec && endpoint.address().is_v6() && ep.host.empty())
-    acceptor.set_option(asio::ip::v6_only(false), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) {
-    int one = 1;
-    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
-      ec = boost::system::error_code(errno, boost::system::system_category());
-  }
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(4096, ec);
-  if (ec) {
-    return make_error("entryPoints." + ep.name + ".address: cannot listen on " +
-                      (ep.host.empty() ? std::string("*") : ep.host) + ":" +
-                      std::to_string(ep.port) + ": " + ec.message());
-  }
-  return std::unique_ptr<Listener>(new Listener(std::move(acceptor), ep));
+  auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
+  if (ec || results.empty())
+    return make_error("entryPoints." + ep.name + ".address: cannot resolve \"" + ep.host + "\"");
+  return results.begin()->endpoint().address();
 }
 
-void Listener::start(WorkerState& worker) {
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(worker), [](std::exception_ptr e) {
+std::string cannot_listen(const EntryPointOptions& ep, const boost::system::error_code& ec) {
+  return "entryPoints." + ep.name + ".address: cannot listen on " +
+         (ep.host.empty() ? std::string("*") : ep.host) + ":" + std::to_string(ep.port) + ": " +
+         ec.message();
+}
+
+std::function<void(std::exception_ptr)> log_failure(const char* what) {
+  return [what](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      log::get("entrypoint")->error("accept loop failed: {}", ex.what());
+      log::get("entrypoint")->error("{} failed: {}", what, ex.what());
     }
-  });
+  };
+}
+
+Result<std::unique_ptr<Listener>> Listener::open(asio::io_context& io, const EntryPointOptions& ep) {
+  auto address = listen_address(io, ep);
+  if (!address) return address.error();
+  tcp::endpoint endpoint(*address, ep.port);
+  tcp::acceptor acceptor(io);
+  boost::system::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) ec = share_port(acceptor, ep);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(4096, ec);
+  if (ec) return make_error(cannot_listen(ep, ec));
+  return std::unique_ptr<Listener>(new Listener(std::move(acceptor), ep));
+}
+
+void Listener::start(WorkerState& worker) {
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(worker), log_failure("accept loop"));
 }
 
 void Listener::close() {
@@ -95,6 +74,23 @@ uint16_t Listener::local_port() const {
   return ec ? 0 : ep.port();
 }
 
+namespace {
+
+// A connection's path after accept: the TCP stage (PROXY protocol, TCP routers) when the
+// entrypoint needs it, then HTTP.
+http::Task<void> serve_connection(tcp::socket socket, WorkerState& worker,
+                                  const EntryPointOptions& ep) {
+  if (!tcp_stage_needed(worker, ep)) {
+    co_await serve_http1(std::move(socket), worker, ep);
+    co_return;
+  }
+  auto accepted = co_await run_tcp_stage(std::move(socket), worker, ep);
+  if (!accepted) co_return;
+  co_await serve_http1(std::move(accepted->socket), worker, ep, accepted->client);
+}
+
+}  // namespace
+
 http::Task<void> Listener::accept_loop(WorkerState& worker) {
   auto logger = log::get("entrypoint");
   for (;;) {
@@ -107,15 +103,8 @@ http::Task<void> Listener::accept_loop(WorkerState& worker) {
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    asio::co_spawn(acceptor_.get_executor(), serve_http1(std::move(socket), worker, ep_),
-                   [](std::exception_ptr e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       log::get("entrypoint")->error("connection failed: {}", ex.what());
-                     }
-                   });
+    asio::co_spawn(acceptor_.get_executor(), serve_connection(std::move(socket), worker, ep_),
+                   log_failure("connection"));
   }
 }
 

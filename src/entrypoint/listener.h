@@ -3,9 +3,14 @@
 // entrypoint's address with SO_REUSEPORT, so the kernel spreads connections across workers and a
 // connection stays on the worker that accepted it. Worker-confined.
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <functional>
 #include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 
 #include "common/result.h"
 #include "entrypoint/entrypoint_options.h"
@@ -33,7 +38,26 @@ class Listener {
   const EntryPointOptions& ep_;
 };
 
-// Parses "[host]:port" (":80", "127.0.0.1:8080", "[::1]:443", with an optional "/tcp" suffix).
-Result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view address);
+// Binding helpers shared with the UDP listener (udp_listener.h), for start-up only:
+// The address to bind for `ep`: its IP, its host name resolved (blocking), or IPv6-any (dual
+// stack) when the address has no host.
+Result<boost::asio::ip::address> listen_address(boost::asio::io_context& io,
+                                                const EntryPointOptions& ep);
+// Sets the options every listening socket gets: dual-stack for IPv6-any, SO_REUSEADDR, and
+// SO_REUSEPORT (one socket per worker on the same address).
+template <class Socket>
+boost::system::error_code share_port(Socket& socket, const EntryPointOptions& ep) {
+  boost::system::error_code ec;
+  if (ep.host.empty()) socket.set_option(boost::asio::ip::v6_only(false), ec);
+  if (!ec) socket.set_option(typename Socket::reuse_address(true), ec);
+  int one = 1;
+  if (!ec && ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+    ec = boost::system::error_code(errno, boost::system::system_category());
+  return ec;
+}
+// "entryPoints.web.address: cannot listen on *:80: Address already in use".
+std::string cannot_listen(const EntryPointOptions& ep, const boost::system::error_code& ec);
+// A co_spawn completion handler that logs "<what> failed: <exception>".
+std::function<void(std::exception_ptr)> log_failure(const char* what);
 
 }  // namespace turnpike::entrypoint

@@ -41,13 +41,19 @@ int validate(const config::LoadedStaticConfig& loaded) {
       trees.emplace("file", std::move(*tree));
       auto dyn = config::decode_providers(trees);
       config::BuildOptions opts;
-      for (const auto& [name, ep] : cfg.entry_points) opts.entrypoints.push_back(&ep);
+      for (const auto& [name, ep] : cfg.entry_points)
+        (ep.listen.protocol == config::Protocol::kUdp ? opts.udp_entrypoints : opts.entrypoints)
+            .push_back(&ep);
       opts.default_transport = cfg.servers_transport;
+      opts.default_tcp_transport = cfg.tcp_servers_transport;
       auto snap = config::build_snapshot(dyn, opts, 1);
       errors = config::collect_errors(dyn, *snap);
       if (errors.empty())
-        std::printf("dynamic configuration: %zu router(s), %zu service(s), %zu middleware(s)\n",
-                    dyn.http.routers.size(), dyn.http.services.size(), dyn.http.middlewares.size());
+        std::printf("dynamic configuration: %zu router(s), %zu service(s), %zu middleware(s); "
+                    "TCP: %zu router(s), %zu service(s); UDP: %zu router(s), %zu service(s)\n",
+                    dyn.http.routers.size(), dyn.http.services.size(), dyn.http.middlewares.size(),
+                    dyn.tcp.routers.size(), dyn.tcp.services.size(), dyn.udp.routers.size(),
+                    dyn.udp.services.size());
     }
   }
   for (const auto& w : loaded.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());

@@ -23,21 +23,13 @@ http::Task<void> IpAllowList::handle(http::Exchange& ex) const {
 
 Wrap build_ip_allow_list(config::Decoder& dec, BuildContext&) {
   ErrorMark mark(dec);
-  std::vector<std::string> ranges;
+  IpNetSet allowed;
   int reject_status = 0;
-  dec.get("sourceRange", ranges);
+  dec.get_required("sourceRange", allowed);
   dec.get("rejectStatusCode", reject_status);
   ClientIpStrategy strategy = ClientIpStrategy::decode(dec, "ipStrategy");
   dec.finish();
 
-  IpNetSet allowed;
-  if (ranges.empty()) {
-    dec.fail("sourceRange", "is required and cannot be empty");
-  } else if (auto set = IpNetSet::parse(ranges); !set) {
-    dec.fail("sourceRange", set.error().message);
-  } else {
-    allowed = std::move(*set);
-  }
   if (reject_status == 0) {
     reject_status = 403;
   } else if (status_text(reject_status).empty()) {

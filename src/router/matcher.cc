@@ -26,50 +26,15 @@ constexpr std::array<MatcherSpec, 11> kMatcherSpecs{{
     {"ClientIP", MatcherKind::kClientIP, 1, 1},
 }};
 
+std::string quoted(std::string_view s) {
+  return "`" + std::string(s) + "`";
+}
+
 bool is_upper(char c) {
   return c >= 'A' && c <= 'Z';
 }
 bool is_lower(char c) {
   return c >= 'a' && c <= 'z';
-}
-
-// True when `name` (case-insensitively equal to `canonical`) uses one of the four spellings
-// Traefik registers: canonical, lower, UPPER, Capitalised-lower.
-bool accepted_spelling(std::string_view name, std::string_view canonical) {
-  if (name == canonical)
-    return true;
-  bool all_lower = true, all_upper = true, tail_lower = true;
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (is_upper(name[i]))
-      all_lower = false;
-    if (is_lower(name[i]))
-      all_upper = false;
-    if (i > 0 && is_upper(name[i]))
-      tail_lower = false;
-  }
-  return all_lower || all_upper || tail_lower;
-}
-
-bool is_ascii(std::string_view s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80)
-      return false;
-  return true;
-}
-
-std::string quoted(std::string_view s) {
-  return "`" + std::string(s) + "`";
-}
-
-Result<std::unique_ptr<const re2::RE2>> compile_regex(std::string_view matcher,
-                                                      const std::string& pattern) {
-  re2::RE2::Options options;
-  options.set_log_errors(false);
-  auto re = std::make_unique<const re2::RE2>(pattern, options);
-  if (!re->ok())
-    return make_error("invalid " + std::string(matcher) + " regular expression " + quoted(pattern) +
-                      ": " + re->error());
-  return std::unique_ptr<const re2::RE2>(std::move(re));
 }
 
 // The kind and name (see HostPattern) of a Host() argument.
@@ -134,6 +99,39 @@ bool any_query_value(const std::vector<QueryParam>& params, std::string_view key
 }
 
 } // namespace
+
+bool accepted_spelling(std::string_view name, std::string_view canonical) {
+  if (name == canonical)
+    return true;
+  bool all_lower = true, all_upper = true, tail_lower = true;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (is_upper(name[i]))
+      all_lower = false;
+    if (is_lower(name[i]))
+      all_upper = false;
+    if (i > 0 && is_upper(name[i]))
+      tail_lower = false;
+  }
+  return all_lower || all_upper || tail_lower;
+}
+
+bool is_ascii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80)
+      return false;
+  return true;
+}
+
+Result<std::unique_ptr<const re2::RE2>> compile_regex(std::string_view matcher,
+                                                      const std::string& pattern) {
+  re2::RE2::Options options;
+  options.set_log_errors(false);
+  auto re = std::make_unique<const re2::RE2>(pattern, options);
+  if (!re->ok())
+    return make_error("invalid " + std::string(matcher) + " regular expression " + quoted(pattern) +
+                      ": " + re->error());
+  return std::unique_ptr<const re2::RE2>(std::move(re));
+}
 
 const MatcherSpec* find_matcher(std::string_view name) {
   for (const auto& spec : kMatcherSpecs)

@@ -53,6 +53,15 @@ const MatcherSpec* find_matcher(std::string_view name);
 // The canonical spelling of the matcher that `name` would be in another case, or empty.
 std::string_view matcher_case_hint(std::string_view name);
 
+// Helpers shared with the TCP matchers (tcp_rule.h):
+// True when `name` (case-insensitively equal to `canonical`) uses one of the four spellings
+// Traefik registers: canonical, lower, UPPER, Capitalised-lower.
+bool accepted_spelling(std::string_view name, std::string_view canonical);
+bool is_ascii(std::string_view s);
+// Compiles a matcher's RE2 regular expression; the error names the matcher and the pattern.
+Result<std::unique_ptr<const re2::RE2>> compile_regex(std::string_view matcher,
+                                                      const std::string& pattern);
+
 // What one Host() argument matches, compared with a canonical host (see canonical_host).
 // A view: valid as long as the Matcher it comes from.
 struct HostPattern {

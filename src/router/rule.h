@@ -1,16 +1,8 @@
 #pragma once
-// A compiled router rule of Traefik's v3 rule language:
-//
-//   rule    := or
-//   or      := and ( "||" and )*
-//   and     := unary ( "&&" unary )*
-//   unary   := "!" unary | "(" or ")" | Matcher "(" string ( "," string )* [","] ")"
-//   string  := `raw` | "Go-escaped"
-//
-// (matchers and their arguments: see matcher.h and docs/routing.md). As in Traefik, negations are
-// pushed down to the matchers at parse time (`!(A && B)` is `!A || !B`), and chains of the same
-// operator are flattened, so a Rule is a tree of n-ary AND/OR nodes over possibly negated
-// matchers.
+// A compiled router rule of Traefik's v3 rule language for HTTP (syntax: rule_syntax.h; matchers
+// and their arguments: matcher.h and docs/routing.md). As in Traefik, negations are pushed down to
+// the matchers at parse time (`!(A && B)` is `!A || !B`), and chains of the same operator are
+// flattened, so a Rule is a tree of n-ary AND/OR nodes over possibly negated matchers.
 //
 // Threading: parse_rule runs on the control plane. A Rule is immutable once built and is shared
 // (shared_ptr<const Rule>) by every worker; matches() never throws and is safe to call
@@ -29,11 +21,9 @@
 #include "http/message.h"
 #include "router/matcher.h"
 #include "router/request_facts.h"
+#include "router/rule_syntax.h"
 
 namespace turnpike::router {
-
-// Maximum nesting of parentheses and negations in a rule text.
-inline constexpr int kMaxRuleDepth = 64;
 
 // The hosts a rule can match at all, derived from its structure: a request whose host is outside
 // this set never matches the rule, whatever its other facts. Used by RouteTable to index rules.
@@ -48,14 +38,7 @@ struct HostConstraint {
 class Rule {
 public:
   // One node of the rule tree. Children of a node are contiguous in nodes().
-  struct Node {
-    enum class Kind : uint8_t { kAnd, kOr, kMatcher };
-    Kind kind = Kind::kMatcher;
-    bool negated = false;     // kMatcher only
-    uint32_t matcher = 0;     // kMatcher: index into matchers()
-    uint32_t first_child = 0; // kAnd/kOr: index into nodes()
-    uint32_t child_count = 0; // kAnd/kOr: >= 2
-  };
+  using Node = RuleNode;
 
   // True when the request satisfies the rule.
   bool matches(const http::Request& request) const;
@@ -81,8 +64,6 @@ private:
   friend class RuleBuilder;
   Rule() = default;
 
-  bool eval(uint32_t node, RequestFacts& facts) const;
-  void print(uint32_t node, bool parenthesise_or, std::string& out) const;
 
   // Inline storage for typical rules (a few matchers): evaluating one touches one allocation.
   boost::container::small_vector<Node, 5> nodes_;

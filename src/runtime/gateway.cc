@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "middleware/middleware.h"
+#include "tcp/middleware.h"
 #include "provider/file/file_provider.h"
 
 namespace turnpike::runtime {
@@ -58,6 +59,15 @@ Result<entrypoint::EntryPointOptions> entrypoint_options(const config::EntryPoin
   o.forwarded.connection = ep.forwarded_headers.connection;
   o.forwarded.not_append_x_forwarded_for = ep.forwarded_headers.not_append_x_forwarded_for;
   o.forwarded.add_x_forwarded_scheme_headers = ep.forwarded_headers.add_x_forwarded_scheme_headers;
+  if (ep.proxy_protocol) {
+    o.proxy_protocol.enabled = true;
+    o.proxy_protocol.insecure = ep.proxy_protocol->insecure;
+    auto pp = IpNetSet::parse(ep.proxy_protocol->trusted_ips);
+    if (!pp) return pp.error().prefixed("entryPoints." + ep.name + ".proxyProtocol.trustedIPs");
+    o.proxy_protocol.trusted_ips = std::move(*pp);
+  }
+  o.udp = ep.listen.protocol == config::Protocol::kUdp;
+  o.udp_timeout = ep.udp_timeout;
   char host[256] = {0};
   if (::gethostname(host, sizeof(host) - 1) == 0) o.forwarded.hostname = host;
   return o;
@@ -75,15 +85,15 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   std::unique_ptr<Gateway> g(new Gateway(std::move(cfg)));
   auto logger = log::get("gateway");
   // Entrypoints in name order: the index is the position in every snapshot.
+  // UDP entrypoints are numbered separately (Snapshot::udp_entrypoints).
   for (const auto& [name, ep] : g->cfg_.entry_points) {
-    if (ep.listen.protocol == config::Protocol::kUdp) {
-      logger->warn("entryPoints.{}: UDP entrypoints are not supported yet, ignored", name);
-      continue;
-    }
-    auto o = entrypoint_options(ep, g->ep_order_.size());
+    bool udp = ep.listen.protocol == config::Protocol::kUdp;
+    auto& order = udp ? g->udp_order_ : g->ep_order_;
+    auto o = entrypoint_options(ep, order.size());
     if (!o) return o.error();
-    g->ep_order_.push_back(&ep);
-    g->eps_.push_back(std::make_unique<entrypoint::EntryPointOptions>(std::move(*o)));
+    order.push_back(&ep);
+    (udp ? g->udp_eps_ : g->eps_)
+        .push_back(std::make_unique<entrypoint::EntryPointOptions>(std::move(*o)));
   }
   unsigned n = g->cfg_.core.workers > 0 ? unsigned(g->cfg_.core.workers)
                                         : std::max(1u, std::thread::hardware_concurrency());
@@ -104,12 +114,18 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
       auto r = w->listen(*ep);
       if (!r) return r.error();
     }
+    for (const auto& ep : g->udp_eps_) {
+      auto r = w->listen_udp(*ep);
+      if (!r) return r.error();
+    }
     w->state().access_log = g->access_log_.get();
     g->workers_.push_back(std::move(w));
   }
   g->build_options_.entrypoints = g->ep_order_;
   g->build_options_.workers = n;
   g->build_options_.default_transport = g->cfg_.servers_transport;
+  g->build_options_.udp_entrypoints = g->udp_order_;
+  g->build_options_.default_tcp_transport = g->cfg_.tcp_servers_transport;
   g->build_options_.rule_cache = &g->rule_cache_;
 
   // Until a provider publishes, workers serve an empty configuration (404 everywhere).
@@ -127,7 +143,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
     g->providers_.push_back(std::make_unique<provider::FileProvider>(
         *g->cfg_.providers.file, std::chrono::milliseconds(10)));
   }
-  logger->info("{} worker(s), {} entrypoint(s)", n, g->eps_.size());
+  logger->info("{} worker(s), {} entrypoint(s)", n, g->eps_.size() + g->udp_eps_.size());
   return g;
 }
 
@@ -143,12 +159,23 @@ std::vector<std::string> rejecting_errors(const config::DynamicConfig& d) {
   for (const auto& [n, r] : d.http.routers) add(r.errors);
   for (const auto& [n, sv] : d.http.services) add(sv.errors);
   for (const auto& [n, t] : d.http.servers_transports) add(t.errors);
-  for (const auto& [n, m] : d.http.middlewares) {
-    add(m.errors);
-    if (m.errors.empty() && !middleware::find(m.type))
-      out.push_back((m.location.describe().empty() ? "" : m.location.describe() + ": ") +
-                    "http.middlewares." + n + ": unknown middleware type \"" + m.type + "\"");
-  }
+  auto middlewares = [&](std::string_view section, const auto& map, auto known) {
+    for (const auto& [n, m] : map) {
+      add(m.errors);
+      if (m.errors.empty() && !known(m.type))
+        out.push_back((m.location.describe().empty() ? "" : m.location.describe() + ": ") +
+                      std::string(section) + n + ": unknown middleware type \"" + m.type + "\"");
+    }
+  };
+  middlewares("http.middlewares.", d.http.middlewares,
+              [](std::string_view t) { return middleware::find(t) != nullptr; });
+  for (const auto& [n, r] : d.tcp.routers) add(r.errors);
+  for (const auto& [n, sv] : d.tcp.services) add(sv.errors);
+  for (const auto& [n, t] : d.tcp.servers_transports) add(t.errors);
+  middlewares("tcp.middlewares.", d.tcp.middlewares,
+              [](std::string_view t) { return tcp::find_middleware(t) != nullptr; });
+  for (const auto& [n, r] : d.udp.routers) add(r.errors);
+  for (const auto& [n, sv] : d.udp.services) add(sv.errors);
   return out;
 }
 
@@ -211,8 +238,8 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
   auto errors = config::collect_errors(dyn, *snapshot);
   for (const auto& e : errors) logger->error("{}", e);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
-  logger->info("configuration {} applied: {} route(s), {} error(s), built in {} us", generation_,
-               snapshot->router_count, errors.size(), us);
+  logger->info("configuration {} applied: {} route(s), {} TCP route(s), {} error(s), built in {} us",
+               generation_, snapshot->router_count, snapshot->tcp_router_count, errors.size(), us);
 }
 
 void Gateway::begin_shutdown() {
@@ -226,6 +253,10 @@ void Gateway::begin_shutdown() {
   Duration grace = Duration::zero();
   Duration accept_grace = Duration::zero();
   for (const auto& ep : eps_) {
+    grace = std::max(grace, ep->grace_timeout);
+    accept_grace = std::max(accept_grace, ep->request_accept_grace_timeout);
+  }
+  for (const auto& ep : udp_eps_) {
     grace = std::max(grace, ep->grace_timeout);
     accept_grace = std::max(accept_grace, ep->request_accept_grace_timeout);
   }

@@ -42,6 +42,8 @@ class Gateway {
   config::StaticConfig cfg_;
   std::vector<const config::EntryPoint*> ep_order_;
   std::vector<std::unique_ptr<entrypoint::EntryPointOptions>> eps_;  // stable addresses
+  std::vector<const config::EntryPoint*> udp_order_;
+  std::vector<std::unique_ptr<entrypoint::EntryPointOptions>> udp_eps_;
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context control_;
   boost::asio::signal_set signals_{control_};

@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "entrypoint/http1_connection.h"
+#include "entrypoint/tcp_stage.h"
 
 namespace turnpike::runtime {
 
@@ -18,10 +19,18 @@ Result<void> Worker::listen(const entrypoint::EntryPointOptions& ep) {
   return {};
 }
 
+Result<void> Worker::listen_udp(const entrypoint::EntryPointOptions& ep) {
+  auto l = entrypoint::UdpListener::open(io_, ep);
+  if (!l) return l.error();
+  udp_listeners_.push_back(std::move(*l));
+  return {};
+}
+
 void Worker::start() {
   thread_ = std::thread([this] {
     state_.ctx.deadlines.start();
     for (auto& l : listeners_) l->start(state_);
+    for (auto& l : udp_listeners_) l->start(state_);
     for (;;) {
       try {
         io_.run();
@@ -41,12 +50,14 @@ void Worker::post_snapshot(std::shared_ptr<const config::Snapshot> snapshot) {
 void Worker::post_close_listeners() {
   boost::asio::post(io_, [this] {
     for (auto& l : listeners_) l->close();
+    for (auto& l : udp_listeners_) l->stop_accepting();
   });
 }
 
 void Worker::post_drain() {
   boost::asio::post(io_, [this] {
     entrypoint::drain_connections(state_);
+    entrypoint::drain_tcp_stage();
     state_.ctx.pools.close_all();
   });
 }
@@ -56,6 +67,7 @@ void Worker::stop() {
   boost::asio::post(io_, [this] {
     state_.ctx.deadlines.stop();
     for (auto& l : listeners_) l->close();
+    for (auto& l : udp_listeners_) l->close();
   });
   guard_.reset();
   io_.stop();

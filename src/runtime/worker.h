@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "entrypoint/listener.h"
+#include "entrypoint/udp_listener.h"
 #include "entrypoint/worker_state.h"
 
 namespace turnpike::runtime {
@@ -22,10 +23,12 @@ class Worker {
 
   // Opens a listener for `ep` (on the calling thread, before start()).
   Result<void> listen(const entrypoint::EntryPointOptions& ep);
+  // Opens a UDP listener for a UDP entrypoint (same rules).
+  Result<void> listen_udp(const entrypoint::EntryPointOptions& ep);
   void start();
   // Posts the new snapshot; the worker swaps its pointer between requests. Any thread.
   void post_snapshot(std::shared_ptr<const config::Snapshot> snapshot);
-  // Posts: stop accepting. Any thread.
+  // Posts: stop accepting (TCP listeners close; UDP listeners stop opening sessions). Any thread.
   void post_close_listeners();
   // Posts: close idle connections, make busy ones close after their response. Any thread.
   void post_drain();
@@ -43,6 +46,7 @@ class Worker {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   entrypoint::WorkerState state_;
   std::vector<std::unique_ptr<entrypoint::Listener>> listeners_;
+  std::vector<std::unique_ptr<entrypoint::UdpListener>> udp_listeners_;
   std::thread thread_;
 };
 

@@ -52,17 +52,6 @@ Result<Server> Server::parse(std::string_view url, int weight) {
   return s;
 }
 
-size_t smooth_wrr_pick(std::vector<int64_t>& current, const std::vector<int>& weights,
-                       int64_t total) {
-  size_t best = 0;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    current[i] += weights[i];
-    if (current[i] > current[best]) best = i;
-  }
-  current[best] -= total;
-  return best;
-}
-
 LoadBalancerService::LoadBalancerService(std::string name, std::vector<Server> servers,
                                          bool pass_host_header,
                                          std::shared_ptr<const TransportOptions> transport,

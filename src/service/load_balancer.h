@@ -13,6 +13,7 @@
 
 #include "common/duration.h"
 #include "common/result.h"
+#include "common/wrr.h"
 #include "http/exchange.h"
 
 namespace turnpike::service {
@@ -90,9 +91,5 @@ class WeightedService : public http::Handler {
   int64_t total_weight_ = 0;
   mutable std::vector<Slot> slots_;
 };
-
-// Smooth weighted round robin (nginx's algorithm): deterministic, spreads picks evenly.
-size_t smooth_wrr_pick(std::vector<int64_t>& current, const std::vector<int>& weights,
-                       int64_t total);
 
 }  // namespace turnpike::service

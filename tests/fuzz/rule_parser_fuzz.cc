@@ -5,7 +5,10 @@
 //   - an accepted rule prints (Rule::to_string) to text that parses again, prints identically,
 //     and matches the same probe requests as the original;
 //   - the host analysis is sound: a rule that matches a request whose host lies outside
-//     host_constraint() would be missed by the route table's index.
+//     host_constraint() would be missed by the route table's index;
+//   - the same text as a TCP rule (router/tcp_rule.h, same parser): never crashes, and an
+//     accepted one prints to text that parses again, prints identically and matches the same
+//     probe connections.
 // Under clang: clang++ -fsanitize=fuzzer,address ... links libFuzzer. Under g++ the committed
 // corpus (tests/fuzz/rule_parser/) is replayed by tests/unit/router/rule_parser_corpus_test.cc.
 
@@ -19,6 +22,7 @@
 #include "common/ipnet.h"
 #include "router/matcher.h"
 #include "router/rule.h"
+#include "router/tcp_rule.h"
 
 namespace {
 
@@ -79,12 +83,38 @@ bool host_allowed(const router::HostConstraint& hosts, std::string_view host) {
   return false;
 }
 
+void check_tcp_rule(std::string_view text) {
+  auto rule = router::parse_tcp_rule(text);
+  if (!rule) {
+    if (!rule.error().message.starts_with("rule position "))
+      violated("TCP rule error without a position", text, rule.error().message);
+    return;
+  }
+  std::string printed = (*rule)->to_string();
+  auto again = router::parse_tcp_rule(printed);
+  if (!again)
+    violated("printed TCP rule does not parse", text, printed + "\n  " + again.error().message);
+  if ((*again)->to_string() != printed)
+    violated("TCP rule printing is not stable", text, printed);
+  static const std::vector<std::string> alpn = {"h2", "http/1.1"};
+  static const std::vector<std::string> none;
+  const router::ConnectionFacts probes[] = {
+      {"", *turnpike::parse_ip("10.0.0.1"), none},
+      {"a.example.com", *turnpike::parse_ip("192.168.1.5"), alpn},
+      {"example.com", *turnpike::parse_ip("::1"), none},
+  };
+  for (const auto& facts : probes)
+    if ((*rule)->matches(facts) != (*again)->matches(facts))
+      violated("printed TCP rule matches differently", text, printed);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 64 * 1024)
     return 0;
   std::string_view text(reinterpret_cast<const char*>(data), size);
+  check_tcp_rule(text);
   auto rule = router::parse_rule(text);
   if (!rule) {
     if (!rule.error().message.starts_with("rule position "))

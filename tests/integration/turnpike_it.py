@@ -68,6 +68,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """Like free_port, for a UDP entrypoint."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0, proc=None) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -154,6 +161,18 @@ def write_atomic(path: Path, text: str) -> None:
 # Processes
 
 
+def stop_process(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 5.0) -> int:
+    """Ends `proc` (by its own PID): `sig`, then SIGKILL if it is still there after `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class ProcessGroup:
     """Processes started by one fixture scope; stop_all() ends each by its own PID."""
 
@@ -217,15 +236,9 @@ class Upstream:
         return r.json()
 
     def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = stop_process(self.proc)
         self._log.close()
-        return self.proc.returncode
+        return code
 
 
 class Gateway:
@@ -243,13 +256,16 @@ class Gateway:
         self.log_path = self.workdir / "turnpike.log"
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, int] = {}
+        self.udp_ports: dict[str, int] = {}  # UDP entrypoints (`_udp: True` in their options)
         eps = {}
         for name, opts in (entrypoints or {"web": {}}).items():
             opts = dict(opts or {})
+            udp = opts.pop("_udp", False) or opts.get("address", "").endswith("/udp")
             if "address" not in opts:
-                port = free_port()
-                opts["address"] = f"127.0.0.1:{port}"
-            self.ports[name] = int(opts["address"].rsplit(":", 1)[1])
+                port = free_udp_port() if udp else free_port()
+                opts["address"] = f"127.0.0.1:{port}" + ("/udp" if udp else "")
+            port = int(opts["address"].rsplit(":", 1)[1].split("/")[0])
+            (self.udp_ports if udp else self.ports)[name] = port
             eps[name] = opts
         self.static = {
             "entryPoints": eps,
@@ -330,6 +346,23 @@ class Gateway:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def wait_log(self, pattern: str, timeout: float = 10.0, after: int = 0) -> re.Match:
+        """Poll the log (from byte offset `after`) until the regex `pattern` matches."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            m = rx.search(self.log()[after:])
+            if m:
+                return m
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"turnpike exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"log never matched {pattern!r}:\n{self.log_tail(40)}")
+            time.sleep(0.02)
+
+    def log_size(self) -> int:
+        return len(self.log())
 
     def log_tail(self, n: int = 200) -> str:
         tail = "\n".join(self.log().splitlines()[-n:])

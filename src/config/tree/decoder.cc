@@ -362,6 +362,22 @@ bool Decoder::get_non_negative(std::string_view key, Duration& out) {
   return get_checked(*this, key, out);
 }
 
+bool Decoder::get_required(std::string_view key, IpNetSet& out) {
+  std::vector<std::string> ranges;
+  get(key, ranges);
+  if (ranges.empty()) {
+    fail(key, "is required and cannot be empty");
+    return false;
+  }
+  auto set = IpNetSet::parse(ranges);
+  if (!set) {
+    fail(key, set.error().message);
+    return false;
+  }
+  out = std::move(*set);
+  return true;
+}
+
 const Node* Decoder::section(std::string_view key) {
   const Node* n = lookup(key);
   if (!n)

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/ipnet.h"
 #include "config/tree/node.h"
 
 namespace turnpike::config {
@@ -65,6 +66,10 @@ public:
   bool get_non_negative(std::string_view key, int64_t& out);
   bool get_non_negative(std::string_view key, int& out);
   bool get_non_negative(std::string_view key, Duration& out);
+
+  // A required, non-empty list of IPs and CIDR ranges (ipAllowList's sourceRange). Reports a
+  // missing, empty or invalid list at `key`; returns true when `out` was set.
+  bool get_required(std::string_view key, IpNetSet& out);
 
   // A sub-section: nullptr when absent. Present-but-null returns a pointer to a null node. A
   // scalar `true` (`--api`, `TRAEFIK_API=true`) counts as present and empty: the scalar node is

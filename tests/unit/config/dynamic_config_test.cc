@@ -230,10 +230,10 @@ TEST(DynamicConfig, DocumentLevelErrorsAndRawSections) {
               ElementsAre("dyn.yml:2: http.routers: expected a section (a map), got a list",
                           "dyn.yml:5: http.routerz: unknown key", "dyn.yml:11: htp: unknown key"));
   EXPECT_EQ(cfg.http.services.size(), 1u);
-  ASSERT_EQ(cfg.tcp.count("file"), 1u);
-  EXPECT_EQ(cfg.tcp.at("file").find("routers")->find("t")->find("service")->text(), "ts");
+  ASSERT_EQ(cfg.tcp.routers.count("t@file"), 1u);
+  EXPECT_EQ(cfg.tcp.routers.at("t@file").service, "ts@file");
   EXPECT_EQ(cfg.tls.count("file"), 1u);
-  EXPECT_TRUE(cfg.udp.empty());
+  EXPECT_TRUE(cfg.udp.routers.empty());
 
   auto list_root = decode("- a\n- b\n");
   EXPECT_THAT(list_root.errors, ElementsAre("dyn.yml:1: expected a map, got a list"));
@@ -254,7 +254,7 @@ TEST(DynamicConfig, MergeAcrossProviders) {
   ASSERT_EQ(merged.http.routers.size(), 2u);
   EXPECT_EQ(merged.http.routers.at("r@docker").service, "s@file");
   EXPECT_EQ(merged.http.routers.at("r@file").service, "s@file");
-  EXPECT_EQ(merged.tcp.count("docker"), 1u);
+  EXPECT_TRUE(merged.tcp.routers.empty());
 
   auto twice = merge({decode_dynamic(*tree_a, "file"), decode_dynamic(*tree_a, "file")});
   EXPECT_EQ(twice.http.routers.size(), 1u);

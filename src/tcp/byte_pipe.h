@@ -1,0 +1,144 @@
+#pragma once
+// The bidirectional byte pipe between a client stream and an upstream socket, and the
+// Connection implementation over any Asio stream (StreamConnection).
+//
+// Behaviour (Traefik's tcp.Proxy connCopy):
+//   - each direction copies until its source ends (EOF, reset, error) or its destination fails,
+//     then forwards the end as a half-close (FIN) to its destination: a client that shuts down
+//     its sending side still receives the rest of the upstream's answer;
+//   - once one direction has ended, the other has `termination_delay` to end too (negative: no
+//     limit), after which both sides are closed;
+//   - with `idle_timeout` > 0, no byte in either direction for that long closes both sides.
+// Timeouts use the worker's coarse DeadlineScanner (250 ms precision): arming one is a field
+// write per chunk.
+//
+// No allocation per chunk: each direction has one 16 KiB buffer in the pipe, which lives in the
+// connection's coroutine frame; Asio's per-thread recycling allocator serves the operations.
+//
+// Worker-confined, like the streams it moves bytes between.
+
+#include <array>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "tcp/handler.h"
+
+namespace turnpike::tcp {
+
+// How the pipe ends a stream's sending side and aborts it. The default suits anything whose
+// lowest layer is a TCP socket; a TLS stream specialises close_write to send close_notify first.
+template <class Stream> struct StreamOps {
+  static Task<void> close_write(Stream& s) {
+    boost::system::error_code ec;
+    s.lowest_layer().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    co_return;
+  }
+  static void abort(Stream& s) {
+    boost::system::error_code ec;
+    s.lowest_layer().close(ec);
+  }
+};
+
+template <class ClientStream> class BytePipe {
+public:
+  static constexpr size_t kChunk = 16 * 1024;
+
+  BytePipe(ClientStream& client, boost::asio::ip::tcp::socket& upstream, DeadlineScanner& deadlines,
+           const PipeOptions& options)
+      : client_(client), upstream_(upstream), options_(options),
+        deadline_(deadlines, [this] { abort(); }) {}
+
+  // Runs until both directions have ended.
+  Task<PipeStats> run() {
+    using namespace boost::asio::experimental::awaitable_operators;
+    touch();
+    co_await (pump(client_, upstream_, to_upstream_buf_, stats_.to_upstream) &&
+              pump(upstream_, client_, to_client_buf_, stats_.to_client));
+    deadline_.clear();
+    co_return stats_;
+  }
+
+private:
+  using Socket = boost::asio::ip::tcp::socket;
+
+  template <class From, class To>
+  Task<void> pump(From& from, To& to, std::array<char, kChunk>& buf, uint64_t& count) {
+    constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+    for (;;) {
+      auto [ec, n] = co_await from.async_read_some(boost::asio::buffer(buf), kNoThrow);
+      if (n > 0) {
+        count += n;
+        touch();
+        auto [wec, written] =
+            co_await boost::asio::async_write(to, boost::asio::buffer(buf.data(), n), kNoThrow);
+        if (wec)
+          break;
+      }
+      if (ec)
+        break;
+    }
+    co_await StreamOps<To>::close_write(to);
+    direction_done();
+  }
+
+  // Activity: push the idle deadline back, unless a direction has ended and the termination
+  // delay is running.
+  void touch() {
+    bool terminating = ended_ > 0 && options_.termination_delay.count() >= 0;
+    if (!terminating && options_.idle_timeout.count() > 0)
+      deadline_.expire_after(std::chrono::duration_cast<Clock::duration>(options_.idle_timeout));
+  }
+
+  void direction_done() {
+    if (++ended_ == 2) {
+      deadline_.clear();
+      return;
+    }
+    if (options_.termination_delay.count() >= 0) {
+      deadline_.expire_after(
+          std::chrono::duration_cast<Clock::duration>(options_.termination_delay));
+      if (options_.termination_delay.count() == 0)
+        abort();
+    } else if (options_.idle_timeout.count() <= 0) {
+      deadline_.clear();
+    }
+  }
+
+  void abort() {
+    StreamOps<ClientStream>::abort(client_);
+    boost::system::error_code ec;
+    upstream_.close(ec);
+  }
+
+  ClientStream& client_;
+  Socket& upstream_;
+  PipeOptions options_;
+  Deadline deadline_;
+  int ended_ = 0;
+  PipeStats stats_;
+  std::array<char, kChunk> to_upstream_buf_;
+  std::array<char, kChunk> to_client_buf_;
+};
+
+// Connection over any Asio stream the caller owns (a tcp::socket today).
+template <class Stream> class StreamConnection final : public Connection {
+public:
+  StreamConnection(Stream& stream, ConnectionInfo info)
+      : Connection(std::move(info)), stream_(stream) {}
+
+  Task<PipeStats> pipe(boost::asio::ip::tcp::socket& upstream,
+                       const PipeOptions& options) override {
+    BytePipe<Stream> pipe(stream_, upstream, *info().deadlines, options);
+    auto stats = co_await pipe.run();
+    co_return stats;
+  }
+  void close() override { StreamOps<Stream>::abort(stream_); }
+
+private:
+  Stream& stream_;
+};
+
+} // namespace turnpike::tcp
