@@ -35,6 +35,7 @@ struct Snapshot {
   std::map<std::string, ObjectStatus> routers;
   std::map<std::string, ObjectStatus> services;
   std::map<std::string, ObjectStatus> middlewares;
+  std::map<std::string, ObjectStatus> servers_transports;  // only the broken ones are listed
   size_t router_count = 0;
 };
 
