@@ -24,10 +24,12 @@ const std::shared_ptr<spdlog::logger>& logger() {
 }
 
 // A broken upstream certificate fails every request: warn, but at most once per second per
-// worker (this function only runs on workers, so the timestamp is per thread).
+// upstream and worker (this only runs on workers, so the map is per thread).
 void warn_tls_failure(const Server& server, const std::string& why) {
-  thread_local Clock::time_point last{};
+  thread_local std::unordered_map<std::string, Clock::time_point> last_warned;
   auto now = Clock::now();
+  if (last_warned.size() > 4096) last_warned.clear();
+  auto& last = last_warned[server.pool_key];
   if (now - last >= std::chrono::seconds(1)) {
     last = now;
     logger()->warn("TLS handshake with {} failed: {}", server.url, why);

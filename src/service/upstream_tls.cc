@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "common/ipnet.h"
@@ -85,12 +86,14 @@ int session_index() {
 }
 
 // OpenSSL hands every new session here (handshake end for TLS 1.2, each NewSessionTicket for
-// TLS 1.3); the worker's cache keeps the latest per upstream.
+// TLS 1.3); the worker's cache keeps the latest per upstream. It keeps a copy: OpenSSL marks
+// the connection's own session non-resumable when the connection is freed without a
+// close_notify, which is how pooled upstream connections end.
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* target = static_cast<TlsSessionTarget*>(SSL_get_ex_data(ssl, session_index()));
   if (!target || !target->cache || !SSL_SESSION_is_resumable(session)) return 0;
-  target->cache->put(target->key, session);
-  return 1;  // the cache owns the reference now
+  if (SSL_SESSION* copy = SSL_SESSION_dup(session)) target->cache->put(target->key, copy);
+  return 0;  // OpenSSL keeps (and frees) its own reference
 }
 
 std::string hex_digest(const std::string& data) {
@@ -106,91 +109,138 @@ std::string hex_digest(const std::string& data) {
   return out;
 }
 
-}  // namespace
+// Everything a context is built from, loaded and checked: its digest is the fingerprint.
+struct LoadedOptions {
+  int min_version = TLS1_2_VERSION;  // Go's client default
+  int max_version = 0;               // the highest supported
+  std::string tls12_ciphers, tls13_ciphers;
+  std::vector<std::string> root_pems;
+  std::vector<std::pair<std::string, std::string>> certificate_pems;  // (cert, key)
+  std::string fingerprint;
+};
 
-Result<std::shared_ptr<const UpstreamTls>> UpstreamTls::create(const TlsClientOptions& o) {
-  std::shared_ptr<UpstreamTls> t(new UpstreamTls());
-  t->ctx_ = SSL_CTX_new(TLS_client_method());
-  if (!t->ctx_) return make_error("creating the TLS context: " + openssl_errors());
-  SSL_CTX* ctx = t->ctx_;
-  std::string fp;  // canonical text of the settings and contents, digested into the fingerprint
-  auto add_fp = [&fp](std::string_view field, std::string_view value) {
-    fp.append(field).append("=").append(std::to_string(value.size())).append(":").append(value);
-  };
-
-  // Versions (Go's client default minimum is TLS 1.2).
-  int min_v = TLS1_2_VERSION;
-  int max_v = 0;
+Result<LoadedOptions> load_options(const TlsClientOptions& o) {
+  LoadedOptions l;
   if (!o.min_version.empty()) {
     auto v = tls_version_from_name(o.min_version);
     if (!v) return make_error("minVersion: unknown TLS version \"" + o.min_version + "\"");
-    min_v = *v;
+    l.min_version = *v;
   }
   if (!o.max_version.empty()) {
     auto v = tls_version_from_name(o.max_version);
     if (!v) return make_error("maxVersion: unknown TLS version \"" + o.max_version + "\"");
-    max_v = *v;
+    l.max_version = *v;
   }
-  if (max_v != 0 && max_v < min_v)
+  if (l.max_version != 0 && l.max_version < l.min_version)
     return make_error("maxVersion " + o.max_version + " is lower than minVersion " +
                       (o.min_version.empty() ? std::string("VersionTLS12") : o.min_version));
-  SSL_CTX_set_min_proto_version(ctx, min_v);
-  SSL_CTX_set_max_proto_version(ctx, max_v);
-  add_fp("min", std::to_string(min_v));
-  add_fp("max", std::to_string(max_v));
-
-  // Cipher suites: Go's names; the TLS 1.2 ones form the cipher list, the TLS 1.3 ones the
-  // ciphersuites (Go ignores TLS 1.3 names; OpenSSL can honour them).
-  if (!o.cipher_suites.empty()) {
-    std::string tls12, tls13;
-    for (size_t i = 0; i < o.cipher_suites.size(); ++i) {
-      auto c = cipher_suite_from_name(o.cipher_suites[i]);
-      if (!c)
-        return make_error("cipherSuites[" + std::to_string(i) + "]: unknown cipher suite \"" +
-                          o.cipher_suites[i] + "\"");
-      std::string& list = c->tls13 ? tls13 : tls12;
-      if (!list.empty()) list += ':';
-      list += c->openssl;
-    }
-    if (!tls12.empty() && SSL_CTX_set_cipher_list(ctx, tls12.c_str()) != 1)
-      return make_error("cipherSuites: none of " + tls12 + " is available: " + openssl_errors());
-    if (!tls13.empty() && SSL_CTX_set_ciphersuites(ctx, tls13.c_str()) != 1)
-      return make_error("cipherSuites: none of " + tls13 + " is available: " + openssl_errors());
-    add_fp("ciphers12", tls12);
-    add_fp("ciphers13", tls13);
+  // Go's names; the TLS 1.2 ones form the cipher list, the TLS 1.3 ones the ciphersuites (Go
+  // ignores TLS 1.3 names; OpenSSL can honour them).
+  for (size_t i = 0; i < o.cipher_suites.size(); ++i) {
+    auto c = cipher_suite_from_name(o.cipher_suites[i]);
+    if (!c)
+      return make_error("cipherSuites[" + std::to_string(i) + "]: unknown cipher suite \"" +
+                        o.cipher_suites[i] + "\"");
+    std::string& list = c->tls13 ? l.tls13_ciphers : l.tls12_ciphers;
+    if (!list.empty()) list += ':';
+    list += c->openssl;
   }
+  for (size_t i = 0; i < o.root_cas.size(); ++i) {
+    auto pem = file_or_content(o.root_cas[i]);
+    if (!pem) return pem.error().prefixed("rootCAs[" + std::to_string(i) + "]");
+    l.root_pems.push_back(std::move(*pem));
+  }
+  for (size_t i = 0; i < o.certificates.size(); ++i) {
+    std::string field = "certificates[" + std::to_string(i) + "]";
+    auto cert = file_or_content(o.certificates[i].cert);
+    if (!cert) return cert.error().prefixed(field + ".certFile");
+    auto key = file_or_content(o.certificates[i].key);
+    if (!key) return key.error().prefixed(field + ".keyFile");
+    l.certificate_pems.emplace_back(std::move(*cert), std::move(*key));
+  }
+  std::string fp;  // canonical text of the settings and contents
+  auto add = [&fp](std::string_view value) {
+    fp.append(std::to_string(value.size())).append(":").append(value);
+  };
+  add(std::to_string(l.min_version));
+  add(std::to_string(l.max_version));
+  add(l.tls12_ciphers);
+  add(l.tls13_ciphers);
+  add(std::to_string(l.root_pems.size()));
+  for (const auto& r : l.root_pems) add(r);
+  add(std::to_string(l.certificate_pems.size()));
+  for (const auto& [c, k] : l.certificate_pems) {
+    add(c);
+    add(k);
+  }
+  add(o.server_name);
+  add(o.insecure_skip_verify ? "1" : "0");
+  add(o.peer_cert_uri);
+  l.fingerprint = hex_digest(fp);
+  return l;
+}
+
+// Contexts by fingerprint, so that a reload whose transports did not change reuses them
+// (SSL_CTX_new costs about a millisecond in OpenSSL 3). Weak: a context lives as long as a
+// snapshot uses it. Control plane (builder, --validate); locked for safety all the same.
+std::shared_ptr<const UpstreamTls> cached(const std::string& fingerprint,
+                                          const std::shared_ptr<const UpstreamTls>* insert) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::weak_ptr<const UpstreamTls>> cache;
+  std::lock_guard lock(mutex);
+  if (insert) {
+    std::erase_if(cache, [](const auto& e) { return e.second.expired(); });
+    cache[fingerprint] = *insert;
+    return *insert;
+  }
+  auto it = cache.find(fingerprint);
+  return it == cache.end() ? nullptr : it->second.lock();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const UpstreamTls>> UpstreamTls::create(const TlsClientOptions& o) {
+  auto loaded = load_options(o);
+  if (!loaded) return loaded.error();
+  const LoadedOptions& l = *loaded;
+  if (auto hit = cached(l.fingerprint, nullptr)) return hit;
+
+  std::shared_ptr<UpstreamTls> t(new UpstreamTls());
+  t->ctx_ = SSL_CTX_new(TLS_client_method());
+  if (!t->ctx_) return make_error("creating the TLS context: " + openssl_errors());
+  SSL_CTX* ctx = t->ctx_;
+  SSL_CTX_set_min_proto_version(ctx, l.min_version);
+  SSL_CTX_set_max_proto_version(ctx, l.max_version);
+  if (!l.tls12_ciphers.empty() && SSL_CTX_set_cipher_list(ctx, l.tls12_ciphers.c_str()) != 1)
+    return make_error("cipherSuites: none of " + l.tls12_ciphers + " is available: " +
+                      openssl_errors());
+  if (!l.tls13_ciphers.empty() && SSL_CTX_set_ciphersuites(ctx, l.tls13_ciphers.c_str()) != 1)
+    return make_error("cipherSuites: none of " + l.tls13_ciphers + " is available: " +
+                      openssl_errors());
 
   // Trust: the given roots only, or the system store.
-  if (o.root_cas.empty()) {
+  if (l.root_pems.empty()) {
     SSL_CTX_set1_cert_store(ctx, system_store());
-    add_fp("roots", "system");
   } else {
     X509_STORE* store = X509_STORE_new();
     SSL_CTX_set_cert_store(ctx, store);  // the context owns it
-    for (size_t i = 0; i < o.root_cas.size(); ++i) {
-      std::string field = "rootCAs[" + std::to_string(i) + "]";
-      auto pem = file_or_content(o.root_cas[i]);
-      if (!pem) return pem.error().prefixed(field);
-      auto certs = read_certificates(*pem);
-      if (certs.empty()) return make_error(field + ": no PEM certificate found");
+    for (size_t i = 0; i < l.root_pems.size(); ++i) {
+      auto certs = read_certificates(l.root_pems[i]);
+      if (certs.empty())
+        return make_error("rootCAs[" + std::to_string(i) + "]: no PEM certificate found");
       for (auto& c : certs) X509_STORE_add_cert(store, c.get());
       ERR_clear_error();  // duplicates are not an error
-      add_fp(field, *pem);
     }
   }
 
   // Client certificates (mTLS). Loaded last to first so that, for certificates of the same key
   // type, the first one listed wins (Go uses the first acceptable certificate).
-  for (size_t j = o.certificates.size(); j-- > 0;) {
-    const auto& c = o.certificates[j];
+  for (size_t j = l.certificate_pems.size(); j-- > 0;) {
+    const auto& [cert_pem, key_pem] = l.certificate_pems[j];
     std::string field = "certificates[" + std::to_string(j) + "]";
-    auto cert_pem = file_or_content(c.cert);
-    if (!cert_pem) return cert_pem.error().prefixed(field + ".certFile");
-    auto key_pem = file_or_content(c.key);
-    if (!key_pem) return key_pem.error().prefixed(field + ".keyFile");
-    auto certs = read_certificates(*cert_pem);
+    auto certs = read_certificates(cert_pem);
     if (certs.empty()) return make_error(field + ".certFile: no PEM certificate found");
-    auto key_bio = memory_bio(*key_pem);
+    auto key_bio = memory_bio(key_pem);
     std::unique_ptr<EVP_PKEY, KeyDeleter> key(
         PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
     if (!key) return make_error(field + ".keyFile: no PEM private key found");
@@ -198,8 +248,6 @@ Result<std::shared_ptr<const UpstreamTls>> UpstreamTls::create(const TlsClientOp
     for (size_t k = 1; k < certs.size(); ++k) sk_X509_push(chain.get(), certs[k].release());
     if (SSL_CTX_use_cert_and_key(ctx, certs[0].get(), key.get(), chain.get(), 1) != 1)
       return make_error(field + ": the key does not match the certificate: " + openssl_errors());
-    add_fp(field + ".cert", *cert_pem);
-    add_fp(field + ".key", *key_pem);
   }
 
   t->server_name_ = o.server_name;
@@ -210,11 +258,9 @@ Result<std::shared_ptr<const UpstreamTls>> UpstreamTls::create(const TlsClientOp
   SSL_CTX_set_verify(ctx, t->verify_ ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, on_new_session);
-  add_fp("sn", o.server_name);
-  add_fp("insecure", o.insecure_skip_verify ? "1" : "0");
-  add_fp("uri", o.peer_cert_uri);
-  t->fingerprint_ = hex_digest(fp);
-  return std::shared_ptr<const UpstreamTls>(std::move(t));
+  t->fingerprint_ = l.fingerprint;
+  std::shared_ptr<const UpstreamTls> result = std::move(t);
+  return cached(result->fingerprint(), &result);
 }
 
 UpstreamTls::~UpstreamTls() {

@@ -173,6 +173,18 @@ class ProcessGroup:
         self.items.clear()
 
 
+def terminate(proc: subprocess.Popen, timeout: float = 5.0) -> int | None:
+    """SIGTERM to this process (by its PID), then SIGKILL if it is still there after `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 # Figures measured by tests (e.g. reload latency), printed in the terminal summary.
 MEASUREMENTS: list[str] = []
 
@@ -217,13 +229,7 @@ class Upstream:
         return r.json()
 
     def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self._log.close()
         return self.proc.returncode
 
@@ -343,13 +349,7 @@ class Gateway:
     def stop(self, timeout: float = 15.0) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, timeout)
         if self in RUNNING_GATEWAYS:
             RUNNING_GATEWAYS.remove(self)
         self._log.close()
