@@ -27,7 +27,8 @@ constexpr int32_t kConnectionWindow = 4 * 1024 * 1024;
 // Response field bytes per stream (as kMaxResponseHead for HTTP/1.1), advertised as
 // SETTINGS_MAX_HEADER_LIST_SIZE and enforced while decoding.
 constexpr size_t kMaxHeaderBytes = 1 << 20;
-// nghttp2's assumption for a server's SETTINGS_MAX_CONCURRENT_STREAMS before its SETTINGS arrive.
+// How many exchanges may wait for a connection whose SETTINGS have not arrived yet (the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS is unknown until then; those it does not admit move on).
 constexpr size_t kAssumedMaxStreams = 100;
 // Frames gathered into one write.
 constexpr size_t kWriteBatch = 64 * 1024;
@@ -79,7 +80,9 @@ struct Callbacks {
     nghttp2_option_new(&options);
     // Received DATA is acknowledged when the client took it (H2ClientConnection::consume).
     nghttp2_option_set_no_auto_window_update(options, 1);
-    nghttp2_option_set_peer_max_concurrent_streams(options, kAssumedMaxStreams);
+    // Until the server's SETTINGS arrive only the dialling exchange's stream goes out: some
+    // servers (python-h2) treat streams above their limit as a connection error.
+    nghttp2_option_set_peer_max_concurrent_streams(options, 1);
   }
   ~Callbacks() {
     nghttp2_session_callbacks_del(table);
@@ -175,16 +178,24 @@ void H2ClientConnection::abandon(State state, http::ProxyError error) {
 
 http::Task<void> H2ClientConnection::wait_ready() {
   auto keep = shared_from_this();
-  while (state_ == State::kConnecting) co_await ready_timer_.async_wait(kNoThrow);
+  while (state_ == State::kConnecting || (state_ == State::kReady && !settings_received_))
+    co_await ready_timer_.async_wait(kNoThrow);
+}
+
+size_t H2ClientConnection::max_streams() const {
+  if (!settings_received_) return kAssumedMaxStreams;
+  return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
 bool H2ClientConnection::has_capacity() const {
   if (closed_ || goaway_) return false;
-  if (state_ == State::kConnecting) return streams_.size() < kAssumedMaxStreams;
-  if (state_ != State::kReady) return false;
-  uint32_t max =
-      nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-  return streams_.size() < max;
+  if (state_ != State::kConnecting && state_ != State::kReady) return false;
+  return streams_.size() < max_streams();
+}
+
+bool H2ClientConnection::admits(const H2Stream& s) const {
+  auto it = std::find(streams_.begin(), streams_.end(), &s);
+  return it != streams_.end() && static_cast<size_t>(it - streams_.begin()) < max_streams();
 }
 
 H2Stream* H2ClientConnection::stream(int32_t id) const {
@@ -456,6 +467,12 @@ int H2ClientConnection::on_frame_recv(const nghttp2_frame* frame) {
       break;
     case NGHTTP2_PING:
       if (frame->hd.flags & NGHTTP2_FLAG_ACK) ping_outstanding_ = false;
+      break;
+    case NGHTTP2_SETTINGS:
+      if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !settings_received_) {
+        settings_received_ = true;  // the server's limits are known: waiters may go on
+        ready_timer_.cancel();
+      }
       break;
     default:
       break;

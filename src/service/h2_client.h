@@ -86,7 +86,8 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   // The dial failed (kClosed, with `error`) or ALPN chose HTTP/1.1 (kFallbackHttp1): wakes the
   // exchanges in wait_ready and leaves the pool.
   void abandon(State state, http::ProxyError error);
-  // Returns once the state is no longer kConnecting.
+  // Returns once the connection failed, fell back, or is running with the server's SETTINGS
+  // received (so its stream limit is known).
   http::Task<void> wait_ready();
 
   State state() const { return state_; }
@@ -95,6 +96,9 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   // A new stream may be attached: connecting or ready, no GOAWAY either way, and fewer attached
   // streams than the server's SETTINGS_MAX_CONCURRENT_STREAMS (100 assumed until it is known).
   bool has_capacity() const;
+  // After wait_ready: whether `s` (attached) is within the server's limit. Exchanges that
+  // attached while the limit was unknown and are beyond it detach and look elsewhere.
+  bool admits(const H2Stream& s) const;
   bool idle() const { return streams_.empty(); }
   // Distinct upstream TCP connections the worker opened for HTTP/2 (tests, logs).
   uint64_t id() const { return id_; }
@@ -133,6 +137,7 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   void wake_writer() { write_event_.notify(); }
   void on_ping_deadline();
   void became_idle();
+  size_t max_streams() const;
   H2Stream* stream(int32_t id) const;
 
   WorkerContext& ctx_;
@@ -150,6 +155,7 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   std::unique_ptr<UpstreamConnection> io_;  // socket (+TLS) and its deadline (idle timeout)
   nghttp2_session* session_ = nullptr;
   std::vector<H2Stream*> streams_;          // attached streams
+  bool settings_received_ = false;          // the server's first SETTINGS frame arrived
   bool goaway_ = false;                     // received or sent: no new streams
   bool closed_ = false;
   std::string out_;                         // frames being written

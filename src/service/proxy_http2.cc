@@ -72,7 +72,7 @@ class RequestFields {
       content_length_ = std::to_string(req.content_length);
     } else if (!req.has_body() &&
                (req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
-      content_length_ = "0";  // as the HTTP/1.1 proxy (and Go) send
+      content_length_.push_back('0');  // as the HTTP/1.1 proxy (and Go) send
     }
     if (!content_length_.empty()) add("content-length", content_length_);
     // gRPC servers require "te: trailers" (security.md 4: only for gRPC-style requests).
@@ -163,12 +163,13 @@ class Attempt {
 };
 
 http::Task<ProxyError> Attempt::run(bool& retry) {
-  auto conn = ctx_.h2_pools.find(server_.pool_key);
-  if (!conn && server_.scheme == Scheme::kHttps && ctx_.pools.has_idle(server_.pool_key)) {
-    // This server chose HTTP/1.1 in ALPN before: use the pooled HTTP/1.1 connection.
-    co_return co_await forward_http1(ex_, server_, transport_, pass_host_);
-  }
-  if (conn) {
+  for (;;) {
+    auto conn = ctx_.h2_pools.find(server_.pool_key);
+    if (!conn && server_.scheme == Scheme::kHttps && ctx_.pools.has_idle(server_.pool_key)) {
+      // This server chose HTTP/1.1 in ALPN before: use the pooled HTTP/1.1 connection.
+      co_return co_await forward_http1(ex_, server_, transport_, pass_host_);
+    }
+    if (!conn) break;
     Attachment attached(conn, stream_);
     co_await conn->wait_ready();
     if (conn->state() == H2ClientConnection::State::kFallbackHttp1)
@@ -178,12 +179,14 @@ http::Task<ProxyError> Attempt::run(bool& retry) {
       if (!err) err = ProxyError{K::kUpstreamConnect, "connection closed", true};
       co_return err;
     }
+    // Attached while the server's stream limit was unknown and beyond it: look again.
+    if (!conn->admits(stream_)) continue;
     co_return co_await exchange(*conn, true, retry);
   }
 
   // Dial: the connection is in the pool while it connects, so concurrent exchanges wait for it
   // rather than each dialling their own.
-  conn = std::make_shared<H2ClientConnection>(ctx_, server_.pool_key, transport_);
+  auto conn = std::make_shared<H2ClientConnection>(ctx_, server_.pool_key, transport_);
   ctx_.h2_pools.add(conn);
   Attachment attached(conn, stream_);
   std::unique_ptr<UpstreamConnection> io;
@@ -272,6 +275,12 @@ http::Task<ProxyError> Attempt::receive_response(H2ClientConnection& conn) {
   http::strip_hop_by_hop(resp.headers);
   ex_.status = resp.status;
   if (auto err = co_await ex_.writer->write_head(resp)) co_return err;
+  if (ex_.request.method == "HEAD" || resp.status == 204 || resp.status == 304) {
+    // No body can follow (whatever the upstream does next): the response is complete.
+    auto finished = co_await ex_.writer->finish();
+    if (finished) ex_.close_connection = true;
+    co_return ProxyError::none();
+  }
 
   std::string piece;
   for (;;) {

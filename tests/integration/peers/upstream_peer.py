@@ -281,7 +281,9 @@ class H2Handler:
                              [[k, v] for k, v in st["headers"]], bytes(st["body"]),
                              st["trailers"], self.conn, sid)
             extra = [("content-type", "application/json")]
-        self.send(sid, 200, body, extra + [("content-length", str(len(body)))])
+        head_only = headers.get(":method") == "HEAD"
+        self.send(sid, 200, b"" if head_only else body,
+                  extra + [("content-length", str(len(body)))])
         if bare.endswith("/freeze"):
             self.flush()
             self.frozen = True
