@@ -255,14 +255,7 @@ def test_ping_health_check_replaces_a_dead_connection(gw):
 
 
 def test_websocket_to_h2c_server_uses_http11(gw):
-    key = it.ws_key()
-    with it.RawConn(gw.port) as c:
-        c.send(it.ws_upgrade_request("/ws", "h2c.test", key))
-        head = ut.read_head(c)
-        assert head.status == 101
-        frame = it.ws_frame(b"ping")
-        c.send(frame)
-        assert c.read_exact(len(frame)) == frame
+    ut.websocket_roundtrip(gw.port, "h2c.test", b"ping")
 
 
 def test_nghttpd_h2c(gw, docroot):

@@ -230,16 +230,7 @@ def test_trailers_from_https_upstream_reach_http1_client(gw):
 
 
 def test_websocket_through_tls_upstream(gw):
-    key = it.ws_key()
-    with it.RawConn(gw.port) as c:
-        c.send(it.ws_upgrade_request("/ws", "trusted.test", key))
-        head = ut.read_head(c)
-        assert head.status == 101
-        assert head.header("Sec-WebSocket-Accept") == it.ws_accept(key)
-        frame = it.ws_frame(b"hello over tls")
-        c.send(frame)
-        # The peer echoes raw bytes: the masked frame comes back as it was sent.
-        assert c.read_exact(len(frame)) == frame
+    ut.websocket_roundtrip(gw.port, "trusted.test", b"hello over tls")
 
 
 def test_broken_transport_disables_only_its_services(gw):

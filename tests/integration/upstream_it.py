@@ -188,6 +188,21 @@ def read_head(conn: it.RawConn, timeout: float | None = None) -> it.Resp:
     return it.Resp(int(status), reason[0] if reason else "", headers, b"", version)
 
 
+def websocket_roundtrip(port: int, host: str, payload: bytes) -> it.Resp:
+    """Upgrades /ws on the gateway and sends one frame; the peers echo raw bytes, so the same
+    (masked) frame must come back. Returns the 101 head."""
+    key = it.ws_key()
+    with it.RawConn(port) as c:
+        c.send(it.ws_upgrade_request("/ws", host, key))
+        head = read_head(c)
+        assert head.status == 101, head
+        assert head.header("Sec-WebSocket-Accept") == it.ws_accept(key)
+        frame = it.ws_frame(payload)
+        c.send(frame)
+        assert c.read_exact(len(frame)) == frame
+    return head
+
+
 def grpc_frame(message: bytes) -> bytes:
     """One gRPC length-prefixed message (uncompressed)."""
     return b"\x00" + struct.pack(">I", len(message)) + message
