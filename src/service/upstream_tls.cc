@@ -5,7 +5,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -68,12 +71,24 @@ std::vector<X509Ptr> read_certificates(const std::string& pem) {
   return out;
 }
 
-// The store of the system's trusted roots, loaded once per process and then shared read-only by
-// every transport that has no rootCAs (X509_STORE lookups are internally locked).
+// The store of the system's trusted roots, created once per process and then shared by every
+// transport that has no rootCAs (X509_STORE lookups are internally locked). It looks roots up
+// lazily in the hashed certificate directory (/etc/ssl/certs on Debian, or $SSL_CERT_DIR):
+// X509_STORE_set_default_paths would parse the whole bundle file at start (~100 ms).
+// $SSL_CERT_FILE, when set, is loaded as well; the bundle file is the fallback when there is no
+// directory.
 X509_STORE* system_store() {
   static X509_STORE* store = [] {
     X509_STORE* s = X509_STORE_new();
-    X509_STORE_set_default_paths(s);
+    const char* dir = std::getenv(X509_get_default_cert_dir_env());
+    if (!dir) dir = X509_get_default_cert_dir();
+    const char* file = std::getenv(X509_get_default_cert_file_env());
+    if (file) X509_STORE_load_file(s, file);
+    struct stat st {};
+    if (::stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+      X509_STORE_load_path(s, dir);
+    else if (!file)
+      X509_STORE_load_file(s, X509_get_default_cert_file());
     ERR_clear_error();
     return s;
   }();

@@ -222,6 +222,21 @@ def test_goaway_connection_takes_no_new_streams(gw):
     assert second.json()["conn_id"] != first.json()["conn_id"]
 
 
+def test_upstream_answers_before_the_request_body_ends(gw):
+    # The upstream answers and resets the stream while the client is still sending: the client
+    # gets the answer, the rest of its body is drained, and its connection serves the next
+    # request.
+    with it.RawConn(gw.port) as c:
+        c.send(b"POST /early HTTP/1.1\r\nHost: h2c.test\r\nTransfer-Encoding: chunked\r\n\r\n" +
+               ut.chunk(b"first part"))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"early"
+        c.send(ut.chunk(b"late part") + b"0\r\n\r\n")
+        c.send(b"GET /next HTTP/1.1\r\nHost: h2c.test\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.json()["path"] == "/next"
+
+
 def test_response_header_timeout_504(gw):
     t0 = time.monotonic()
     r = get(gw, "slow.test", "/delay/3000")

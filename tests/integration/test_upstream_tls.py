@@ -282,3 +282,22 @@ def test_openssl_s_server_upstream_and_resumption(env, pki, s_server):
     second = request(g.port, "/", host="s.test")
     assert second.status == 200
     assert b"Reused, TLSv1.3" in second.body
+
+
+def test_system_store_is_read_from_the_certificate_directory(env, pki, monkeypatch):
+    # The default transport trusts the system roots, looked up in the hashed certificate
+    # directory; SSL_CERT_DIR points it at one holding the test CA (as update-ca-certificates
+    # would have installed it).
+    certs = env.workdir / "certs"
+    certs.mkdir()
+    (certs / "turnpike-test-ca.pem").write_bytes(open(pki.path("ca.pem"), "rb").read())
+    subprocess.run(["openssl", "rehash", str(certs)], check=True, capture_output=True)
+    peer = ut.upstream_peer(env, "sys", "--tls", pki.path("server.pem"), pki.path("server.key"),
+                            "--alpn", "http/1.1")
+    monkeypatch.setenv("SSL_CERT_DIR", str(certs))
+    g = env.gateway(dynamic={"http": {
+        "routers": {"s": {"rule": "Host(`s.test`)", "service": "s"}},
+        "services": {"s": {"loadBalancer": {"servers": [{"url": peer.url("https")}]}}},
+    }}, static_extra={"core": {"workers": 1}})
+    r = g.wait_route("s.test", "/", predicate=lambda r: r.status != 404)
+    assert r.status == 200, g.log_tail()

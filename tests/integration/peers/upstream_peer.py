@@ -27,6 +27,8 @@ Behaviour by path (both protocols unless noted):
                      closes once its streams are done
   /freeze            HTTP/2: the echo, then the connection stops reading and writing (a dead
                      peer for the PING health check)
+  /early             HTTP/2: answers "early" as soon as the request head arrives, without
+                     waiting for the request body (then resets the stream with NO_ERROR)
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ class H2Handler:
                 STATS.max_streams_per_conn = max(STATS.max_streams_per_conn, self.active)
                 self.streams[ev.stream_id] = {"headers": ev.headers, "body": bytearray(),
                                               "trailers": []}
+                if dict(ev.headers).get(":path", "").endswith("/early") and not ev.stream_ended:
+                    self.answer_early(ev.stream_id)
             elif isinstance(ev, h2.events.DataReceived):
                 st = self.streams.get(ev.stream_id)
                 if st is not None:
@@ -224,6 +228,12 @@ class H2Handler:
             elif isinstance(ev, h2.events.ConnectionTerminated):
                 self.transport.close()
         self.flush()
+
+    def answer_early(self, sid):
+        self.h2.send_headers(sid, [(":status", "200"), ("content-length", "5")])
+        self.h2.send_data(sid, b"early", end_stream=True)
+        self.h2.reset_stream(sid, h2.errors.ErrorCodes.NO_ERROR)  # RFC 9113 8.1: stop sending
+        self.done(sid)
 
     def done(self, stream_id):
         if self.streams.pop(stream_id, None) is not None:
