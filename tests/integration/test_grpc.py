@@ -21,11 +21,6 @@ SERVICE = "/turnpike.test.Echo/"
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return ut.Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def gw(module_env, pki):
     env = module_env
     plain = ut.grpc_peer(env, "grpc")

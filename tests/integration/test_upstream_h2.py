@@ -22,11 +22,6 @@ from turnpike_it import Client, request
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return ut.Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def docroot(tmp_path_factory):
     d = tmp_path_factory.mktemp("htdocs")
     (d / "small.txt").write_bytes(b"hello from nghttpd\n")

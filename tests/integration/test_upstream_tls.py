@@ -20,11 +20,6 @@ from turnpike_it import Client, request
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return ut.Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def gw(module_env, pki):
     env = module_env
     cert = (pki.path("server.pem"), pki.path("server.key"))
