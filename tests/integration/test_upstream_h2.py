@@ -46,6 +46,7 @@ def gw(module_env, pki, docroot):
     nghttpd_h2c = ut.nghttpd(env, docroot)
     nghttpd_tls = ut.nghttpd(env, docroot, tls=(pki.path("server.key"), pki.path("server.pem")))
     dead = f"h2c://127.0.0.1:{it.free_port()}"
+    http11 = env.upstream("http11")  # test_upstream: HTTP/1.1 only
     routes = {
         "h2c": (p["h2c"].url("h2c"), None, {}),
         "nopass": (p["h2c"].url("h2c"), None, {"passHostHeader": False}),
@@ -59,6 +60,7 @@ def gw(module_env, pki, docroot):
         "idle": (p["idle"].url("h2c"), "idle", {}),
         "ping": (p["ping"].url("h2c"), "ping", {}),
         "down": (dead, None, {}),
+        "noth2": (f"h2c://127.0.0.1:{http11.port}", None, {}),
         "nghttpd": (f"h2c://127.0.0.1:{nghttpd_h2c.port}", None, {}),
         "nghttpds": (f"https://127.0.0.1:{nghttpd_tls.port}", "trusted", {}),
     }
@@ -242,6 +244,13 @@ def test_response_header_timeout_504(gw):
 
 def test_upstream_down_502(gw):
     assert get(gw, "down.test").status == 502
+
+
+def test_h2c_to_an_http11_only_server_502(gw):
+    t0 = time.monotonic()
+    assert get(gw, "noth2.test").status == 502
+    assert time.monotonic() - t0 < 2
+    assert get(gw, "noth2.test").status == 502
 
 
 def test_idle_connection_closed_after_idle_conn_timeout(gw):
