@@ -9,20 +9,24 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-std::shared_ptr<const Snapshot> build(const std::string& yaml, const EntryPoint& ep,
-                                      DynamicConfig& cfg) {
-  auto tree = parse_yaml(yaml, "dyn.yml");
-  EXPECT_TRUE(tree.has_value()) << (tree ? "" : tree.error().message);
-  cfg = decode_dynamic(tree ? *tree : Node(), "file");
-  BuildOptions opts;
-  opts.entrypoints.push_back(&ep);
-  return build_snapshot(cfg, opts, 1);
-}
+class BuilderTransports : public ::testing::Test {
+ protected:
+  BuilderTransports() { ep_.name = "web"; }
 
-TEST(BuilderTransports, BrokenTransportDisablesOnlyItsServices) {
-  EntryPoint ep;
-  ep.name = "web";
-  DynamicConfig cfg;
+  std::shared_ptr<const Snapshot> build(const std::string& yaml) {
+    auto tree = parse_yaml(yaml, "dyn.yml");
+    EXPECT_TRUE(tree.has_value()) << (tree ? "" : tree.error().message);
+    cfg_ = decode_dynamic(tree ? *tree : Node(), "file");
+    BuildOptions opts;
+    opts.entrypoints.push_back(&ep_);
+    return build_snapshot(cfg_, opts, 1);
+  }
+
+  EntryPoint ep_;
+  DynamicConfig cfg_;
+};
+
+TEST_F(BuilderTransports, BrokenTransportDisablesOnlyItsServices) {
   auto snap = build("http:\n"
                     "  routers:\n"
                     "    good: {rule: \"Host(`good`)\", service: good}\n"
@@ -35,8 +39,7 @@ TEST(BuilderTransports, BrokenTransportDisablesOnlyItsServices) {
                     "  serversTransports:\n"
                     "    ok: {insecureSkipVerify: true, minVersion: VersionTLS13}\n"
                     "    broken: {rootCAs: [/nonexistent/ca.pem]}\n"
-                    "    unused: {maxVersion: VersionTLS99}\n",
-                    ep, cfg);
+                    "    unused: {maxVersion: VersionTLS99}\n");
   EXPECT_EQ(snap->routers.at("good@file").status, "enabled");
   EXPECT_EQ(snap->routers.at("bad@file").status, "disabled");
   EXPECT_EQ(snap->services.at("bad@file").status, "disabled");
@@ -46,21 +49,17 @@ TEST(BuilderTransports, BrokenTransportDisablesOnlyItsServices) {
   EXPECT_EQ(snap->servers_transports.count("ok@file"), 0u);
   // A broken transport nobody uses is reported too.
   EXPECT_EQ(snap->servers_transports.at("unused@file").status, "disabled");
-  auto errors = collect_errors(cfg, *snap);
+  auto errors = collect_errors(cfg_, *snap);
   EXPECT_THAT(errors, Contains(HasSubstr("serversTransport unused@file: dyn.yml:11: "
                                          "http.serversTransports.unused@file.maxVersion: "
                                          "unknown TLS version \"VersionTLS99\"")));
 }
 
-TEST(BuilderTransports, UnknownTransport) {
-  EntryPoint ep;
-  ep.name = "web";
-  DynamicConfig cfg;
+TEST_F(BuilderTransports, UnknownTransport) {
   auto snap = build("http:\n"
                     "  services:\n"
                     "    s: {loadBalancer: {servers: [{url: \"http://a\"}],"
-                    " serversTransport: nope}}\n",
-                    ep, cfg);
+                    " serversTransport: nope}}\n");
   EXPECT_EQ(snap->services.at("s@file").errors[0], "serversTransport \"nope@file\" does not exist");
 }
 
