@@ -48,7 +48,7 @@ void Worker::post_drain() {
   boost::asio::post(io_, [this] {
     entrypoint::drain_connections(state_);
     state_.ctx.pools.close_all();
-    state_.ctx.h2_pools.close_all();  // GOAWAY; busy HTTP/2 connections close after their streams
+    state_.ctx.h2_pools.close_all();  // busy HTTP/2 connections close after their last stream
   });
 }
 

@@ -226,6 +226,7 @@ void H2ClientConnection::detach(H2Stream& s) {
 void H2ClientConnection::became_idle() {
   if (closed_ || state_ != State::kReady) return;
   if (goaway_) {
+    send_goaway();
     wake_writer();  // the writer closes the connection once GOAWAY is flushed
   } else if (ctx_.h2_pools.idle_count(key_) > max_idle_) {
     shutdown();
@@ -282,8 +283,15 @@ void H2ClientConnection::reset(H2Stream& s, uint32_t error_code) {
 
 void H2ClientConnection::shutdown() {
   if (closed_) return;
-  goaway_ = true;
-  if (state_ != State::kReady) return;  // a connecting one is closed by start()
+  goaway_ = true;  // no new streams
+  if (state_ == State::kReady && streams_.empty()) became_idle();
+  // A busy connection says nothing yet: some servers (python-h2) stop answering the streams in
+  // flight once they receive a GOAWAY. It goes out when the last stream detached.
+}
+
+void H2ClientConnection::send_goaway() {
+  if (goaway_sent_ || closed_ || !session_) return;
+  goaway_sent_ = true;
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);

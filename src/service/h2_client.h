@@ -117,8 +117,8 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   // Resets the stream (responseHeaderTimeout, client gone, bad response).
   void reset(H2Stream& s, uint32_t error_code);
 
-  // Graceful close: GOAWAY now, the socket closes once the last stream detached. Idle
-  // connections close at once.
+  // Graceful close: no new streams; once the last stream detached (at once when idle) a GOAWAY
+  // is sent and the socket closes.
   void shutdown();
 
   // nghttp2 callbacks (file-local trampolines call these).
@@ -137,6 +137,7 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   void wake_writer() { write_event_.notify(); }
   void on_ping_deadline();
   void became_idle();
+  void send_goaway();
   size_t max_streams() const;
   H2Stream* stream(int32_t id) const;
 
@@ -156,7 +157,8 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   nghttp2_session* session_ = nullptr;
   std::vector<H2Stream*> streams_;          // attached streams
   bool settings_received_ = false;          // the server's first SETTINGS frame arrived
-  bool goaway_ = false;                     // received or sent: no new streams
+  bool goaway_ = false;                     // received, or shutting down: no new streams
+  bool goaway_sent_ = false;
   bool closed_ = false;
   std::string out_;                         // frames being written
   Event write_event_;
@@ -173,8 +175,8 @@ class H2Pool {
   void remove(const H2ClientConnection* conn);
   // Connections for `key` with no stream.
   size_t idle_count(const std::string& key) const;
-  // Graceful shutdown: every connection sends GOAWAY; idle ones close now, busy ones when their
-  // streams end.
+  // Graceful shutdown: no connection takes new streams; idle ones close now (with GOAWAY), busy
+  // ones when their last stream ends.
   void close_all();
   size_t size() const;
 

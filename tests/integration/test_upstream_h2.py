@@ -291,3 +291,23 @@ def test_nghttpd_tls_alpn(gw, docroot):
     assert r.status == 200 and r.body == b"hello from nghttpd\n"
     results = parallel(8, lambda i: get(gw, "nghttpds.test", "/big.bin"))
     assert all(r.body == (docroot / "big.bin").read_bytes() for r in results)
+
+
+def test_graceful_shutdown_finishes_streams_on_shared_connections(env):
+    import signal
+    peer = ut.upstream_peer(env, "drain")
+    g = env.gateway(dynamic={"http": {
+        "routers": {"d": {"rule": "Host(`d.test`)", "service": "d"}},
+        "services": {"d": {"loadBalancer": {"servers": [{"url": peer.url("h2c")}]}}},
+    }}, static_extra={"core": {"workers": 1}}, ready=("d.test", "/"), log_level="DEBUG")
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        futures = [pool.submit(get, g, "d.test", f"/delay/1000/{i}") for i in range(5)]
+        deadline = time.monotonic() + 10
+        while peer.stats()["max_streams_per_conn"] < 5:  # all in flight on one connection
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        g.signal(signal.SIGTERM)
+        results = [f.result() for f in futures]
+    assert [r.status for r in results] == [200] * 5
+    assert len({r.json()["conn_id"] for r in results}) == 1
+    assert g.proc.wait(timeout=10) == 0

@@ -226,7 +226,12 @@ class H2Handler:
             elif isinstance(ev, h2.events.WindowUpdated):
                 self.pump()
             elif isinstance(ev, h2.events.ConnectionTerminated):
-                self.transport.close()
+                # The client's GOAWAY: finish the streams in flight, then close.
+                if ev.error_code or not self.streams:
+                    self.flush()
+                    self.transport.close()
+                else:
+                    self.goaway_last = max(self.streams)  # done() closes after the last
         self.flush()
 
     def answer_early(self, sid):
