@@ -9,6 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace turnpike::service {
@@ -22,14 +23,18 @@ class Event {
     set_ = true;
     timer_.cancel();
   }
-  // Returns at once if notified since the last wait, else when notified (or when the awaiting
-  // coroutine is cancelled).
-  boost::asio::awaitable<void> wait() {
+  // Returns true at once if notified since the last wait, else when notified. Returns false
+  // when the awaiting coroutine was cancelled instead (e.g. the client reset its HTTP/2 stream):
+  // the caller stops and reports that as a value.
+  boost::asio::awaitable<bool> wait() {
     if (!set_) {
       timer_.expires_at(boost::asio::steady_timer::time_point::max());
       co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto state = co_await boost::asio::this_coro::cancellation_state;
+      if (!set_ && state.cancelled() != boost::asio::cancellation_type::none) co_return false;
     }
     set_ = false;
+    co_return true;
   }
 
  private:

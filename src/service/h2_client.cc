@@ -176,10 +176,14 @@ void H2ClientConnection::abandon(State state, http::ProxyError error) {
   ctx_.h2_pools.remove(this);
 }
 
-http::Task<void> H2ClientConnection::wait_ready() {
+http::Task<bool> H2ClientConnection::wait_ready() {
   auto keep = shared_from_this();
-  while (state_ == State::kConnecting || (state_ == State::kReady && !settings_received_))
+  while (state_ == State::kConnecting || (state_ == State::kReady && !settings_received_)) {
     co_await ready_timer_.async_wait(kNoThrow);
+    auto cancel = co_await asio::this_coro::cancellation_state;
+    if (cancel.cancelled() != asio::cancellation_type::none) co_return false;
+  }
+  co_return true;
 }
 
 size_t H2ClientConnection::max_streams() const {

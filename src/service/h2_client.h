@@ -87,8 +87,9 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   // exchanges in wait_ready and leaves the pool.
   void abandon(State state, http::ProxyError error);
   // Returns once the connection failed, fell back, or is running with the server's SETTINGS
-  // received (so its stream limit is known).
-  http::Task<void> wait_ready();
+  // received (so its stream limit is known): true; false when the waiting coroutine was
+  // cancelled first.
+  http::Task<bool> wait_ready();
 
   State state() const { return state_; }
   const http::ProxyError& connect_error() const { return connect_error_; }

@@ -111,6 +111,9 @@ ProxyError stream_error(const H2Stream& s) {
                                             nghttp2_http2_strerror(s.error_code)};
 }
 
+// What an exchange whose coroutine was cancelled (its client went away) reports.
+ProxyError cancelled() { return ProxyError{K::kDownstreamClosed, "exchange cancelled"}; }
+
 // Keeps a stream attached to its connection for the lifetime of one attempt.
 class Attachment {
  public:
@@ -171,7 +174,8 @@ http::Task<ProxyError> Attempt::run(bool& retry) {
     }
     if (!conn) break;
     Attachment attached(conn, stream_);
-    co_await conn->wait_ready();
+    bool ready = co_await conn->wait_ready();
+    if (!ready) co_return cancelled();
     if (conn->state() == H2ClientConnection::State::kFallbackHttp1)
       co_return co_await forward_http1(ex_, server_, transport_, pass_host_);
     if (conn->state() != H2ClientConnection::State::kReady) {
@@ -218,8 +222,15 @@ http::Task<ProxyError> Attempt::exchange(H2ClientConnection& conn, bool reused, 
     using namespace asio::experimental::awaitable_operators;
     // Both directions at once; send_body only returns early on a client failure, so the race
     // ends when the response is complete (or failed), and then cancels the body pump.
-    auto r = co_await (send_body(conn) || receive_response(conn));
-    err = std::visit([](ProxyError& e) { return std::move(e); }, r);
+    try {
+      auto r = co_await (send_body(conn) || receive_response(conn));
+      err = std::visit([](ProxyError& e) { return std::move(e); }, r);
+    } catch (const boost::system::system_error& e) {
+      // The exchange itself was cancelled (the client reset its HTTP/2 stream): the race
+      // reports that as the winner's exception. Errors are values on the request path.
+      err = ProxyError{K::kDownstreamClosed, std::string("exchange cancelled: ") + e.what()};
+      conn.reset(stream_, NGHTTP2_CANCEL);
+    }
   } else {
     arm_header_timeout();
     err = co_await receive_response(conn);
@@ -236,8 +247,13 @@ http::Task<ProxyError> Attempt::exchange(H2ClientConnection& conn, bool reused, 
 
 http::Task<ProxyError> Attempt::send_body(H2ClientConnection& conn) {
   for (;;) {
-    while (!stream_.closed && stream_.body.size() - stream_.body_sent >= kBodyHighWater)
-      co_await stream_.send_event.wait();
+    while (!stream_.closed && stream_.body.size() - stream_.body_sent >= kBodyHighWater) {
+      bool woken = co_await stream_.send_event.wait();
+      if (!woken) {
+        conn.reset(stream_, NGHTTP2_CANCEL);
+        co_return cancelled();
+      }
+    }
     if (stream_.closed) break;
     auto [err, data] = co_await ex_.body.read();
     if (err) {
@@ -262,7 +278,13 @@ http::Task<ProxyError> Attempt::send_body(H2ClientConnection& conn) {
 
 http::Task<ProxyError> Attempt::receive_response(H2ClientConnection& conn) {
   auto& s = stream_;
-  while (!s.head_complete && !s.closed && !s.timed_out) co_await s.response_event.wait();
+  while (!s.head_complete && !s.closed && !s.timed_out) {
+    bool woken = co_await s.response_event.wait();
+    if (!woken) {
+      conn.reset(s, NGHTTP2_CANCEL);
+      co_return cancelled();
+    }
+  }
   if (!s.head_complete) {
     if (s.timed_out) {
       conn.reset(s, NGHTTP2_CANCEL);
@@ -303,7 +325,12 @@ http::Task<ProxyError> Attempt::receive_response(H2ClientConnection& conn) {
       ex_.close_connection = true;
       co_return ProxyError::none();
     }
-    co_await s.response_event.wait();
+    bool woken = co_await s.response_event.wait();
+    if (!woken) {
+      conn.reset(s, NGHTTP2_CANCEL);
+      ex_.close_connection = true;
+      co_return ProxyError::none();  // the head went out; the client is gone anyway
+    }
   }
   ProxyError finished;
   if (!s.trailers.empty())
