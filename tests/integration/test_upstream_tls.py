@@ -254,7 +254,7 @@ def s_server(env, pki):
 
     class Proc:
         def stop(self):
-            it.terminate(proc)
+            it.stop_process(proc)
             log.close()
     env.group.add(Proc())
     it.wait_port(port, proc=proc)

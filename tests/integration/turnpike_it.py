@@ -154,6 +154,18 @@ def write_atomic(path: Path, text: str) -> None:
 # Processes
 
 
+def stop_process(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 5.0) -> int:
+    """Ends `proc` (by its own PID): `sig`, then SIGKILL if it is still there after `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class ProcessGroup:
     """Processes started by one fixture scope; stop_all() ends each by its own PID."""
 
@@ -171,18 +183,6 @@ class ProcessGroup:
             except Exception:  # teardown must reach every process
                 pass
         self.items.clear()
-
-
-def terminate(proc: subprocess.Popen, timeout: float = 5.0) -> int | None:
-    """SIGTERM to this process (by its PID), then SIGKILL if it is still there after `timeout`."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
 
 
 # Figures measured by tests (e.g. reload latency), printed in the terminal summary.
@@ -229,9 +229,9 @@ class Upstream:
         return r.json()
 
     def stop(self) -> int | None:
-        terminate(self.proc)
+        code = stop_process(self.proc)
         self._log.close()
-        return self.proc.returncode
+        return code
 
 
 class Gateway:
@@ -349,7 +349,13 @@ class Gateway:
     def stop(self, timeout: float = 15.0) -> int | None:
         if self.proc is None:
             return None
-        terminate(self.proc, timeout)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         if self in RUNNING_GATEWAYS:
             RUNNING_GATEWAYS.remove(self)
         self._log.close()

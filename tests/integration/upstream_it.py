@@ -115,7 +115,7 @@ class Peer:
             conn.close()
 
     def stop(self) -> None:
-        it.terminate(self.proc)
+        it.stop_process(self.proc)
         self._log.close()
 
 
@@ -145,7 +145,7 @@ class Nghttpd:
         it.wait_port(self.port, proc=self.proc)
 
     def stop(self) -> None:
-        it.terminate(self.proc)
+        it.stop_process(self.proc)
         self._log.close()
 
 
