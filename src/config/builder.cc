@@ -410,8 +410,8 @@ std::vector<std::string> collect_errors(const DynamicConfig& config, const Snaps
   };
   add("router", snapshot.routers);
   add("service", snapshot.services);
-  add("middleware", snapshot.middlewares);
   add("serversTransport", snapshot.servers_transports);
+  add("middleware", snapshot.middlewares);
   return out;
 }
 

@@ -34,8 +34,8 @@ struct Snapshot {
   std::vector<EntryPointRoutes> entrypoints;
   std::map<std::string, ObjectStatus> routers;
   std::map<std::string, ObjectStatus> services;
-  std::map<std::string, ObjectStatus> middlewares;
   std::map<std::string, ObjectStatus> servers_transports;  // only the broken ones are listed
+  std::map<std::string, ObjectStatus> middlewares;
   size_t router_count = 0;
 };
 

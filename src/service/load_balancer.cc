@@ -7,6 +7,16 @@
 
 namespace turnpike::service {
 
+std::string Server::preserved_target(const http::Request& req) const {
+  std::string target;
+  if (!preserve_path || base_path.size() <= 1) return target;
+  std::string_view base = base_path;
+  if (base.back() == '/') base.remove_suffix(1);
+  target.append(base).append(req.path);
+  if (req.has_query) target.append("?").append(req.query);
+  return target;
+}
+
 Result<Server> Server::parse(std::string_view url, int weight) {
   Server s;
   s.url = std::string(url);
@@ -56,16 +66,6 @@ Result<Server> Server::parse(std::string_view url, int weight) {
   s.authority = (v6 ? "[" + s.host + "]" : s.host) + ":" + std::to_string(s.port);
   if (auto ip = parse_ip(s.host)) s.endpoint = boost::asio::ip::tcp::endpoint(*ip, s.port);
   return s;
-}
-
-std::string Server::preserved_target(const http::Request& req) const {
-  std::string target;
-  if (!preserve_path || base_path.size() <= 1) return target;
-  std::string_view base = base_path;
-  if (base.back() == '/') base.remove_suffix(1);
-  target.append(base).append(req.path);
-  if (req.has_query) target.append("?").append(req.query);
-  return target;
 }
 
 size_t smooth_wrr_pick(std::vector<int64_t>& current, const std::vector<int>& weights,

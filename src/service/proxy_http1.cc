@@ -105,8 +105,8 @@ class Attempt {
   bool pass_host_;
   WorkerContext& ctx_;
   std::unique_ptr<UpstreamConnection> conn_;
-  http::ChunkedDecoder chunked_;  // response body, when chunked
   bool pooled_ = false;
+  http::ChunkedDecoder decoder_;  // a chunked response body; keeps its trailer fields
 };
 
 template <class Stream>
@@ -204,7 +204,7 @@ http::Task<ProxyError> Attempt<Stream>::stream_response_body(const http::Respons
   bool no_body = is_head || resp.status == 204 || resp.status == 304;
   if (no_body) co_return ProxyError::none();
   if (resp.chunked) {
-    auto& decoder = chunked_;
+    http::ChunkedDecoder& decoder = decoder_;
     for (;;) {
       while (c.end > c.begin) {
         std::string_view in(c.buffer.data() + c.begin, c.end - c.begin);
@@ -297,9 +297,11 @@ http::Task<ProxyError> Attempt<Stream>::run(std::unique_ptr<UpstreamConnection> 
     ex_.close_connection = true;  // head already sent: the client sees a truncated body
     co_return ProxyError::none();
   }
+  // Trailer fields of a chunked response go on to clients that can carry them (HTTP/2, and
+  // HTTP/1.1 in a chunked response).
   ProxyError finished;
-  if (resp.chunked && !chunked_.trailers().empty())
-    finished = co_await ex_.writer->finish_with_trailers(chunked_.trailers());
+  if (resp.chunked && !decoder_.trailers().empty())
+    finished = co_await ex_.writer->finish_with_trailers(decoder_.trailers());
   else
     finished = co_await ex_.writer->finish();
   if (finished) ex_.close_connection = true;

@@ -111,6 +111,21 @@ ProxyError stream_error(const H2Stream& s) {
                                             nghttp2_http2_strerror(s.error_code)};
 }
 
+// gRPC's "Trailers-Only" answer (an error without messages) puts grpc-status in the response
+// head, ended by END_STREAM. Not every client writer can end a stream with its head (HTTP/2
+// writers may follow it with an empty DATA frame, which gRPC clients reject, and HTTP/1.1
+// clients read the status from trailers), so the status moves to trailers: head, no message,
+// trailers is the other form the gRPC protocol defines.
+void move_grpc_status_to_trailers(http::HeaderMap& head, http::HeaderMap& trailers) {
+  auto type = head.get("content-type");
+  if (!type || !istarts_with(*type, "application/grpc") || !head.has("grpc-status")) return;
+  for (std::string_view name : {"grpc-status", "grpc-message", "grpc-status-details-bin"}) {
+    for (const auto& h : head)
+      if (iequals(h.name, name)) trailers.add(h.name, h.value);
+    head.remove(name);
+  }
+}
+
 // What an exchange whose coroutine was cancelled (its client went away) reports.
 ProxyError cancelled() { return ProxyError{K::kDownstreamClosed, "exchange cancelled"}; }
 
@@ -295,6 +310,7 @@ http::Task<ProxyError> Attempt::receive_response(H2ClientConnection& conn) {
   header_deadline_.clear();
   http::Response& resp = s.response;
   http::strip_hop_by_hop(resp.headers);
+  if (s.end_stream && s.data.empty()) move_grpc_status_to_trailers(resp.headers, s.trailers);
   ex_.status = resp.status;
   if (auto err = co_await ex_.writer->write_head(resp)) co_return err;
   if (ex_.request.method == "HEAD" || resp.status == 204 || resp.status == 304) {
