@@ -213,6 +213,15 @@ def test_large_bodies_both_ways_over_tls(gw):
     assert r.status == 200 and r.body == it.pattern_bytes(5000000)
 
 
+def test_request_trailers_reach_http11_upstream(gw):
+    with it.RawConn(gw.port) as c:
+        c.send(b"POST /post HTTP/1.1\r\nHost: trusted.test\r\nTransfer-Encoding: chunked\r\n\r\n" +
+               ut.chunk(b"payload") + b"0\r\nX-Digest: sha-256=abc\r\n\r\n")
+        echo = c.read_response().json()
+    assert echo["protocol"] == "HTTP/1.1" and echo["body_length"] == 7
+    assert ["x-digest", "sha-256=abc"] in [[k.lower(), v] for k, v in echo["trailers"]]
+
+
 def test_trailers_from_https_upstream_reach_http1_client(gw):
     with it.RawConn(gw.port) as c:
         c.send(b"GET /trailers HTTP/1.1\r\nHost: trusted.test\r\nTE: trailers\r\n\r\n")
