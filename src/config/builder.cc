@@ -36,6 +36,14 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
+// Marks an object disabled with its error in a snapshot status map.
+void disable(std::map<std::string, ObjectStatus>& statuses, const std::string& name,
+             const std::string& error) {
+  auto& status = statuses[name];
+  status.status = "disabled";
+  status.errors.push_back(error);
+}
+
 class Builder : public middleware::BuildContext {
  public:
   Builder(const DynamicConfig& cfg, const BuildOptions& opts, Snapshot& snap)
@@ -63,44 +71,69 @@ class Builder : public middleware::BuildContext {
   std::set<std::string> services_in_progress_;
   std::map<std::string, Result<middleware::Wrap>> middlewares_;
   std::set<std::string> middlewares_in_progress_;
-  std::map<std::string, std::shared_ptr<const service::TransportOptions>> transports_;
+  std::map<std::string, Result<std::shared_ptr<const service::TransportOptions>>> transports_;
   std::vector<std::vector<router::Route>> routes_;  // per entrypoint
 
  public:
   RuleCache new_rules_;  // the rules this build used (becomes the next build's cache)
 };
 
-service::TransportOptions to_runtime(const ServersTransport& t) {
+Result<service::TransportOptions> to_runtime(const ServersTransport& t) {
   service::TransportOptions o;
   o.name = t.name.empty() ? "default@internal" : t.name;
   o.dial_timeout = t.forwarding_timeouts.dial_timeout;
   o.response_header_timeout = t.forwarding_timeouts.response_header_timeout;
   o.idle_conn_timeout = t.forwarding_timeouts.idle_conn_timeout;
+  o.read_idle_timeout = t.forwarding_timeouts.read_idle_timeout;
+  o.ping_timeout = t.forwarding_timeouts.ping_timeout;
   o.max_idle_conns_per_host =
       t.max_idle_conns_per_host < 0 ? 0 : static_cast<size_t>(t.max_idle_conns_per_host);
   // Traefik: 0 means the Go default of 2 idle connections per host; keep a useful pool.
   if (t.max_idle_conns_per_host == 0) o.max_idle_conns_per_host = 2;
+  o.disable_http2 = t.disable_http2;
+  service::TlsClientOptions tls;
+  tls.server_name = t.server_name;
+  tls.insecure_skip_verify = t.insecure_skip_verify;
+  tls.root_cas = t.root_cas;
+  for (const auto& c : t.certificates) tls.certificates.push_back({c.cert_file, c.key_file});
+  tls.cipher_suites = t.cipher_suites;
+  if (!t.min_version.empty()) tls.min_version = t.min_version;
+  tls.max_version = t.max_version;
+  tls.peer_cert_uri = t.peer_cert_uri;
+  auto compiled = service::UpstreamTls::create(tls);
+  if (!compiled) return compiled.error();
+  o.tls = std::move(*compiled);
   return o;
 }
 
 Result<std::shared_ptr<const service::TransportOptions>> Builder::transport(const std::string& name) {
   std::string key = name.empty() ? "default@internal" : name;
   if (auto it = transports_.find(key); it != transports_.end()) return it->second;
-  std::shared_ptr<const service::TransportOptions> t;
-  if (key == "default@internal") {
-    t = std::make_shared<service::TransportOptions>(to_runtime(opts_.default_transport));
-  } else {
+  const ServersTransport* config = &opts_.default_transport;
+  std::string path = "serversTransport";  // the static one
+  if (key != "default@internal") {
     auto it = cfg_.http.servers_transports.find(key);
     if (it == cfg_.http.servers_transports.end())
       return make_error("serversTransport \"" + key + "\" does not exist");
-    if (!it->second.errors.empty())
-      return make_error("serversTransport \"" + key + "\": " + join(it->second.errors));
-    if (!it->second.root_cas.empty() || !it->second.certificates.empty())
-      log::get("builder")->warn("serversTransport {}: TLS options are not supported yet", key);
-    t = std::make_shared<service::TransportOptions>(to_runtime(it->second));
+    config = &it->second;
+    path = "http.serversTransports." + key;
   }
-  transports_[key] = t;
-  return t;
+  Result<std::shared_ptr<const service::TransportOptions>> result = make_error("");
+  if (!config->errors.empty()) {
+    result = make_error("serversTransport \"" + key + "\": " + join(config->errors));
+  } else if (auto runtime = to_runtime(*config); !runtime) {
+    // "dyn.yml:7: http.serversTransports.x@file.rootCAs[0]: open /ca.pem: No such file..."
+    std::string where = config->location.describe();
+    result = make_error((where.empty() ? "" : where + ": ") + path + "." +
+                        runtime.error().message);
+  } else {
+    if (config->spiffe) log::get("builder")->warn("{}: spiffe is not supported", path);
+    result = std::shared_ptr<const service::TransportOptions>(
+        std::make_shared<service::TransportOptions>(std::move(*runtime)));
+  }
+  if (!result) disable(snap_.servers_transports, key, result.error().message);
+  transports_.emplace(key, result);
+  return result;
 }
 
 Result<HandlerPtr> Builder::build_service(const HttpService& svc) {
@@ -155,11 +188,8 @@ Result<HandlerPtr> Builder::service(const std::string& name) {
   services_in_progress_.insert(name);
   auto result = build_service(it->second);
   services_in_progress_.erase(name);
-  auto& status = snap_.services[name];
-  if (!result) {
-    status.status = "disabled";
-    status.errors.push_back(result.error().message);
-  }
+  snap_.services.try_emplace(name);  // every service has a status, enabled or not
+  if (!result) disable(snap_.services, name, result.error().message);
   services_.emplace(name, result);
   return result;
 }
@@ -195,11 +225,7 @@ Result<middleware::Wrap> Builder::middleware(std::string_view raw_name) {
       result = wrap;
     }
   }
-  if (!result) {
-    auto& status = snap_.middlewares[name];
-    status.status = "disabled";
-    status.errors.push_back(result.error().message);
-  }
+  if (!result) disable(snap_.middlewares, name, result.error().message);
   middlewares_.emplace(name, result);
   return result;
 }
@@ -352,8 +378,9 @@ void Builder::run() {
   routes_.resize(opts_.entrypoints.size());
   build_routers();
   add_redirections();
-  // Report middlewares and services nobody used but that are broken, too.
+  // Report middlewares, services and transports nobody used but that are broken, too.
   for (const auto& [name, svc] : cfg_.http.services) service(name);
+  for (const auto& [name, st] : cfg_.http.servers_transports) transport(name);
   for (const auto& [name, mw] : cfg_.http.middlewares) {
     current_provider_ = mw.provider;
     middleware(name);
@@ -385,6 +412,7 @@ std::vector<std::string> collect_errors(const DynamicConfig& config, const Snaps
   };
   add("router", snapshot.routers);
   add("service", snapshot.services);
+  add("serversTransport", snapshot.servers_transports);
   add("middleware", snapshot.middlewares);
   add("tcp router", snapshot.tcp_routers);
   add("tcp service", snapshot.tcp_services);

@@ -56,6 +56,7 @@ struct Snapshot {
   std::vector<UdpEntryPointRoutes> udp_entrypoints;
   std::map<std::string, ObjectStatus> routers;
   std::map<std::string, ObjectStatus> services;
+  std::map<std::string, ObjectStatus> servers_transports;  // only the broken ones are listed
   std::map<std::string, ObjectStatus> middlewares;
   std::map<std::string, ObjectStatus> tcp_routers;
   std::map<std::string, ObjectStatus> tcp_services;

@@ -66,15 +66,21 @@ class Http1Connection final : public http::BodyReader,
   http::Task<std::pair<ProxyError, std::span<const char>>> read() override;
   int64_t content_length() const override { return req_.content_length; }
   uint64_t consumed() const override { return body_consumed_; }
+  const http::HeaderMap* trailers() const override {
+    return req_.chunked && body_done_ && !chunked_in_.trailers().empty() ? &chunked_in_.trailers()
+                                                                         : nullptr;
+  }
 
   // ResponseWriter
   http::Task<ProxyError> write_head(http::Response& head) override;
   http::Task<ProxyError> write_body(std::string_view data) override;
   http::Task<ProxyError> finish() override;
+  http::Task<ProxyError> finish_with_trailers(const http::HeaderMap& trailers) override;
   bool head_written() const override { return head_written_; }
 
   // Upgradable
-  http::Task<ProxyError> tunnel(tcp::socket& upstream, std::string_view upstream_pending) override;
+  http::Task<ProxyError> tunnel(http::TunnelStream& upstream,
+                                std::string_view upstream_pending) override;
 
  private:
   enum class HeadState { kComplete, kClosed, kError };
@@ -336,7 +342,15 @@ http::Task<ProxyError> Http1Connection::finish() {
   co_return co_await flush();
 }
 
-http::Task<ProxyError> Http1Connection::tunnel(tcp::socket& upstream,
+// Trailers travel in the last chunk; a response framed by Content-Length (or HTTP/1.0) cannot
+// carry them and they are dropped, as Go's server does.
+http::Task<ProxyError> Http1Connection::finish_with_trailers(const http::HeaderMap& trailers) {
+  if (!chunked_out_ || head_request_) co_return co_await finish();
+  http::append_last_chunk(out_, &trailers);
+  co_return co_await flush();
+}
+
+http::Task<ProxyError> Http1Connection::tunnel(http::TunnelStream& upstream,
                                                std::string_view upstream_pending) {
   using namespace asio::experimental::awaitable_operators;
   if (!upstream_pending.empty()) {
@@ -344,28 +358,40 @@ http::Task<ProxyError> Http1Connection::tunnel(tcp::socket& upstream,
     if (ec) co_return ProxyError{K::kDownstreamClosed, "tunnel write", false};
   }
   if (end_ > begin_) {
-    auto [ec, n] = co_await asio::async_write(
-        upstream, asio::buffer(buf_.data() + begin_, end_ - begin_), kNoThrow);
+    auto ec = co_await upstream.write(asio::buffer(buf_.data() + begin_, end_ - begin_));
     begin_ = end_ = 0;
     if (ec) co_return ProxyError{K::kUpstreamClosed, "tunnel write", false};
   }
   auto idle = std::chrono::duration_cast<Clock::duration>(ep_.idle_timeout);
   deadline_.expire_after(idle);
-  auto pump = [this, idle](tcp::socket& from, tcp::socket& to) -> http::Task<void> {
+  auto client_to_upstream = [this, idle, &upstream]() -> http::Task<void> {
     std::array<char, 16384> chunk;
     for (;;) {
-      auto [ec, n] = co_await from.async_read_some(asio::buffer(chunk), kNoThrow);
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(chunk), kNoThrow);
       if (n > 0) {
         deadline_.expire_after(idle);
-        auto [wec, wn] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), kNoThrow);
+        auto wec = co_await upstream.write(asio::buffer(chunk.data(), n));
+        if (wec) break;
+      }
+      if (ec) break;
+    }
+    upstream.shutdown_send();
+  };
+  auto upstream_to_client = [this, idle, &upstream]() -> http::Task<void> {
+    std::array<char, 16384> chunk;
+    for (;;) {
+      auto [ec, n] = co_await upstream.read_some(asio::buffer(chunk));
+      if (n > 0) {
+        deadline_.expire_after(idle);
+        auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(chunk.data(), n), kNoThrow);
         if (wec) break;
       }
       if (ec) break;
     }
     boost::system::error_code ignored;
-    to.shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
   };
-  co_await (pump(socket_, upstream) && pump(upstream, socket_));
+  co_await (client_to_upstream() && upstream_to_client());
   co_return ProxyError::none();
 }
 

@@ -163,7 +163,7 @@ public:
 
   // Response.
   bool head_written_ = false;
-  bool bodyless = false;          // HEAD, 204, 304: END_STREAM on the HEADERS
+  bool bodyless = false;          // HEAD, 204, 304, empty: END_STREAM on the HEADERS
   bool finished = false;          // finish() called (or bodyless head written)
   bool response_complete = false; // END_STREAM sent
   bool deferred = false;          // the data provider returned NGHTTP2_ERR_DEFERRED
@@ -392,7 +392,10 @@ http::Task<ProxyError> H2Stream::write_head(http::Response& head) {
   }
   head_written_ = true;
   status = head.status;
-  bodyless = req.method == "HEAD" || status == 204 || status == 304;
+  // A response known to be empty ends on its HEADERS frame rather than with an empty DATA frame
+  // (some clients, grpc among them, treat the two differently).
+  bool empty = head.no_body || head.content_length == 0;
+  bodyless = empty || req.method == "HEAD" || status == 204 || status == 304;
   conn.build_response_nva(head, status);
   auto& nva = conn.nva();
   nghttp2_data_provider prd;

@@ -73,6 +73,13 @@ def module_env(tmp_path_factory, turnpike_bin, upstream_bin, request):
     e.close()
 
 
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """Test certificates for TLS upstreams (upstream_it.Pki), made once per session."""
+    import upstream_it
+    return upstream_it.Pki(tmp_path_factory.mktemp("pki"))
+
+
 @pytest.fixture(autouse=True)
 def _revive_crashed_gateways():
     """A module's shared gateway that crashed during an earlier test is restarted first."""
