@@ -57,7 +57,14 @@ void decode_router(Decoder& dec, std::string_view provider, HttpRouter& r) {
                              " (higher priorities are reserved for internal routers)");
   get_refs(dec, "middlewares", provider, r.middlewares);
   get_ref(dec, "service", provider, r.service, /*required=*/true);
-  keep_raw(dec, "tls", r.tls);
+  if (const Node* tls = dec.section("tls")) {
+    Decoder td(*tls, dec.child_path("tls"), dec.errors());
+    auto& t = r.tls.emplace();
+    td.get("options", t.options);
+    td.get("certResolver", t.cert_resolver);
+    decode_tls_domains(td, "domains", t.domains);
+    td.finish();
+  }
   keep_raw(dec, "observability", r.observability);
   dec.finish();
   if (r.rule.empty())
@@ -225,14 +232,15 @@ void decode_middleware(Decoder& dec, HttpMiddleware& m) {
 // Decodes every object of one `http.<section>` map into `out`, keyed by qualified name.
 template <class Object, class DecodeFn>
 void decode_objects(Decoder& http, std::string_view section, std::string_view provider,
-                    std::map<std::string, Object>& out, DecodeFn decode) {
+                    std::map<std::string, Object>& out, DecodeFn decode,
+                    std::string (*qualified)(std::string_view, std::string_view) = qualify) {
   // section() has already reported a list or scalar here.
   const Node* sec = http.section(section);
   if (!sec || !sec->is_map())
     return;
   for (const auto& [name, node] : sec->entries()) {
     Object obj;
-    obj.name = name + "@" + std::string(provider);
+    obj.name = qualified(name, provider);
     obj.location = node.location();
     Errors errors;
     Decoder dec(node, http.child_path(section) + "." + obj.name, errors);
@@ -272,6 +280,86 @@ void decode_http(const Node& node, std::string_view provider, HttpConfig& http, 
   dec.finish();
 }
 
+// ---- tls ---------------------------------------------------------------------------------------
+
+void decode_tls_domain(Decoder& dec, TlsDomain& d) {
+  dec.get("main", d.main);
+  dec.get("sans", d.sans);
+  dec.finish();
+}
+
+void decode_tls_options(Decoder& dec, tls::OptionsSpec& o) {
+  dec.get("minVersion", o.min_version);
+  dec.get("maxVersion", o.max_version);
+  dec.get("cipherSuites", o.cipher_suites);
+  dec.get("curvePreferences", o.curve_preferences);
+  if (const Node* ca = dec.section("clientAuth")) {
+    Decoder cd(*ca, dec.child_path("clientAuth"), dec.errors());
+    cd.get("caFiles", o.client_auth.ca_files);
+    cd.get("clientAuthType", o.client_auth.client_auth_type);
+    cd.finish();
+  }
+  dec.get("sniStrict", o.sni_strict);
+  std::vector<std::string> alpn;
+  if (dec.get("alpnProtocols", alpn))
+    o.alpn_protocols = std::move(alpn);
+  dec.get("disableSessionTickets", o.disable_session_tickets);
+  dec.get("preferServerCipherSuites", o.prefer_server_cipher_suites);
+  dec.finish();
+}
+
+void decode_tls_store(Decoder& dec, TlsStore& st) {
+  if (const Node* dc = dec.section("defaultCertificate")) {
+    Decoder cd(*dc, dec.child_path("defaultCertificate"), dec.errors());
+    decode_certificate_files(cd, st.default_certificate.emplace());
+    cd.finish();
+  }
+  if (const Node* g = dec.section("defaultGeneratedCert")) {
+    Decoder gd(*g, dec.child_path("defaultGeneratedCert"), dec.errors());
+    auto& gen = st.default_generated_cert.emplace();
+    gd.get("resolver", gen.resolver);
+    if (const Node* d = gd.section("domain")) {
+      Decoder dd(*d, gd.child_path("domain"), gd.errors());
+      decode_tls_domain(dd, gen.domain);
+    }
+    gd.finish();
+  }
+  dec.finish();
+}
+
+void decode_tls(const Node& node, std::string_view provider, TlsConfig& tls, Errors& errors) {
+  Decoder dec(node, "tls", errors);
+  auto certs = dec.list("certificates");
+  for (size_t i = 0; i < certs.size(); ++i) {
+    TlsCertificate c;
+    c.provider = std::string(provider);
+    c.location = certs[i]->location();
+    c.path = index_path(dec, "certificates", i);
+    Errors cert_errors;
+    Decoder cd(*certs[i], c.path, cert_errors);
+    decode_certificate_files(cd, c.files);
+    cd.get("stores", c.stores);
+    cd.finish();
+    c.errors = cert_errors.list();
+    tls.certificates.push_back(std::move(c));
+  }
+  decode_objects(
+      dec, "options", provider, tls.options,
+      [&](Decoder& d, TlsOptions& o) {
+        o.provider = std::string(provider);
+        decode_tls_options(d, o.spec);
+      },
+      qualify_tls_name);
+  decode_objects(
+      dec, "stores", provider, tls.stores,
+      [&](Decoder& d, TlsStore& st) {
+        st.provider = std::string(provider);
+        decode_tls_store(d, st);
+      },
+      qualify_tls_name);
+  dec.finish();
+}
+
 template <class Object>
 void merge_objects(std::map<std::string, Object>& into, std::map<std::string, Object>& from,
                    std::string_view section, std::vector<std::string>& errors) {
@@ -306,6 +394,29 @@ std::string qualify(std::string_view name, std::string_view provider) {
   return out;
 }
 
+std::string qualify_tls_name(std::string_view name, std::string_view provider) {
+  if (name == tls::kDefaultOptionsName)
+    return std::string(name);
+  return qualify(name, provider);
+}
+
+void decode_certificate_files(Decoder& dec, CertificateFiles& out) {
+  dec.get("certFile", out.cert_file);
+  dec.get("keyFile", out.key_file);
+  if (out.cert_file.empty())
+    dec.fail("certFile", "is required");
+  if (out.key_file.empty())
+    dec.fail("keyFile", "is required");
+}
+
+void decode_tls_domains(Decoder& dec, std::string_view key, std::vector<TlsDomain>& out) {
+  auto domains = dec.list(key);
+  for (size_t i = 0; i < domains.size(); ++i) {
+    Decoder dd(*domains[i], index_path(dec, key, i), dec.errors());
+    decode_tls_domain(dd, out.emplace_back());
+  }
+}
+
 void decode_servers_transport(Decoder& dec, ServersTransport& st, bool static_defaults) {
   dec.get("insecureSkipVerify", st.insecure_skip_verify);
   dec.get("rootCAs", st.root_cas);
@@ -329,12 +440,7 @@ void decode_servers_transport(Decoder& dec, ServersTransport& st, bool static_de
   for (size_t i = 0; i < certs.size(); ++i) {
     CertificateFiles c;
     Decoder cd(*certs[i], index_path(dec, "certificates", i), dec.errors());
-    cd.get("certFile", c.cert_file);
-    cd.get("keyFile", c.key_file);
-    if (c.cert_file.empty())
-      cd.fail("certFile", "is required");
-    if (c.key_file.empty())
-      cd.fail("keyFile", "is required");
+    decode_certificate_files(cd, c);
     cd.finish();
     st.certificates.push_back(std::move(c));
   }
@@ -352,7 +458,9 @@ DynamicConfig decode_dynamic(const Node& root, std::string_view provider) {
   Decoder top(root, "", errors);
   if (const Node* http = top.section("http"))
     decode_http(*http, provider, cfg.http, errors);
-  for (auto [key, raw] : {std::pair{"tcp", &cfg.tcp}, {"udp", &cfg.udp}, {"tls", &cfg.tls}}) {
+  if (const Node* tls = top.section("tls"))
+    decode_tls(*tls, provider, cfg.tls, errors);
+  for (auto [key, raw] : {std::pair{"tcp", &cfg.tcp}, {"udp", &cfg.udp}}) {
     const Node* n = top.section(key);
     if (n && !n->is_null())
       (*raw)[std::string(provider)] = *n;
@@ -372,7 +480,10 @@ DynamicConfig merge(std::vector<DynamicConfig> parts) {
                   "http.serversTransports", out.errors);
     merge_raw(out.tcp, part.tcp, "tcp", out.errors);
     merge_raw(out.udp, part.udp, "udp", out.errors);
-    merge_raw(out.tls, part.tls, "tls", out.errors);
+    for (auto& c : part.tls.certificates)
+      out.tls.certificates.push_back(std::move(c));
+    merge_objects(out.tls.options, part.tls.options, "tls.options", out.errors);
+    merge_objects(out.tls.stores, part.tls.stores, "tls.stores", out.errors);
     out.errors.insert(out.errors.end(), part.errors.begin(), part.errors.end());
   }
   return out;

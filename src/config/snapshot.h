@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "router/route_table.h"
+#include "tls/server_tls.h"
 
 namespace turnpike::config {
 
@@ -24,7 +25,11 @@ struct ObjectStatus {
 
 struct EntryPointRoutes {
   std::string name;
-  router::RouteTable table;
+  router::RouteTable table;      // routers without TLS: plain HTTP connections
+  router::RouteTable tls_table;  // routers with a `tls` section (or the entrypoint's http.tls)
+  // TLS for connections that start with a ClientHello: certificates and per-SNI options. Null
+  // only when the snapshot was built without TLS (some unit tests).
+  std::shared_ptr<const tls::EntryPointTls> tls;
 };
 
 struct Snapshot {
@@ -35,6 +40,10 @@ struct Snapshot {
   std::map<std::string, ObjectStatus> routers;
   std::map<std::string, ObjectStatus> services;
   std::map<std::string, ObjectStatus> middlewares;
+  std::map<std::string, ObjectStatus> tls_options;  // by name ("default", "mtls@file")
+  // TLS problems that belong to no router: certificates that cannot be loaded, a broken default
+  // certificate ("tls.certificates[0] (dyn.yml:12).certFile: cannot read file ...").
+  std::vector<std::string> tls_errors;
   size_t router_count = 0;
 };
 

@@ -11,8 +11,10 @@
 #include "common/log.h"
 #include "common/read_buffer.h"
 #include "common/strings.h"
+#include "entrypoint/plain_stream.h"
 #include "http/chunked.h"
 #include "http/serialize.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::entrypoint {
 namespace {
@@ -30,21 +32,47 @@ const std::shared_ptr<spdlog::logger>& logger() {
   return l;
 }
 
+// Byte-level helpers for the WebSocket tunnel, which joins the client stream (plain or TLS) and
+// the upstream socket.
+auto read_some(tcp::socket& s, asio::mutable_buffer b) { return s.async_read_some(b, kNoThrow); }
+template <class Stream>
+auto read_some(Stream& s, asio::mutable_buffer b) {
+  return s.async_read_some(b);
+}
+auto write_all(tcp::socket& s, asio::const_buffer b) { return asio::async_write(s, b, kNoThrow); }
+template <class Stream>
+auto write_all(Stream& s, asio::const_buffer b) {
+  return s.async_write(b);
+}
+void shutdown_send(tcp::socket& s) {
+  boost::system::error_code ignored;
+  s.shutdown(tcp::socket::shutdown_send, ignored);
+}
+template <class Stream>
+void shutdown_send(Stream& s) {
+  s.shutdown_send();
+}
+
+// One HTTP/1.1 client connection over a plain socket (PlainStream) or a TLS connection
+// (tls::TlsStream): the same code, instantiated twice; the TLS-only steps are `if constexpr`.
+template <class Stream>
 class Http1Connection final : public http::BodyReader,
                               public http::ResponseWriter,
-                              public http::Upgradable {
+                              public http::Upgradable,
+                              public DrainableConnection {
  public:
-  Http1Connection(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep)
-      : socket_(std::move(socket)),
+  Http1Connection(Stream stream, WorkerState& worker, const EntryPointOptions& ep)
+      : stream_(std::move(stream)),
         worker_(worker),
         ep_(ep),
-        deadline_(worker.ctx.deadlines, [this] { on_deadline(); }) {
-    deadline_.owner = this;
+        deadline_(worker.ctx.deadlines, [this] { on_deadline(); }),
+        draining_(worker.ctx.draining) {
+    deadline_.owner = static_cast<DrainableConnection*>(this);
     buf_.resize(kInitialBuffer);
   }
 
   http::Task<void> run();
-  void drain() {
+  void drain() override {
     draining_ = true;
     if (idle_) close_socket();
   }
@@ -70,13 +98,9 @@ class Http1Connection final : public http::BodyReader,
   // deadline of its own), and the coroutine closes the socket when it unwinds.
   void on_deadline() {
     timed_out_ = true;
-    boost::system::error_code ec;
-    socket_.cancel(ec);
+    stream_.cancel();
   }
-  void close_socket() {
-    boost::system::error_code ec;
-    socket_.close(ec);
-  }
+  void close_socket() { stream_.close(); }
   http::Task<std::pair<boost::system::error_code, size_t>> read_more(size_t max_buffer);
   http::Task<HeadState> read_head(int& error_status, std::string& error_reason);
   http::Task<void> write_local_error(int status, std::string_view reason);
@@ -84,9 +108,9 @@ class Http1Connection final : public http::BodyReader,
   http::Task<bool> finish_request_body();
   void body_complete();
   ProxyError read_error(const boost::system::error_code& ec) const;
-  void serve_one_start();
+  bool misdirected(const config::Snapshot* snapshot) const;
 
-  tcp::socket socket_;
+  Stream stream_;
   WorkerState& worker_;
   const EntryPointOptions& ep_;
   Deadline deadline_;
@@ -117,21 +141,23 @@ class Http1Connection final : public http::BodyReader,
   uint64_t requests_ = 0;
   Clock::time_point opened_ = Clock::now();
   bool idle_ = true;
-  bool draining_ = false;
+  bool draining_;
   bool timed_out_ = false;
 };
 
-http::Task<std::pair<boost::system::error_code, size_t>> Http1Connection::read_more(
+template <class Stream>
+http::Task<std::pair<boost::system::error_code, size_t>> Http1Connection<Stream>::read_more(
     size_t max_buffer) {
   auto room = prepare_read(buf_, begin_, end_, max_buffer);
   if (room.size() == 0)
     co_return std::pair{boost::system::error_code(asio::error::no_buffer_space), size_t{0}};
-  auto [ec, n] = co_await socket_.async_read_some(room, kNoThrow);
+  auto [ec, n] = co_await stream_.async_read_some(room);
   end_ += n;
   co_return std::pair{ec, n};
 }
 
-http::Task<Http1Connection::HeadState> Http1Connection::read_head(int& error_status,
+template <class Stream>
+http::Task<typename Http1Connection<Stream>::HeadState> Http1Connection<Stream>::read_head(int& error_status,
                                                                    std::string& error_reason) {
   size_t hint = 0;
   bool started = end_ > begin_;
@@ -182,11 +208,12 @@ http::Task<Http1Connection::HeadState> Http1Connection::read_head(int& error_sta
   }
 }
 
-http::Task<ProxyError> Http1Connection::flush(std::string_view extra, std::string_view extra2) {
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::flush(std::string_view extra, std::string_view extra2) {
   std::array<asio::const_buffer, 3> bufs{asio::buffer(out_), asio::buffer(extra),
                                          asio::buffer(extra2)};
   if (out_.empty() && extra.empty() && extra2.empty()) co_return ProxyError::none();
-  auto [ec, n] = co_await asio::async_write(socket_, bufs, kNoThrow);
+  auto [ec, n] = co_await stream_.async_write(bufs);
   out_.clear();
   if (ec) {
     co_return ProxyError{timed_out_ ? K::kDownstreamTimeout : K::kDownstreamClosed,
@@ -195,7 +222,8 @@ http::Task<ProxyError> Http1Connection::flush(std::string_view extra, std::strin
   co_return ProxyError::none();
 }
 
-http::Task<void> Http1Connection::write_local_error(int status, std::string_view reason) {
+template <class Stream>
+http::Task<void> Http1Connection<Stream>::write_local_error(int status, std::string_view reason) {
   // Malformed requests: answer and close; nothing was sent upstream.
   std::string body(http::reason_phrase(status));
   out_.clear();
@@ -209,12 +237,14 @@ http::Task<void> Http1Connection::write_local_error(int status, std::string_view
                   req_.client_addr.to_string(), status, reason);
 }
 
-ProxyError Http1Connection::read_error(const boost::system::error_code& ec) const {
+template <class Stream>
+ProxyError Http1Connection<Stream>::read_error(const boost::system::error_code& ec) const {
   if (timed_out_) return ProxyError{K::kDownstreamTimeout, "request body read timeout", false};
   return ProxyError{K::kDownstreamClosed, "read request body: " + ec.message(), false};
 }
 
-void Http1Connection::body_complete() {
+template <class Stream>
+void Http1Connection<Stream>::body_complete() {
   body_done_ = true;
   // The request is in: from here the response phase runs under writeTimeout (0 = none).
   if (ep_.write_timeout.count() > 0)
@@ -223,13 +253,14 @@ void Http1Connection::body_complete() {
     deadline_.clear();
 }
 
-http::Task<std::pair<ProxyError, std::span<const char>>> Http1Connection::read() {
+template <class Stream>
+http::Task<std::pair<ProxyError, std::span<const char>>> Http1Connection<Stream>::read() {
   using Out = std::pair<ProxyError, std::span<const char>>;
   if (body_done_) co_return Out{ProxyError::none(), {}};
   if (req_.expect_continue && !continue_sent_) {
     continue_sent_ = true;
     static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(k100), kNoThrow);
+    auto [ec, n] = co_await stream_.async_write(asio::const_buffer(k100.data(), k100.size()));
     if (ec) co_return Out{ProxyError{K::kDownstreamClosed, "write 100-continue", false}, {}};
   }
   if (!req_.chunked) {
@@ -266,7 +297,8 @@ http::Task<std::pair<ProxyError, std::span<const char>>> Http1Connection::read()
   }
 }
 
-http::Task<ProxyError> Http1Connection::write_head(http::Response& head) {
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::write_head(http::Response& head) {
   if (head.status >= 100 && head.status < 200 && head.status != 101) {
     out_.clear();
     out_.append("HTTP/1.1 ").append(std::to_string(head.status)).push_back(' ');
@@ -308,7 +340,8 @@ http::Task<ProxyError> Http1Connection::write_head(http::Response& head) {
   co_return ProxyError::none();  // flushed together with the first body bytes or at finish()
 }
 
-http::Task<ProxyError> Http1Connection::write_body(std::string_view data) {
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::write_body(std::string_view data) {
   if (head_request_ || data.empty()) co_return ProxyError::none();
   body_bytes_out_ += data.size();
   if (!chunked_out_) co_return co_await flush(data);
@@ -316,16 +349,18 @@ http::Task<ProxyError> Http1Connection::write_body(std::string_view data) {
   co_return co_await flush(data, "\r\n");
 }
 
-http::Task<ProxyError> Http1Connection::finish() {
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::finish() {
   if (chunked_out_ && !head_request_) out_.append("0\r\n\r\n");
   co_return co_await flush();
 }
 
-http::Task<ProxyError> Http1Connection::tunnel(tcp::socket& upstream,
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::tunnel(tcp::socket& upstream,
                                                std::string_view upstream_pending) {
   using namespace asio::experimental::awaitable_operators;
   if (!upstream_pending.empty()) {
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(upstream_pending), kNoThrow);
+    auto [ec, n] = co_await write_all(stream_, asio::buffer(upstream_pending));
     if (ec) co_return ProxyError{K::kDownstreamClosed, "tunnel write", false};
   }
   if (end_ > begin_) {
@@ -336,27 +371,27 @@ http::Task<ProxyError> Http1Connection::tunnel(tcp::socket& upstream,
   }
   auto idle = std::chrono::duration_cast<Clock::duration>(ep_.idle_timeout);
   deadline_.expire_after(idle);
-  auto pump = [this, idle](tcp::socket& from, tcp::socket& to) -> http::Task<void> {
+  auto pump = [this, idle](auto& from, auto& to) -> http::Task<void> {
     std::array<char, 16384> chunk;
     for (;;) {
-      auto [ec, n] = co_await from.async_read_some(asio::buffer(chunk), kNoThrow);
+      auto [ec, n] = co_await read_some(from, asio::buffer(chunk));
       if (n > 0) {
         deadline_.expire_after(idle);
-        auto [wec, wn] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), kNoThrow);
+        auto [wec, wn] = co_await write_all(to, asio::buffer(chunk.data(), n));
         if (wec) break;
       }
       if (ec) break;
     }
-    boost::system::error_code ignored;
-    to.shutdown(tcp::socket::shutdown_send, ignored);
+    shutdown_send(to);
   };
-  co_await (pump(socket_, upstream) && pump(upstream, socket_));
+  co_await (pump(stream_, upstream) && pump(upstream, stream_));
   co_return ProxyError::none();
 }
 
 // Consumes what is left of the request body so the next request can be parsed. Returns false
 // when the connection must close instead (too much left, or an error).
-http::Task<bool> Http1Connection::finish_request_body() {
+template <class Stream>
+http::Task<bool> Http1Connection<Stream>::finish_request_body() {
   if (body_done_) co_return true;
   uint64_t drained = 0;
   while (!body_done_) {
@@ -369,11 +404,12 @@ http::Task<bool> Http1Connection::finish_request_body() {
   co_return true;
 }
 
-http::Task<void> Http1Connection::run() {
+template <class Stream>
+http::Task<void> Http1Connection<Stream>::run() {
   boost::system::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  auto remote = stream_.socket().remote_endpoint(ec);
   if (ec) co_return;
-  socket_.set_option(tcp::no_delay(true), ec);
+  stream_.socket().set_option(tcp::no_delay(true), ec);
   ++worker_.open_connections;
   struct Closer {
     WorkerState& w;
@@ -385,6 +421,7 @@ http::Task<void> Http1Connection::run() {
     req_.client_addr = canonical_ip(remote.address());
     req_.client_port = remote.port();
     req_.entrypoint = ep_.name;
+    if constexpr (Stream::kTls) req_.scheme = "https";
     int err_status = 0;
     std::string err_reason;
     auto state = co_await read_head(err_status, err_reason);
@@ -447,18 +484,29 @@ http::Task<void> Http1Connection::run() {
     // Route on the snapshot current at the start of this request; keep it alive until the end.
     std::shared_ptr<const config::Snapshot> snapshot = worker_.snapshot;
     const router::Route* route = nullptr;
-    if (snapshot && ep_.index < snapshot->entrypoints.size())
-      route = snapshot->entrypoints[ep_.index].table.match(req_);
+    bool misdirected_request = false;
+    if constexpr (Stream::kTls) misdirected_request = misdirected(snapshot.get());
+    if (snapshot && ep_.index < snapshot->entrypoints.size() && !misdirected_request) {
+      const auto& routes = snapshot->entrypoints[ep_.index];
+      route = (Stream::kTls ? routes.tls_table : routes.table).match(req_);
+    }
 
     http::Exchange ex{req_, *this};
     ex.writer = this;
-    ex.executor = socket_.get_executor();
+    ex.executor = stream_.socket().get_executor();
+    ex.tls = stream_.info();
     ex.worker_id = worker_.ctx.id;
     ex.worker = &worker_.ctx;
     ex.upgradable = this;
     ex.close_connection = close_after_;
     current_ex_ = &ex;
-    if (route) {
+    if (misdirected_request) {
+      // Traefik's answer (http.Error) when the Host maps to other TLS options than the SNI.
+      http::HeaderMap h;
+      h.add("X-Content-Type-Options", "nosniff");
+      auto awaited = co_await http::send_response(ex, 421, "Misdirected Request\n", &h);
+      if (awaited) ex.close_connection = true;
+    } else if (route) {
       ex.router_name = route->name;
       co_await route->handler->handle(ex);
     } else {
@@ -492,19 +540,37 @@ http::Task<void> Http1Connection::run() {
   }
 }
 
+// Traefik's domain-fronting check (snicheck): a request whose Host maps to other TLS options
+// than the connection's SNI would bypass those options (client authentication, versions), so it
+// is refused with 421. Both names are looked up in the current snapshot, as Traefik does.
+template <class Stream>
+bool Http1Connection<Stream>::misdirected(const config::Snapshot* snapshot) const {
+  if (!snapshot || ep_.index >= snapshot->entrypoints.size()) return false;
+  const tls::EntryPointTls* tls = snapshot->entrypoints[ep_.index].tls.get();
+  std::string_view sni = stream_.server_name();
+  if (!tls || req_.host == sni || tls->host_count() == 0) return false;
+  return tls->options_for(req_.host) != tls->options_for(sni);
+}
+
 }  // namespace
 
 http::Task<void> serve_http1(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep) {
-  Http1Connection conn(std::move(socket), worker, ep);
+  Http1Connection<PlainStream> conn(PlainStream(std::move(socket)), worker, ep);
+  co_await conn.run();
+}
+
+http::Task<void> serve_http1(tls::TlsStream stream, WorkerState& worker,
+                             const EntryPointOptions& ep) {
+  Http1Connection<tls::TlsStream> conn(std::move(stream), worker, ep);
   co_await conn.run();
 }
 
 void drain_connections(WorkerState& worker) {
   worker.ctx.draining = true;
   worker.ctx.deadlines.for_each([](Deadline& d) {
-    // Only client connections tag themselves as owners of their deadline with a connection;
-    // upstream connections leave owner null.
-    if (d.owner) static_cast<Http1Connection*>(d.owner)->drain();
+    // Only client connections tag themselves as owners of their deadline; upstream connections
+    // leave owner null.
+    if (d.owner) static_cast<DrainableConnection*>(d.owner)->drain();
   });
 }
 

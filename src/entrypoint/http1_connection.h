@@ -5,18 +5,36 @@
 // 100-continue, WebSocket tunnels, timeouts and graceful draining.
 //
 // Worker-confined. The connection object is the exchange's BodyReader, ResponseWriter and
-// Upgradable at once, so a request allocates nothing for them.
+// Upgradable at once, so a request allocates nothing for them. The same code serves plain and TLS
+// connections (a template over the stream type, instantiated for both in the .cc): over TLS,
+// Request::scheme is "https", Exchange::tls carries the TLS facts, the routers with a `tls`
+// section are used, and a Host that maps to other TLS options than the SNI gets 421.
 
 #include <boost/asio/ip/tcp.hpp>
 
 #include "entrypoint/entrypoint_options.h"
 #include "entrypoint/worker_state.h"
 #include "http/exchange.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::entrypoint {
 
+// What graceful shutdown needs from a client connection. Connections register themselves as the
+// owner of their Deadline (as a DrainableConnection*), so drain_connections() can find them.
+class DrainableConnection {
+ public:
+  // Closes the connection if idle, else makes it close after the current response.
+  virtual void drain() = 0;
+
+ protected:
+  ~DrainableConnection() = default;
+};
+
 // Serves the connection until it closes. Never throws.
 http::Task<void> serve_http1(boost::asio::ip::tcp::socket socket, WorkerState& worker,
+                             const EntryPointOptions& ep);
+// Same over an established TLS connection (after the handshake).
+http::Task<void> serve_http1(tls::TlsStream stream, WorkerState& worker,
                              const EntryPointOptions& ep);
 
 // Starts graceful draining of every client connection of this worker: idle keep-alive connections

@@ -8,7 +8,7 @@
 #include "common/ipnet.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "entrypoint/http1_connection.h"
+#include "entrypoint/connection_dispatch.h"
 
 namespace turnpike::entrypoint {
 
@@ -107,7 +107,7 @@ http::Task<void> Listener::accept_loop(WorkerState& worker) {
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    asio::co_spawn(acceptor_.get_executor(), serve_http1(std::move(socket), worker, ep_),
+    asio::co_spawn(acceptor_.get_executor(), serve_connection(std::move(socket), worker, ep_),
                    [](std::exception_ptr e) {
                      if (!e) return;
                      try {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "entrypoint/connection_dispatch.h"
 #include "middleware/middleware.h"
 #include "provider/file/file_provider.h"
 
@@ -98,6 +99,12 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
     w->state().access_log = g->access_log_.get();
     g->workers_.push_back(std::move(w));
   }
+  tls::TlsManagerOptions tls_options;
+  tls_options.served_alpn = entrypoint::served_alpn_protocols();
+  g->tls_ = std::make_unique<tls::TlsManager>(std::move(tls_options));
+  // A certificate resolver changed its certificates: rebuild with them.
+  g->tls_->set_on_change([gw = g.get()] { gw->apply(); });
+  g->build_options_.tls = g->tls_.get();
   g->build_options_.entrypoints = g->ep_order_;
   g->build_options_.workers = n;
   g->build_options_.default_transport = g->cfg_.servers_transport;
@@ -132,6 +139,9 @@ std::vector<std::string> rejecting_errors(const config::DynamicConfig& d) {
   for (const auto& [n, r] : d.http.routers) add(r.errors);
   for (const auto& [n, sv] : d.http.services) add(sv.errors);
   for (const auto& [n, t] : d.http.servers_transports) add(t.errors);
+  for (const auto& c : d.tls.certificates) add(c.errors);
+  for (const auto& [n, o] : d.tls.options) add(o.errors);
+  for (const auto& [n, st] : d.tls.stores) add(st.errors);
   for (const auto& [n, m] : d.http.middlewares) {
     add(m.errors);
     if (m.errors.empty() && !middleware::find(m.type))
@@ -162,17 +172,24 @@ void Gateway::rebuild(const std::map<std::string, config::Node>& trees) {
     if (!trees.count(it->first)) it = last_good_.erase(it);
     else ++it;
   }
-  auto t_check = Clock::now();
+  logger->info("configuration {}: decode {:.1f} ms", generation_ + 1,
+               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count() / 1000.0);
+  apply();
+}
+
+void Gateway::apply() {
+  auto started = Clock::now();
+  auto logger = log::get("builder");
   std::vector<config::DynamicConfig> parts;
   parts.reserve(last_good_.size());
   for (const auto& [name, d] : last_good_) parts.push_back(d);
   auto dyn = parts.size() == 1 ? std::move(parts.front()) : config::merge(std::move(parts));
-  auto t_decode = Clock::now();
+  auto t_merge = Clock::now();
   auto snapshot = config::build_snapshot(dyn, build_options_, ++generation_);
   auto t_build = Clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
-  logger->info("configuration {}: decode {:.1f} ms, merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
-               ms(t_check - started), ms(t_decode - t_check), ms(t_build - t_decode));
+  logger->info("configuration {}: merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
+               ms(t_merge - started), ms(t_build - t_merge));
   auto errors = config::collect_errors(dyn, *snapshot);
   for (const auto& e : errors) logger->error("{}", e);
   for (auto& w : workers_) w->post_snapshot(snapshot);
@@ -198,6 +215,7 @@ void Gateway::begin_shutdown() {
   log::get("gateway")->info("shutting down: draining for up to {} ms",
                             std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
   for (auto& p : providers_) p->stop();
+  tls_->stop();
   shutdown_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(accept_grace + grace);
   shutdown_timer_ = std::make_unique<asio::steady_timer>(control_);
   auto close_and_drain = [this] {
@@ -234,6 +252,7 @@ void Gateway::check_drained() {
 }
 
 int Gateway::run() {
+  tls_->start(control_.get_executor());
   for (auto& w : workers_) w->start();
   for (auto& p : providers_) {
     auto started = p->start(control_.get_executor(), aggregator_->publisher());
