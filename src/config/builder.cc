@@ -334,15 +334,14 @@ void Builder::build_tls() {
   if (!opts_.tls) return;
   auto& log = *log::get("builder");
   tls::TlsInputs in;
-  auto where = [](const std::string& path, const std::string& provider, const Location& loc) {
-    std::string w = path + "@" + provider;
-    if (!loc.describe().empty()) w += " (" + loc.describe() + ")";
-    return w;
+  // "dyn.yml:12: tls.certificates[0]", the form of every configuration error.
+  auto where = [](const std::string& path, const Location& loc) {
+    return loc.describe().empty() ? path : loc.describe() + ": " + path;
   };
   for (const auto& c : cfg_.tls.certificates) {
-    std::string w = where(c.path, c.provider, c.location);
+    std::string w = where(c.path, c.location);
     if (!c.errors.empty()) {
-      snap_.tls_errors.push_back(w + ": " + join(c.errors));
+      snap_.tls_errors.insert(snap_.tls_errors.end(), c.errors.begin(), c.errors.end());
       continue;
     }
     bool default_store = c.stores.empty();
@@ -359,13 +358,13 @@ void Builder::build_tls() {
       continue;
     }
     if (!st.errors.empty()) {
-      snap_.tls_errors.push_back("tls.stores.default: " + join(st.errors));
+      snap_.tls_errors.insert(snap_.tls_errors.end(), st.errors.begin(), st.errors.end());
       continue;
     }
     if (st.default_certificate)
       in.default_certificate = tls::CertificateSource{
           st.default_certificate->cert_file, st.default_certificate->key_file,
-          where("tls.stores.default.defaultCertificate", st.provider, st.location)};
+          where("tls.stores.default.defaultCertificate", st.location)};
     else if (st.default_generated_cert)
       log.warn("tls.stores.default.defaultGeneratedCert: certificate resolvers are not "
                "supported yet; using the generated self-signed default certificate");

@@ -36,6 +36,12 @@ void check_name(const std::string& name, Decoder& dec) {
     dec.fail("", "name must not contain '@' (the provider is added as name@provider)");
 }
 
+// The qualified name of an object defined by `provider` (always suffixed, so that a name that
+// already contains '@' keeps a distinct key and its error).
+std::string defined_name(std::string_view name, std::string_view provider) {
+  return std::string(name) + "@" + std::string(provider);
+}
+
 std::string index_path(const Decoder& dec, std::string_view key, size_t i) {
   return dec.child_path(key) + "[" + std::to_string(i) + "]";
 }
@@ -233,7 +239,7 @@ void decode_middleware(Decoder& dec, HttpMiddleware& m) {
 template <class Object, class DecodeFn>
 void decode_objects(Decoder& http, std::string_view section, std::string_view provider,
                     std::map<std::string, Object>& out, DecodeFn decode,
-                    std::string (*qualified)(std::string_view, std::string_view) = qualify) {
+                    std::string (*qualified)(std::string_view, std::string_view) = defined_name) {
   // section() has already reported a list or scalar here.
   const Node* sec = http.section(section);
   if (!sec || !sec->is_map())
@@ -397,7 +403,7 @@ std::string qualify(std::string_view name, std::string_view provider) {
 std::string qualify_tls_name(std::string_view name, std::string_view provider) {
   if (name == tls::kDefaultOptionsName)
     return std::string(name);
-  return qualify(name, provider);
+  return defined_name(name, provider);
 }
 
 void decode_certificate_files(Decoder& dec, CertificateFiles& out) {

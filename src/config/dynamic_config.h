@@ -247,7 +247,8 @@ struct DynamicConfig {
 // "name" + "file" -> "name@file"; a name that already has '@' is returned as is; "" stays "".
 std::string qualify(std::string_view name, std::string_view provider);
 
-// "default" stays "default" (TLS options and stores), other names are qualified.
+// The key of a TLS option or store defined by `provider`: "default" stays "default", other names
+// become "name@provider".
 std::string qualify_tls_name(std::string_view name, std::string_view provider);
 
 // Decodes one provider's full tree. Never fails as a whole: see `errors` at each level.

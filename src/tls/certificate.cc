@@ -30,26 +30,6 @@ BioPtr memory_bio(std::string_view data) {
   return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
 }
 
-std::string asn1_to_utf8(const ASN1_STRING* s) {
-  unsigned char* out = nullptr;
-  int n = ASN1_STRING_to_UTF8(&out, s);
-  if (n < 0) return {};
-  std::string r(reinterpret_cast<char*>(out), static_cast<size_t>(n));
-  OPENSSL_free(out);
-  return r;
-}
-
-// Go's net.IP.String() for 4- and 16-byte addresses (inet_ntop agrees, including "::" folding
-// and IPv4-mapped forms).
-std::string ip_to_string(const ASN1_OCTET_STRING* ip) {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  int len = ASN1_STRING_length(ip);
-  const unsigned char* d = ASN1_STRING_get0_data(ip);
-  if (len == 4) inet_ntop(AF_INET, d, buf, sizeof(buf));
-  else if (len == 16) inet_ntop(AF_INET6, d, buf, sizeof(buf));
-  return buf;
-}
-
 KeyType key_type_of(EVP_PKEY* key) {
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_RSA:
@@ -87,6 +67,25 @@ std::string pem_of(EVP_PKEY* key) {
 }
 
 }  // namespace
+
+std::string asn1_utf8(const ASN1_STRING* s) {
+  unsigned char* out = nullptr;
+  int n = ASN1_STRING_to_UTF8(&out, s);
+  if (n < 0) return {};
+  std::string r(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+  OPENSSL_free(out);
+  return r;
+}
+
+// inet_ntop agrees with Go's net.IP.String(), including "::" folding.
+std::string ip_address_text(const ASN1_OCTET_STRING* ip) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  int len = ASN1_STRING_length(ip);
+  const unsigned char* d = ASN1_STRING_get0_data(ip);
+  if (len == 4) inet_ntop(AF_INET, d, buf, sizeof(buf));
+  else if (len == 16) inet_ntop(AF_INET6, d, buf, sizeof(buf));
+  return buf;
+}
 
 std::string openssl_error(std::string_view fallback) {
   unsigned long first = ERR_get_error();
@@ -142,18 +141,18 @@ void Certificate::index_names() {
   X509_NAME* subject = X509_get_subject_name(leaf_);
   int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
   if (idx >= 0) {
-    common_name_ = asn1_to_utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
+    common_name_ = asn1_utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
     add(common_name_);
   }
   auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf_, NID_subject_alt_name, nullptr, nullptr));
   if (sans) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
-      if (gn->type == GEN_DNS) add(asn1_to_utf8(gn->d.dNSName));
+      if (gn->type == GEN_DNS) add(asn1_utf8(gn->d.dNSName));
     }
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
-      if (gn->type == GEN_IPADD) add(ip_to_string(gn->d.iPAddress));
+      if (gn->type == GEN_IPADD) add(ip_address_text(gn->d.iPAddress));
     }
     GENERAL_NAMES_free(sans);
   }

@@ -91,6 +91,11 @@ std::string key_pem(const Certificate& cert);
 // contains "-----BEGIN", else a file path that is read. Errors name the file.
 Result<std::string> read_file_or_content(std::string_view value);
 
+// An ASN.1 string as UTF-8 (certificate names); "" when it cannot be converted.
+std::string asn1_utf8(const ASN1_STRING* s);
+// A 4- or 16-byte iPAddress SAN as Go prints it ("10.0.0.1", "2001:db8::1").
+std::string ip_address_text(const ASN1_OCTET_STRING* ip);
+
 // The first error of OpenSSL's thread-local queue as text (and clears the queue); `fallback`
 // when the queue is empty.
 std::string openssl_error(std::string_view fallback = "unknown OpenSSL error");
