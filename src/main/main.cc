@@ -1,6 +1,7 @@
 // turnpike: command line entry point. Wiring only: load the static configuration, configure
 // logging, then either validate or run the gateway.
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -60,6 +61,9 @@ int validate(const config::LoadedStaticConfig& loaded) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenSSL writes TLS records with write(2), without MSG_NOSIGNAL: a peer that went away must
+  // be an EPIPE error on that connection, not a SIGPIPE that ends the process.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   bool validate_only = false;
   for (const auto& a : args) {

@@ -65,7 +65,14 @@ TlsStream::TlsStream(TlsStream&& other) noexcept
       close_notify_sent_(other.close_notify_sent_) {}
 
 TlsStream::~TlsStream() {
-  if (ssl_) SSL_free(ssl_);  // the socket BIO does not own the descriptor; socket_ closes it
+  if (!ssl_) return;
+  // A connection that ends normally says so (close_notify) before the socket closes.
+  if (socket_.is_open()) send_close_notify();
+  // Otherwise OpenSSL drops the session of a connection that did not end with close_notify
+  // (a client that just closed, a timeout) from the cache; TLS >= 1.1 does not require that, and
+  // like nginx we keep such sessions resumable.
+  SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_free(ssl_);  // the socket BIO does not own the descriptor; socket_ closes it
 }
 
 error_code TlsStream::to_error(int ssl_error, int ret) {
