@@ -5,9 +5,7 @@ authentication types, passTLSClientCert, 421 Misdirected Request, session resump
 over TLS and the handshake timeout. Other gateways (sniStrict, live certificate changes,
 redirections) are in test_tls_config.py."""
 
-import json
 import socket
-import time
 
 import pytest
 

@@ -3,8 +3,7 @@ certificates changing live with the dynamic configuration (existing connections 
 broken certificates, the entrypoint `http.tls` default and `http.redirections.entryPoint` to an
 HTTPS entrypoint, and the TLS handshake timeout."""
 
-import socket
-import ssl
+import json
 import time
 
 import pytest
@@ -115,7 +114,7 @@ def test_broken_certificate_is_reported_and_others_serve(env, pki, tmp_path):
 def test_entrypoint_tls_default_and_redirection_to_https(env, pki):
     up = env.upstream("up")
     web_port, secure_port = it.free_port(), it.free_port()
-    gw = env.gateway(
+    env.gateway(
         entrypoints={
             "web": {"address": f"127.0.0.1:{web_port}",
                     "http": {"redirections": {"entryPoint": {"to": "websecure"}}}},
@@ -149,3 +148,23 @@ def test_tls_handshake_timeout(env, pki):
         assert c.closed_within(4)
         assert time.monotonic() - started >= 0.5
     assert s_client(gw.port, "a.test").ok
+
+
+def test_access_log_records_tls_version_and_cipher(env, pki, tmp_path):
+    up = env.upstream("up")
+    log_file = tmp_path / "access.json"
+    gw = env.gateway(dynamic=dynamic(up, {"certificates": certs(pki["a"])}),
+                     static_extra={"accessLog": {"filePath": str(log_file), "format": "json"}})
+    tls_it.wait_https(gw.port, "a.test", pki["ca"])
+    assert curl(gw.port, "a.test", "/logged", cacert=pki["ca"], args=["--tlsv1.3"]).status == 200
+    deadline = time.monotonic() + 5
+    entry = None
+    while entry is None and time.monotonic() < deadline:
+        lines = log_file.read_text().splitlines() if log_file.exists() else []
+        entries = [json.loads(line) for line in lines]
+        entry = next((e for e in entries if e["RequestPath"] == "/logged"), None)
+        time.sleep(0.05)
+    assert entry is not None
+    assert entry["RequestScheme"] == "https"
+    assert entry["TLSVersion"] == "1.3"
+    assert entry["TLSCipher"] == "TLS_AES_128_GCM_SHA256"

@@ -228,6 +228,8 @@ def wait_https(port: int, host: str, cacert: Cert, path: str = "/", timeout: flo
 class TlsRawConn(it.RawConn):
     """RawConn over TLS: exact bytes on a TLS connection (WebSocket frames, pipelining)."""
 
+    closed_errors = (ConnectionResetError, BrokenPipeError, ssl.SSLError)
+
     def __init__(self, port: int, servername: str, cafile: Path | None = None,
                  timeout: float = 5.0, alpn=None, context: ssl.SSLContext | None = None):
         ctx = context or ssl.create_default_context(cafile=str(cafile) if cafile else None)
@@ -242,17 +244,3 @@ class TlsRawConn(it.RawConn):
         self.buf = b""
         self.eof = False
         self.timeout = timeout
-
-    def _recv(self, timeout=None) -> bool:
-        if self.eof:
-            return False
-        self.sock.settimeout(self.timeout if timeout is None else timeout)
-        try:
-            d = self.sock.recv(262144)
-        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
-            d = b""
-        if not d:
-            self.eof = True
-            return False
-        self.buf += d
-        return True

@@ -487,6 +487,9 @@ def request(port: int, path: str = "/", method: str = "GET", host: str | None = 
 class RawConn:
     """A raw TCP connection that sends exact bytes and parses responses incrementally."""
 
+    # Errors that mean the peer closed the connection (subclasses over TLS add ssl.SSLError).
+    closed_errors: tuple = (ConnectionResetError, BrokenPipeError)
+
     def __init__(self, port: int, host: str = "127.0.0.1", source: str | None = None,
                  timeout: float = 5.0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -508,7 +511,7 @@ class RawConn:
         self.sock.settimeout(self.timeout if timeout is None else timeout)
         try:
             d = self.sock.recv(262144)
-        except (ConnectionResetError, BrokenPipeError):
+        except self.closed_errors:
             d = b""
         if not d:
             self.eof = True
