@@ -49,6 +49,8 @@ TlsStream::TlsStream(tcp::socket socket, const EntryPointTls& ep)
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);  // OpenSSL's socket BIO must never block the worker
   if (ec) return;
+  // Before the handshake: a flight must not wait for the client's delayed ACK.
+  socket_.set_option(tcp::no_delay(true), ec);
   ssl_ = new_server_ssl(ep, *state_);
   if (ssl_ && SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
     SSL_free(ssl_);
