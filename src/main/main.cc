@@ -12,6 +12,7 @@
 #include "config/static_config.h"
 #include "provider/file/file_provider.h"
 #include "runtime/gateway.h"
+#include "tls/tls_manager.h"
 
 namespace {
 
@@ -44,6 +45,8 @@ int validate(const config::LoadedStaticConfig& loaded) {
       config::BuildOptions opts;
       for (const auto& [name, ep] : cfg.entry_points) opts.entrypoints.push_back(&ep);
       opts.default_transport = cfg.servers_transport;
+      tls::TlsManager tls;  // loads the certificates and compiles the TLS options, as at run time
+      opts.tls = &tls;
       auto snap = config::build_snapshot(dyn, opts, 1);
       errors = config::collect_errors(dyn, *snap);
       if (errors.empty())

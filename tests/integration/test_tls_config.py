@@ -4,6 +4,7 @@ broken certificates, the entrypoint `http.tls` default and `http.redirections.en
 HTTPS entrypoint, and the TLS handshake timeout."""
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -168,3 +169,24 @@ def test_access_log_records_tls_version_and_cipher(env, pki, tmp_path):
     assert entry["RequestScheme"] == "https"
     assert entry["TLSVersion"] == "1.3"
     assert entry["TLSCipher"] == "TLS_AES_128_GCM_SHA256"
+
+
+def test_validate_reports_tls_problems(turnpike_bin, tmp_path):
+    """--validate loads certificates and compiles TLS options with the run-time code."""
+    dyn = tmp_path / "dynamic.yml"
+    dyn.write_text(it.to_yaml({
+        "http": {"routers": {"r": {"rule": "Host(`a.test`)", "service": "s",
+                                   "tls": {"options": "weak"}}},
+                 "services": {"s": it.service("http://127.0.0.1:1")}},
+        "tls": {"certificates": [{"certFile": "/nonexistent/a.pem", "keyFile": "/nonexistent/a.key"}],
+                "options": {"weak": {"cipherSuites": ["TLS_NOPE"]}}},
+    }))
+    static = tmp_path / "static.yml"
+    static.write_text(it.to_yaml({"entryPoints": {"web": {"address": f"127.0.0.1:{it.free_port()}"}},
+                                  "providers": {"file": {"filename": str(dyn)}}}))
+    p = subprocess.run([str(turnpike_bin), "--validate", f"--configFile={static}"],
+                       capture_output=True, text=True, timeout=20, cwd=tmp_path)
+    assert p.returncode == 1
+    assert 'tls.options.weak@file.cipherSuites: unknown cipher suite "TLS_NOPE"' in p.stderr
+    assert 'tls.certificates[0].certFile: cannot read file "/nonexistent/a.pem"' in p.stderr
+    assert "router r@file: TLS options \"weak@file\" are broken" in p.stderr
