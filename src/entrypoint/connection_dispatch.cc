@@ -31,14 +31,14 @@ enum class FirstByte { kTls, kPlain, kClosed };
 
 // A connection that has no protocol handler yet: graceful draining closes it like an idle one.
 class PendingConnection final : public DrainableConnection {
- public:
+public:
   explicit PendingConnection(tcp::socket& socket) : socket_(socket) {}
   void drain() override {
     boost::system::error_code ec;
     socket_.cancel(ec);
   }
 
- private:
+private:
   tcp::socket& socket_;
 };
 
@@ -49,11 +49,16 @@ http::Task<FirstByte> peek_first_byte(tcp::socket& socket, WorkerState& worker,
   for (;;) {
     unsigned char first = 0;
     ssize_t n = ::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 1) co_return first == kTlsHandshakeRecord ? FirstByte::kTls : FirstByte::kPlain;
-    if (n == 0) co_return FirstByte::kClosed;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) co_return FirstByte::kClosed;
-    if (worker.ctx.draining) co_return FirstByte::kClosed;
+    if (n == 1)
+      co_return first == kTlsHandshakeRecord ? FirstByte::kTls : FirstByte::kPlain;
+    if (n == 0)
+      co_return FirstByte::kClosed;
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      co_return FirstByte::kClosed;
+    if (worker.ctx.draining)
+      co_return FirstByte::kClosed;
     if (!deadline) {
       // Created on first use: usually the first bytes are already there and none is needed.
       deadline.emplace(worker.ctx.deadlines, [&socket] {
@@ -64,7 +69,8 @@ http::Task<FirstByte> peek_first_byte(tcp::socket& socket, WorkerState& worker,
       deadline->expire_after(std::chrono::duration_cast<Clock::duration>(ep.idle_timeout));
     }
     auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kNoThrow);
-    if (ec) co_return FirstByte::kClosed;
+    if (ec)
+      co_return FirstByte::kClosed;
   }
 }
 
@@ -73,15 +79,16 @@ http::Task<void> serve_tls(tcp::socket socket, WorkerState& worker, const EntryP
   // The snapshot current at accept provides the certificates and options of this handshake;
   // later snapshots serve later handshakes (live certificate changes).
   std::shared_ptr<const config::Snapshot> snapshot = worker.snapshot;
-  const tls::EntryPointTls* tls_state =
-      snapshot && ep.index < snapshot->entrypoints.size()
-          ? snapshot->entrypoints[ep.index].tls.get()
-          : nullptr;
-  if (!tls_state) co_return;  // no TLS state (no certificate at all): close
+  const tls::EntryPointTls* tls_state = snapshot && ep.index < snapshot->entrypoints.size()
+                                            ? snapshot->entrypoints[ep.index].tls.get()
+                                            : nullptr;
+  if (!tls_state)
+    co_return; // no TLS state (no certificate at all): close
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   tls::TlsStream stream(std::move(socket), *tls_state);
-  if (!stream.valid()) co_return;
+  if (!stream.valid())
+    co_return;
   // The deadline cancels `socket`, now moved into the stream: re-point it.
   deadline.reset();
   deadline.emplace(worker.ctx.deadlines, [&stream] { stream.cancel(); });
@@ -99,20 +106,23 @@ http::Task<void> serve_tls(tcp::socket socket, WorkerState& worker, const EntryP
   }
   std::string_view alpn = stream.alpn();
   if (alpn == tls::kAcmeTlsAlpn) {
-    stream.close();  // the TLS-ALPN-01 challenge is answered by the handshake itself
+    stream.close(); // the TLS-ALPN-01 challenge is answered by the handshake itself
     co_return;
   }
   // ALPN "h2" is selected only once served_alpn_protocols() lists it (serve_http2).
   co_await serve_http1(std::move(stream), worker, ep);
 }
 
-}  // namespace
+} // namespace
 
-std::vector<std::string> served_alpn_protocols() { return {"http/1.1"}; }
+std::vector<std::string> served_alpn_protocols() {
+  return {"http/1.1"};
+}
 
 Duration handshake_timeout(const EntryPointOptions& ep) {
   Duration limit = std::chrono::duration_cast<Duration>(kMaxHandshakeTimeout);
-  if (ep.read_timeout.count() > 0 && ep.read_timeout < limit) return ep.read_timeout;
+  if (ep.read_timeout.count() > 0 && ep.read_timeout < limit)
+    return ep.read_timeout;
   return limit;
 }
 
@@ -122,7 +132,8 @@ http::Task<void> serve_connection(tcp::socket socket, WorkerState& worker,
   PendingConnection pending(socket);
   // (The TCP router stage -- PROXY protocol, HostSNI routing -- is inserted here.)
   auto first = co_await peek_first_byte(socket, worker, ep, deadline, pending);
-  if (first == FirstByte::kClosed) co_return;
+  if (first == FirstByte::kClosed)
+    co_return;
   if (first == FirstByte::kTls) {
     co_await serve_tls(std::move(socket), worker, ep, deadline);
     co_return;
@@ -131,4 +142,4 @@ http::Task<void> serve_connection(tcp::socket socket, WorkerState& worker,
   co_await serve_http1(std::move(socket), worker, ep);
 }
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

@@ -42,4 +42,4 @@ std::vector<std::string> served_alpn_protocols();
 // entrypoint's readTimeout when that is shorter and not 0.
 Duration handshake_timeout(const EntryPointOptions& ep);
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

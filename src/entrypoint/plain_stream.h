@@ -17,7 +17,7 @@
 namespace turnpike::entrypoint {
 
 class PlainStream {
- public:
+public:
   static constexpr bool kTls = false;
 
   explicit PlainStream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
@@ -25,8 +25,7 @@ class PlainStream {
   auto async_read_some(boost::asio::mutable_buffer buffer) {
     return socket_.async_read_some(buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
   }
-  template <class Buffers>
-  auto async_write(const Buffers& buffers) {
+  template <class Buffers> auto async_write(const Buffers& buffers) {
     return boost::asio::async_write(socket_, buffers,
                                     boost::asio::as_tuple(boost::asio::use_awaitable));
   }
@@ -47,8 +46,8 @@ class PlainStream {
   boost::asio::ip::tcp::socket& socket() { return socket_; }
   const http::TlsInfo* info() const { return nullptr; }
 
- private:
+private:
   boost::asio::ip::tcp::socket socket_;
 };
 
-}  // namespace turnpike::entrypoint
+} // namespace turnpike::entrypoint

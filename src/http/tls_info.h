@@ -6,18 +6,18 @@
 #include <span>
 #include <string_view>
 
-struct x509_st;  // OpenSSL's X509
+struct x509_st; // OpenSSL's X509
 
 namespace turnpike::http {
 
 struct TlsInfo {
-  std::string_view server_name;  // SNI as sent, lower-cased, no trailing dot; empty when none
-  std::string_view version;      // "1.2" or "1.3" (Traefik's access-log form)
-  std::string_view cipher;       // IANA/Go name, "TLS_AES_128_GCM_SHA256"
-  std::string_view alpn;         // negotiated application protocol; empty when none
+  std::string_view server_name; // SNI as sent, lower-cased, no trailing dot; empty when none
+  std::string_view version;     // "1.2" or "1.3" (Traefik's access-log form)
+  std::string_view cipher;      // IANA/Go name, "TLS_AES_128_GCM_SHA256"
+  std::string_view alpn;        // negotiated application protocol; empty when none
   // The client's certificates as it sent them, leaf first; empty without client authentication.
   // After a resumed handshake OpenSSL may only remember the leaf.
   std::span<x509_st* const> peer_certificates;
 };
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

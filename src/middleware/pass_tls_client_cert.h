@@ -37,7 +37,7 @@ struct DistinguishedNameFields {
   bool province = false;
   bool locality = false;
   bool organization = false;
-  bool organizational_unit = false;  // subject only
+  bool organizational_unit = false; // subject only
   bool common_name = false;
   bool serial_number = false;
   bool domain_component = false;
@@ -54,16 +54,17 @@ struct ClientCertInfoOptions {
 
 // Header values, as functions for the tests: the PEM form and the (unescaped) info form.
 std::string client_certs_pem(std::span<x509_st* const> certs);
-std::string client_certs_info(std::span<x509_st* const> certs, const ClientCertInfoOptions& options);
+std::string client_certs_info(std::span<x509_st* const> certs,
+                              const ClientCertInfoOptions& options);
 // Go's url.QueryEscape.
 std::string query_escape(std::string_view s);
 
 class PassTlsClientCert final : public http::Handler {
- public:
+public:
   PassTlsClientCert(bool pem, std::optional<ClientCertInfoOptions> info, HandlerPtr next);
   http::Task<void> handle(http::Exchange& ex) const override;
 
- private:
+private:
   bool pem_;
   std::optional<ClientCertInfoOptions> info_;
   HandlerPtr next_;
@@ -72,4 +73,4 @@ class PassTlsClientCert final : public http::Handler {
 // Factory registered as "passTLSClientCert".
 Wrap build_pass_tls_client_cert(config::Decoder& dec, BuildContext& ctx);
 
-}  // namespace turnpike::middleware
+} // namespace turnpike::middleware

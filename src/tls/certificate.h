@@ -26,7 +26,7 @@ class Certificate;
 using CertificatePtr = std::shared_ptr<const Certificate>;
 
 class Certificate {
- public:
+public:
   ~Certificate();
   Certificate(const Certificate&) = delete;
   Certificate& operator=(const Certificate&) = delete;
@@ -37,7 +37,7 @@ class Certificate {
   static Result<CertificatePtr> from_pem(std::string_view cert_pem, std::string_view key_pem);
 
   X509* leaf() const { return leaf_; }
-  STACK_OF(X509) * chain() const { return chain_; }  // intermediates; may be empty, never null
+  STACK_OF(X509) * chain() const { return chain_; } // intermediates; may be empty, never null
   EVP_PKEY* key() const { return key_; }
   KeyType key_type() const { return key_type_; }
 
@@ -49,12 +49,12 @@ class Certificate {
   // Serial number in upper-case hex (for logs and tests).
   std::string serial_hex() const;
 
- private:
+private:
   Certificate() = default;
   void index_names();
 
   X509* leaf_ = nullptr;
-  STACK_OF(X509)* chain_ = nullptr;
+  STACK_OF(X509) * chain_ = nullptr;
   EVP_PKEY* key_ = nullptr;
   KeyType key_type_ = KeyType::kOther;
   std::vector<std::string> names_;
@@ -71,12 +71,12 @@ struct CertificateRequest {
   std::vector<std::string> ip_addresses;
   std::vector<std::string> emails;
   std::vector<std::string> uris;
-  std::chrono::seconds not_before_offset{-3600};  // relative to now
+  std::chrono::seconds not_before_offset{-3600}; // relative to now
   std::chrono::seconds validity{std::chrono::hours(24 * 365)};
-  KeyType key_type = KeyType::kEcdsa;  // kRsa (2048 bits) or kEcdsa (P-256)
+  KeyType key_type = KeyType::kEcdsa; // kRsa (2048 bits) or kEcdsa (P-256)
   bool is_ca = false;
-  bool client_auth = false;  // extendedKeyUsage clientAuth instead of serverAuth
-  long serial = 0;           // 0 = random
+  bool client_auth = false; // extendedKeyUsage clientAuth instead of serverAuth
+  long serial = 0;          // 0 = random
   // Signs with this CA (its leaf and key) instead of self-signing.
   const Certificate* issuer = nullptr;
 };
@@ -100,4 +100,4 @@ std::string ip_address_text(const ASN1_OCTET_STRING* ip);
 // when the queue is empty.
 std::string openssl_error(std::string_view fallback = "unknown OpenSSL error");
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

@@ -7,39 +7,48 @@ namespace turnpike::tls {
 
 void CertificateSet::add(const CertificatePtr& cert) {
   for (const auto& c : certificates)
-    if (c->key_type() == cert->key_type()) return;
+    if (c->key_type() == cert->key_type())
+      return;
   certificates.push_back(cert);
 }
 
 CertificateStore::CertificateStore(const std::vector<CertificatePtr>& certificates,
                                    CertificatePtr default_certificate) {
-  if (default_certificate) default_.add(default_certificate);
+  if (default_certificate)
+    default_.add(default_certificate);
   for (const auto& cert : certificates) {
     ++count_;
     for (const auto& name : cert->names()) {
       by_name_[name].add(cert);
-      if (parse_ip(name)) has_ip_names_ = true;
+      if (parse_ip(name))
+        has_ip_names_ = true;
     }
   }
 }
 
 bool canonical_server_name(std::string_view name, std::string& out) {
-  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  if (name.size() > 253) return false;
+  if (!name.empty() && name.back() == '.')
+    name.remove_suffix(1);
+  if (name.size() > 253)
+    return false;
   out.resize(name.size());
   for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
-    if (c <= 0x20 || c >= 0x7f) return false;
+    if (c <= 0x20 || c >= 0x7f)
+      return false;
     out[i] = ascii_lower(c);
   }
   return true;
 }
 
 const CertificateSet* CertificateStore::find(std::string_view server_name) const {
-  if (server_name.empty() || by_name_.empty()) return nullptr;
-  if (auto it = by_name_.find(server_name); it != by_name_.end()) return &it->second;
+  if (server_name.empty() || by_name_.empty())
+    return nullptr;
+  if (auto it = by_name_.find(server_name); it != by_name_.end())
+    return &it->second;
   auto dot = server_name.find('.');
-  if (dot == std::string_view::npos || dot == 0 || server_name.size() > 253) return nullptr;
+  if (dot == std::string_view::npos || dot == 0 || server_name.size() > 253)
+    return nullptr;
   char wildcard[256];
   wildcard[0] = '*';
   auto parent = server_name.substr(dot);
@@ -51,8 +60,9 @@ const CertificateSet* CertificateStore::find(std::string_view server_name) const
 
 const CertificateSet* CertificateStore::find_any_case(std::string_view server_name) const {
   thread_local std::string canonical;
-  if (!canonical_server_name(server_name, canonical)) return nullptr;
+  if (!canonical_server_name(server_name, canonical))
+    return nullptr;
   return find(canonical);
 }
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

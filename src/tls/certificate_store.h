@@ -24,7 +24,7 @@ namespace turnpike::tls {
 // The certificates that answer one name, at most one per key type, in the order given.
 struct CertificateSet {
   std::vector<CertificatePtr> certificates;
-  void add(const CertificatePtr& cert);  // ignored when the key type is already present
+  void add(const CertificatePtr& cert); // ignored when the key type is already present
 };
 
 // Hash for string keys looked up by string_view without building a std::string.
@@ -34,10 +34,11 @@ struct TransparentStringHash {
 };
 
 class CertificateStore {
- public:
+public:
   CertificateStore() = default;
   // `certificates` in priority order; `default_certificate` must not be null.
-  CertificateStore(const std::vector<CertificatePtr>& certificates, CertificatePtr default_certificate);
+  CertificateStore(const std::vector<CertificatePtr>& certificates,
+                   CertificatePtr default_certificate);
 
   // The set for a server name (already lower-cased, no trailing dot), or nullptr.
   const CertificateSet* find(std::string_view server_name) const;
@@ -51,7 +52,7 @@ class CertificateStore {
   bool covers(std::string_view domain) const { return find_any_case(domain) != nullptr; }
   size_t size() const { return count_; }
 
- private:
+private:
   std::unordered_map<std::string, CertificateSet, TransparentStringHash, std::equal_to<>> by_name_;
   CertificateSet default_;
   bool has_ip_names_ = false;
@@ -62,4 +63,4 @@ class CertificateStore {
 // is longer than a DNS name can be (253) or contains bytes outside printable ASCII.
 bool canonical_server_name(std::string_view name, std::string& out);
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

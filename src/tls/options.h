@@ -23,30 +23,30 @@ namespace turnpike::tls {
 inline constexpr std::string_view kDefaultOptionsName = "default";
 
 struct ClientAuthSpec {
-  std::vector<std::string> ca_files;  // file paths or inline PEM
-  std::string client_auth_type;       // one of the five Go names; "" = see compile_options
+  std::vector<std::string> ca_files; // file paths or inline PEM
+  std::string client_auth_type;      // one of the five Go names; "" = see compile_options
   bool operator==(const ClientAuthSpec&) const = default;
 };
 
 struct OptionsSpec {
-  std::string min_version;  // "VersionTLS10".."VersionTLS13"; "" = VersionTLS12
-  std::string max_version;  // "" = VersionTLS13
+  std::string min_version; // "VersionTLS10".."VersionTLS13"; "" = VersionTLS12
+  std::string max_version; // "" = VersionTLS13
   std::vector<std::string> cipher_suites;
   std::vector<std::string> curve_preferences;
   ClientAuthSpec client_auth;
   bool sni_strict = false;
-  std::optional<std::vector<std::string>> alpn_protocols;  // absent = h2, http/1.1, acme-tls/1
+  std::optional<std::vector<std::string>> alpn_protocols; // absent = h2, http/1.1, acme-tls/1
   bool disable_session_tickets = false;
-  bool prefer_server_cipher_suites = false;  // deprecated in Traefik, accepted and ignored
+  bool prefer_server_cipher_suites = false; // deprecated in Traefik, accepted and ignored
   bool operator==(const OptionsSpec&) const = default;
 };
 
 enum class ClientAuthType {
   kNoClientCert,
-  kRequestClientCert,          // ask, accept anything (not verified)
-  kRequireAnyClientCert,       // require one, not verified
-  kVerifyClientCertIfGiven,    // verify against caFiles when one is sent
-  kRequireAndVerifyClientCert  // require and verify against caFiles
+  kRequestClientCert,         // ask, accept anything (not verified)
+  kRequireAnyClientCert,      // require one, not verified
+  kVerifyClientCertIfGiven,   // verify against caFiles when one is sent
+  kRequireAndVerifyClientCert // require and verify against caFiles
 };
 
 // Shared, immutable X509 (CA certificates of clientAuth.caFiles).
@@ -55,16 +55,16 @@ using X509Ref = std::shared_ptr<X509>;
 struct CompiledOptions {
   int min_version = TLS1_2_VERSION;
   int max_version = TLS1_3_VERSION;
-  std::string cipher_list;   // OpenSSL names for TLS <= 1.2 ("ECDHE-RSA-AES128-GCM-SHA256:...")
-  std::string ciphersuites;  // TLS 1.3 ("TLS_AES_128_GCM_SHA256:...")
-  std::vector<std::string> requested_ciphers;  // the OpenSSL names asked for, to check availability
-  std::vector<int> groups;   // NIDs in preference order
+  std::string cipher_list;  // OpenSSL names for TLS <= 1.2 ("ECDHE-RSA-AES128-GCM-SHA256:...")
+  std::string ciphersuites; // TLS 1.3 ("TLS_AES_128_GCM_SHA256:...")
+  std::vector<std::string> requested_ciphers; // the OpenSSL names asked for, to check availability
+  std::vector<int> groups;                    // NIDs in preference order
   ClientAuthType client_auth = ClientAuthType::kNoClientCert;
   std::vector<X509Ref> client_cas;
   bool sni_strict = false;
   std::vector<std::string> alpn;
   bool disable_session_tickets = false;
-  int security_level = 2;  // 0 when TLS < 1.2 is allowed (SHA-1 handshake signatures)
+  int security_level = 2; // 0 when TLS < 1.2 is allowed (SHA-1 handshake signatures)
 };
 
 // Validates and maps the options. Errors are "<option>: <problem>", e.g.
@@ -76,4 +76,4 @@ Result<CompiledOptions> compile_options(const OptionsSpec& spec);
 // An OpenSSL protocol version constant as Traefik's access log writes it (TLS1_3_VERSION -> "1.3").
 std::string_view version_name(int version);
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

@@ -30,9 +30,11 @@ ConnectionState* state_of(SSL* ssl) {
 
 // Reads a 2-byte big-endian length-prefixed block; false when it overruns.
 bool read_u16_block(std::string_view& in, std::string_view& block) {
-  if (in.size() < 2) return false;
+  if (in.size() < 2)
+    return false;
   size_t n = (static_cast<unsigned char>(in[0]) << 8) | static_cast<unsigned char>(in[1]);
-  if (in.size() - 2 < n) return false;
+  if (in.size() - 2 < n)
+    return false;
   block = in.substr(2, n);
   in.remove_prefix(2 + n);
   return true;
@@ -41,13 +43,16 @@ bool read_u16_block(std::string_view& in, std::string_view& block) {
 // server_name extension (RFC 6066 3): the first host_name entry.
 std::string_view sni_from_extension(std::string_view ext) {
   std::string_view list;
-  if (!read_u16_block(ext, list)) return {};
+  if (!read_u16_block(ext, list))
+    return {};
   while (list.size() >= 3) {
     auto type = static_cast<unsigned char>(list[0]);
     list.remove_prefix(1);
     std::string_view name;
-    if (!read_u16_block(list, name)) return {};
-    if (type == 0) return name;
+    if (!read_u16_block(list, name))
+      return {};
+    if (type == 0)
+      return name;
   }
   return {};
 }
@@ -55,7 +60,8 @@ std::string_view sni_from_extension(std::string_view ext) {
 std::string_view ext_of(SSL* ssl, unsigned int type) {
   const unsigned char* p = nullptr;
   size_t len = 0;
-  if (SSL_client_hello_get0_ext(ssl, type, &p, &len) != 1) return {};
+  if (SSL_client_hello_get0_ext(ssl, type, &p, &len) != 1)
+    return {};
   return std::string_view(reinterpret_cast<const char*>(p), len);
 }
 
@@ -63,8 +69,10 @@ std::string_view ext_of(SSL* ssl, unsigned int type) {
 bool alpn_offers(std::string_view list, std::string_view proto) {
   while (!list.empty()) {
     size_t n = static_cast<unsigned char>(list[0]);
-    if (list.size() - 1 < n) return false;
-    if (list.substr(1, n) == proto) return true;
+    if (list.size() - 1 < n)
+      return false;
+    if (list.substr(1, n) == proto)
+      return true;
     list.remove_prefix(1 + n);
   }
   return false;
@@ -75,14 +83,17 @@ std::string local_ip(SSL* ssl) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   int fd = SSL_get_fd(ssl);
-  if (fd < 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  if (fd < 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return {};
   char buf[INET6_ADDRSTRLEN] = {0};
   if (ss.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
   } else if (ss.ss_family == AF_INET6) {
     auto* a6 = &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, &a6->s6_addr[12], buf, sizeof(buf));
-    else inet_ntop(AF_INET6, a6, buf, sizeof(buf));
+    if (IN6_IS_ADDR_V4MAPPED(a6))
+      inet_ntop(AF_INET, &a6->s6_addr[12], buf, sizeof(buf));
+    else
+      inet_ntop(AF_INET6, a6, buf, sizeof(buf));
   }
   return buf;
 }
@@ -109,7 +120,8 @@ void switch_options(SSL* ssl, const OptionsContext& from, const OptionsContext& 
   const auto& t = to.options;
   if (t.cipher_list != f.cipher_list && !t.cipher_list.empty())
     SSL_set_cipher_list(ssl, t.cipher_list.c_str());
-  if (t.ciphersuites != f.ciphersuites) SSL_set_ciphersuites(ssl, t.ciphersuites.c_str());
+  if (t.ciphersuites != f.ciphersuites)
+    SSL_set_ciphersuites(ssl, t.ciphersuites.c_str());
   if (t.groups != f.groups)
     SSL_set1_groups(ssl, const_cast<int*>(t.groups.data()), static_cast<int>(t.groups.size()));
   SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
@@ -148,7 +160,8 @@ int on_client_hello(SSL* ssl, int* alert, void*) {
     return refuse(*st, alert, SSL_AD_ILLEGAL_PARAMETER, "invalid server name");
   std::string_view alpn_ext = ext_of(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation);
   std::string_view alpn_list;
-  if (!alpn_ext.empty()) read_u16_block(alpn_ext, alpn_list);
+  if (!alpn_ext.empty())
+    read_u16_block(alpn_ext, alpn_list);
   st->acme_challenge = alpn_offers(alpn_list, kAcmeTlsAlpn);
 
   int index = ep.options_for(st->server_name);
@@ -175,8 +188,10 @@ int on_client_hello(SSL* ssl, int* alert, void*) {
 
   const CertificateStore& store = server.store();
   const CertificateSet* set = nullptr;
-  if (!st->server_name.empty()) set = store.find(st->server_name);
-  else if (store.has_ip_names()) set = store.find(local_ip(ssl));
+  if (!st->server_name.empty())
+    set = store.find(st->server_name);
+  else if (store.has_ip_names())
+    set = store.find(local_ip(ssl));
   if (!set) {
     if (target.options.sni_strict)
       return refuse(*st, alert, SSL_AD_UNRECOGNIZED_NAME,
@@ -186,22 +201,26 @@ int on_client_hello(SSL* ssl, int* alert, void*) {
     set = &store.default_set();
   }
   // Every options context already holds the default certificate.
-  if (set != &store.default_set()) install_certificates(ssl, *set);
+  if (set != &store.default_set())
+    install_certificates(ssl, *set);
   return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
             unsigned int inlen, void*) {
   ConnectionState* st = state_of(ssl);
-  if (!st || !st->entrypoint || st->options == kBrokenOptions) return SSL_TLSEXT_ERR_NOACK;
+  if (!st || !st->entrypoint || st->options == kBrokenOptions)
+    return SSL_TLSEXT_ERR_NOACK;
   const OptionsContext& oc = st->entrypoint->server().options()[static_cast<size_t>(st->options)];
   std::string_view client(reinterpret_cast<const char*>(in), inlen);
   if (st->acme_challenge) {
-    if (!oc.alpn_acme) return SSL_TLSEXT_ERR_ALERT_FATAL;
+    if (!oc.alpn_acme)
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
     // The protocol inside the client's own list, which outlives this call.
     for (std::string_view list = client; !list.empty();) {
       size_t n = static_cast<unsigned char>(list[0]);
-      if (list.size() - 1 < n) break;
+      if (list.size() - 1 < n)
+        break;
       if (list.substr(1, n) == kAcmeTlsAlpn) {
         *out = reinterpret_cast<const unsigned char*>(list.data() + 1);
         *outlen = static_cast<unsigned char>(n);
@@ -212,21 +231,26 @@ int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const un
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
   auto selected = negotiate_alpn(oc.served_alpn, client);
-  if (!selected) return SSL_TLSEXT_ERR_ALERT_FATAL;
-  if (selected->empty()) return SSL_TLSEXT_ERR_NOACK;
+  if (!selected)
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  if (selected->empty())
+    return SSL_TLSEXT_ERR_NOACK;
   *out = reinterpret_cast<const unsigned char*>(selected->data());
   *outlen = static_cast<unsigned char>(selected->size());
   return SSL_TLSEXT_ERR_OK;
 }
 
 // Request/RequireAny: the certificate is asked for but, as in Go, never verified.
-int accept_any_certificate(int, X509_STORE_CTX*) { return 1; }
+int accept_any_certificate(int, X509_STORE_CTX*) {
+  return 1;
+}
 
 std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
                           const CertificateSet& default_set) {
   const CompiledOptions& o = oc.options;
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) return "SSL_CTX_new: " + openssl_error();
+  if (!ctx)
+    return "SSL_CTX_new: " + openssl_error();
   oc.ctx = ctx;
   auto fail = [&](std::string why) {
     SSL_CTX_free(ctx);
@@ -237,9 +261,9 @@ std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
   SSL_CTX_set_min_proto_version(ctx, o.min_version);
   SSL_CTX_set_max_proto_version(ctx, o.max_version);
   uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                  SSL_OP_PRIORITIZE_CHACHA | SSL_OP_NO_COMPRESSION |
-                  SSL_OP_IGNORE_UNEXPECTED_EOF;
-  if (o.disable_session_tickets) opts |= SSL_OP_NO_TICKET;
+                  SSL_OP_PRIORITIZE_CHACHA | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF;
+  if (o.disable_session_tickets)
+    opts |= SSL_OP_NO_TICKET;
   SSL_CTX_set_options(ctx, opts);
   // Partial writes: one record per SSL_write, so the stream can wait for the socket between
   // records. No SSL_MODE_RELEASE_BUFFERS: keeping the record buffers avoids an allocation pair
@@ -257,25 +281,33 @@ std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
       for (int i = 0; i < sk_SSL_CIPHER_num(have) && !found; ++i)
         found = name == SSL_CIPHER_get_name(sk_SSL_CIPHER_value(have, i));
       if (!found)
-        return fail("cipherSuites: " + name + " is not available (disabled in this OpenSSL build or below its security level)");
+        return fail(
+            "cipherSuites: " + name +
+            " is not available (disabled in this OpenSSL build or below its security level)");
     }
   }
   if (SSL_CTX_set_ciphersuites(ctx, o.ciphersuites.c_str()) != 1)
     return fail("cipherSuites: invalid TLS 1.3 cipher suites");
-  if (SSL_CTX_set1_groups(ctx, const_cast<int*>(o.groups.data()), static_cast<int>(o.groups.size())) != 1)
+  if (SSL_CTX_set1_groups(ctx, const_cast<int*>(o.groups.data()),
+                          static_cast<int>(o.groups.size())) != 1)
     return fail("curvePreferences: " + openssl_error());
   switch (o.client_auth) {
-    case ClientAuthType::kNoClientCert: SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr); break;
-    case ClientAuthType::kRequestClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_certificate);
-      break;
-    case ClientAuthType::kRequireAnyClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_certificate);
-      break;
-    case ClientAuthType::kVerifyClientCertIfGiven: SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr); break;
-    case ClientAuthType::kRequireAndVerifyClientCert:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-      break;
+  case ClientAuthType::kNoClientCert:
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    break;
+  case ClientAuthType::kRequestClientCert:
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_certificate);
+    break;
+  case ClientAuthType::kRequireAnyClientCert:
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       accept_any_certificate);
+    break;
+  case ClientAuthType::kVerifyClientCertIfGiven:
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    break;
+  case ClientAuthType::kRequireAndVerifyClientCert:
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    break;
   }
   if (!o.client_cas.empty()) {
     X509_STORE* store = X509_STORE_new();
@@ -284,8 +316,8 @@ std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
       X509_STORE_add_cert(store, ca.get());
       sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca.get())));
     }
-    SSL_CTX_set_cert_store(ctx, store);        // takes ownership
-    SSL_CTX_set_client_CA_list(ctx, names);    // takes ownership
+    SSL_CTX_set_cert_store(ctx, store);     // takes ownership
+    SSL_CTX_set_client_CA_list(ctx, names); // takes ownership
   }
   // Sessions resume only under the options they were made with (a session from options without
   // client authentication must not resume under mTLS options).
@@ -309,29 +341,36 @@ std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
       continue;
     }
     bool served = false;
-    for (const auto& s : in.served_alpn) served |= s == p;
-    if (served) oc.served_alpn.push_back(p);
+    for (const auto& s : in.served_alpn)
+      served |= s == p;
+    if (served)
+      oc.served_alpn.push_back(p);
   }
   return {};
 }
 
-}  // namespace
+} // namespace
 
 std::optional<std::string_view> negotiate_alpn(const std::vector<std::string>& server,
                                                std::string_view client) {
-  if (server.empty() || client.empty()) return std::string_view();
+  if (server.empty() || client.empty())
+    return std::string_view();
   bool http11_fallback = false;
   for (const auto& s : server) {
     for (std::string_view list = client; !list.empty();) {
       size_t n = static_cast<unsigned char>(list[0]);
-      if (list.size() - 1 < n) return std::nullopt;  // malformed (OpenSSL checks it first)
+      if (list.size() - 1 < n)
+        return std::nullopt; // malformed (OpenSSL checks it first)
       std::string_view c = list.substr(1, n);
-      if (c == s) return c;
-      if (s == "h2" && c == "http/1.1") http11_fallback = true;
+      if (c == s)
+        return c;
+      if (s == "h2" && c == "http/1.1")
+        http11_fallback = true;
       list.remove_prefix(1 + n);
     }
   }
-  if (http11_fallback) return std::string_view();
+  if (http11_fallback)
+    return std::string_view();
   return std::nullopt;
 }
 
@@ -342,7 +381,8 @@ void ChallengeCertificates::put(std::string domain, CertificatePtr certificate) 
 
 void ChallengeCertificates::remove(std::string_view domain) {
   std::lock_guard lock(mu_);
-  if (auto it = by_domain_.find(to_lower(domain)); it != by_domain_.end()) by_domain_.erase(it);
+  if (auto it = by_domain_.find(to_lower(domain)); it != by_domain_.end())
+    by_domain_.erase(it);
 }
 
 CertificatePtr ChallengeCertificates::find(std::string_view domain) const {
@@ -356,8 +396,10 @@ std::shared_ptr<const ServerTls> ServerTls::build(ServerTlsInputs in) {
   s->store_ = CertificateStore(in.certificates, in.default_certificate);
   s->challenges_ = in.challenges;
   bool has_default = false;
-  for (const auto& [name, spec] : in.options) has_default |= name == kDefaultOptionsName;
-  if (!has_default) in.options.emplace(in.options.begin(), std::string(kDefaultOptionsName), OptionsSpec{});
+  for (const auto& [name, spec] : in.options)
+    has_default |= name == kDefaultOptionsName;
+  if (!has_default)
+    in.options.emplace(in.options.begin(), std::string(kDefaultOptionsName), OptionsSpec{});
   for (const auto& [name, spec] : in.options) {
     OptionsContext oc;
     oc.name = name;
@@ -368,7 +410,8 @@ std::shared_ptr<const ServerTls> ServerTls::build(ServerTlsInputs in) {
       oc.options = std::move(*compiled);
       oc.error = build_context(oc, in, s->store_.default_set());
     }
-    if (oc.name == kDefaultOptionsName) s->default_index_ = static_cast<int>(s->options_.size());
+    if (oc.name == kDefaultOptionsName)
+      s->default_index_ = static_cast<int>(s->options_.size());
     s->options_.push_back(std::move(oc));
   }
   s->fallback_.name = std::string(kDefaultOptionsName);
@@ -379,13 +422,15 @@ std::shared_ptr<const ServerTls> ServerTls::build(ServerTlsInputs in) {
 }
 
 ServerTls::~ServerTls() {
-  for (auto& oc : options_) SSL_CTX_free(oc.ctx);
+  for (auto& oc : options_)
+    SSL_CTX_free(oc.ctx);
   SSL_CTX_free(fallback_.ctx);
 }
 
 int ServerTls::find_options(std::string_view name) const {
   for (size_t i = 0; i < options_.size(); ++i)
-    if (options_[i].name == name) return static_cast<int>(i);
+    if (options_[i].name == name)
+      return static_cast<int>(i);
   return kBrokenOptions;
 }
 
@@ -398,7 +443,8 @@ void EntryPointTls::set_host_options(std::string host, int options) {
 
 int EntryPointTls::options_for(std::string_view server_name) const {
   if (!server_name.empty() && !hosts_.empty()) {
-    if (auto it = hosts_.find(server_name); it != hosts_.end()) return it->second;
+    if (auto it = hosts_.find(server_name); it != hosts_.end())
+      return it->second;
     auto dot = server_name.find('.');
     if (dot != std::string_view::npos && dot > 0 && server_name.size() <= 253) {
       char wildcard[256];
@@ -414,9 +460,11 @@ int EntryPointTls::options_for(std::string_view server_name) const {
 
 SSL* new_server_ssl(const EntryPointTls& ep, ConnectionState& state) {
   SSL_CTX* ctx = initial_options(ep).ctx;
-  if (!ctx) return nullptr;
+  if (!ctx)
+    return nullptr;
   SSL* ssl = SSL_new(ctx);
-  if (!ssl) return nullptr;
+  if (!ssl)
+    return nullptr;
   state.entrypoint = &ep;
   SSL_set_ex_data(ssl, state_index(), &state);
   SSL_set_accept_state(ssl);
@@ -440,11 +488,12 @@ void record_handshake(SSL* ssl, ConnectionState& state) {
     if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl))
       for (int i = 0; i < sk_X509_num(chain); ++i) {
         X509* x = sk_X509_value(chain, i);
-        if (X509_cmp(x, leaf) != 0) state.peer_certificates.push_back(x);
+        if (X509_cmp(x, leaf) != 0)
+          state.peer_certificates.push_back(x);
       }
   }
   info.peer_certificates = state.peer_certificates;
-  state.entrypoint = nullptr;  // the snapshot that owns it may go away after the handshake
+  state.entrypoint = nullptr; // the snapshot that owns it may go away after the handshake
 }
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

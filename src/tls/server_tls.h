@@ -47,41 +47,42 @@ inline constexpr int kBrokenOptions = -1;
 // the control thread; read by workers only in handshakes that offer ALPN "acme-tls/1" (rare), so
 // a mutex is cheap enough. Changes apply to the next handshake, without a rebuild.
 class ChallengeCertificates {
- public:
+public:
   void put(std::string domain, CertificatePtr certificate);
   void remove(std::string_view domain);
-  CertificatePtr find(std::string_view domain) const;  // `domain` lower-case
+  CertificatePtr find(std::string_view domain) const; // `domain` lower-case
 
- private:
+private:
   mutable std::mutex mu_;
-  std::unordered_map<std::string, CertificatePtr, TransparentStringHash, std::equal_to<>> by_domain_;
+  std::unordered_map<std::string, CertificatePtr, TransparentStringHash, std::equal_to<>>
+      by_domain_;
 };
 
 // One `tls.options.<name>` as served.
 struct OptionsContext {
-  std::string name;      // "default", "mtls@file"
-  std::string error;     // non-empty: the options do not compile; handshakes using them fail
+  std::string name;  // "default", "mtls@file"
+  std::string error; // non-empty: the options do not compile; handshakes using them fail
   CompiledOptions options;
-  SSL_CTX* ctx = nullptr;       // owned by ServerTls; null when broken
-  std::vector<std::string> served_alpn;  // options.alpn restricted to the served protocols
-  bool alpn_acme = false;       // "acme-tls/1" is in options.alpn
+  SSL_CTX* ctx = nullptr;               // owned by ServerTls; null when broken
+  std::vector<std::string> served_alpn; // options.alpn restricted to the served protocols
+  bool alpn_acme = false;               // "acme-tls/1" is in options.alpn
 };
 
 struct ServerTlsInputs {
-  std::vector<CertificatePtr> certificates;  // served certificates in priority order
-  CertificatePtr default_certificate;        // required
+  std::vector<CertificatePtr> certificates; // served certificates in priority order
+  CertificatePtr default_certificate;       // required
   // Options by name; "default" is added with Traefik's defaults when absent.
   std::vector<std::pair<std::string, OptionsSpec>> options;
   // Application protocols the entrypoints can serve after the handshake ("http/1.1"; "h2" once
   // HTTP/2 is served). Others in alpnProtocols are never selected.
   std::vector<std::string> served_alpn = {"http/1.1"};
-  TicketKeys* ticket_keys = nullptr;             // required; outlives the ServerTls
-  SessionCache* session_cache = nullptr;         // required; outlives the ServerTls
-  const ChallengeCertificates* challenges = nullptr;  // optional
+  TicketKeys* ticket_keys = nullptr;                 // required; outlives the ServerTls
+  SessionCache* session_cache = nullptr;             // required; outlives the ServerTls
+  const ChallengeCertificates* challenges = nullptr; // optional
 };
 
 class ServerTls {
- public:
+public:
   static std::shared_ptr<const ServerTls> build(ServerTlsInputs inputs);
   ~ServerTls();
   ServerTls(const ServerTls&) = delete;
@@ -97,7 +98,7 @@ class ServerTls {
   // the entrypoint's default options are broken (their ClientHello then fails).
   const OptionsContext& fallback() const { return fallback_; }
 
- private:
+private:
   ServerTls() = default;
 
   CertificateStore store_;
@@ -108,7 +109,7 @@ class ServerTls {
 };
 
 class EntryPointTls {
- public:
+public:
   EntryPointTls(std::shared_ptr<const ServerTls> server, std::string entrypoint);
 
   // Builder only, before the object is shared: `host` lower-case ("a.example.com" or
@@ -123,7 +124,7 @@ class EntryPointTls {
   const std::string& entrypoint() const { return entrypoint_; }
   size_t host_count() const { return hosts_.size(); }
 
- private:
+private:
   std::shared_ptr<const ServerTls> server_;
   std::string entrypoint_;
   std::unordered_map<std::string, int, TransparentStringHash, std::equal_to<>> hosts_;
@@ -133,13 +134,13 @@ class EntryPointTls {
 // facts middlewares see (http::TlsInfo). Owned by the connection's stream (heap, pointer-stable:
 // OpenSSL keeps a pointer to it in the SSL's ex_data). Worker-confined.
 struct ConnectionState {
-  const EntryPointTls* entrypoint = nullptr;  // valid during the handshake only
-  int options = kBrokenOptions;               // the options selected for this connection
-  std::string server_name;                    // canonical SNI; empty when none
-  bool acme_challenge = false;                // the ClientHello offered ALPN acme-tls/1
-  std::string failure;                        // why the ClientHello was refused (logs)
+  const EntryPointTls* entrypoint = nullptr; // valid during the handshake only
+  int options = kBrokenOptions;              // the options selected for this connection
+  std::string server_name;                   // canonical SNI; empty when none
+  bool acme_challenge = false;               // the ClientHello offered ALPN acme-tls/1
+  std::string failure;                       // why the ClientHello was refused (logs)
   http::TlsInfo info;
-  std::vector<X509*> peer_certificates;       // borrowed from the SSL's session
+  std::vector<X509*> peer_certificates; // borrowed from the SSL's session
 };
 
 // Creates the server SSL for a new connection on `ep` (starting on its default options'
@@ -157,4 +158,4 @@ void record_handshake(SSL* ssl, ConnectionState& state);
 std::optional<std::string_view> negotiate_alpn(const std::vector<std::string>& server,
                                                std::string_view client);
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

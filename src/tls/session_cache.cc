@@ -35,8 +35,8 @@ TicketKeys::Key fresh_key() {
 
 int set_mac_key(EVP_MAC_CTX* hctx, const TicketKeys::Key& key) {
   OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(key.hmac_key.data()),
-                                        key.hmac_key.size()),
+      OSSL_PARAM_construct_octet_string(
+          OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(key.hmac_key.data()), key.hmac_key.size()),
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
       OSSL_PARAM_construct_end()};
   return EVP_MAC_CTX_set_params(hctx, params);
@@ -47,21 +47,28 @@ int set_mac_key(EVP_MAC_CTX* hctx, const TicketKeys::Key& key) {
 int ticket_key_callback(SSL* ssl, unsigned char key_name[16], unsigned char iv[16],
                         EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int encrypt) {
   auto* keys = static_cast<TicketKeys*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), keys_index()));
-  if (!keys) return -1;
+  if (!keys)
+    return -1;
   auto set = keys->current();
-  if (!set || set->empty()) return -1;
+  if (!set || set->empty())
+    return -1;
   if (encrypt) {
     const auto& key = set->front();
-    if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
+    if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+      return -1;
     std::memcpy(key_name, key.name.data(), key.name.size());
-    if (EVP_EncryptInit_ex(cctx, ticket_cipher(), nullptr, key.aes_key.data(), iv) != 1) return -1;
+    if (EVP_EncryptInit_ex(cctx, ticket_cipher(), nullptr, key.aes_key.data(), iv) != 1)
+      return -1;
     return set_mac_key(hctx, key) == 1 ? 1 : -1;
   }
   for (size_t i = 0; i < set->size(); ++i) {
     const auto& key = (*set)[i];
-    if (std::memcmp(key_name, key.name.data(), key.name.size()) != 0) continue;
-    if (set_mac_key(hctx, key) != 1) return -1;
-    if (EVP_DecryptInit_ex(cctx, ticket_cipher(), nullptr, key.aes_key.data(), iv) != 1) return -1;
+    if (std::memcmp(key_name, key.name.data(), key.name.size()) != 0)
+      continue;
+    if (set_mac_key(hctx, key) != 1)
+      return -1;
+    if (EVP_DecryptInit_ex(cctx, ticket_cipher(), nullptr, key.aes_key.data(), iv) != 1)
+      return -1;
     return i == 0 ? 1 : 2;
   }
   return 0;
@@ -71,7 +78,7 @@ SessionCache* cache_of(SSL_CTX* ctx) {
   return static_cast<SessionCache*>(SSL_CTX_get_ex_data(ctx, cache_index()));
 }
 
-}  // namespace
+} // namespace
 
 TicketKeys::TicketKeys() {
   keys_.store(std::make_shared<const std::vector<Key>>(std::vector<Key>{fresh_key()}));
@@ -87,12 +94,12 @@ void TicketKeys::rotate() {
   keys_.store(std::make_shared<const std::vector<Key>>(std::move(next)), std::memory_order_release);
 }
 
-SessionCache::SessionCache(size_t capacity)
-    : shard_capacity_(std::max<size_t>(1, capacity / 16)) {}
+SessionCache::SessionCache(size_t capacity) : shard_capacity_(std::max<size_t>(1, capacity / 16)) {}
 
 SessionCache::~SessionCache() {
   for (auto& s : shards_)
-    for (auto& [id, session] : s.sessions) SSL_SESSION_free(session);
+    for (auto& [id, session] : s.sessions)
+      SSL_SESSION_free(session);
 }
 
 size_t SessionCache::size() const {
@@ -112,10 +119,12 @@ SessionCache::Shard& SessionCache::shard_for(std::string_view id) {
 int SessionCache::add(SSL* ssl, SSL_SESSION* session) {
   // TLS 1.3 with stateless tickets: the ticket carries the session, nothing to keep here
   // (OpenSSL still reports each such session to this callback).
-  if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET)) return 0;
+  if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET))
+    return 0;
   unsigned int len = 0;
   const unsigned char* id = SSL_SESSION_get_id(session, &len);
-  if (len == 0) return 0;  // a TLS 1.2 session resumed by ticket only
+  if (len == 0)
+    return 0; // a TLS 1.2 session resumed by ticket only
   std::string key(reinterpret_cast<const char*>(id), len);
   Shard& s = shard_for(key);
   std::lock_guard lock(s.mu);
@@ -138,10 +147,11 @@ int SessionCache::add(SSL* ssl, SSL_SESSION* session) {
   if (s.order.size() > 2 * shard_capacity_ + 16) {
     std::deque<std::string> live;
     for (auto& k : s.order)
-      if (s.sessions.count(k)) live.push_back(std::move(k));
+      if (s.sessions.count(k))
+        live.push_back(std::move(k));
     s.order.swap(live);
   }
-  return 1;  // the cache keeps the reference OpenSSL handed over
+  return 1; // the cache keeps the reference OpenSSL handed over
 }
 
 SSL_SESSION* SessionCache::get(const unsigned char* id, int length) {
@@ -149,7 +159,8 @@ SSL_SESSION* SessionCache::get(const unsigned char* id, int length) {
   Shard& s = shard_for(key);
   std::lock_guard lock(s.mu);
   auto it = s.sessions.find(key);
-  if (it == s.sessions.end()) return nullptr;
+  if (it == s.sessions.end())
+    return nullptr;
   SSL_SESSION_up_ref(it->second);
   return it->second;
 }
@@ -161,7 +172,8 @@ void SessionCache::remove(SSL_SESSION* session) {
   Shard& s = shard_for(key);
   std::lock_guard lock(s.mu);
   auto it = s.sessions.find(key);
-  if (it == s.sessions.end()) return;
+  if (it == s.sessions.end())
+    return;
   SSL_SESSION_free(it->second);
   s.sessions.erase(it);
 }
@@ -177,14 +189,16 @@ void attach(SSL_CTX* ctx, TicketKeys* keys, SessionCache* cache) {
     auto* c = cache_of(SSL_get_SSL_CTX(ssl));
     return c ? c->add(ssl, session) : 0;
   });
-  SSL_CTX_sess_set_get_cb(ctx, [](SSL* ssl, const unsigned char* id, int len, int* copy) -> SSL_SESSION* {
-    *copy = 0;  // the returned reference is the caller's
-    auto* c = cache_of(SSL_get_SSL_CTX(ssl));
-    return c ? c->get(id, len) : nullptr;
-  });
+  SSL_CTX_sess_set_get_cb(
+      ctx, [](SSL* ssl, const unsigned char* id, int len, int* copy) -> SSL_SESSION* {
+        *copy = 0; // the returned reference is the caller's
+        auto* c = cache_of(SSL_get_SSL_CTX(ssl));
+        return c ? c->get(id, len) : nullptr;
+      });
   SSL_CTX_sess_set_remove_cb(ctx, [](SSL_CTX* c, SSL_SESSION* session) {
-    if (auto* cache = cache_of(c)) cache->remove(session);
+    if (auto* cache = cache_of(c))
+      cache->remove(session);
   });
 }
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

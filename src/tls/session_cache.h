@@ -32,30 +32,32 @@
 namespace turnpike::tls {
 
 inline constexpr std::chrono::hours kTicketKeyRotation{1};
-inline constexpr size_t kTicketKeysKept = 3;  // the current key and two previous ones
+inline constexpr size_t kTicketKeysKept = 3; // the current key and two previous ones
 // Lifetime of a session (and the ticket lifetime hint): as long as the oldest key decrypts.
 inline constexpr long kSessionTimeoutSeconds = 2 * 3600;
 
 class TicketKeys {
- public:
+public:
   struct Key {
     std::array<unsigned char, 16> name;
     std::array<unsigned char, 32> aes_key;
     std::array<unsigned char, 32> hmac_key;
   };
 
-  TicketKeys();  // starts with one fresh key
+  TicketKeys(); // starts with one fresh key
   // Adds a fresh key in front and drops the oldest beyond kTicketKeysKept. Control thread.
   void rotate();
   // The current set, newest first. Any thread.
-  std::shared_ptr<const std::vector<Key>> current() const { return keys_.load(std::memory_order_acquire); }
+  std::shared_ptr<const std::vector<Key>> current() const {
+    return keys_.load(std::memory_order_acquire);
+  }
 
- private:
+private:
   std::atomic<std::shared_ptr<const std::vector<Key>>> keys_;
 };
 
 class SessionCache {
- public:
+public:
   explicit SessionCache(size_t capacity = 20480);
   ~SessionCache();
   SessionCache(const SessionCache&) = delete;
@@ -69,11 +71,11 @@ class SessionCache {
   SSL_SESSION* get(const unsigned char* id, int length);
   void remove(SSL_SESSION* session);
 
- private:
+private:
   struct Shard {
     mutable std::mutex mu;
     std::unordered_map<std::string, SSL_SESSION*> sessions;
-    std::deque<std::string> order;  // insertion order, for eviction (may hold removed ids)
+    std::deque<std::string> order; // insertion order, for eviction (may hold removed ids)
   };
   Shard& shard_for(std::string_view id);
 
@@ -85,4 +87,4 @@ class SessionCache {
 // `keys` and `cache` must outlive the context (the TLS manager owns both for the process).
 void attach(SSL_CTX* ctx, TicketKeys* keys, SessionCache* cache);
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

@@ -48,17 +48,17 @@ struct TlsManagerOptions {
 struct CertificateSource {
   std::string cert;
   std::string key;
-  std::string where;  // "tls.certificates[0] (dynamic.yml:12)"
+  std::string where; // "tls.certificates[0] (dynamic.yml:12)"
 };
 
 struct TlsInputs {
-  std::vector<CertificateSource> certificates;          // the default store's, in order
-  std::optional<CertificateSource> default_certificate; // tls.stores.default.defaultCertificate
-  std::vector<std::pair<std::string, OptionsSpec>> options;  // by name
+  std::vector<CertificateSource> certificates;              // the default store's, in order
+  std::optional<CertificateSource> default_certificate;     // tls.stores.default.defaultCertificate
+  std::vector<std::pair<std::string, OptionsSpec>> options; // by name
 };
 
 class TlsManager {
- public:
+public:
   explicit TlsManager(TlsManagerOptions options = {});
   ~TlsManager();
 
@@ -73,14 +73,15 @@ class TlsManager {
   void start(boost::asio::any_io_executor control);
   void stop();
 
-  void set_resolver_certificates(const std::string& resolver, std::vector<CertificatePtr> certificates);
+  void set_resolver_certificates(const std::string& resolver,
+                                 std::vector<CertificatePtr> certificates);
   void set_on_change(std::function<void()> callback) { on_change_ = std::move(callback); }
   ChallengeCertificates& challenges() { return challenges_; }
 
   TicketKeys& ticket_keys() { return ticket_keys_; }
   SessionCache& session_cache() { return session_cache_; }
 
- private:
+private:
   Result<CertificatePtr> load(const CertificateSource& source,
                               std::map<std::string, CertificatePtr>& next_cache);
   CertificatePtr generated_default(std::vector<std::string>& errors);
@@ -90,7 +91,7 @@ class TlsManager {
   TicketKeys ticket_keys_;
   SessionCache session_cache_;
   ChallengeCertificates challenges_;
-  std::map<std::string, CertificatePtr> cert_cache_;  // PEM contents -> parsed certificate
+  std::map<std::string, CertificatePtr> cert_cache_; // PEM contents -> parsed certificate
   std::map<std::string, std::vector<CertificatePtr>> resolver_certs_;
   CertificatePtr generated_default_;
   std::shared_ptr<const ServerTls> current_;
@@ -99,4 +100,4 @@ class TlsManager {
   std::unique_ptr<boost::asio::steady_timer> rotation_timer_;
 };
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

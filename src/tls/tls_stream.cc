@@ -17,11 +17,12 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kRecordSize = 16384;
 
 class SslCategory final : public boost::system::error_category {
- public:
+public:
   const char* name() const noexcept override { return "tls"; }
   std::string message(int value) const override {
     const char* reason = ERR_reason_error_string(static_cast<unsigned long>(value));
-    if (reason) return reason;
+    if (reason)
+      return reason;
     char buf[256];
     ERR_error_string_n(static_cast<unsigned long>(value), buf, sizeof(buf));
     return buf;
@@ -37,7 +38,7 @@ bool wants_io(int ssl_error) {
   return ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE;
 }
 
-}  // namespace
+} // namespace
 
 const boost::system::error_category& ssl_category() {
   static SslCategory category;
@@ -47,8 +48,9 @@ const boost::system::error_category& ssl_category() {
 TlsStream::TlsStream(tcp::socket socket, const EntryPointTls& ep)
     : socket_(std::move(socket)), state_(std::make_unique<ConnectionState>()) {
   boost::system::error_code ec;
-  socket_.non_blocking(true, ec);  // OpenSSL's socket BIO must never block the worker
-  if (ec) return;
+  socket_.non_blocking(true, ec); // OpenSSL's socket BIO must never block the worker
+  if (ec)
+    return;
   // Before the handshake: a flight must not wait for the client's delayed ACK.
   socket_.set_option(tcp::no_delay(true), ec);
   ssl_ = new_server_ssl(ep, *state_);
@@ -59,54 +61,60 @@ TlsStream::TlsStream(tcp::socket socket, const EntryPointTls& ep)
 }
 
 TlsStream::TlsStream(TlsStream&& other) noexcept
-    : socket_(std::move(other.socket_)),
-      state_(std::move(other.state_)),
-      ssl_(std::exchange(other.ssl_, nullptr)),
-      pending_(std::move(other.pending_)),
-      handshake_done_(other.handshake_done_),
-      close_notify_sent_(other.close_notify_sent_) {}
+    : socket_(std::move(other.socket_)), state_(std::move(other.state_)),
+      ssl_(std::exchange(other.ssl_, nullptr)), pending_(std::move(other.pending_)),
+      handshake_done_(other.handshake_done_), close_notify_sent_(other.close_notify_sent_) {}
 
 TlsStream::~TlsStream() {
-  if (!ssl_) return;
+  if (!ssl_)
+    return;
   // A connection that ends normally says so (close_notify) before the socket closes.
-  if (socket_.is_open()) send_close_notify();
+  if (socket_.is_open())
+    send_close_notify();
   // Otherwise OpenSSL drops the session of a connection that did not end with close_notify
   // (a client that just closed, a timeout) from the cache; TLS >= 1.1 does not require that, and
   // like nginx we keep such sessions resumable.
   SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  SSL_free(ssl_);  // the socket BIO does not own the descriptor; socket_ closes it
+  SSL_free(ssl_); // the socket BIO does not own the descriptor; socket_ closes it
 }
 
 error_code TlsStream::to_error(int ssl_error, int ret) {
   switch (ssl_error) {
-    case SSL_ERROR_ZERO_RETURN: return asio::error::eof;
-    case SSL_ERROR_SYSCALL:
-      if (ret == 0 || errno == 0) return asio::error::eof;
-      return error_code(errno, boost::system::system_category());
-    case SSL_ERROR_SSL: {
-      unsigned long e = ERR_peek_error();
-      ERR_clear_error();
-      // ERR_PACK keeps the library in bits 23-30 and the reason below: it fits an int.
-      return error_code(static_cast<int>(e & 0x7fffffff), ssl_category());
-    }
-    default: return asio::error::fault;
+  case SSL_ERROR_ZERO_RETURN:
+    return asio::error::eof;
+  case SSL_ERROR_SYSCALL:
+    if (ret == 0 || errno == 0)
+      return asio::error::eof;
+    return error_code(errno, boost::system::system_category());
+  case SSL_ERROR_SSL: {
+    unsigned long e = ERR_peek_error();
+    ERR_clear_error();
+    // ERR_PACK keeps the library in bits 23-30 and the reason below: it fits an int.
+    return error_code(static_cast<int>(e & 0x7fffffff), ssl_category());
+  }
+  default:
+    return asio::error::fault;
   }
 }
 
 http::Task<error_code> TlsStream::handshake() {
-  if (!ssl_) co_return asio::error::no_memory;
+  if (!ssl_)
+    co_return asio::error::no_memory;
   for (;;) {
     ERR_clear_error();
     int r = SSL_do_handshake(ssl_);
-    if (r == 1) break;
+    if (r == 1)
+      break;
     int e = SSL_get_error(ssl_, r);
     if (wants_io(e)) {
       auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
-      if (ec) co_return ec;
+      if (ec)
+        co_return ec;
       continue;
     }
     error_code ec = to_error(e, r);
-    if (state_->failure.empty()) state_->failure = ec.message();
+    if (state_->failure.empty())
+      state_->failure = ec.message();
     co_return ec;
   }
   handshake_done_ = true;
@@ -119,11 +127,13 @@ http::Task<TlsStream::IoResult> TlsStream::async_read_some(asio::mutable_buffer 
     ERR_clear_error();
     size_t n = 0;
     int r = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
-    if (r == 1) co_return IoResult{error_code(), n};
+    if (r == 1)
+      co_return IoResult{error_code(), n};
     int e = SSL_get_error(ssl_, r);
     if (wants_io(e)) {
       auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
-      if (ec) co_return IoResult{ec, 0};
+      if (ec)
+        co_return IoResult{ec, 0};
       continue;
     }
     co_return IoResult{to_error(e, r), 0};
@@ -143,7 +153,8 @@ http::Task<TlsStream::IoResult> TlsStream::write_all(const char* data, size_t si
     int e = SSL_get_error(ssl_, r);
     if (wants_io(e)) {
       auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
-      if (ec) co_return IoResult{ec, done};
+      if (ec)
+        co_return IoResult{ec, done};
       continue;
     }
     co_return IoResult{to_error(e, r), done};
@@ -155,7 +166,8 @@ http::Task<TlsStream::IoResult> TlsStream::async_write(asio::const_buffer buffer
   co_return co_await write_all(static_cast<const char*>(buffer.data()), buffer.size());
 }
 
-http::Task<TlsStream::IoResult> TlsStream::async_write(std::span<const asio::const_buffer> buffers) {
+http::Task<TlsStream::IoResult>
+TlsStream::async_write(std::span<const asio::const_buffer> buffers) {
   // Pieces smaller than a record are gathered in pending_ so that records are full; a piece of
   // at least a record with nothing pending goes out directly, without a copy.
   size_t total = 0;
@@ -168,7 +180,8 @@ http::Task<TlsStream::IoResult> TlsStream::async_write(std::span<const asio::con
         size_t direct = left - left % kRecordSize;
         auto [ec, n] = co_await write_all(p, direct);
         total += n;
-        if (ec) co_return IoResult{ec, total};
+        if (ec)
+          co_return IoResult{ec, total};
         p += direct;
         left -= direct;
         continue;
@@ -181,7 +194,8 @@ http::Task<TlsStream::IoResult> TlsStream::async_write(std::span<const asio::con
         auto [ec, n] = co_await write_all(pending_.data(), pending_.size());
         total += n;
         pending_.clear();
-        if (ec) co_return IoResult{ec, total};
+        if (ec)
+          co_return IoResult{ec, total};
       }
     }
   }
@@ -189,7 +203,8 @@ http::Task<TlsStream::IoResult> TlsStream::async_write(std::span<const asio::con
     auto [ec, n] = co_await write_all(pending_.data(), pending_.size());
     total += n;
     pending_.clear();
-    if (ec) co_return IoResult{ec, total};
+    if (ec)
+      co_return IoResult{ec, total};
   }
   co_return IoResult{error_code(), total};
 }
@@ -200,7 +215,8 @@ void TlsStream::cancel() {
 }
 
 void TlsStream::send_close_notify() {
-  if (!ssl_ || !handshake_done_ || close_notify_sent_) return;
+  if (!ssl_ || !handshake_done_ || close_notify_sent_)
+    return;
   close_notify_sent_ = true;
   // Best effort and non-blocking: queue close_notify if the socket takes it, never wait for the
   // peer's (HTTP frames its own messages, so a missing close_notify cannot truncate one).
@@ -221,4 +237,4 @@ void TlsStream::shutdown_send() {
   socket_.shutdown(tcp::socket::shutdown_send, ec);
 }
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

@@ -31,7 +31,7 @@ namespace turnpike::tls {
 const boost::system::error_category& ssl_category();
 
 class TlsStream {
- public:
+public:
   static constexpr bool kTls = true;
   using IoResult = std::tuple<boost::system::error_code, size_t>;
 
@@ -74,7 +74,7 @@ class TlsStream {
   // ServerTls; meaningful only with that snapshot).
   int options_index() const { return state_->options; }
 
- private:
+private:
   http::Task<IoResult> write_all(const char* data, size_t size);
   boost::system::error_code to_error(int ssl_error, int ret);
   void send_close_notify();
@@ -82,9 +82,9 @@ class TlsStream {
   boost::asio::ip::tcp::socket socket_;
   std::unique_ptr<ConnectionState> state_;
   SSL* ssl_ = nullptr;
-  std::string pending_;  // coalescing buffer for gathered writes (at most one record)
+  std::string pending_; // coalescing buffer for gathered writes (at most one record)
   bool handshake_done_ = false;
   bool close_notify_sent_ = false;
 };
 
-}  // namespace turnpike::tls
+} // namespace turnpike::tls

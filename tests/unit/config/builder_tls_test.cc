@@ -19,11 +19,11 @@ struct Built {
 };
 
 class BuilderTls : public ::testing::Test {
- protected:
+protected:
   BuilderTls() {
     web_.name = "web";
     secure_.name = "websecure";
-    secure_.http.tls.emplace();  // entrypoint-level `http.tls: {}`
+    secure_.http.tls.emplace(); // entrypoint-level `http.tls: {}`
   }
 
   Built build(const std::string& yaml) {
@@ -68,14 +68,18 @@ TEST_F(BuilderTls, TlsRoutersGoToTheTlsTableAndTheEntrypointDefaultMakesTls) {
 }
 
 TEST_F(BuilderTls, HostsUseTheirRoutersOptionsAndConflictsFallBackToDefault) {
-  auto b = build(std::string("http:\n  routers:\n"
-                             "    a: {rule: Host(`a.test`), service: s, entryPoints: [web], tls: {options: mtls}}\n"
-                             "    a2: {rule: Host(`a.test`) && Path(`/x`), service: s, entryPoints: [web], tls: {options: mtls}}\n"
-                             "    c1: {rule: Host(`c.test`), service: s, entryPoints: [web], tls: {options: mtls}}\n"
-                             "    c2: {rule: Host(`c.test`) && Path(`/y`), service: s, entryPoints: [web], tls: {options: default}}\n"
-                             "    w: {rule: Host(`*.w.test`), service: s, entryPoints: [web], tls: {options: mtls}}\n") +
-                 kServices +
-                 "tls:\n  options:\n    mtls: {sniStrict: true}\n");
+  auto b = build(
+      std::string(
+          "http:\n  routers:\n"
+          "    a: {rule: Host(`a.test`), service: s, entryPoints: [web], tls: {options: mtls}}\n"
+          "    a2: {rule: Host(`a.test`) && Path(`/x`), service: s, entryPoints: [web], tls: "
+          "{options: mtls}}\n"
+          "    c1: {rule: Host(`c.test`), service: s, entryPoints: [web], tls: {options: mtls}}\n"
+          "    c2: {rule: Host(`c.test`) && Path(`/y`), service: s, entryPoints: [web], tls: "
+          "{options: default}}\n"
+          "    w: {rule: Host(`*.w.test`), service: s, entryPoints: [web], tls: {options: "
+          "mtls}}\n") +
+      kServices + "tls:\n  options:\n    mtls: {sniStrict: true}\n");
   const auto& ep = *b.snapshot->entrypoints[0].tls;
   int mtls = b.server->find_options("mtls@file");
   ASSERT_NE(mtls, tls::kBrokenOptions);
@@ -85,16 +89,19 @@ TEST_F(BuilderTls, HostsUseTheirRoutersOptionsAndConflictsFallBackToDefault) {
   EXPECT_EQ(ep.options_for("other.test"), b.server->default_options());
   const auto& c1 = b.snapshot->routers.at("c1@file");
   EXPECT_EQ(c1.status, "warning");
-  EXPECT_THAT(c1.errors, ElementsAre(HasSubstr("different TLS options for routers on the same host c.test")));
+  EXPECT_THAT(c1.errors,
+              ElementsAre(HasSubstr("different TLS options for routers on the same host c.test")));
   EXPECT_EQ(b.snapshot->routers.at("a@file").status, "enabled");
   EXPECT_EQ(b.snapshot->entrypoints[0].tls_table.size(), 5u);
 }
 
 TEST_F(BuilderTls, UnknownOrBrokenOptionsDisableTheRouterAndBreakTheHost) {
-  auto b = build(std::string("http:\n  routers:\n"
-                             "    u: {rule: Host(`u.test`), service: s, entryPoints: [web], tls: {options: nope}}\n"
-                             "    k: {rule: Host(`k.test`), service: s, entryPoints: [web], tls: {options: bad}}\n") +
-                 kServices + "tls:\n  options:\n    bad: {minVersion: VersionTLS99}\n");
+  auto b = build(
+      std::string(
+          "http:\n  routers:\n"
+          "    u: {rule: Host(`u.test`), service: s, entryPoints: [web], tls: {options: nope}}\n"
+          "    k: {rule: Host(`k.test`), service: s, entryPoints: [web], tls: {options: bad}}\n") +
+      kServices + "tls:\n  options:\n    bad: {minVersion: VersionTLS99}\n");
   const auto& u = b.snapshot->routers.at("u@file");
   EXPECT_EQ(u.status, "disabled");
   EXPECT_THAT(u.errors, ElementsAre("unknown TLS options: nope@file"));
@@ -112,15 +119,16 @@ TEST_F(BuilderTls, UnknownOrBrokenOptionsDisableTheRouterAndBreakTheHost) {
 }
 
 TEST_F(BuilderTls, CertificateErrorsAreReportedAndTheRestServes) {
-  auto b = build(std::string("http:\n  routers:\n"
-                             "    r: {rule: Host(`a.test`), service: s, tls: {}}\n") +
-                 kServices +
-                 "tls:\n  certificates:\n    - {certFile: /nonexistent/c.pem, keyFile: /nonexistent/k.pem}\n");
+  auto b = build(
+      std::string("http:\n  routers:\n"
+                  "    r: {rule: Host(`a.test`), service: s, tls: {}}\n") +
+      kServices +
+      "tls:\n  certificates:\n    - {certFile: /nonexistent/c.pem, keyFile: /nonexistent/k.pem}\n");
   ASSERT_EQ(b.snapshot->tls_errors.size(), 1u);
   EXPECT_THAT(b.snapshot->tls_errors[0],
               HasSubstr("dyn.yml:8: tls.certificates[0].certFile: cannot read file"));
   EXPECT_EQ(b.snapshot->routers.at("r@file").status, "enabled");
 }
 
-}  // namespace
-}  // namespace turnpike::config
+} // namespace
+} // namespace turnpike::config

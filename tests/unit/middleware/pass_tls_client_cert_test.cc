@@ -4,8 +4,8 @@
 
 #include <openssl/x509.h>
 
-#include "harness.h"
 #include "common/strings.h"
+#include "harness.h"
 #include "tls/certificate.h"
 
 namespace turnpike::middleware {
@@ -27,9 +27,9 @@ Pki make_pki() {
   Pki p;
   p.ca = *tls::generate_certificate(ca);
   tls::CertificateRequest c;
-  c.subject = {{"DC", "org"},      {"DC", "example"}, {"C", "FR"},         {"C", "US"},
-               {"ST", "Ile"},      {"L", "Paris"},    {"O", "Acme"},       {"OU", "Dev"},
-               {"OU", "Ops"},      {"serialNumber", "S-42"}, {"CN", "client one"}};
+  c.subject = {{"DC", "org"}, {"DC", "example"},        {"C", "FR"},         {"C", "US"},
+               {"ST", "Ile"}, {"L", "Paris"},           {"O", "Acme"},       {"OU", "Dev"},
+               {"OU", "Ops"}, {"serialNumber", "S-42"}, {"CN", "client one"}};
   c.dns_names = {"a.test", "b.test"};
   c.emails = {"me@example.com"};
   c.ip_addresses = {"10.0.0.1", "2001:db8::1"};
@@ -52,7 +52,8 @@ std::optional<http::Request> through(std::string_view yaml, std::vector<x509_st*
                                      bool over_tls = true) {
   auto b = build("passTLSClientCert", yaml);
   EXPECT_TRUE(b) << b.error_text();
-  if (!b) return std::nullopt;
+  if (!b)
+    return std::nullopt;
   http::Request req = make_request("GET", "/");
   req.headers.add("X-Forwarded-Tls-Client-Cert", "from-a-trusted-forwarder");
   testing::MemoryBody body;
@@ -60,7 +61,8 @@ std::optional<http::Request> through(std::string_view yaml, std::vector<x509_st*
   http::Exchange ex = testing::make_exchange(req, body, writer);
   http::TlsInfo info;
   info.peer_certificates = certs;
-  if (over_tls) ex.tls = &info;
+  if (over_tls)
+    ex.tls = &info;
   testing::run(b.handler->handle(ex));
   return b.terminal->seen;
 }
@@ -72,7 +74,8 @@ TEST(PassTlsClientCert, PemIsTheBase64DerOfEachCertificate) {
   auto body = [](const tls::Certificate& c) {
     std::string pem = tls::leaf_pem(c), out;
     for (auto& line : split(pem, '\n'))
-      if (!line.empty() && line.find("-----") == std::string_view::npos) out.append(line);
+      if (!line.empty() && line.find("-----") == std::string_view::npos)
+        out.append(line);
     return out;
   };
   EXPECT_EQ(seen->headers.get("X-Forwarded-Tls-Client-Cert").value_or(""),
@@ -86,7 +89,8 @@ TEST(PassTlsClientCert, InfoInTraefiksFormat) {
   std::string want =
       "Subject=\"DC=org,DC=example,C=FR,C=US,ST=Ile,L=Paris,O=Acme,OU=Dev,OU=Ops,SN=S-42,"
       "CN=client one\";Issuer=\"C=FR,O=Root Org,CN=Root CA\";SerialNumber=\"123456789\";"
-      "NB=\"" + std::to_string(epoch(X509_get0_notBefore(leaf))) + "\";NA=\"" +
+      "NB=\"" +
+      std::to_string(epoch(X509_get0_notBefore(leaf))) + "\";NA=\"" +
       std::to_string(epoch(X509_get0_notAfter(leaf))) +
       "\";SAN=\"a.test,b.test,me@example.com,10.0.0.1,2001:db8::1,spiffe://example/x\"";
   ClientCertInfoOptions all;
@@ -106,7 +110,8 @@ TEST(PassTlsClientCert, InfoInTraefiksFormat) {
   ASSERT_TRUE(seen);
   EXPECT_EQ(seen->headers.get("X-Forwarded-Tls-Client-Cert-Info").value_or(""), query_escape(want));
   // The PEM header a trusted forwarder sent is left alone when pem is off.
-  EXPECT_EQ(seen->headers.get("X-Forwarded-Tls-Client-Cert").value_or(""), "from-a-trusted-forwarder");
+  EXPECT_EQ(seen->headers.get("X-Forwarded-Tls-Client-Cert").value_or(""),
+            "from-a-trusted-forwarder");
 }
 
 TEST(PassTlsClientCert, SelectedFieldsOnlyAndCertificatesSeparatedByComma) {
@@ -114,7 +119,7 @@ TEST(PassTlsClientCert, SelectedFieldsOnlyAndCertificatesSeparatedByComma) {
   ClientCertInfoOptions o;
   o.subject = DistinguishedNameFields{};
   o.subject->common_name = true;
-  o.issuer = DistinguishedNameFields{};  // nothing selected: no Issuer field
+  o.issuer = DistinguishedNameFields{}; // nothing selected: no Issuer field
   std::vector<x509_st*> two{pki.client->leaf(), pki.ca->leaf()};
   EXPECT_EQ(client_certs_info(two, o), "Subject=\"CN=client one\",Subject=\"CN=Root CA\"");
 }
@@ -122,7 +127,8 @@ TEST(PassTlsClientCert, SelectedFieldsOnlyAndCertificatesSeparatedByComma) {
 TEST(PassTlsClientCert, NoClientCertificateLeavesTheRequestAlone) {
   auto seen = through("pem: true\ninfo: {sans: true}", {});
   ASSERT_TRUE(seen);
-  EXPECT_EQ(seen->headers.get("X-Forwarded-Tls-Client-Cert").value_or(""), "from-a-trusted-forwarder");
+  EXPECT_EQ(seen->headers.get("X-Forwarded-Tls-Client-Cert").value_or(""),
+            "from-a-trusted-forwarder");
   EXPECT_FALSE(seen->headers.has("X-Forwarded-Tls-Client-Cert-Info"));
   auto plain = through("pem: true", {}, /*over_tls=*/false);
   ASSERT_TRUE(plain);
@@ -141,5 +147,5 @@ TEST(PassTlsClientCert, DecodeErrors) {
                                "passTLSClientCert.info.issuer.organizationalUnit: unknown key");
 }
 
-}  // namespace
-}  // namespace turnpike::middleware
+} // namespace
+} // namespace turnpike::middleware

@@ -14,7 +14,8 @@ using ::testing::HasSubstr;
 CertificatePtr make(std::string cn, std::vector<std::string> dns, KeyType type = KeyType::kEcdsa,
                     std::vector<std::string> ips = {}) {
   CertificateRequest req;
-  if (!cn.empty()) req.subject = {{"CN", cn}};
+  if (!cn.empty())
+    req.subject = {{"CN", cn}};
   req.dns_names = std::move(dns);
   req.ip_addresses = std::move(ips);
   req.key_type = type;
@@ -24,7 +25,8 @@ CertificatePtr make(std::string cn, std::vector<std::string> dns, KeyType type =
 }
 
 const Certificate* only(const CertificateSet* set) {
-  if (!set || set->certificates.size() != 1) return nullptr;
+  if (!set || set->certificates.size() != 1)
+    return nullptr;
   return set->certificates.front().get();
 }
 
@@ -97,9 +99,9 @@ TEST(CertificateStore, ExactThenSingleLabelWildcardElseNothing) {
   } cases[] = {
       {"www.example.com", "exact"},
       {"api.example.com", "wildcard"},
-      {"x.b.example.com", "deep"},   // the closest parent only
-      {"a.x.example.com", ""},       // a wildcard covers one label
-      {"example.com", ""},           // nor the parent itself
+      {"x.b.example.com", "deep"}, // the closest parent only
+      {"a.x.example.com", ""},     // a wildcard covers one label
+      {"example.com", ""},         // nor the parent itself
       {"b.example.com", "wildcard"},
       {"127.0.0.1", "ip"},
       {"other.test", ""},
@@ -140,5 +142,5 @@ TEST(CertificateStore, OnePerKeyTypeFirstWins) {
   EXPECT_EQ(set->certificates[1]->common_name(), "ec1");
 }
 
-}  // namespace
-}  // namespace turnpike::tls
+} // namespace
+} // namespace turnpike::tls

@@ -44,7 +44,8 @@ ClientResult run_client(int fd, std::string sni, std::string alpn) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
-  if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
+  if (!sni.empty())
+    SSL_set_tlsext_host_name(ssl, sni.c_str());
   if (!alpn.empty())
     SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(alpn.data()),
                         static_cast<unsigned>(alpn.size()));
@@ -62,7 +63,8 @@ ClientResult run_client(int fd, std::string sni, std::string alpn) {
     const unsigned char* p = nullptr;
     unsigned len = 0;
     SSL_get0_alpn_selected(ssl, &p, &len);
-    if (p) r.alpn.assign(reinterpret_cast<const char*>(p), len);
+    if (p)
+      r.alpn.assign(reinterpret_cast<const char*>(p), len);
     SSL_shutdown(ssl);
   }
   ERR_clear_error();
@@ -79,7 +81,7 @@ struct ServerResult {
 };
 
 class Handshake : public ::testing::Test {
- protected:
+protected:
   // As in the gateway (main.cc): OpenSSL's writes to a closed peer must not raise SIGPIPE.
   static void SetUpTestSuite() { std::signal(SIGPIPE, SIG_IGN); }
 
@@ -134,7 +136,9 @@ TEST_F(Handshake, SelectsTheCertificateAndRecordsTheFacts) {
 TEST_F(Handshake, AlpnAcmeTlsServesTheChallengeCertificateOnly) {
   std::vector<std::string> errors;
   EntryPointTls ep(manager_.build(TlsInputs{}, errors), "web");
-  const std::string acme("\x0a" "acme-tls/1", 11);
+  const std::string acme("\x0a"
+                         "acme-tls/1",
+                         11);
   auto [refused, why] = handshake(ep, "c.test", acme);
   EXPECT_FALSE(refused.ok);
   EXPECT_THAT(why.failure, ::testing::HasSubstr("no TLS-ALPN-01 challenge certificate"));
@@ -162,5 +166,5 @@ TEST_F(Handshake, BrokenOptionsForAHostRefuseItsHandshakes) {
   EXPECT_TRUE(handshake(ep, "fine.test").first.ok);
 }
 
-}  // namespace
-}  // namespace turnpike::tls
+} // namespace
+} // namespace turnpike::tls

@@ -18,12 +18,12 @@ TEST(TlsOptions, TraefikDefaults) {
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->min_version, TLS1_2_VERSION);
   EXPECT_EQ(o->max_version, TLS1_3_VERSION);
-  EXPECT_EQ(o->cipher_list,
-            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  EXPECT_EQ(o->cipher_list, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
   EXPECT_THAT(o->alpn, ElementsAre("h2", "http/1.1", "acme-tls/1"));
-  EXPECT_THAT(o->groups, ElementsAre(NID_X25519, NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1));
+  EXPECT_THAT(o->groups,
+              ElementsAre(NID_X25519, NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1));
   EXPECT_EQ(o->client_auth, ClientAuthType::kNoClientCert);
   EXPECT_EQ(o->security_level, 2);
   EXPECT_FALSE(o->sni_strict);
@@ -32,7 +32,7 @@ TEST(TlsOptions, TraefikDefaults) {
 TEST(TlsOptions, GoCipherNamesMapToOpenSsl) {
   OptionsSpec spec;
   spec.cipher_suites = {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-                        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",  // Go's short alias
+                        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", // Go's short alias
                         "TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_FALLBACK_SCSV",
                         "TLS_AES_256_GCM_SHA384"};
   auto o = compile_options(spec);
@@ -62,7 +62,7 @@ TEST(TlsOptions, VersionsAndCurves) {
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->min_version, TLS1_VERSION);
   EXPECT_EQ(o->max_version, TLS1_2_VERSION);
-  EXPECT_EQ(o->security_level, 0);  // SHA-1 handshake signatures below TLS 1.2
+  EXPECT_EQ(o->security_level, 0); // SHA-1 handshake signatures below TLS 1.2
   EXPECT_THAT(o->groups, ElementsAre(NID_secp384r1, NID_X25519));
 }
 
@@ -72,15 +72,18 @@ TEST(TlsOptions, ErrorsNameTheOption) {
     std::function<void(OptionsSpec&)> set;
     std::string error;
   } cases[] = {
-      {[](OptionsSpec& s) { s.min_version = "VersionTLS14"; }, "minVersion: unknown TLS version \"VersionTLS14\""},
+      {[](OptionsSpec& s) { s.min_version = "VersionTLS14"; },
+       "minVersion: unknown TLS version \"VersionTLS14\""},
       {[](OptionsSpec& s) { s.max_version = "1.2"; }, "maxVersion: unknown TLS version \"1.2\""},
       {[](OptionsSpec& s) {
          s.min_version = "VersionTLS13";
          s.max_version = "VersionTLS12";
        },
        "maxVersion: VersionTLS12 is lower than minVersion VersionTLS13"},
-      {[](OptionsSpec& s) { s.cipher_suites = {"TLS_FOO"}; }, "cipherSuites: unknown cipher suite \"TLS_FOO\""},
-      {[](OptionsSpec& s) { s.curve_preferences = {"P-256"}; }, "curvePreferences: invalid CurveID \"P-256\""},
+      {[](OptionsSpec& s) { s.cipher_suites = {"TLS_FOO"}; },
+       "cipherSuites: unknown cipher suite \"TLS_FOO\""},
+      {[](OptionsSpec& s) { s.curve_preferences = {"P-256"}; },
+       "curvePreferences: invalid CurveID \"P-256\""},
       {[](OptionsSpec& s) { s.client_auth.client_auth_type = "Sometimes"; },
        "clientAuth.clientAuthType: unknown client auth type \"Sometimes\""},
       {[](OptionsSpec& s) { s.client_auth.client_auth_type = "RequireAndVerifyClientCert"; },
@@ -115,18 +118,19 @@ TEST(TlsOptions, ClientAuthTypes) {
   // Traefik: CA files alone mean RequireAndVerifyClientCert.
   EXPECT_EQ(o->client_auth, ClientAuthType::kRequireAndVerifyClientCert);
   EXPECT_EQ(o->client_cas.size(), 1u);
-  for (auto [name, type] : {std::pair{"NoClientCert", ClientAuthType::kNoClientCert},
-                            {"RequestClientCert", ClientAuthType::kRequestClientCert},
-                            {"RequireAnyClientCert", ClientAuthType::kRequireAnyClientCert},
-                            {"VerifyClientCertIfGiven", ClientAuthType::kVerifyClientCertIfGiven},
-                            {"RequireAndVerifyClientCert", ClientAuthType::kRequireAndVerifyClientCert}}) {
+  for (auto [name, type] :
+       {std::pair{"NoClientCert", ClientAuthType::kNoClientCert},
+        {"RequestClientCert", ClientAuthType::kRequestClientCert},
+        {"RequireAnyClientCert", ClientAuthType::kRequireAnyClientCert},
+        {"VerifyClientCertIfGiven", ClientAuthType::kVerifyClientCertIfGiven},
+        {"RequireAndVerifyClientCert", ClientAuthType::kRequireAndVerifyClientCert}}) {
     spec.client_auth.client_auth_type = name;
     auto t = compile_options(spec);
     ASSERT_TRUE(t.has_value()) << name;
     EXPECT_EQ(t->client_auth, type) << name;
   }
   OptionsSpec any;
-  any.client_auth.client_auth_type = "RequireAnyClientCert";  // needs no CA
+  any.client_auth.client_auth_type = "RequireAnyClientCert"; // needs no CA
   EXPECT_TRUE(compile_options(any).has_value());
 }
 
@@ -146,10 +150,10 @@ TEST(Alpn, GoNegotiationRules) {
     std::string client;
     std::string want;
   } cases[] = {
-      {{"h2", "http/1.1"}, wire({"http/1.1", "h2"}), "h2"},  // server preference
+      {{"h2", "http/1.1"}, wire({"http/1.1", "h2"}), "h2"}, // server preference
       {{"http/1.1"}, wire({"h2", "http/1.1"}), "http/1.1"},
       {{"http/1.1"}, wire({"h2"}), "!"},
-      {{"h2"}, wire({"http/1.1"}), ""},  // an HTTP/1.1 client on an h2-only server: no ALPN
+      {{"h2"}, wire({"http/1.1"}), ""}, // an HTTP/1.1 client on an h2-only server: no ALPN
       {{}, wire({"h2"}), ""},
       {{"http/1.1"}, "", ""},
       {{"http/1.1"}, wire({"ignore/http/1.1", "http/1.1"}), "http/1.1"},
@@ -171,15 +175,18 @@ TEST(TlsManager, ReusesTheBuildWhenNothingChangedAndReportsBrokenOptions) {
   in.certificates.push_back({"/nonexistent.pem", "/nonexistent.key", "tls.certificates[1]"});
   OptionsSpec bad;
   bad.min_version = "VersionTLS99";
-  in.options = {{"bad@file", bad}, {"strict@file", OptionsSpec{.sni_strict = true}}};
+  OptionsSpec strict;
+  strict.sni_strict = true;
+  in.options = {{"bad@file", bad}, {"strict@file", strict}};
   std::vector<std::string> errors;
   auto first = manager.build(in, errors);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0], HasSubstr("tls.certificates[1].certFile: cannot read file"));
   EXPECT_EQ(first->store().size(), 1u);
   EXPECT_NE(first->store().find("a.test"), nullptr);
-  EXPECT_EQ(first->store().default_set().certificates.front()->common_name(), kDefaultCertificateName);
-  ASSERT_EQ(first->options().size(), 3u);  // "default" added first
+  EXPECT_EQ(first->store().default_set().certificates.front()->common_name(),
+            kDefaultCertificateName);
+  ASSERT_EQ(first->options().size(), 3u); // "default" added first
   EXPECT_EQ(first->options()[0].name, "default");
   EXPECT_NE(first->options()[0].ctx, nullptr);
   EXPECT_THAT(first->options()[1].error, HasSubstr("minVersion"));
@@ -189,7 +196,7 @@ TEST(TlsManager, ReusesTheBuildWhenNothingChangedAndReportsBrokenOptions) {
 
   errors.clear();
   auto second = manager.build(in, errors);
-  EXPECT_EQ(second, first);  // same contexts, same certificates
+  EXPECT_EQ(second, first); // same contexts, same certificates
 
   in.options.pop_back();
   errors.clear();
@@ -208,11 +215,12 @@ TEST(TicketKeys, RotationKeepsTheNewestThree) {
   keys.rotate();
   auto set = keys.current();
   ASSERT_EQ(set->size(), kTicketKeysKept);
-  for (const auto& k : *set) EXPECT_NE(k.name, k0);
+  for (const auto& k : *set)
+    EXPECT_NE(k.name, k0);
 }
 
-}  // namespace
-}  // namespace turnpike::tls
+} // namespace
+} // namespace turnpike::tls
 
 namespace turnpike::tls {
 namespace {
@@ -237,5 +245,5 @@ TEST(EntryPointTls, HostOptionsExactThenWildcardThenDefault) {
   EXPECT_EQ(server->options()[static_cast<size_t>(server->default_options())].name, "default");
 }
 
-}  // namespace
-}  // namespace turnpike::tls
+} // namespace
+} // namespace turnpike::tls
