@@ -45,6 +45,10 @@ public:
   // find() for a name in any case, with a trailing dot allowed (the SNI as sent).
   const CertificateSet* find_any_case(std::string_view server_name) const;
   const CertificateSet& default_set() const { return default_; }
+  // The set most handshakes are expected to use: the only one when every indexed name has the
+  // same certificates (a deployment with one certificate), else the default set. The TLS
+  // contexts hold it ready, so handshakes that select it install no certificate.
+  const CertificateSet& likely_set() const { return has_sole_ ? sole_ : default_; }
   // True when some certificate is indexed under an IP address (then a handshake without SNI
   // looks up the local address, as Traefik does).
   bool has_ip_names() const { return has_ip_names_; }
@@ -55,6 +59,8 @@ public:
 private:
   std::unordered_map<std::string, CertificateSet, TransparentStringHash, std::equal_to<>> by_name_;
   CertificateSet default_;
+  CertificateSet sole_;
+  bool has_sole_ = false;
   bool has_ip_names_ = false;
   size_t count_ = 0;
 };

@@ -200,8 +200,7 @@ int on_client_hello(SSL* ssl, int* alert, void*) {
                         : "strict SNI: no certificate for \"" + st->server_name + "\"");
     set = &store.default_set();
   }
-  // Every options context already holds the default certificate.
-  if (set != &store.default_set())
+  if (set->certificates != target.preloaded->certificates)
     install_certificates(ssl, *set);
   return SSL_CLIENT_HELLO_SUCCESS;
 }
@@ -245,8 +244,10 @@ int accept_any_certificate(int, X509_STORE_CTX*) {
   return 1;
 }
 
-std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
-                          const CertificateSet& default_set) {
+constexpr std::string_view kPreloadFailed = "the certificate cannot be used: ";
+
+std::string build_context_with(OptionsContext& oc, const ServerTlsInputs& in,
+                               const CertificateSet& preloaded) {
   const CompiledOptions& o = oc.options;
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx)
@@ -331,10 +332,11 @@ std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
   attach(ctx, in.ticket_keys, in.session_cache);
   SSL_CTX_set_client_hello_cb(ctx, on_client_hello, nullptr);
   SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
-  for (const auto& c : default_set.certificates) {
+  for (const auto& c : preloaded.certificates) {
     if (SSL_CTX_use_cert_and_key(ctx, c->leaf(), c->key(), c->chain(), 1) != 1)
-      return fail("the default certificate cannot be used: " + openssl_error());
+      return fail(std::string(kPreloadFailed) + openssl_error());
   }
+  oc.preloaded = &preloaded;
   for (const auto& p : o.alpn) {
     if (p == kAcmeTlsAlpn) {
       oc.alpn_acme = true;
@@ -347,6 +349,16 @@ std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
       oc.served_alpn.push_back(p);
   }
   return {};
+}
+
+// Preloads the store's likely certificates; when these options cannot use them (a key below
+// the security level), the default certificate instead, so the options still serve.
+std::string build_context(OptionsContext& oc, const ServerTlsInputs& in,
+                          const CertificateStore& store) {
+  std::string error = build_context_with(oc, in, store.likely_set());
+  if (error.starts_with(kPreloadFailed) && &store.likely_set() != &store.default_set())
+    error = build_context_with(oc, in, store.default_set());
+  return error;
 }
 
 } // namespace
@@ -408,7 +420,7 @@ std::shared_ptr<const ServerTls> ServerTls::build(ServerTlsInputs in) {
       oc.error = compiled.error().message;
     } else {
       oc.options = std::move(*compiled);
-      oc.error = build_context(oc, in, s->store_.default_set());
+      oc.error = build_context(oc, in, s->store_);
     }
     if (oc.name == kDefaultOptionsName)
       s->default_index_ = static_cast<int>(s->options_.size());
@@ -416,7 +428,7 @@ std::shared_ptr<const ServerTls> ServerTls::build(ServerTlsInputs in) {
   }
   s->fallback_.name = std::string(kDefaultOptionsName);
   s->fallback_.options = *compile_options(OptionsSpec{});
-  if (auto err = build_context(s->fallback_, in, s->store_.default_set()); !err.empty())
+  if (auto err = build_context(s->fallback_, in, s->store_); !err.empty())
     logger()->error("TLS: the fallback context cannot be built: {}", err);
   return s;
 }
