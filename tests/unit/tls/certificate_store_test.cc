@@ -144,3 +144,21 @@ TEST(CertificateStore, OnePerKeyTypeFirstWins) {
 
 } // namespace
 } // namespace turnpike::tls
+
+namespace turnpike::tls {
+namespace {
+
+TEST(CertificateStore, LikelySetIsTheOnlyCertificateElseTheDefault) {
+  auto def = make("default", {});
+  auto one = make("one", {"a.test", "b.test"});
+  CertificateStore single({one}, def);
+  ASSERT_EQ(single.likely_set().certificates.size(), 1u);
+  EXPECT_EQ(single.likely_set().certificates[0], one);
+  CertificateStore two({one, make("two", {"c.test"})}, def);
+  EXPECT_EQ(two.likely_set().certificates[0], def);
+  CertificateStore none({}, def);
+  EXPECT_EQ(none.likely_set().certificates[0], def);
+}
+
+}  // namespace
+}  // namespace turnpike::tls
