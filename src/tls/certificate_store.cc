@@ -24,6 +24,15 @@ CertificateStore::CertificateStore(const std::vector<CertificatePtr>& certificat
         has_ip_names_ = true;
     }
   }
+  for (const auto& [name, set] : by_name_) {
+    if (!has_sole_) {
+      sole_ = set;
+      has_sole_ = true;
+    } else if (sole_.certificates != set.certificates) {
+      has_sole_ = false;
+      break;
+    }
+  }
 }
 
 bool canonical_server_name(std::string_view name, std::string& out) {
