@@ -63,7 +63,7 @@ struct OptionsContext {
   std::string name;  // "default", "mtls@file"
   std::string error; // non-empty: the options do not compile; handshakes using them fail
   CompiledOptions options;
-  SSL_CTX* ctx = nullptr;               // owned by ServerTls; null when broken
+  SSL_CTX* ctx = nullptr; // owned by ServerTls; null when broken
   // The certificates `ctx` already holds (the store's likely set, or the default set when the
   // likely one cannot be used with these options); a handshake selecting others installs them.
   const CertificateSet* preloaded = nullptr;

@@ -34,10 +34,6 @@ tcp::socket::wait_type wait_for(int ssl_error) {
   return ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
 }
 
-bool wants_io(int ssl_error) {
-  return ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE;
-}
-
 } // namespace
 
 const boost::system::error_category& ssl_category() {
@@ -124,40 +120,30 @@ http::Task<error_code> TlsStream::handshake() {
 
 http::Task<TlsStream::IoResult> TlsStream::async_read_some(asio::mutable_buffer buffer) {
   for (;;) {
-    ERR_clear_error();
-    size_t n = 0;
-    int r = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
-    if (r == 1)
+    int e = SSL_ERROR_NONE, r = 0;
+    size_t n = try_read(buffer, e, r);
+    if (e == SSL_ERROR_NONE)
       co_return IoResult{error_code(), n};
-    int e = SSL_get_error(ssl_, r);
-    if (wants_io(e)) {
-      auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
-      if (ec)
-        co_return IoResult{ec, 0};
-      continue;
-    }
-    co_return IoResult{to_error(e, r), 0};
+    if (!wants_io(e))
+      co_return IoResult{to_error(e, r), 0};
+    auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
+    if (ec)
+      co_return IoResult{ec, 0};
   }
 }
 
 http::Task<TlsStream::IoResult> TlsStream::write_all(const char* data, size_t size) {
   size_t done = 0;
   while (done < size) {
-    ERR_clear_error();
-    size_t n = 0;
-    int r = SSL_write_ex(ssl_, data + done, size - done, &n);
-    if (r == 1) {
-      done += n;
+    int e = SSL_ERROR_NONE, r = 0;
+    done += try_write(asio::const_buffer(data + done, size - done), e, r);
+    if (e == SSL_ERROR_NONE)
       continue;
-    }
-    int e = SSL_get_error(ssl_, r);
-    if (wants_io(e)) {
-      auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
-      if (ec)
-        co_return IoResult{ec, done};
-      continue;
-    }
-    co_return IoResult{to_error(e, r), done};
+    if (!wants_io(e))
+      co_return IoResult{to_error(e, r), done};
+    auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
+    if (ec)
+      co_return IoResult{ec, done};
   }
   co_return IoResult{error_code(), done};
 }
@@ -207,6 +193,31 @@ TlsStream::async_write(std::span<const asio::const_buffer> buffers) {
       co_return IoResult{ec, total};
   }
   co_return IoResult{error_code(), total};
+}
+
+size_t TlsStream::try_read(asio::mutable_buffer buffer, int& ssl_error, int& ret) {
+  ERR_clear_error();
+  size_t n = 0;
+  ret = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
+  ssl_error = ret == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, ret);
+  return ret == 1 ? n : 0;
+}
+
+size_t TlsStream::try_write(asio::const_buffer buffer, int& ssl_error, int& ret) {
+  const char* data = static_cast<const char*>(buffer.data());
+  size_t done = 0;
+  ssl_error = SSL_ERROR_NONE;
+  while (done < buffer.size()) {
+    ERR_clear_error();
+    size_t n = 0;
+    ret = SSL_write_ex(ssl_, data + done, buffer.size() - done, &n);
+    if (ret != 1) {
+      ssl_error = SSL_get_error(ssl_, ret);
+      break;
+    }
+    done += n;
+  }
+  return done;
 }
 
 void TlsStream::cancel() {

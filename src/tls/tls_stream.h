@@ -17,8 +17,10 @@
 #include <span>
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -58,6 +60,24 @@ public:
     return async_write(std::span<const boost::asio::const_buffer>(buffers.data(), N));
   }
 
+  // Asio AsyncReadStream / AsyncWriteStream, for code written against Asio's stream concept
+  // (asio::async_write, the HTTP/2 connection): any completion token. An operation that needs
+  // no waiting completes inside the initiating call, which use_awaitable handles; write_some
+  // writes as many records as the socket takes without waiting.
+  using executor_type = boost::asio::ip::tcp::socket::executor_type;
+  executor_type get_executor() { return socket_.get_executor(); }
+  boost::asio::ip::tcp::socket& lowest_layer() { return socket_; }
+  template <class MutableBufferSequence, class Token>
+  auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    return boost::asio::async_compose<Token, void(boost::system::error_code, size_t)>(
+        IoOp<false>{this, first_buffer<boost::asio::mutable_buffer>(buffers)}, token, socket_);
+  }
+  template <class ConstBufferSequence, class Token>
+  auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    return boost::asio::async_compose<Token, void(boost::system::error_code, size_t)>(
+        IoOp<true>{this, first_buffer<boost::asio::const_buffer>(buffers)}, token, socket_);
+  }
+
   // Makes pending operations complete with operation_aborted (timeouts).
   void cancel();
   // Sends close_notify when possible (never waits for it) and closes the socket.
@@ -76,6 +96,48 @@ public:
 
 private:
   http::Task<IoResult> write_all(const char* data, size_t size);
+
+  template <class Buffer, class Sequence> static Buffer first_buffer(const Sequence& buffers) {
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers); ++it)
+      if (Buffer b(*it); b.size() > 0)
+        return b;
+    return Buffer();
+  }
+  // One SSL_read (or as many SSL_writes as the socket takes); 0 bytes and ssl_error set when
+  // OpenSSL waits for the socket (SSL_ERROR_WANT_READ/WRITE) or failed.
+  size_t try_read(boost::asio::mutable_buffer buffer, int& ssl_error, int& ret);
+  size_t try_write(boost::asio::const_buffer buffer, int& ssl_error, int& ret);
+  static bool wants_io(int ssl_error) {
+    return ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE;
+  }
+
+  template <bool kWrite> struct IoOp {
+    TlsStream* self;
+    std::conditional_t<kWrite, boost::asio::const_buffer, boost::asio::mutable_buffer> buffer;
+    template <class Self> void operator()(Self& op, boost::system::error_code ec = {}) {
+      if (ec)
+        return op.complete(ec, 0);
+      if (buffer.size() == 0)
+        return op.complete(boost::system::error_code(), 0);
+      int ssl_error = SSL_ERROR_NONE, ret = 0;
+      size_t n = 0;
+      if constexpr (kWrite)
+        n = self->try_write(buffer, ssl_error, ret);
+      else
+        n = self->try_read(buffer, ssl_error, ret);
+      if (n > 0)
+        return op.complete(boost::system::error_code(), n);
+      if (wants_io(ssl_error)) {
+        self->socket_.async_wait(ssl_error == SSL_ERROR_WANT_WRITE
+                                     ? boost::asio::ip::tcp::socket::wait_write
+                                     : boost::asio::ip::tcp::socket::wait_read,
+                                 std::move(op));
+        return;
+      }
+      op.complete(self->to_error(ssl_error, ret), 0);
+    }
+  };
   boost::system::error_code to_error(int ssl_error, int ret);
   void send_close_notify();
 

@@ -160,5 +160,5 @@ TEST(CertificateStore, LikelySetIsTheOnlyCertificateElseTheDefault) {
   EXPECT_EQ(none.likely_set().certificates[0], def);
 }
 
-}  // namespace
-}  // namespace turnpike::tls
+} // namespace
+} // namespace turnpike::tls

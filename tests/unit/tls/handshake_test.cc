@@ -8,9 +8,12 @@
 
 #include <thread>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
@@ -164,6 +167,65 @@ TEST_F(Handshake, BrokenOptionsForAHostRefuseItsHandshakes) {
   EXPECT_FALSE(client.ok);
   EXPECT_THAT(result.failure, ::testing::HasSubstr("are broken"));
   EXPECT_TRUE(handshake(ep, "fine.test").first.ok);
+}
+
+} // namespace
+} // namespace turnpike::tls
+
+namespace turnpike::tls {
+namespace {
+
+// The Asio stream concept (asio::async_write over async_write_some, async_read_some with a
+// completion token): what protocol code written against Asio streams (HTTP/2) uses.
+TEST_F(Handshake, AsioStreamConcept) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> errors;
+  EntryPointTls ep(manager_.build(TlsInputs{}, errors), "web");
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  const std::string payload(300000, 'x');
+  std::string from_client;
+  asio::io_context io;
+  asio::ip::tcp::socket server(io);
+  server.assign(asio::ip::tcp::v4(), fds[0]);
+  auto serve = [&]() -> http::Task<void> {
+    TlsStream stream(std::move(server), ep);
+    auto ec = co_await stream.handshake();
+    EXPECT_FALSE(ec);
+    auto [wec, written] = co_await asio::async_write(stream, asio::buffer(payload),
+                                                     asio::as_tuple(asio::use_awaitable));
+    EXPECT_FALSE(wec);
+    EXPECT_EQ(written, payload.size());
+    char buf[64];
+    auto [rec, n] =
+        co_await stream.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    EXPECT_FALSE(rec);
+    from_client.assign(buf, n);
+  };
+  asio::co_spawn(io, serve(), asio::detached);
+  size_t received = 0;
+  std::thread client([&] {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fds[1]);
+    if (SSL_connect(ssl) == 1) {
+      char buf[16384];
+      while (received < payload.size()) {
+        int n = SSL_read(ssl, buf, sizeof(buf));
+        if (n <= 0)
+          break;
+        received += static_cast<size_t>(n);
+      }
+      SSL_write(ssl, "pong", 4);
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  });
+  io.run();
+  client.join();
+  ::close(fds[1]);
+  EXPECT_EQ(received, payload.size());
+  EXPECT_EQ(from_client, "pong");
 }
 
 } // namespace
