@@ -16,6 +16,7 @@
 #include "config/snapshot.h"
 #include "config/static_config.h"
 #include "router/rule.h"
+#include "tls/tls_manager.h"
 
 namespace turnpike::config {
 
@@ -33,6 +34,9 @@ struct BuildOptions {
   TcpServersTransport default_tcp_transport;  // static `tcpServersTransport`
   // Optional: read for reuse and replaced by the rules of this build (unused ones dropped).
   RuleCache* rule_cache = nullptr;
+  // Builds the TLS contexts (certificates, options). Without it the snapshot has no TLS state
+  // (entrypoints' `tls` is null: TLS connections are refused), which some unit tests want.
+  tls::TlsManager* tls = nullptr;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,

@@ -25,6 +25,7 @@
 #include "http/forwarded.h"
 #include "http/http2_request.h"
 #include "http/serialize.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::entrypoint {
 namespace {
@@ -261,6 +262,7 @@ public:
   const EntryPointOptions& ep_;
   tcp::endpoint remote_;
   bool tls_;
+  const http::TlsInfo* tls_info_ = nullptr; // the TLS connection's facts (Exchange::tls)
   nghttp2_session* session_ = nullptr;
   Deadline deadline_;
 
@@ -1052,6 +1054,7 @@ http::Task<void> H2Core::serve_stream(H2Stream& s) {
   http::Exchange ex{req, s};
   ex.writer = &s;
   ex.executor = ex_;
+  ex.tls = tls_info_;
   ex.worker_id = worker_.ctx.id;
   ex.worker = &worker_.ctx;
 
@@ -1177,7 +1180,10 @@ public:
   H2Connection(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
                const tcp::endpoint& remote)
       : H2Core(stream.get_executor(), worker, ep, remote, !std::is_same_v<Stream, tcp::socket>),
-        stream_(std::move(stream)) {}
+        stream_(std::move(stream)) {
+    if constexpr (std::is_same_v<Stream, tls::TlsStream>)
+      tls_info_ = stream_.info();
+  }
 
   http::Task<void> run(std::string preread);
 
@@ -1294,5 +1300,8 @@ http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPoin
 template http::Task<void> serve_http2<tcp::socket>(tcp::socket, WorkerState&,
                                                    const EntryPointOptions&, std::string,
                                                    std::optional<tcp::endpoint>);
+template http::Task<void> serve_http2<tls::TlsStream>(tls::TlsStream, WorkerState&,
+                                                      const EntryPointOptions&, std::string,
+                                                      std::optional<tcp::endpoint>);
 
 } // namespace turnpike::entrypoint

@@ -19,6 +19,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "http/message.h"
+#include "http/tls_info.h"
 
 namespace turnpike {
 // Per-worker data-plane context (upstream pools, timers). Defined by the service layer
@@ -129,6 +130,7 @@ struct Exchange {
   unsigned worker_id = 0;                   // index for per-worker slots
   WorkerContext* worker = nullptr;          // null in unit tests that need no upstream
   Upgradable* upgradable = nullptr;         // null where upgrades are impossible
+  const TlsInfo* tls = nullptr;             // the connection's TLS facts; null for plain HTTP
 
   // Annotations for logs and metrics.
   std::string_view router_name;

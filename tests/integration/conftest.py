@@ -24,6 +24,12 @@ def _binary_or_skip(name: str) -> Path:
     return b
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: takes minutes (testssl scan); still part of `make test`, deselect "
+        "with -m 'not slow'")
+
+
 @pytest.fixture(scope="session")
 def turnpike_bin() -> Path:
     return _binary_or_skip("turnpike")

@@ -27,6 +27,8 @@ def gw(module_env, pki):
         "routers": {
             "grpc": {"rule": "Host(`grpc.test`)", "service": "grpc"},
             "grpcs": {"rule": "Host(`grpcs.test`)", "service": "grpcs"},
+            # gRPC clients over TLS (ALPN h2) to the gateway, h2c to the server.
+            "grpc-tls": {"rule": "Host(`upstream.test`)", "service": "grpc", "tls": {}},
         },
         "services": {
             "grpc": {"loadBalancer": {"servers": [{"url": plain.url("h2c")}]}},
@@ -34,7 +36,8 @@ def gw(module_env, pki):
                                        "serversTransport": "grpcs"}},
         },
         "serversTransports": {"grpcs": {"rootCAs": [pki.path("ca.pem")]}},
-    }}
+    }, "tls": {"certificates": [{"certFile": pki.path("server.pem"),
+                                 "keyFile": pki.path("server.key")}]}}
     return env.gateway(dynamic=dynamic, static_extra={"core": {"workers": 1}},
                        ready=("grpc.test", "/"))
 
@@ -163,3 +166,27 @@ def test_grpc_client_error_status(channel):
         rpc(b"thing", timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert err.value.details() == "no such thing: thing"
+
+
+@pytest.fixture
+def tls_channel(gw, pki):
+    import grpc
+    with open(pki.path("ca.pem"), "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    ch = grpc.secure_channel(f"127.0.0.1:{gw.port}", creds,
+                             options=[("grpc.ssl_target_name_override", "upstream.test")])
+    yield ch
+    ch.close()
+
+
+def test_grpc_client_over_tls(tls_channel):
+    import grpc
+    rpc = tls_channel.unary_unary(SERVICE + "Unary")
+    reply, call_ = rpc.with_call(b"secure", metadata=[("x-test-k", "tls")], timeout=10)
+    assert reply == b"echo:secure"
+    assert ("x-test-k", "tls") in call_.trailing_metadata()
+    bidi = tls_channel.stream_stream(SERVICE + "Bidi")
+    assert list(bidi(iter([b"a", b"b", b"c"]), timeout=10)) == [b"pong:a", b"pong:b", b"pong:c"]
+    with pytest.raises(grpc.RpcError) as err:
+        tls_channel.unary_unary(SERVICE + "Fail")(b"x", timeout=10)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
