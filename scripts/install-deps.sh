@@ -3,7 +3,7 @@
 # does nothing when everything is present. Usage: scripts/install-deps.sh [build|test|bench]
 set -euo pipefail
 what=${1:-test}
-build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev node-llhttp libnghttp2-dev
+build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev node-llhttp libnghttp2-dev libjemalloc-dev
   libyaml-dev libtomlplusplus-dev nlohmann-json3-dev libre2-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 test_pkgs=(curl python3 python3-pytest python3-h11 python3-h2 python3-grpcio wrk apache2-utils openssl

@@ -2,8 +2,10 @@
 // Per-worker keep-alive pools of upstream HTTP/1.1 connections (plain TCP or TLS), keyed by the
 // server (scheme and address) and its transport (name, plus the TLS configuration's
 // fingerprint). Worker-confined (one pool per worker, no locks). An idle connection is closed
-// after its transport's idleConnTimeout (via the worker's deadline scanner); at most
-// maxIdleConnsPerHost idle connections are kept per key.
+// after its transport's idleConnTimeout (via the worker's deadline scanner). maxIdleConnsPerHost
+// idle connections are kept per key; above that, connections returned during a burst stay for
+// kOverflowLinger only (at most kOverflowFactor times the limit), so a burst is served by the
+// connections the previous burst used instead of dialling again.
 
 #include <memory>
 #include <string>
@@ -61,6 +63,9 @@ class UpstreamPool {
   size_t idle_count() const;
 
  private:
+  static constexpr Clock::duration kOverflowLinger = std::chrono::seconds(1);
+  static constexpr size_t kOverflowFactor = 4;
+
   DeadlineScanner& scanner_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
 };

@@ -82,7 +82,7 @@ bool alpn_offers(std::string_view list, std::string_view proto) {
 std::string local_ip(SSL* ssl) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  int fd = SSL_get_fd(ssl);
+  int fd = SSL_get_wfd(ssl); // the socket BIO (reads go through TlsStream's input BIO)
   if (fd < 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
     return {};
   char buf[INET6_ADDRSTRLEN] = {0};

@@ -1,6 +1,9 @@
 #include "tls/tls_stream.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+
+#include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
@@ -29,12 +32,62 @@ public:
   }
 };
 
-// The reactor readiness OpenSSL is waiting for.
-tcp::socket::wait_type wait_for(int ssl_error) {
-  return ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
+} // namespace
+
+// OpenSSL's view of TlsStream::Input: reads take buffered ciphertext; an empty buffer is "retry"
+// (SSL_ERROR_WANT_READ), and after EOF a read returns 0.
+BIO* TlsStream::input_bio(Input& in) {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "turnpike input");
+    BIO_meth_set_read_ex(m, [](BIO* b, char* out, size_t size, size_t* read) -> int {
+      auto* in = static_cast<Input*>(BIO_get_data(b));
+      BIO_clear_retry_flags(b);
+      size_t avail = in->end - in->begin;
+      if (avail == 0) {
+        *read = 0;
+        if (!in->eof)
+          BIO_set_retry_read(b);
+        return 0;
+      }
+      size_t n = std::min(avail, size);
+      std::memcpy(out, in->data.get() + in->begin, n);
+      in->begin += n;
+      *read = n;
+      return 1;
+    });
+    BIO_meth_set_ctrl(m, [](BIO* b, int cmd, long, void*) -> long {
+      auto* in = static_cast<Input*>(BIO_get_data(b));
+      switch (cmd) {
+      case BIO_CTRL_PENDING:
+        return static_cast<long>(in->end - in->begin);
+      case BIO_CTRL_EOF:
+        return in->eof && in->begin == in->end;
+      case BIO_CTRL_FLUSH:
+        return 1;
+      default:
+        return 0;
+      }
+    });
+    BIO_meth_set_create(m, [](BIO* b) -> int {
+      BIO_set_init(b, 1);
+      return 1;
+    });
+    return m;
+  }();
+  BIO* bio = BIO_new(method);
+  if (bio)
+    BIO_set_data(bio, &in);
+  return bio;
 }
 
-} // namespace
+bool TlsStream::filled(error_code ec, size_t n) {
+  in_->end += n;
+  if (ec == asio::error::eof) {
+    in_->eof = true;
+    return true;
+  }
+  return !ec || n > 0;
+}
 
 const boost::system::error_category& ssl_category() {
   static SslCategory category;
@@ -50,15 +103,24 @@ TlsStream::TlsStream(tcp::socket socket, const EntryPointTls& ep)
   // Before the handshake: a flight must not wait for the client's delayed ACK.
   socket_.set_option(tcp::no_delay(true), ec);
   ssl_ = new_server_ssl(ep, *state_);
-  if (ssl_ && SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
+  if (!ssl_)
+    return;
+  in_ = std::make_unique<Input>();
+  BIO* rbio = input_bio(*in_);
+  BIO* wbio = BIO_new_socket(socket_.native_handle(), BIO_NOCLOSE);
+  if (!rbio || !wbio) {
+    BIO_free(rbio);
+    BIO_free(wbio);
     SSL_free(ssl_);
     ssl_ = nullptr;
+    return;
   }
+  SSL_set_bio(ssl_, rbio, wbio);
 }
 
 TlsStream::TlsStream(TlsStream&& other) noexcept
     : socket_(std::move(other.socket_)), state_(std::move(other.state_)),
-      ssl_(std::exchange(other.ssl_, nullptr)), pending_(std::move(other.pending_)),
+      in_(std::move(other.in_)), ssl_(std::exchange(other.ssl_, nullptr)), pending_(std::move(other.pending_)),
       handshake_done_(other.handshake_done_), close_notify_sent_(other.close_notify_sent_) {}
 
 TlsStream::~TlsStream() {
@@ -103,7 +165,7 @@ http::Task<error_code> TlsStream::handshake() {
       break;
     int e = SSL_get_error(ssl_, r);
     if (wants_io(e)) {
-      auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
+      auto ec = co_await wait(e);
       if (ec)
         co_return ec;
       continue;
@@ -126,10 +188,19 @@ http::Task<TlsStream::IoResult> TlsStream::async_read_some(asio::mutable_buffer 
       co_return IoResult{error_code(), n};
     if (!wants_io(e))
       co_return IoResult{to_error(e, r), 0};
-    auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
+    auto ec = co_await wait(e);
     if (ec)
       co_return IoResult{ec, 0};
   }
+}
+
+http::Task<error_code> TlsStream::wait(int ssl_error) {
+  if (ssl_error == SSL_ERROR_WANT_WRITE) {
+    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_write, kNoThrow);
+    co_return ec;
+  }
+  auto [ec, n] = co_await socket_.async_read_some(in_->room(), kNoThrow);
+  co_return filled(ec, n) ? error_code() : ec;
 }
 
 http::Task<TlsStream::IoResult> TlsStream::write_all(const char* data, size_t size) {
@@ -141,7 +212,7 @@ http::Task<TlsStream::IoResult> TlsStream::write_all(const char* data, size_t si
       continue;
     if (!wants_io(e))
       co_return IoResult{to_error(e, r), done};
-    auto [ec] = co_await socket_.async_wait(wait_for(e), kNoThrow);
+    auto ec = co_await wait(e);
     if (ec)
       co_return IoResult{ec, done};
   }
