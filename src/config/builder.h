@@ -16,6 +16,7 @@
 #include "config/snapshot.h"
 #include "config/static_config.h"
 #include "router/rule.h"
+#include "service/health_check.h"
 
 namespace turnpike::config {
 
@@ -33,6 +34,11 @@ struct BuildOptions {
   TcpServersTransport default_tcp_transport;  // static `tcpServersTransport`
   // Optional: read for reuse and replaced by the rules of this build (unused ones dropped).
   RuleCache* rule_cache = nullptr;
+  // Optional: health tables kept across builds (without it each build starts all servers
+  // healthy, as --validate needs). Its end_build() is called by build_snapshot.
+  service::HealthRegistry* health = nullptr;
+  // Optional: receives the active health checks of the services built.
+  std::vector<service::HealthCheckTarget>* health_checks = nullptr;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
