@@ -25,19 +25,14 @@ uint64_t hash64(std::string_view data, uint64_t seed) {
     h ^= c;
     h *= 0x100000001b3ull;
   }
-  // splitmix64's finaliser.
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
+  return mix64(h);
 }
 
 Balancer::Balancer(Strategy strategy, std::vector<int> weights,
                    const std::vector<std::string>& keys, unsigned workers)
     : strategy_(strategy), weights_(std::move(weights)), slots_(workers == 0 ? 1 : workers) {
   for (int w : weights_) {
+    equal_weights_ = equal_weights_ && w == weights_.front();
     total_ += w;
     cumulative_.push_back(total_);
   }

@@ -37,7 +37,17 @@ enum class Strategy { kWrr, kP2c, kHrw, kLeastTime };
 Strategy parse_strategy(std::string_view name);
 std::string_view strategy_name(Strategy s);
 
-// 64-bit FNV-1a, then a finaliser (so that near-identical inputs spread over all bits).
+// splitmix64's finaliser: spreads every input bit over the whole word.
+inline uint64_t mix64(uint64_t h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+// 64-bit FNV-1a, then mix64 (so that near-identical inputs spread over all bits).
 uint64_t hash64(std::string_view data, uint64_t seed = 0);
 
 class Balancer {
@@ -111,6 +121,7 @@ class Balancer {
   std::vector<int64_t> cumulative_;  // p2c: running sums of the weights
   std::vector<uint64_t> keys_;       // hrw: hash64 of each target's key
   int64_t total_ = 0;
+  bool equal_weights_ = true;
   bool tracks_load_ = false;
   mutable std::vector<Slot> slots_;
 };
@@ -169,12 +180,16 @@ std::optional<size_t> Balancer::pick_hrw(uint64_t client_hash, Ok& ok) const {
   double best_score = 0;
   for (size_t i = 0; i < weights_.size(); ++i) {
     if (!ok(i)) continue;
-    uint64_t h = hash64(std::string_view(reinterpret_cast<const char*>(&client_hash),
-                                         sizeof(client_hash)),
-                        keys_[i]);
-    // u uniform in (0, 1); -w/ln(u) makes the winning probability proportional to w.
-    double u = (static_cast<double>(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-    double score = -weights_[i] / std::log(u);
+    uint64_t h = mix64(client_hash ^ keys_[i]);
+    double score;
+    if (equal_weights_) {
+      // Equal weights: the largest hash wins; no logarithm needed (same order as below).
+      score = static_cast<double>(h);
+    } else {
+      // u uniform in (0, 1); -w/ln(u) makes the winning probability proportional to w.
+      double u = (static_cast<double>(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+      score = -weights_[i] / std::log(u);
+    }
     if (best == SIZE_MAX || score > best_score) {
       best = i;
       best_score = score;
