@@ -254,6 +254,7 @@ http::Task<void> LoadBalancerService::handle(http::Exchange& ex) const {
     if (!retry || !take_retry_token(worker)) break;
     tried[n_tried++] = i;
     ++ex.retry_attempts;
+    pin = sticky_.has_value();  // the client is re-pinned to whichever server answers
     if (health) now = steady_ns(Clock::now());
   }
   co_await http::send_error(ex, err);

@@ -450,3 +450,32 @@ def test_server_sent_events_are_flushed_at_once(env):
         assert 0.7 <= at_first < 1.5, at_first  # each event arrives when the upstream sends it
         c.read_until(b"event 1\n\n", timeout=5)
         assert time.monotonic() - started >= 1.5
+
+
+# ---- gRPC health checks ------------------------------------------------------------------------
+
+
+def test_grpc_health_check_follows_the_serving_status(env):
+    import grpc
+    import upstream_it as ut
+    peer = ut.grpc_peer(env, "grpc")
+    a = env.upstream("a")
+    hc = {"mode": "grpc", "path": "/", "interval": "200ms", "timeout": "1s"}
+    dyn = {"http": {"routers": {"r": {"rule": "Host(`ghc.test`)", "service": "fo"}},
+                    "services": {"fo": {"failover": {"service": "grpc", "fallback": "plain"}},
+                                 "grpc": it.service(peer.url("h2c"), healthCheck=hc),
+                                 "plain": it.service(a)}}}
+    gw = env.gateway(dynamic=dyn, ready=("ghc.test", "/"))
+    # While the peer is SERVING, the gRPC service answers (a plain GET reaches the gRPC server,
+    # which has no X-Upstream-Name).
+    assert request(gw.port, "/", host="ghc.test").header("X-Upstream-Name") is None
+    log_at = gw.log_size()
+    with grpc.insecure_channel(f"127.0.0.1:{peer.port}") as ch:
+        set_health = ch.unary_unary("/turnpike.test.Echo/SetHealth")
+        assert set_health(b"2", timeout=5) == b"ok"
+        gw.wait_log(r"is unhealthy: gRPC health status is not SERVING", after=log_at, timeout=5)
+        assert request(gw.port, "/", host="ghc.test").header("X-Upstream-Name") == "a"
+        log_at = gw.log_size()
+        assert set_health(b"1", timeout=5) == b"ok"
+        gw.wait_log(r"is healthy again", after=log_at, timeout=5)
+    assert request(gw.port, "/", host="ghc.test").header("X-Upstream-Name") is None
