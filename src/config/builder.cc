@@ -7,7 +7,10 @@
 #include "middleware/middleware.h"
 #include "router/route_table.h"
 #include "router/rule.h"
+#include "config/service_options.h"
+#include "service/failover.h"
 #include "service/load_balancer.h"
+#include "service/mirroring.h"
 
 namespace turnpike::config {
 namespace {
@@ -56,8 +59,10 @@ class Builder : public middleware::BuildContext {
   std::string_view provider() const override { return current_provider_; }
 
  private:
-  Result<HandlerPtr> service(const std::string& name);
-  Result<HandlerPtr> build_service(const HttpService& svc);
+  Result<service::ServicePtr> service(const std::string& name);
+  Result<service::ServicePtr> build_service(const HttpService& svc);
+  Result<service::ServicePtr> build_load_balancer(const HttpService& svc);
+  Result<service::ServicePtr> build_weighted(const HttpService& svc);
   Result<std::shared_ptr<const service::TransportOptions>> transport(const std::string& name);
   void build_tls();
   Result<void> check_tls_options(const std::string& name) const;
@@ -70,7 +75,7 @@ class Builder : public middleware::BuildContext {
   Snapshot& snap_;
   std::string current_provider_;
 
-  std::map<std::string, Result<HandlerPtr>> services_;
+  std::map<std::string, Result<service::ServicePtr>> services_;
   std::set<std::string> services_in_progress_;
   std::map<std::string, Result<middleware::Wrap>> middlewares_;
   std::set<std::string> middlewares_in_progress_;
@@ -145,51 +150,140 @@ Result<std::shared_ptr<const service::TransportOptions>> Builder::transport(cons
   return result;
 }
 
-Result<HandlerPtr> Builder::build_service(const HttpService& svc) {
+Result<service::ServicePtr> Builder::build_load_balancer(const HttpService& svc) {
+  const auto& lb = *svc.load_balancer;
+  const std::string path = "http.services." + svc.name + ".loadBalancer";
+  service::LoadBalancerOptions o;
+  o.strategy = service::parse_strategy(lb.strategy);
+  o.pass_host_header = lb.pass_host_header;
+  auto t = transport(lb.servers_transport);
+  if (!t) return t.error();
+  o.transport = *t;
+  std::vector<service::Server> servers;
+  for (const auto& s : lb.servers) {
+    auto parsed = service::Server::parse(s.url, s.weight);
+    if (!parsed) return parsed.error();
+    parsed->preserve_path = s.preserve_path;
+    servers.push_back(std::move(*parsed));
+  }
+  if (lb.sticky) {
+    auto sticky = decode_sticky(*lb.sticky, path + ".sticky");
+    if (!sticky) return sticky.error();
+    o.sticky = std::move(*sticky);
+  }
+  std::optional<service::ActiveHealthOptions> active;
+  if (lb.health_check) {
+    auto hc = decode_health_check(*lb.health_check, path + ".healthCheck");
+    if (!hc) return hc.error();
+    active = std::move(*hc);
+  }
+  if (lb.passive_health_check) {
+    auto passive = decode_passive_health_check(*lb.passive_health_check,
+                                               path + ".passiveHealthCheck");
+    if (!passive) return passive.error();
+    o.passive = *passive;
+  }
+  if (lb.response_forwarding) {
+    auto rf = decode_response_forwarding(*lb.response_forwarding, path + ".responseForwarding");
+    if (!rf) return rf.error();
+  }
+  if (lb.retry) {
+    auto retry = decode_retry(*lb.retry, path + ".retry");
+    if (!retry) return retry.error();
+    o.retry = *retry;
+  }
+  auto keys = service::LoadBalancerService::health_keys(servers);
+  if (active || o.passive) {
+    o.health = opts_.health ? opts_.health->get(svc.name, keys)
+                            : std::make_shared<service::ServiceHealth>(keys);
+  }
+  auto lbs = std::make_shared<service::LoadBalancerService>(svc.name, std::move(servers), o,
+                                                            opts_.workers);
+  if (active && opts_.health_checks) {
+    auto shared = std::make_shared<const service::ActiveHealthOptions>(std::move(*active));
+    const auto& built = lbs->servers();
+    for (size_t i = 0; i < built.size(); ++i)
+      opts_.health_checks->push_back({svc.name, o.health, i, built[i], o.transport, shared});
+  }
+  return service::ServicePtr(std::move(lbs));
+}
+
+Result<service::ServicePtr> Builder::build_weighted(const HttpService& svc) {
+  bool hrw = svc.kind == ServiceKind::kHighestRandomWeight;
+  const std::string path =
+      "http.services." + svc.name + (hrw ? ".highestRandomWeight" : ".weighted");
+  const auto& w = *svc.weighted;
+  service::WeightedService::Options o;
+  o.strategy = hrw ? service::Strategy::kHrw : service::Strategy::kWrr;
+  o.check_health = w.health_check.has_value();
+  if (w.sticky) {
+    auto sticky = decode_sticky(*w.sticky, path + ".sticky");
+    if (!sticky) return sticky.error();
+    o.sticky = std::move(*sticky);
+  }
+  std::vector<service::WeightedService::Child> children;
+  for (const auto& c : w.services) {
+    auto child = service(c.name);
+    if (!child) return make_error("service \"" + c.name + "\": " + child.error().message);
+    children.push_back({c.name, *child, c.weight});
+  }
+  return service::ServicePtr(std::make_shared<service::WeightedService>(
+      svc.name, std::move(children), std::move(o), opts_.workers));
+}
+
+Result<service::ServicePtr> Builder::build_service(const HttpService& svc) {
   if (!svc.errors.empty()) return make_error(join(svc.errors));
+  auto child = [&](const std::string& name) -> Result<service::ServicePtr> {
+    auto c = service(name);
+    if (!c) return make_error("service \"" + name + "\": " + c.error().message);
+    return c;
+  };
   switch (svc.kind) {
-    case ServiceKind::kLoadBalancer: {
-      const auto& lb = *svc.load_balancer;
-      if (lb.strategy != "wrr" && !lb.strategy.empty())
-        log::get("builder")->warn("service {}: strategy {} is not supported yet, using wrr",
-                                  svc.name, lb.strategy);
-      auto t = transport(lb.servers_transport);
-      if (!t) return t.error();
-      std::vector<service::Server> servers;
-      for (const auto& s : lb.servers) {
-        auto parsed = service::Server::parse(s.url, s.weight);
-        if (!parsed) return parsed.error();
-        parsed->preserve_path = s.preserve_path;
-        servers.push_back(std::move(*parsed));
-      }
-      HandlerPtr h = std::make_shared<service::LoadBalancerService>(
-          svc.name, std::move(servers), lb.pass_host_header, *t, opts_.workers);
-      return h;
-    }
-    case ServiceKind::kWeighted: {
-      std::vector<service::WeightedService::Child> children;
-      for (const auto& c : svc.weighted->services) {
-        auto child = service(c.name);
-        if (!child) return make_error("service \"" + c.name + "\": " + child.error().message);
-        children.push_back({c.name, *child, c.weight});
-      }
-      HandlerPtr h = std::make_shared<service::WeightedService>(svc.name, std::move(children),
-                                                                 opts_.workers);
-      return h;
-    }
-    case ServiceKind::kMirroring:
-      return make_error("mirroring services are not supported yet");
-    case ServiceKind::kFailover:
-      return make_error("failover services are not supported yet");
+    case ServiceKind::kLoadBalancer:
+      return build_load_balancer(svc);
+    case ServiceKind::kWeighted:
     case ServiceKind::kHighestRandomWeight:
-      return make_error("highestRandomWeight services are not supported yet");
+      return build_weighted(svc);
+    case ServiceKind::kMirroring: {
+      const auto& m = *svc.mirroring;
+      auto main = child(m.service);
+      if (!main) return main.error();
+      std::vector<service::MirroringService::Mirror> mirrors;
+      for (const auto& mirror : m.mirrors) {
+        auto target = child(mirror.name);
+        if (!target) return target.error();
+        mirrors.push_back({mirror.name, *target, mirror.percent});
+      }
+      service::MirroringOptions o;
+      o.mirror_body = m.mirror_body;
+      o.max_body_size = m.max_body_size;
+      o.check_health = m.health_check.has_value();
+      return service::ServicePtr(std::make_shared<service::MirroringService>(
+          svc.name, *main, std::move(mirrors), o, opts_.workers));
+    }
+    case ServiceKind::kFailover: {
+      const auto& f = *svc.failover;
+      auto main = child(f.service);
+      if (!main) return main.error();
+      auto fallback = child(f.fallback);
+      if (!fallback) return fallback.error();
+      service::FailoverOptions o;
+      o.check_health = f.health_check.has_value();
+      if (f.errors) {
+        auto decoded =
+            decode_failover_errors(*f.errors, "http.services." + svc.name + ".failover.errors", o);
+        if (!decoded) return decoded.error();
+      }
+      return service::ServicePtr(
+          std::make_shared<service::FailoverService>(svc.name, *main, *fallback, std::move(o)));
+    }
     case ServiceKind::kNone:
       break;
   }
   return make_error("the service has no type");
 }
 
-Result<HandlerPtr> Builder::service(const std::string& name) {
+Result<service::ServicePtr> Builder::service(const std::string& name) {
   if (auto it = services_.find(name); it != services_.end()) return it->second;
   auto it = cfg_.http.services.find(name);
   if (it == cfg_.http.services.end()) return make_error("the service \"" + name + "\" does not exist");
@@ -534,6 +628,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
   Builder builder(config, options, *snap);
   builder.run();
   build_tcp_udp(config, options, *snap);
+  if (options.health) options.health->end_build();
   if (options.rule_cache) *options.rule_cache = std::move(builder.new_rules_);
   return snap;
 }

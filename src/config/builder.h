@@ -17,6 +17,7 @@
 #include "config/static_config.h"
 #include "router/rule.h"
 #include "tls/tls_manager.h"
+#include "service/health_check.h"
 
 namespace turnpike::config {
 
@@ -37,6 +38,11 @@ struct BuildOptions {
   // Builds the TLS contexts (certificates, options). Without it the snapshot has no TLS state
   // (entrypoints' `tls` is null: TLS connections are refused), which some unit tests want.
   tls::TlsManager* tls = nullptr;
+  // Optional: health tables kept across builds (without it each build starts all servers
+  // healthy, as --validate needs). Its end_build() is called by build_snapshot.
+  service::HealthRegistry* health = nullptr;
+  // Optional: receives the active health checks of the services built.
+  std::vector<service::HealthCheckTarget>* health_checks = nullptr;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,

@@ -49,6 +49,7 @@ void decode_load_balancer(Decoder& dec, std::string_view provider, LoadBalancerC
   keep_raw(dec, "passiveHealthCheck", lb.passive_health_check);
   keep_raw(dec, "sticky", lb.sticky);
   keep_raw(dec, "responseForwarding", lb.response_forwarding);
+  keep_raw(dec, "retry", lb.retry);
   dec.finish();
 }
 

@@ -116,6 +116,7 @@ struct LoadBalancerConfig {
   std::optional<Node> passive_health_check;
   std::optional<Node> sticky;
   std::optional<Node> response_forwarding;
+  std::optional<Node> retry; // Turnpike extension: retries to another server (docs/services.md)
 };
 
 struct WeightedChild {

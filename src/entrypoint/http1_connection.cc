@@ -356,7 +356,11 @@ http::Task<ProxyError> Http1Connection<Stream>::write_head(http::Response& head)
   out_.clear();
   http::serialize_response_head(head, o, out_);
   if (status == 101) co_return co_await flush();
-  co_return ProxyError::none();  // flushed together with the first body bytes or at finish()
+  // Streaming responses (unknown length: server-sent events, long polls, chunked streams) get
+  // their head at once, as Go's reverse proxy (hence Traefik) flushes them immediately; the
+  // others are flushed together with the first body bytes or at finish().
+  if (chunked_out_ || o.framing == http::BodyFraming::kUntilClose) co_return co_await flush();
+  co_return ProxyError::none();
 }
 
 template <class Stream>

@@ -134,6 +134,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   g->build_options_.udp_entrypoints = g->udp_order_;
   g->build_options_.default_tcp_transport = g->cfg_.tcp_servers_transport;
   g->build_options_.rule_cache = &g->rule_cache_;
+  g->build_options_.health = &g->health_registry_;
 
   // Until a provider publishes, workers serve an empty configuration (404 everywhere).
   auto empty = config::build_snapshot(config::DynamicConfig{}, g->build_options_, 0);
@@ -250,7 +251,13 @@ void Gateway::apply() {
   }
   const config::DynamicConfig& dyn = *dyn_ptr;
   auto t_merge = Clock::now();
+  std::vector<service::HealthCheckTarget> health_checks;
+  build_options_.health_checks = &health_checks;
   auto snapshot = config::build_snapshot(dyn, build_options_, ++generation_);
+  build_options_.health_checks = nullptr;
+  if (!health_checks.empty() && !health_checker_)
+    health_checker_ = std::make_unique<service::HealthChecker>();
+  if (health_checker_) health_checker_->update(std::move(health_checks));
   auto t_build = Clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
   logger->info("configuration {}: merge {:.1f} ms, build {:.1f} ms", generation_ + 0,

@@ -66,6 +66,10 @@ class Gateway {
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_{};
   std::unique_ptr<boost::asio::steady_timer> shutdown_timer_;
+  // Server health kept across snapshots, and the active health checks' own thread (started
+  // with the first service that declares a healthCheck).
+  service::HealthRegistry health_registry_;
+  std::unique_ptr<service::HealthChecker> health_checker_;
 };
 
 }  // namespace turnpike::runtime

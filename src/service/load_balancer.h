@@ -1,9 +1,10 @@
 #pragma once
 // HTTP services: the load balancer over upstream servers (Traefik's `loadBalancer`) and the
-// `weighted` composite. Both are http::Handlers built by the snapshot builder on the control
-// thread, then immutable and shared by every worker. Per-worker balancer state (smooth weighted
-// round-robin counters) lives in per-worker slots indexed by Exchange::worker_id, so workers never
-// share a written cache line.
+// `weighted` / `highestRandomWeight` composites (failover.h and mirroring.h hold the others).
+// All are http::Handlers built by the snapshot builder on the control thread, then immutable and
+// shared by every worker. Per-worker state (balancer counters, requests in flight, retry
+// budgets) lives in per-worker slots indexed by Exchange::worker_id, so workers never share a
+// written cache line; server health lives in the shared lock-free table of health.h.
 
 #include <memory>
 #include <string>
@@ -15,6 +16,9 @@
 #include "common/result.h"
 #include "common/wrr.h"
 #include "http/exchange.h"
+#include "service/balancer.h"
+#include "service/health.h"
+#include "service/sticky.h"
 #include "service/upstream_tls.h"
 
 namespace turnpike::service {
@@ -64,51 +68,108 @@ struct Server {
   static Result<Server> parse(std::string_view url, int weight);
 };
 
-class LoadBalancerService : public http::Handler {
+// Base of every HTTP service: an http::Handler that can say whether it has somewhere to send a
+// request. Parents that declare `healthCheck: {}` (weighted, highestRandomWeight, failover,
+// mirroring) ask their children; that is how health propagates up (Traefik's rule: only to
+// parents that ask). Any thread; reads the health tables only.
+class Service : public http::Handler {
  public:
-  // `workers` sizes the per-worker state. An empty server list answers 503.
+  // `now_ns`: steady_ns(Clock::now()), read once per request by the caller.
+  virtual bool healthy(int64_t now_ns) const {
+    (void)now_ns;
+    return true;
+  }
+};
+using ServicePtr = std::shared_ptr<const Service>;
+
+// Retries to another server (a Turnpike extension, `loadBalancer.retry`). A failed attempt is
+// tried again on a server not yet tried when nothing reached the upstream application (the
+// connection could not be made) or, for idempotent methods without a body, when the connection
+// broke before any response. A request body that was sent is never sent again.
+struct RetryOptions {
+  int attempts = 2;                // further servers after the first; 0 turns retries off
+  double budget_ratio = 0.2;       // retries may add at most this share of the requests...
+  double min_retries_per_second = 3;  // ...plus this many per second (per worker)
+};
+
+struct LoadBalancerOptions {
+  Strategy strategy = Strategy::kWrr;
+  bool pass_host_header = true;
+  std::shared_ptr<const TransportOptions> transport;
+  std::optional<StickyCookieOptions> sticky;
+  std::optional<PassiveHealthOptions> passive;
+  // The servers' health (active and/or passive checks); null when neither is configured, then
+  // every server is always eligible.
+  ServiceHealthPtr health;
+  RetryOptions retry;
+};
+
+class LoadBalancerService : public Service {
+ public:
+  // `workers` sizes the per-worker state. An empty server list answers 503. Servers with a weight
+  // <= 0 never receive requests; `options.health`, when set, has one entry per remaining server
+  // (see health_keys()).
+  LoadBalancerService(std::string name, std::vector<Server> servers, LoadBalancerOptions options,
+                      unsigned workers);
   LoadBalancerService(std::string name, std::vector<Server> servers, bool pass_host_header,
                       std::shared_ptr<const TransportOptions> transport, unsigned workers);
 
   http::Task<void> handle(http::Exchange& ex) const override;
+  bool healthy(int64_t now_ns) const override;
   const std::string& name() const { return name_; }
   const std::vector<Server>& servers() const { return servers_; }
+  const Balancer& balancer() const { return balancer_; }
+
+  // The servers that receive requests (weight > 0), in order: the keys of the health table.
+  static std::vector<std::string> health_keys(const std::vector<Server>& servers);
 
  private:
-  const Server* pick(unsigned worker_id) const;
-
-  struct alignas(64) Slot {
-    std::vector<int64_t> current;  // smooth WRR current weights
+  struct alignas(64) BudgetSlot {
+    double tokens = 0;
+    Clock::time_point refilled{};
   };
+  bool take_retry_token(unsigned worker) const;
+  void deposit_retry_credit(unsigned worker) const;
 
   std::string name_;
   std::vector<Server> servers_;
-  std::vector<int> weights_;  // servers_[i].weight, laid out for smooth_wrr_pick
-  int64_t total_weight_ = 0;
-  bool pass_host_header_;
-  std::shared_ptr<const TransportOptions> transport_;
-  mutable std::vector<Slot> slots_;  // slot i touched only by worker i
+  LoadBalancerOptions options_;
+  Balancer balancer_;
+  std::optional<StickyCookie> sticky_;
+  mutable std::vector<BudgetSlot> budgets_;  // slot i touched only by worker i
 };
 
-class WeightedService : public http::Handler {
+// `weighted` (smooth WRR) and `highestRandomWeight` (rendezvous hash on the client IP) over
+// named services.
+class WeightedService : public Service {
  public:
   struct Child {
     std::string name;
-    HandlerPtr handler;
+    ServicePtr handler;
     int weight = 1;
   };
-  WeightedService(std::string name, std::vector<Child> children, unsigned workers);
+  struct Options {
+    Strategy strategy = Strategy::kWrr;  // kWrr (weighted) or kHrw (highestRandomWeight)
+    std::optional<StickyCookieOptions> sticky;
+    bool check_health = false;  // `healthCheck: {}`: skip children with no healthy server
+  };
+  WeightedService(std::string name, std::vector<Child> children, Options options,
+                  unsigned workers);
   http::Task<void> handle(http::Exchange& ex) const override;
+  bool healthy(int64_t now_ns) const override;
 
  private:
-  struct alignas(64) Slot {
-    std::vector<int64_t> current;
-  };
   std::string name_;
   std::vector<Child> children_;
-  std::vector<int> weights_;  // children_[i].weight
-  int64_t total_weight_ = 0;
-  mutable std::vector<Slot> slots_;
+  Options options_;
+  Balancer balancer_;
+  std::optional<StickyCookie> sticky_;
 };
+
+// Answers 503 "no available server" (Traefik's answer when a service has nowhere to send).
+http::Task<void> send_unavailable(http::Exchange& ex);
+
+// hash64 of the client's IP address bytes (the key of hrw).
+uint64_t client_hash(const http::Request& req);
 
 }  // namespace turnpike::service

@@ -17,7 +17,14 @@
 //   /close         answer with `Connection: close`, then close the connection
 //   /ws            WebSocket handshake (101 + Sec-WebSocket-Accept), then echo every frame
 //   /ws-refuse     answer 400 to the upgrade and stay in HTTP
-//   /_stats        JSON {connections, requests, bytes_received} for this process
+//   /_stats        JSON {connections, requests, bytes_received, app_requests, posts,
+//                  health_requests} for this process (app_requests: all but /_stats, /_health
+//                  and /_set_health; posts: POST requests among them)
+//   /_health       answer with the status set by /_set_health (200 at start): a health check
+//                  endpoint a test can make fail and recover
+//   /_set_health/NNN  set that status
+//   /sse/N/MS      a server-sent event stream: the head at once, then N events MS apart (the
+//                  first one after MS too), chunked
 // Query `h=Name:Value` (repeatable) adds a response header; `t=Name:Value` (repeatable) a
 // trailer field after a /chunked/N body.
 // Every response carries `X-Upstream-Name`, `X-Conn-Id` and `X-Conn-Request` (1-based index of the
@@ -65,6 +72,10 @@ struct Globals {
   int record_fd = -1;
   uint64_t connections = 0;
   uint64_t requests = 0;
+  uint64_t app_requests = 0;
+  uint64_t posts = 0;
+  uint64_t health_requests = 0;
+  int health_status = 200;
   uint64_t bytes_received = 0;
   std::string pattern;  // kMaxWrite + kPatternPeriod bytes of the body pattern
 };
@@ -233,6 +244,10 @@ struct Plan {
   bool ws = false;
   bool ws_refuse = false;
   bool stats = false;
+  bool health = false;
+  std::optional<uint64_t> set_health;
+  std::optional<uint64_t> sse_events;
+  uint64_t sse_interval_ms = 0;
   std::vector<std::pair<std::string, std::string>> extra_headers;
   std::vector<std::pair<std::string, std::string>> trailers;  // after a chunked body
 };
@@ -293,6 +308,20 @@ Plan make_plan(std::string_view target) {
       p.ws_refuse = true;
     } else if (s == "_stats") {
       p.stats = true;
+    } else if (s == "_health") {
+      p.health = true;
+    } else if (s == "_set_health" && arg) {
+      p.set_health = *arg;
+      ++i;
+    } else if (s == "sse" && arg) {
+      p.sse_events = *arg;
+      ++i;
+      if (i + 1 < segs.size()) {
+        if (auto ms = parse_u64(segs[i + 1])) {
+          p.sse_interval_ms = *ms;
+          ++i;
+        }
+      }
     }
   }
   while (!query.empty()) {
@@ -340,6 +369,12 @@ class Connection {
       ++n_requests_;
       ++g.requests;
       Plan plan = make_plan(req.target);
+      if (plan.health || plan.set_health) {
+        ++g.health_requests;
+      } else if (!plan.stats) {
+        ++g.app_requests;
+        if (req.method == "POST") ++g.posts;
+      }
 
       if (plan.ws && req.has_token("Upgrade", "websocket")) {
         co_await websocket(req);
@@ -369,6 +404,14 @@ class Connection {
         ok = co_await send_echo(req, 400, plan, close);
       } else if (plan.stats) {
         ok = co_await send_stats(req, close);
+      } else if (plan.set_health) {
+        g.health_status = static_cast<int>(*plan.set_health);
+        ok = co_await send_echo(req, 200, plan, close);
+      } else if (plan.health) {
+        ok = co_await send_echo(req, g.health_status, plan, close);
+      } else if (plan.sse_events) {
+        ok = co_await send_sse(plan);
+        close = true;
       } else if (plan.bytes || plan.chunked) {
         ok = co_await send_pattern(req, plan, close);
       } else {
@@ -579,10 +622,37 @@ class Connection {
     co_return !ec;
   }
 
+  // Server-sent events: the head goes out at once, each event when it is due.
+  awaitable<bool> send_sse(const Plan& plan) {
+    std::vector<std::pair<std::string, std::string>> h = {
+        {"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"},
+        {"Transfer-Encoding", "chunked"}};
+    std::string out = head(200, &plan, true, h) + "\r\n";
+    auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(out), use_nothrow);
+    if (ec) co_return false;
+    asio::steady_timer t(sock_.get_executor());
+    for (uint64_t i = 0; i < *plan.sse_events; ++i) {
+      t.expires_after(std::chrono::milliseconds(plan.sse_interval_ms));
+      co_await t.async_wait(use_nothrow);
+      std::string event = "data: event " + std::to_string(i) + "\n\n";
+      char size[32];
+      std::snprintf(size, sizeof(size), "%zx\r\n", event.size());
+      out = size + event + "\r\n";
+      std::tie(ec, n) = co_await asio::async_write(sock_, asio::buffer(out), use_nothrow);
+      if (ec) co_return false;
+    }
+    out = "0\r\n\r\n";
+    std::tie(ec, n) = co_await asio::async_write(sock_, asio::buffer(out), use_nothrow);
+    co_return !ec;
+  }
+
   awaitable<bool> send_stats(const Request& req, bool close) {
     std::string body = "{\"connections\":" + std::to_string(g.connections) +
                        ",\"requests\":" + std::to_string(g.requests) +
-                       ",\"bytes_received\":" + std::to_string(g.bytes_received) + "}\n";
+                       ",\"bytes_received\":" + std::to_string(g.bytes_received) +
+                       ",\"app_requests\":" + std::to_string(g.app_requests) +
+                       ",\"posts\":" + std::to_string(g.posts) +
+                       ",\"health_requests\":" + std::to_string(g.health_requests) + "}\n";
     std::vector<std::pair<std::string, std::string>> h = {
         {"Content-Type", "application/json"}, {"Content-Length", std::to_string(body.size())}};
     std::string out = head(200, nullptr, close, h) + "\r\n";

@@ -12,6 +12,9 @@ TLS (ALPN h2) with --tls. Service `turnpike.test.Echo`:
   ClientStream(msgs)   -> b"|".join(msgs)
   Bidi(msgs)           -> b"pong:" + msg for each msg, as it arrives
   Fail(msg)            -> status NOT_FOUND, details "no such thing: " + msg
+  SetHealth(b"1"|b"2") -> sets what grpc.health.v1.Health/Check answers (1 SERVING at start,
+                          2 NOT_SERVING)
+Service `grpc.health.v1.Health`: Check -> HealthCheckResponse{status} (encoded by hand).
 """
 
 import argparse
@@ -44,6 +47,18 @@ def bidi(request_iterator, context):
         yield b"pong:" + msg
 
 
+HEALTH = {"status": 1}
+
+
+def set_health(request, context):
+    HEALTH["status"] = int(request)
+    return b"ok"
+
+
+def health_check(request, context):
+    return bytes([0x08, HEALTH["status"]])  # field 1 (status), varint
+
+
 def fail(request, context):
     context.abort(grpc.StatusCode.NOT_FOUND, "no such thing: " + request.decode())
 
@@ -58,9 +73,13 @@ def main() -> None:
         "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
+        "SetHealth": grpc.unary_unary_rpc_method_handler(set_health),
+    })
+    health = grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
+        "Check": grpc.unary_unary_rpc_method_handler(health_check),
     })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    server.add_generic_rpc_handlers((handler,))
+    server.add_generic_rpc_handlers((handler, health))
     if args.tls:
         with open(args.tls[0], "rb") as c, open(args.tls[1], "rb") as k:
             creds = grpc.ssl_server_credentials([(k.read(), c.read())])
