@@ -306,8 +306,8 @@ private:
       int tls_options = terminate ? termination_options(*r.tls, r.provider, status) : -1;
       int64_t priority = router::tcp_route_priority(r.priority, r.rule, **rule);
       for (size_t ep : *eps) {
-        router::TcpRoute route{name,     r.rule,   *rule, priority, handler,
-                               !terminate && r.tls, terminate, tls_options};
+        router::TcpRoute route{name,      r.rule,     *rule, priority, handler, !terminate && r.tls,
+                               terminate, tls_options};
         (r.tls ? tcp_routes_[ep].tls : tcp_routes_[ep].plain).push_back(std::move(route));
         if (status.status != "disabled")
           status.using_entrypoints.push_back(opts_.entrypoints[ep]->name);

@@ -197,8 +197,8 @@ http::Task<void> serve_terminated(Stage& st, const router::TcpRoute& route,
   auto failed = co_await stream.handshake();
   deadline.clear();
   if (failed) {
-    logger()->debug("{}: TLS handshake from {} for tcp router {} failed: {}", st.ep.name,
-                    st.peer(), route.name,
+    logger()->debug("{}: TLS handshake from {} for tcp router {} failed: {}", st.ep.name, st.peer(),
+                    route.name,
                     stream.failure().empty() ? failed.message() : std::string(stream.failure()));
     co_return;
   }
@@ -222,8 +222,8 @@ http::Task<void> serve_tcp(Stage& st, const router::TcpRoute& route, std::string
   info.deadlines = &st.worker.ctx.deadlines;
   info.executor = st.socket.get_executor();
   info.postgres_starttls = st.postgres;
-  logger()->debug("{}: {} (SNI \"{}\") -> tcp router {}{}", st.ep.name, st.peer(),
-                  info.server_name, route.name, route.terminate ? " (TLS terminated)" : "");
+  logger()->debug("{}: {} (SNI \"{}\") -> tcp router {}{}", st.ep.name, st.peer(), info.server_name,
+                  route.name, route.terminate ? " (TLS terminated)" : "");
   if (route.terminate) {
     co_await serve_terminated(st, route, ept, std::move(info));
     co_return;

@@ -194,8 +194,8 @@ Task<void> LoadBalancer::serve(Connection& conn) const {
       conn.close();
       co_return;
     }
-    logger()->debug("{}: {} -> {} (TLS) via {}", info.entrypoint,
-                    info.client.address().to_string(), server.address, name_);
+    logger()->debug("{}: {} -> {} (TLS) via {}", info.entrypoint, info.client.address().to_string(),
+                    server.address, name_);
     stats = co_await conn.pipe(**secured, options);
   } else {
     logger()->debug("{}: {} -> {} via {}", info.entrypoint, info.client.address().to_string(),

@@ -77,28 +77,27 @@ TEST(TcpUdpBuilder, RouteTablesAndPriorities) {
 }
 
 TEST(TcpUdpBuilder, BrokenObjectsDisableWhatDependsOnThem) {
-  auto b =
-      build("tcp:\n"
-            "  routers:\n"
-            "    ok: {rule: HostSNI(`*`), service: s}\n"
-            "    no-tls: {rule: HostSNI(`a.test`), service: s}\n"
-            "    terminate: {rule: HostSNI(`a.test`), service: s, tls: {}}\n"
-            "    bad-ep: {entryPoints: [u1], rule: HostSNI(`*`), service: s}\n"
-            "    v2: {rule: HostSNI(`*`), service: s, ruleSyntax: v2}\n"
-            "    uses-bad-svc: {rule: HostSNI(`*`), service: badaddr}\n"
-            "    uses-cycle: {rule: HostSNI(`*`), service: loop1}\n"
-            "    uses-bad-mw: {rule: HostSNI(`*`), service: s, middlewares: [zero]}\n"
-            "    uses-unknown-transport: {rule: HostSNI(`*`), service: nt}\n"
-            "  services:\n"
-            "    s: {loadBalancer: {servers: [{address: \"127.0.0.1:1\"}]}}\n"
-            "    badaddr: {loadBalancer: {servers: [{address: \"nohost\"}]}}\n"
-            "    loop1: {weighted: {services: [{name: loop2}]}}\n"
-            "    loop2: {weighted: {services: [{name: loop1}]}}\n"
-            "    nt: {loadBalancer: {servers: [], serversTransport: nope}}\n"
-            "  middlewares:\n"
-            "    zero: {inFlightConn: {amount: 0}}\n"
-            "    unused: {ipAllowList: {sourceRange: [\"bad\"]}}\n"
-            "    unknown: {rateLimit: {}}\n");
+  auto b = build("tcp:\n"
+                 "  routers:\n"
+                 "    ok: {rule: HostSNI(`*`), service: s}\n"
+                 "    no-tls: {rule: HostSNI(`a.test`), service: s}\n"
+                 "    terminate: {rule: HostSNI(`a.test`), service: s, tls: {}}\n"
+                 "    bad-ep: {entryPoints: [u1], rule: HostSNI(`*`), service: s}\n"
+                 "    v2: {rule: HostSNI(`*`), service: s, ruleSyntax: v2}\n"
+                 "    uses-bad-svc: {rule: HostSNI(`*`), service: badaddr}\n"
+                 "    uses-cycle: {rule: HostSNI(`*`), service: loop1}\n"
+                 "    uses-bad-mw: {rule: HostSNI(`*`), service: s, middlewares: [zero]}\n"
+                 "    uses-unknown-transport: {rule: HostSNI(`*`), service: nt}\n"
+                 "  services:\n"
+                 "    s: {loadBalancer: {servers: [{address: \"127.0.0.1:1\"}]}}\n"
+                 "    badaddr: {loadBalancer: {servers: [{address: \"nohost\"}]}}\n"
+                 "    loop1: {weighted: {services: [{name: loop2}]}}\n"
+                 "    loop2: {weighted: {services: [{name: loop1}]}}\n"
+                 "    nt: {loadBalancer: {servers: [], serversTransport: nope}}\n"
+                 "  middlewares:\n"
+                 "    zero: {inFlightConn: {amount: 0}}\n"
+                 "    unused: {ipAllowList: {sourceRange: [\"bad\"]}}\n"
+                 "    unknown: {rateLimit: {}}\n");
   const auto& s = *b->snap;
   auto errors = [&](const std::string& n) { return s.tcp_routers.at(n).errors; };
   EXPECT_EQ(s.tcp_routers.at("ok@file").status, "enabled");

@@ -196,7 +196,8 @@ TEST_F(Handshake, RouteOptionsServeEveryNameAndPipeAnyAlpn) {
   EXPECT_EQ(routed.alpn, "xmpp-client");
   EXPECT_EQ(routed_server.alpn, "xmpp-client");
   // No overlap is refused, as Go does (Traefik's TCP routers too)...
-  auto [imap, _] = handshake(ep, "x.test", std::string("\x04imap", 5), server->find_options("xmpp"));
+  auto [imap, _] =
+      handshake(ep, "x.test", std::string("\x04imap", 5), server->find_options("xmpp"));
   EXPECT_FALSE(imap.ok);
   // ...and broken route options refuse every handshake.
   auto [broken, why] = handshake(ep, "x.test", {}, kBrokenOptions);
