@@ -41,11 +41,6 @@ struct ForwardingTimeouts {
   Duration ping_timeout = std::chrono::seconds(15); // dynamic only
 };
 
-struct CertificateFiles {
-  std::string cert_file; // path or inline PEM
-  std::string key_file;
-};
-
 struct ServersTransport {
   std::string name; // qualified ("mytransport@file"); "default@internal" for the static one
   Location location;

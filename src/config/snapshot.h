@@ -29,7 +29,7 @@ struct ObjectStatus {
 // entrypoint/tcp_stage.h for how a connection goes through it.
 struct TcpEntryPointRoutes {
   router::TcpRouteTable tcp;    // routers without `tls` (HostSNI(`*`), ClientIP)
-  router::TcpRouteTable tls;    // TLS routers (tls.passthrough)
+  router::TcpRouteTable tls;    // TLS routers (tls.passthrough, or TLS terminated here)
   router::TcpRouteTable https;  // HostSNI of the HTTPS routers' domains (no handler): a TLS
                                 // connection for one of them goes to HTTP handling
   bool empty() const { return tcp.empty() && tls.empty(); }

@@ -187,7 +187,7 @@ struct StaticConfig {
   // maxIdleConnsPerHost and forwardingTimeouts{dial,responseHeader,idleConn}Timeout are read.
   ServersTransport servers_transport;
   // Default transport to TCP backends (`default@internal` for TCP services): dialKeepAlive,
-  // dialTimeout, terminationDelay (and Turnpike's idleTimeout); `tls` is not supported yet.
+  // dialTimeout, terminationDelay, tls{insecureSkipVerify, rootCAs} (and Turnpike's idleTimeout).
   TcpServersTransport tcp_servers_transport;
   CoreConfig core;
 };

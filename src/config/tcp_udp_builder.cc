@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "config/builder.h"
 #include "router/rule.h"
+#include "service/upstream_tls.h"
 #include "tcp/middleware.h"
 #include "tcp/service.h"
 
@@ -28,7 +29,22 @@ void disable(ObjectStatus& status, std::string why) {
   status.errors.push_back(std::move(why));
 }
 
-tcp::Transport to_runtime(const TcpServersTransport& t) {
+// The client TLS options a TCP transport gives its `tls: true` servers: its `tls` section, or
+// Go's client defaults (system roots, verification on, TLS 1.2 minimum) without one.
+service::TlsClientOptions tls_client_options(const TcpServersTransport& t) {
+  service::TlsClientOptions o;
+  if (!t.tls)
+    return o;
+  o.server_name = t.tls->server_name;
+  o.insecure_skip_verify = t.tls->insecure_skip_verify;
+  o.root_cas = t.tls->root_cas;
+  for (const auto& c : t.tls->certificates)
+    o.certificates.push_back({c.cert_file, c.key_file});
+  o.peer_cert_uri = t.tls->peer_cert_uri;
+  return o;
+}
+
+Result<tcp::Transport> to_runtime(const TcpServersTransport& t) {
   tcp::Transport o;
   o.name = t.name.empty() ? "default@internal" : t.name;
   o.dial_timeout = t.dial_timeout;
@@ -36,6 +52,14 @@ tcp::Transport to_runtime(const TcpServersTransport& t) {
   o.termination_delay = t.termination_delay;
   o.idle_timeout = t.idle_timeout;
   o.proxy_protocol_version = t.proxy_protocol_version;
+  if (t.tls && t.tls->spiffe)
+    log::get("builder")->warn("serversTransport {}: tls.spiffe is not supported, ignored", o.name);
+  // Contexts are cached by content (upstream_tls.cc), so a transport whose servers never use TLS
+  // costs one lookup per build.
+  auto tls = service::UpstreamTls::create(tls_client_options(t));
+  if (!tls)
+    return make_error("tls." + tls.error().message);
+  o.tls = std::move(*tls);
   return o;
 }
 
@@ -106,18 +130,25 @@ private:
     std::string key = name.empty() ? "default@internal" : name;
     if (auto it = transports_.find(key); it != transports_.end())
       return it->second;
-    std::shared_ptr<const tcp::Transport> t;
-    if (key == "default@internal") {
-      t = std::make_shared<tcp::Transport>(to_runtime(opts_.default_tcp_transport));
-    } else {
+    const TcpServersTransport* config = &opts_.default_tcp_transport;
+    if (key != "default@internal") {
       auto it = cfg_.tcp.servers_transports.find(key);
       if (it == cfg_.tcp.servers_transports.end())
         return make_error("serversTransport \"" + key + "\" does not exist");
       if (!it->second.errors.empty())
         return make_error("serversTransport \"" + key + "\": " + join(it->second.errors));
-      t = std::make_shared<tcp::Transport>(to_runtime(it->second));
+      config = &it->second;
     }
-    transports_[key] = t;
+    auto runtime = to_runtime(*config);
+    if (!runtime) {
+      // Like a transport whose decoding failed: the services using it are disabled.
+      Result<std::shared_ptr<const tcp::Transport>> broken =
+          make_error("serversTransport \"" + key + "\": " + runtime.error().message);
+      transports_.emplace(key, broken);
+      return broken;
+    }
+    std::shared_ptr<const tcp::Transport> t = std::make_shared<tcp::Transport>(std::move(*runtime));
+    transports_.emplace(key, t);
     return t;
   }
 
@@ -156,9 +187,9 @@ private:
       auto parsed = ServerAddress::parse(s.address, s.weight);
       if (!parsed)
         return parsed.error();
-      if (s.tls)
-        return make_error("server \"" + s.address + "\": TLS to TCP servers is not supported yet");
-      servers.push_back(std::move(*parsed));
+      tcp::Server server{std::move(*parsed)};
+      server.tls = s.tls;
+      servers.push_back(std::move(server));
     }
     tcp::HandlerPtr h = std::make_shared<tcp::LoadBalancer>(
         svc.name, std::move(servers), *transport, lb.proxy_protocol_version, opts_.workers);
@@ -247,9 +278,9 @@ private:
                             "forward the TLS connection as is); only HostSNI(`*`) works without");
         continue;
       }
-      if (r.tls && !r.tls->passthrough) {
-        disable(status, "TLS termination on TCP routers is not supported yet "
-                        "(use tls.passthrough: true)");
+      bool terminate = r.tls && !r.tls->passthrough;
+      if (terminate && !server_tls()) {
+        disable(status, "TLS termination needs the gateway's TLS configuration");
         continue;
       }
       auto svc = tcp_service(r.service);
@@ -270,11 +301,16 @@ private:
       }
       if (!ok)
         continue;
+      // Traefik: a terminating router whose TLS options are unknown or broken is in error, and
+      // its route stays to close the connections it matches (never served with other options).
+      int tls_options = terminate ? termination_options(*r.tls, r.provider, status) : -1;
       int64_t priority = router::tcp_route_priority(r.priority, r.rule, **rule);
       for (size_t ep : *eps) {
-        router::TcpRoute route{name, r.rule, *rule, priority, handler, r.tls.has_value()};
+        router::TcpRoute route{name,      r.rule,     *rule, priority, handler, !terminate && r.tls,
+                               terminate, tls_options};
         (r.tls ? tcp_routes_[ep].tls : tcp_routes_[ep].plain).push_back(std::move(route));
-        status.using_entrypoints.push_back(opts_.entrypoints[ep]->name);
+        if (status.status != "disabled")
+          status.using_entrypoints.push_back(opts_.entrypoints[ep]->name);
       }
       snap_.tcp_services[r.service].used_by.push_back(name);
       for (const auto& m : r.middlewares)
@@ -283,6 +319,35 @@ private:
     for (const auto& [name, st] : snap_.tcp_routers)
       if (st.status == "disabled")
         log::get("builder")->error("tcp router {}: {}", name, join(st.errors));
+  }
+
+  // The certificates and TLS options of this snapshot (shared by every entrypoint); null when
+  // it was built without TLS (some unit tests).
+  const tls::ServerTls* server_tls() const {
+    for (const auto& ep : snap_.entrypoints)
+      if (ep.tls)
+        return &ep.tls->server();
+    return nullptr;
+  }
+
+  // The index of a terminating router's TLS options in the snapshot's ServerTls (the same
+  // object on every entrypoint), or -1 with the router disabled when they are unknown or broken.
+  int termination_options(const TcpRouterTls& tls, const std::string& provider,
+                          ObjectStatus& status) {
+    std::string name = tls.options.empty() || tls.options == tls::kDefaultOptionsName
+                           ? std::string(tls::kDefaultOptionsName)
+                           : qualify(tls.options, provider);
+    const tls::ServerTls& server = *server_tls();
+    int index = server.find_options(name);
+    if (index == tls::kBrokenOptions) {
+      disable(status, "unknown TLS options: " + name);
+      return tls::kBrokenOptions;
+    }
+    if (const auto& error = server.options()[static_cast<size_t>(index)].error; !error.empty()) {
+      disable(status, "TLS options \"" + name + "\" are broken: tls.options." + name + "." + error);
+      return tls::kBrokenOptions;
+    }
+    return index;
   }
 
   // Traefik's HTTPS muxer: each domain of an enabled TLS HTTP router becomes a HostSNI route, and
@@ -418,7 +483,7 @@ private:
   const BuildOptions& opts_;
   Snapshot& snap_;
   std::vector<EntryPointTcpRoutes> tcp_routes_;
-  std::map<std::string, std::shared_ptr<const tcp::Transport>> transports_;
+  std::map<std::string, Result<std::shared_ptr<const tcp::Transport>>> transports_;
   std::map<std::string, Result<tcp::HandlerPtr>> tcp_services_;
   std::map<std::string, Result<tcp::Wrap>> tcp_middlewares_;
   std::map<std::string, Result<udp::ServicePtr>> udp_services_;

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "config/decode_helpers.h"
+#include "config/dynamic_config.h"
 
 namespace turnpike::config {
 namespace {
@@ -96,7 +97,26 @@ void decode_tcp_servers_transport(Decoder& dec, TcpServersTransport& st, bool st
   dec.get_non_negative("dialTimeout", st.dial_timeout);
   dec.get("terminationDelay", st.termination_delay); // negative: no limit
   dec.get_non_negative("idleTimeout", st.idle_timeout);
-  keep_raw(dec, "tls", st.tls);
+  if (const Node* n = dec.section("tls")) {
+    auto& tls = st.tls.emplace();
+    Decoder td(*n, dec.child_path("tls"), dec.errors());
+    td.get("insecureSkipVerify", tls.insecure_skip_verify);
+    td.get("rootCAs", tls.root_cas);
+    std::optional<Node> spiffe;
+    keep_raw(td, "spiffe", spiffe);
+    tls.spiffe = spiffe.has_value();
+    if (!static_defaults) {
+      td.get("serverName", tls.server_name);
+      auto certs = td.list("certificates");
+      for (size_t i = 0; i < certs.size(); ++i) {
+        Decoder cd(*certs[i], index_path(td, "certificates", i), td.errors());
+        decode_certificate_files(cd, tls.certificates.emplace_back());
+        cd.finish();
+      }
+      td.get("peerCertURI", tls.peer_cert_uri);
+    }
+    td.finish();
+  }
   if (!static_defaults)
     decode_proxy_protocol(dec, st.proxy_protocol_version);
 }

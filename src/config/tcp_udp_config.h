@@ -12,7 +12,8 @@
 //                        | weighted: {services: [{name, weight}]}
 //     middlewares: <name>: {ipAllowList | ipWhiteList | inFlightConn: {...}}
 //     serversTransports: <name>: {dialKeepAlive, dialTimeout, terminationDelay, proxyProtocol,
-//                                 tls, idleTimeout (Turnpike)}
+//                                 tls: {serverName, insecureSkipVerify, rootCAs, certificates,
+//                                       peerCertURI, spiffe}, idleTimeout (Turnpike)}
 //   udp:
 //     routers:  <name>: {entryPoints, service}
 //     services: <name>: loadBalancer: {servers: [{address, weight}]} | weighted: {services}
@@ -31,6 +32,13 @@
 #include "config/tree/node.h"
 
 namespace turnpike::config {
+
+// A certificate and its key (`certFile`/`keyFile`): file paths or inline PEM. Used by
+// tls.certificates, mTLS client certificates of serversTransports, and the like.
+struct CertificateFiles {
+  std::string cert_file; // path or inline PEM
+  std::string key_file;
+};
 
 // ---- tcp ---------------------------------------------------------------------------------------
 
@@ -96,6 +104,17 @@ struct TcpMiddleware {
   std::vector<std::string> errors;
 };
 
+// A TCP serversTransport's `tls` section (Traefik's TLSClientConfig), used for the servers
+// marked `tls: true`. The static tcpServersTransport only has insecureSkipVerify and rootCAs.
+struct TcpTransportTls {
+  std::string server_name; // empty = the server address's host
+  bool insecure_skip_verify = false;
+  std::vector<std::string> root_cas;          // files or inline PEM; empty = system roots
+  std::vector<CertificateFiles> certificates; // client certificates (mTLS to the backend)
+  std::string peer_cert_uri;
+  bool spiffe = false; // a `spiffe` section was given (not supported: ignored with a warning)
+};
+
 struct TcpServersTransport {
   std::string name; // qualified; "default@internal" for the static tcpServersTransport
   Location location;
@@ -104,7 +123,7 @@ struct TcpServersTransport {
   Duration termination_delay = std::chrono::milliseconds(100); // negative = no limit
   Duration idle_timeout = Duration::zero(); // Turnpike addition; 0 = none (Traefik)
   int proxy_protocol_version = 0;           // 0 = none
-  std::optional<Node> tls;                  // raw, not supported yet
+  std::optional<TcpTransportTls> tls;
   std::vector<std::string> errors;
 };
 

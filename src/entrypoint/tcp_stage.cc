@@ -12,10 +12,12 @@
 #include "common/ipnet.h"
 #include "common/log.h"
 #include "common/proxy_protocol.h"
+#include "entrypoint/connection_dispatch.h"
 #include "entrypoint/socket_peek.h"
 #include "tcp/byte_pipe.h"
 #include "tcp/service.h"
 #include "tls/client_hello.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::entrypoint {
 namespace {
@@ -180,8 +182,35 @@ http::Task<FirstBytes> classify(Stage& st) {
   }
 }
 
+// A TCP router that terminates TLS: the handshake with the router's TLS options (certificate
+// from the store by SNI, as for HTTPS), then the handler pipes the decrypted bytes.
+http::Task<void> serve_terminated(Stage& st, const router::TcpRoute& route,
+                                  const tls::EntryPointTls* ept, tcp::ConnectionInfo info) {
+  if (!ept)
+    co_return; // no TLS state in this snapshot: close
+  tls::TlsStream stream(std::move(st.socket), *ept);
+  if (!stream.valid())
+    co_return;
+  stream.use_route_options(route.tls_options);
+  Deadline deadline(st.worker.ctx.deadlines, [&stream] { stream.cancel(); });
+  deadline.expire_after(std::chrono::duration_cast<Clock::duration>(handshake_timeout(st.ep)));
+  auto failed = co_await stream.handshake();
+  deadline.clear();
+  if (failed) {
+    logger()->debug("{}: TLS handshake from {} for tcp router {} failed: {}", st.ep.name, st.peer(),
+                    route.name,
+                    stream.failure().empty() ? failed.message() : std::string(stream.failure()));
+    co_return;
+  }
+  // The backend gets the decrypted protocol: a Postgres STARTTLS ends here.
+  info.postgres_starttls = false;
+  tcp::StreamConnection<tls::TlsStream> conn(stream, std::move(info));
+  co_await route.handler->serve(conn);
+}
+
 // Hands the connection to a TCP router's handler and serves it to its end.
-http::Task<void> serve_tcp(Stage& st, const router::TcpRoute& route, std::string server_name) {
+http::Task<void> serve_tcp(Stage& st, const router::TcpRoute& route, std::string server_name,
+                           const tls::EntryPointTls* ept = nullptr) {
   st.deadline.clear();
   tcp::set_keep_alive(st.socket, kClientKeepAlive);
   tcp::ConnectionInfo info;
@@ -193,10 +222,21 @@ http::Task<void> serve_tcp(Stage& st, const router::TcpRoute& route, std::string
   info.deadlines = &st.worker.ctx.deadlines;
   info.executor = st.socket.get_executor();
   info.postgres_starttls = st.postgres;
-  logger()->debug("{}: {} (SNI \"{}\") -> tcp router {}", st.ep.name, st.peer(), info.server_name,
-                  route.name);
+  logger()->debug("{}: {} (SNI \"{}\") -> tcp router {}{}", st.ep.name, st.peer(), info.server_name,
+                  route.name, route.terminate ? " (TLS terminated)" : "");
+  if (route.terminate) {
+    co_await serve_terminated(st, route, ept, std::move(info));
+    co_return;
+  }
   tcp::StreamConnection<Socket> conn(st.socket, std::move(info));
   co_await route.handler->serve(conn);
+}
+
+bool offers_acme_tls(const tls::ClientHelloInfo& hello) {
+  for (const auto& p : hello.alpn)
+    if (p == tls::kAcmeTlsAlpn)
+      return true;
+  return false;
 }
 
 bool has_tcp_routes(const WorkerState& worker, const EntryPointOptions& ep) {
@@ -206,7 +246,8 @@ bool has_tcp_routes(const WorkerState& worker, const EntryPointOptions& ep) {
 
 // Where a connection goes after step 1 (step 2's decision); serves it when a TCP router takes
 // it. True: hand it on to HTTP handling.
-http::Task<bool> route_tcp(Stage& st, const config::TcpEntryPointRoutes& routes) {
+http::Task<bool> route_tcp(Stage& st, const config::EntryPointRoutes& ep_routes) {
+  const config::TcpEntryPointRoutes& routes = ep_routes.tcp;
   router::ConnectionFacts facts{{}, st.client.address(), {}};
   // Only non-TLS TCP routers: route before reading anything (server-first protocols).
   if (!routes.tcp.empty() && routes.tls.empty() && routes.https.empty()) {
@@ -235,16 +276,20 @@ http::Task<bool> route_tcp(Stage& st, const config::TcpEntryPointRoutes& routes)
     route = routes.tcp.match(facts);
     if (!route)
       co_return true;
+  } else if (offers_acme_tls(first.hello)) {
+    // TLS-ALPN-01 is answered by the gateway's handshake, before any TCP router (Traefik's
+    // acmeTLSALPNHandler, without allowACMEByPass).
+    co_return true;
   } else {
-    // Traefik's order: an HTTPS router for this very SNI, a TCP TLS router, an HTTPS router
-    // without a host, a TCP TLS catch-all, then HTTPS handling.
+    // Traefik's order: an HTTPS router for this very SNI, a TCP TLS router (passthrough or
+    // terminating), an HTTPS router without a host, a TCP TLS catch-all, then HTTPS handling.
     const auto* https = routes.https.match(facts);
     route = routes.tls.match(facts);
     bool https_specific = https && !https->rule->catch_all();
     if (https_specific || !route || (route->rule->catch_all() && https))
       co_return true;
   }
-  co_await serve_tcp(st, *route, first.hello.server_name);
+  co_await serve_tcp(st, *route, first.hello.server_name, ep_routes.tls.get());
   co_return false;
 }
 
@@ -288,7 +333,7 @@ http::Task<std::optional<AcceptedConnection>> run_tcp_stage(Socket socket, Worke
   bool http = true;
   if (snapshot && ep.index < snapshot->entrypoints.size() &&
       !snapshot->entrypoints[ep.index].tcp.empty()) {
-    http = co_await route_tcp(st, snapshot->entrypoints[ep.index].tcp);
+    http = co_await route_tcp(st, snapshot->entrypoints[ep.index]);
   }
   if (!http)
     co_return to_http;

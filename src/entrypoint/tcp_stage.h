@@ -17,9 +17,17 @@
 //        SSLRequest is answered 'S' and the ClientHello that follows is routed to TLS routers
 //        only; a TLS ClientHello gives the SNI and ALPN; anything else is plain TCP;
 //      - plain TCP: the non-TLS routers are tried (HostSNI(`*`), ClientIP), then HTTP;
-//      - TLS: an HTTPS router for that exact SNI wins over TCP TLS routers (Traefik's order),
-//        then a TCP TLS router (tls.passthrough), then HTTPS routers without a host, then a TCP
-//        TLS catch-all, then HTTP handling (the TLS side decides what to do with it).
+//      - TLS: a ClientHello offering ALPN "acme-tls/1" goes to HTTP handling, whose handshake
+//        answers the TLS-ALPN-01 challenge (Traefik, without allowACMEByPass); otherwise an
+//        HTTPS router for that exact SNI wins over TCP TLS routers (Traefik's order), then a TCP
+//        TLS router, then HTTPS routers without a host, then a TCP TLS catch-all, then HTTP
+//        handling (the TLS side decides what to do with it);
+//      - a TCP TLS router forwards the raw TLS bytes (tls.passthrough) or terminates TLS: the
+//        handshake uses the router's own TLS options (chosen before the handshake, as Traefik's
+//        TLSHandler does; the per-host map of HTTPS routers does not apply) and the certificate
+//        the store has for the SNI, ALPN is negotiated from the options' full alpnProtocols
+//        (the bytes are piped, so any protocol goes), under handshake_timeout(); then the
+//        router's handler pipes the decrypted bytes.
 //      A connection a TCP router takes is served to its end here (see tcp/handler.h).
 //
 // Worker-confined. The connection counts in WorkerState::open_connections while it is here, so

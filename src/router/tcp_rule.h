@@ -106,6 +106,11 @@ struct TcpRoute {
   int64_t priority = 0;                // effective (tcp_route_priority)
   tcp::HandlerPtr handler;             // middlewares + service; null for the HTTPS table
   bool passthrough = false;            // tls.passthrough: forward the raw TLS bytes
+  // TLS routers without passthrough: the gateway terminates TLS with these options (an index
+  // into the snapshot's tls::ServerTls options; -1 = unknown or broken options, the handshake
+  // fails) and the handler gets the decrypted bytes.
+  bool terminate = false;
+  int tls_options = -1;
 };
 
 // The routes of one kind on one entrypoint, in match order.

@@ -1,6 +1,6 @@
 #pragma once
-// The bidirectional byte pipe between a client stream and an upstream socket, and the
-// Connection implementation over any Asio stream (StreamConnection).
+// The bidirectional byte pipe between a client stream and an upstream stream (each a TCP socket
+// or a TLS stream), and the Connection implementation over any of them (StreamConnection).
 //
 // Behaviour (Traefik's tcp.Proxy connCopy):
 //   - each direction copies until its source ends (EOF, reset, error) or its destination fails,
@@ -25,6 +25,7 @@
 #include <boost/asio/write.hpp>
 
 #include "tcp/handler.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::tcp {
 
@@ -42,11 +43,24 @@ template <class Stream> struct StreamOps {
   }
 };
 
-template <class ClientStream> class BytePipe {
+// TLS: the end of a direction is a close_notify, then a FIN (the other direction keeps reading:
+// TLS allows a half-closed connection).
+template <> struct StreamOps<tls::TlsStream> {
+  static Task<void> close_write(tls::TlsStream& s) {
+    s.shutdown_send();
+    co_return;
+  }
+  static void abort(tls::TlsStream& s) {
+    boost::system::error_code ec;
+    s.lowest_layer().close(ec);
+  }
+};
+
+template <class ClientStream, class UpstreamStream> class BytePipe {
 public:
   static constexpr size_t kChunk = 16 * 1024;
 
-  BytePipe(ClientStream& client, boost::asio::ip::tcp::socket& upstream, DeadlineScanner& deadlines,
+  BytePipe(ClientStream& client, UpstreamStream& upstream, DeadlineScanner& deadlines,
            const PipeOptions& options)
       : client_(client), upstream_(upstream), options_(options),
         deadline_(deadlines, [this] { abort(); }) {}
@@ -62,8 +76,6 @@ public:
   }
 
 private:
-  using Socket = boost::asio::ip::tcp::socket;
-
   template <class From, class To>
   Task<void> pump(From& from, To& to, std::array<char, kChunk>& buf, uint64_t& count) {
     constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::use_awaitable);
@@ -109,12 +121,11 @@ private:
 
   void abort() {
     StreamOps<ClientStream>::abort(client_);
-    boost::system::error_code ec;
-    upstream_.close(ec);
+    StreamOps<UpstreamStream>::abort(upstream_);
   }
 
   ClientStream& client_;
-  Socket& upstream_;
+  UpstreamStream& upstream_;
   PipeOptions options_;
   Deadline deadline_;
   int ended_ = 0;
@@ -123,7 +134,8 @@ private:
   std::array<char, kChunk> to_client_buf_;
 };
 
-// Connection over any Asio stream the caller owns (a tcp::socket today).
+// Connection over a client stream the caller owns: the accepted tcp::socket (plain TCP, TLS
+// passthrough) or the tls::TlsStream of a TCP router that terminates TLS.
 template <class Stream> class StreamConnection final : public Connection {
 public:
   StreamConnection(Stream& stream, ConnectionInfo info)
@@ -131,13 +143,20 @@ public:
 
   Task<PipeStats> pipe(boost::asio::ip::tcp::socket& upstream,
                        const PipeOptions& options) override {
-    BytePipe<Stream> pipe(stream_, upstream, *info().deadlines, options);
-    auto stats = co_await pipe.run();
-    co_return stats;
+    return run_pipe(upstream, options);
+  }
+  Task<PipeStats> pipe(tls::TlsStream& upstream, const PipeOptions& options) override {
+    return run_pipe(upstream, options);
   }
   void close() override { StreamOps<Stream>::abort(stream_); }
 
 private:
+  template <class Upstream> Task<PipeStats> run_pipe(Upstream& upstream, PipeOptions options) {
+    BytePipe<Stream, Upstream> pipe(stream_, upstream, *info().deadlines, options);
+    auto stats = co_await pipe.run();
+    co_return stats;
+  }
+
   Stream& stream_;
 };
 

@@ -5,9 +5,9 @@
 // The client side is type-erased behind Connection so that handlers do not care whether the
 // client bytes come straight from the socket (plain TCP, TLS passthrough) or through a TLS
 // stream the gateway terminates. The only operation that moves bytes, pipe(), is implemented
-// once per stream type (StreamConnection<Stream> below, over BytePipe), so the erasure costs one
-// virtual call per connection, not one per chunk. Plugging in TLS termination means creating a
-// StreamConnection over the TLS stream (and, if needed, overloading shutdown_send for it).
+// once per pair of stream types (StreamConnection<Stream> in byte_pipe.h, over BytePipe), with
+// one overload per upstream kind (a plain socket, or a TLS stream for `tls: true` servers), so
+// the erasure costs one virtual call per connection, not one per chunk.
 //
 // Threading: a Connection is confined to the worker that accepted it and lives until serve()
 // returns. Handlers are immutable, built on the control plane with the configuration snapshot and
@@ -25,6 +25,10 @@
 
 #include "common/deadline.h"
 #include "common/duration.h"
+
+namespace turnpike::tls {
+class TlsStream;
+}
 
 namespace turnpike::tcp {
 
@@ -77,6 +81,8 @@ public:
   // (see BytePipe for half-close and timeouts). Returns the byte counts; never throws.
   virtual Task<PipeStats> pipe(boost::asio::ip::tcp::socket& upstream,
                                const PipeOptions& options) = 0;
+  // The same towards a backend reached over TLS (after its handshake).
+  virtual Task<PipeStats> pipe(tls::TlsStream& upstream, const PipeOptions& options) = 0;
   // Closes the client side now (a middleware refusing the connection, a backend unreachable).
   virtual void close() = 0;
 

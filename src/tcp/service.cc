@@ -12,6 +12,8 @@
 #include "common/ipnet.h"
 #include "common/log.h"
 #include "common/proxy_protocol.h"
+#include "service/upstream_tls.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::tcp {
 namespace {
@@ -35,6 +37,54 @@ Task<bool> replay_postgres_starttls(tcp::socket& upstream) {
   char reply = 0;
   auto [rec, rn] = co_await asio::async_read(upstream, asio::buffer(&reply, 1), kNoThrow);
   co_return !rec && reply == kPostgresSslAccepted;
+}
+
+// The last TLS session per backend, for resumption. One per worker thread (connections stay on
+// the worker that accepted them), so no lock; bounded by TlsSessionCache itself.
+service::TlsSessionCache& session_cache() {
+  thread_local service::TlsSessionCache cache;
+  return cache;
+}
+
+// The TLS handshake with a `tls: true` server over the dialled socket, within what is left of the
+// dial timeout (Go's tls.Dialer: the timeout covers connect and handshake as a whole).
+// `target` must outlive the stream (the SSL refers to it). On failure, the error says why.
+Task<Result<std::unique_ptr<tls::TlsStream>>>
+handshake_with(tcp::socket socket, const Server& server, const Transport& transport,
+               service::TlsSessionTarget& target, DeadlineScanner& deadlines,
+               Clock::time_point dial_started) {
+  if (!transport.tls)
+    co_return make_error("no TLS configuration on serversTransport " + transport.name);
+  target = service::TlsSessionTarget{&session_cache(),
+                                     transport.tls->fingerprint() + "|" + server.address};
+  SSL* ssl = transport.tls->new_ssl(server.host, service::Alpn::kNone, target);
+  auto stream = std::make_unique<tls::TlsStream>(std::move(socket), ssl);
+  if (!stream->valid())
+    co_return make_error("creating the TLS session failed");
+  bool timed_out = false;
+  Deadline deadline(deadlines, [&] {
+    timed_out = true;
+    stream->cancel();
+  });
+  if (transport.dial_timeout.count() > 0) {
+    auto left = std::chrono::duration_cast<Clock::duration>(transport.dial_timeout) -
+                (Clock::now() - dial_started);
+    deadline.expire_after(std::max<Clock::duration>(left, std::chrono::milliseconds(1)));
+  }
+  auto ec = co_await stream->handshake();
+  deadline.clear();
+  std::string why;
+  if (ec)
+    why = timed_out ? std::string("timeout")
+                    : service::describe_tls_failure(stream->native_handle(), ec);
+  else
+    why = transport.tls->check_peer(stream->native_handle());
+  if (!why.empty()) {
+    // A session that no longer works (a backend restarted with new keys) is not offered again.
+    session_cache().erase(target.key);
+    co_return make_error("TLS handshake with " + server.address + ": " + why);
+  }
+  co_return std::move(stream);
 }
 
 } // namespace
@@ -101,6 +151,7 @@ Task<void> LoadBalancer::serve(Connection& conn) const {
     co_return;
   }
   const Server& server = servers_[wrr_.pick(info.worker_id)];
+  auto dial_started = Clock::now();
   auto dialled = co_await dial(info.executor, *info.deadlines, server, transport_->dial_timeout);
   if (!dialled) {
     logger()->error("service {}: {}", name_, dialled.error().message);
@@ -130,12 +181,27 @@ Task<void> LoadBalancer::serve(Connection& conn) const {
       co_return;
     }
   }
-  logger()->debug("{}: {} -> {} via {}", info.entrypoint, info.client.address().to_string(),
-                  server.address, name_);
   PipeOptions options;
   options.termination_delay = transport_->termination_delay;
   options.idle_timeout = transport_->idle_timeout;
-  auto stats = co_await conn.pipe(upstream, options);
+  PipeStats stats;
+  if (server.tls) {
+    service::TlsSessionTarget target; // outlives the stream, whose SSL refers to it
+    auto secured = co_await handshake_with(std::move(upstream), server, *transport_, target,
+                                           *info.deadlines, dial_started);
+    if (!secured) {
+      logger()->error("service {}: {}", name_, secured.error().message);
+      conn.close();
+      co_return;
+    }
+    logger()->debug("{}: {} -> {} (TLS) via {}", info.entrypoint, info.client.address().to_string(),
+                    server.address, name_);
+    stats = co_await conn.pipe(**secured, options);
+  } else {
+    logger()->debug("{}: {} -> {} via {}", info.entrypoint, info.client.address().to_string(),
+                    server.address, name_);
+    stats = co_await conn.pipe(upstream, options);
+  }
   logger()->debug("{}: {} -> {} closed ({} bytes up, {} bytes down)", info.entrypoint,
                   info.client.address().to_string(), server.address, stats.to_upstream,
                   stats.to_client);

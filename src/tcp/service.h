@@ -4,8 +4,12 @@
 //
 //   loadBalancer: one server per connection by smooth weighted round robin (one cursor per
 //     worker), dialled with the transport's dialTimeout and keep-alive, optionally announced with
-//     a PROXY protocol header, then piped to the client (byte_pipe.h) with the transport's
-//     terminationDelay. A backend that cannot be reached closes the client connection (Traefik).
+//     a PROXY protocol header, for `tls: true` servers wrapped in TLS (the transport's `tls`
+//     section: verification on unless insecureSkipVerify, rootCAs, serverName, client
+//     certificates, peerCertURI; the PROXY header goes before the handshake, where backends read
+//     it), then piped to the client (byte_pipe.h) with the transport's terminationDelay. A
+//     backend that cannot be reached, or whose TLS handshake fails, closes the client connection
+//     (Traefik) and is logged with the reason.
 //   weighted: picks a child service by weight, per worker.
 //
 // Built on the control plane with the configuration snapshot; immutable and shared by every
@@ -24,6 +28,10 @@
 #include "common/wrr.h"
 #include "tcp/handler.h"
 
+namespace turnpike::service {
+class UpstreamTls;
+}
+
 namespace turnpike::tcp {
 
 // Runtime form of a TCP serversTransport (static `tcpServersTransport` = default@internal).
@@ -34,9 +42,14 @@ struct Transport {
   Duration termination_delay = std::chrono::milliseconds(100); // negative = no limit
   Duration idle_timeout = Duration::zero(); // Turnpike addition; 0 = none (Traefik)
   int proxy_protocol_version = 0;           // 0 = none, 1 or 2
+  // Client TLS for `tls: true` servers (the transport's `tls` section, else Go's defaults:
+  // system roots, verification on). Null only when no server of the transport uses TLS.
+  std::shared_ptr<const service::UpstreamTls> tls;
 };
 
-using Server = ServerAddress;
+struct Server : ServerAddress {
+  bool tls = false; // dial TLS to this server (servers[].tls)
+};
 
 class LoadBalancer final : public Handler {
 public:

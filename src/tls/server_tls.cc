@@ -164,7 +164,7 @@ int on_client_hello(SSL* ssl, int* alert, void*) {
     read_u16_block(alpn_ext, alpn_list);
   st->acme_challenge = alpn_offers(alpn_list, kAcmeTlsAlpn);
 
-  int index = ep.options_for(st->server_name);
+  int index = st->route_options ? *st->route_options : ep.options_for(st->server_name);
   if (index == kBrokenOptions || server.options()[static_cast<size_t>(index)].ctx == nullptr)
     return refuse(*st, alert, SSL_AD_HANDSHAKE_FAILURE,
                   "the TLS options for \"" + st->server_name + "\" are broken");
@@ -229,7 +229,7 @@ int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const un
     }
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
-  auto selected = negotiate_alpn(oc.served_alpn, client);
+  auto selected = negotiate_alpn(st->route_options ? oc.piped_alpn : oc.served_alpn, client);
   if (!selected)
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   if (selected->empty())
@@ -342,6 +342,7 @@ std::string build_context_with(OptionsContext& oc, const ServerTlsInputs& in,
       oc.alpn_acme = true;
       continue;
     }
+    oc.piped_alpn.push_back(p);
     bool served = false;
     for (const auto& s : in.served_alpn)
       served |= s == p;

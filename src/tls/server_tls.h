@@ -26,6 +26,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -68,7 +69,10 @@ struct OptionsContext {
   // likely one cannot be used with these options); a handshake selecting others installs them.
   const CertificateSet* preloaded = nullptr;
   std::vector<std::string> served_alpn; // options.alpn restricted to the served protocols
-  bool alpn_acme = false;               // "acme-tls/1" is in options.alpn
+  // options.alpn without "acme-tls/1": what a TCP router that terminates TLS negotiates (the
+  // decrypted bytes are piped to its backend, which may speak any protocol).
+  std::vector<std::string> piped_alpn;
+  bool alpn_acme = false; // "acme-tls/1" is in options.alpn
 };
 
 struct ServerTlsInputs {
@@ -141,6 +145,10 @@ struct ConnectionState {
   int options = kBrokenOptions;              // the options selected for this connection
   std::string server_name;                   // canonical SNI; empty when none
   bool acme_challenge = false;               // the ClientHello offered ALPN acme-tls/1
+  // Set before the handshake by a TCP router that terminates TLS (Traefik's TLSHandler): the
+  // router was chosen from the peeked ClientHello, so its options serve the connection whatever
+  // the per-host map says, and ALPN is negotiated from their piped_alpn list.
+  std::optional<int> route_options;
   std::string failure;                       // why the ClientHello was refused (logs)
   http::TlsInfo info;
   std::vector<X509*> peer_certificates; // borrowed from the SSL's session

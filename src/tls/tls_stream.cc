@@ -118,6 +118,23 @@ TlsStream::TlsStream(tcp::socket socket, const EntryPointTls& ep)
   SSL_set_bio(ssl_, rbio, wbio);
 }
 
+TlsStream::TlsStream(tcp::socket socket, SSL* client_ssl)
+    : socket_(std::move(socket)), state_(std::make_unique<ConnectionState>()), ssl_(client_ssl) {
+  if (!ssl_)
+    return;
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  // Same write and read behaviour as the server side (see build_context_with in server_tls.cc),
+  // set on this SSL only: the context may be shared with other users.
+  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_set_read_ahead(ssl_, 1);
+  SSL_set_connect_state(ssl_);
+  if (ec || SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+}
+
 TlsStream::TlsStream(TlsStream&& other) noexcept
     : socket_(std::move(other.socket_)), state_(std::move(other.state_)),
       in_(std::move(other.in_)), ssl_(std::exchange(other.ssl_, nullptr)), pending_(std::move(other.pending_)),
@@ -176,7 +193,8 @@ http::Task<error_code> TlsStream::handshake() {
     co_return ec;
   }
   handshake_done_ = true;
-  record_handshake(ssl_, *state_);
+  if (SSL_is_server(ssl_))
+    record_handshake(ssl_, *state_);
   co_return error_code();
 }
 

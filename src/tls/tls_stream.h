@@ -1,7 +1,8 @@
 #pragma once
-// A server-side TLS connection over an accepted TCP socket, with the same shape as the plain
-// socket the HTTP/1.1 connection uses (async_read_some / async_write / cancel / close), so the
-// connection code is one template over both.
+// A TLS connection over a TCP socket, with the same shape as the plain socket the HTTP/1.1
+// connection uses (async_read_some / async_write / cancel / close), so the connection code is one
+// template over both. Server side (accepted connections, the handshake of server_tls.h) or client
+// side (TLS to TCP backends, with an SSL made by service::UpstreamTls).
 //
 // Reading: ciphertext arrives through Asio's own async_read_some into a per-connection input
 // buffer, which OpenSSL reads through a small BIO of ours (input_bio). Waiting for readability as
@@ -44,14 +45,21 @@ public:
   // Takes the accepted socket and prepares the server side of the handshake for `ep`, which must
   // stay alive until handshake() returns. valid() is false when OpenSSL could not allocate.
   TlsStream(boost::asio::ip::tcp::socket socket, const EntryPointTls& ep);
+  // Client side over a connected socket: takes ownership of `client_ssl` (configured by the
+  // caller: SNI, verification, session); null makes an invalid stream.
+  TlsStream(boost::asio::ip::tcp::socket socket, SSL* client_ssl);
   TlsStream(TlsStream&& other) noexcept;
   TlsStream& operator=(TlsStream&&) = delete;
   ~TlsStream();
 
   bool valid() const { return ssl_ != nullptr; }
 
-  // Runs the handshake (SNI, options, certificate, ALPN: see server_tls.h). On failure the
-  // error says why (also in failure() for logs); the caller closes.
+  // A TCP router that terminates TLS chose these options (an index into the entrypoint's
+  // ServerTls, or kBrokenOptions) before the handshake: see ConnectionState::route_options.
+  void use_route_options(int options) { state_->route_options = options; }
+
+  // Runs the handshake (server side: SNI, options, certificate, ALPN, see server_tls.h). On
+  // failure the error says why (also in failure() for logs); the caller closes.
   http::Task<boost::system::error_code> handshake();
   std::string_view failure() const { return state_->failure; }
 
@@ -90,6 +98,7 @@ public:
   void shutdown_send();
 
   boost::asio::ip::tcp::socket& socket() { return socket_; }
+  SSL* native_handle() { return ssl_; }
   // TLS facts for the exchanges (valid after a successful handshake).
   const http::TlsInfo* info() const { return &state_->info; }
   std::string_view server_name() const { return state_->server_name; }

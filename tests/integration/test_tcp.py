@@ -251,7 +251,6 @@ def test_broken_routers_disable_themselves(env):
             "sni-without-tls": {"rule": "HostSNI(`a.test`)", "service": "e"},
             "bad-rule": {"rule": "HostSNI(`a.test`", "service": "e", "tls": {"passthrough": True}},
             "no-service": {"rule": "HostSNI(`*`)", "service": "missing"},
-            "terminate": {"rule": "HostSNI(`t.test`)", "service": "e", "tls": {}},
             "acme": {"rule": "ALPN(`acme-tls/1`)", "service": "e", "tls": {"passthrough": True}},
             "bad-mw": {"rule": "HostSNI(`*`)", "service": "e", "middlewares": ["zero"]},
         },
@@ -262,7 +261,6 @@ def test_broken_routers_disable_themselves(env):
     assert "tcp router sni-without-tls@file: rule \"HostSNI(`a.test`)\": HostSNI needs TLS" in log
     assert "tcp router bad-rule@file: rule" in log
     assert 'tcp router no-service@file: service "missing@file": the service "missing@file" does not exist' in log
-    assert "tcp router terminate@file: TLS termination on TCP routers is not supported yet" in log
     assert '"acme-tls/1" is not allowed' in log
     assert "tcp.middlewares.zero@file.inFlightConn.amount: must be > 0" in log
     with socket.create_connection(("127.0.0.1", gw.ports["tcp"]), timeout=5) as s:

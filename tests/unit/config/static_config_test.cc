@@ -220,6 +220,9 @@ TEST(StaticConfig, OtherSections) {
       "  rootCAs: [/ca.pem]\n"
       "  maxIdleConnsPerHost: 7\n"
       "  forwardingTimeouts: {dialTimeout: 1s, responseHeaderTimeout: 2s, idleConnTimeout: 3s}\n"
+      "tcpServersTransport:\n"
+      "  dialTimeout: 4s\n"
+      "  tls: {insecureSkipVerify: true, rootCAs: [/tcp-ca.pem]}\n"
       "core: {workers: 4, defaultRuleSyntax: v2}\n");
   EXPECT_EQ(cfg.providers.providers_throttle_duration, 500ms);
   EXPECT_EQ(cfg.providers.file->directory, "/etc/dyn");
@@ -240,6 +243,10 @@ TEST(StaticConfig, OtherSections) {
   EXPECT_THAT(cfg.servers_transport.root_cas, ElementsAre("/ca.pem"));
   EXPECT_EQ(cfg.servers_transport.max_idle_conns_per_host, 7);
   EXPECT_EQ(cfg.servers_transport.forwarding_timeouts.response_header_timeout, 2s);
+  EXPECT_EQ(cfg.tcp_servers_transport.dial_timeout, 4s);
+  ASSERT_TRUE(cfg.tcp_servers_transport.tls);
+  EXPECT_TRUE(cfg.tcp_servers_transport.tls->insecure_skip_verify);
+  EXPECT_THAT(cfg.tcp_servers_transport.tls->root_cas, ElementsAre("/tcp-ca.pem"));
   EXPECT_EQ(cfg.core.workers, 4);
   EXPECT_EQ(cfg.core.default_rule_syntax, "v2");
 }
@@ -304,6 +311,8 @@ TEST(StaticConfig, ErrorsNameFileLineAndPath) {
       {"core: {workers: x}\n", "core.workers: invalid integer \"x\""},
       {"entryPoint: {}\n", "turnpike.yml:1: entryPoint: unknown key"},
       {"serversTransport: {serverName: x}\n", "serversTransport.serverName: unknown key"},
+      {"tcpServersTransport: {tls: {serverName: x}}\n",
+       "tcpServersTransport.tls.serverName: unknown key"},
       {"entryPoints: [a]\n", "entryPoints: expected a section"},
   };
   for (const auto& c : cases)

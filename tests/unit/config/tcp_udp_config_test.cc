@@ -87,6 +87,35 @@ TEST(TcpUdpConfig, TcpObjects) {
   EXPECT_EQ(t.proxy_protocol_version, 1);
 }
 
+TEST(TcpUdpConfig, TcpServersTransportTls) {
+  auto cfg = decode("tcp:\n"
+                    "  serversTransports:\n"
+                    "    mtls:\n"
+                    "      tls:\n"
+                    "        serverName: db.internal\n"
+                    "        insecureSkipVerify: true\n"
+                    "        rootCAs: [/etc/ca.pem]\n"
+                    "        certificates: [{certFile: /c.pem, keyFile: /c.key}]\n"
+                    "        peerCertURI: spiffe://db\n"
+                    "        spiffe: {ids: [spiffe://x]}\n"
+                    "    nocert:\n"
+                    "      tls: {certificates: [{certFile: /c.pem}], sni: x}\n");
+  const auto& t = cfg.tcp.servers_transports.at("mtls@file");
+  ASSERT_TRUE(t.tls);
+  EXPECT_EQ(t.tls->server_name, "db.internal");
+  EXPECT_TRUE(t.tls->insecure_skip_verify);
+  EXPECT_THAT(t.tls->root_cas, ElementsAre("/etc/ca.pem"));
+  ASSERT_EQ(t.tls->certificates.size(), 1u);
+  EXPECT_EQ(t.tls->certificates[0].cert_file, "/c.pem");
+  EXPECT_EQ(t.tls->certificates[0].key_file, "/c.key");
+  EXPECT_EQ(t.tls->peer_cert_uri, "spiffe://db");
+  EXPECT_TRUE(t.tls->spiffe);
+  EXPECT_THAT(t.errors, IsEmpty());
+  EXPECT_THAT(cfg.tcp.servers_transports.at("nocert@file").errors,
+              ElementsAre(HasSubstr("tls.certificates[0].keyFile: is required"),
+                          HasSubstr("tls.sni: unknown key")));
+}
+
 TEST(TcpUdpConfig, TcpErrorsStayOnTheirObject) {
   auto cfg = decode("tcp:\n"
                     "  routers:\n"

@@ -6,6 +6,7 @@
 
 #include <csignal>
 
+#include <optional>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
@@ -88,8 +89,10 @@ protected:
   // As in the gateway (main.cc): OpenSSL's writes to a closed peer must not raise SIGPIPE.
   static void SetUpTestSuite() { std::signal(SIGPIPE, SIG_IGN); }
 
+  // `route_options`: as a TCP router that terminates TLS sets them (TlsStream::use_route_options).
   std::pair<ClientResult, ServerResult> handshake(const EntryPointTls& ep, std::string sni,
-                                                  std::string alpn = {}) {
+                                                  std::string alpn = {},
+                                                  std::optional<int> route_options = {}) {
     int fds[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     asio::io_context io;
@@ -99,6 +102,8 @@ protected:
     // A named lambda: the coroutine reads its captures through the closure, which must outlive it.
     auto serve = [&]() -> http::Task<void> {
       TlsStream stream(std::move(server), ep);
+      if (route_options)
+        stream.use_route_options(*route_options);
       sr.ec = co_await stream.handshake();
       sr.failure = std::string(stream.failure());
       sr.server_name = std::string(stream.info()->server_name);
@@ -167,6 +172,37 @@ TEST_F(Handshake, BrokenOptionsForAHostRefuseItsHandshakes) {
   EXPECT_FALSE(client.ok);
   EXPECT_THAT(result.failure, ::testing::HasSubstr("are broken"));
   EXPECT_TRUE(handshake(ep, "fine.test").first.ok);
+}
+
+TEST_F(Handshake, RouteOptionsServeEveryNameAndPipeAnyAlpn) {
+  TlsInputs in;
+  OptionsSpec xmpp;
+  xmpp.alpn_protocols = std::vector<std::string>{"xmpp-client", "h2"};
+  OptionsSpec modern;
+  modern.min_version = "VersionTLS13";
+  in.options = {{"xmpp", xmpp}, {"modern", modern}};
+  std::vector<std::string> errors;
+  auto server = manager_.build(in, errors);
+  EntryPointTls ep(server, "web");
+  ep.set_host_options("x.test", server->find_options("modern"));
+  const std::string offer("\x0bxmpp-client", 12);
+  // Through the host map (HTTPS): only the protocols HTTP handling serves, so none here.
+  auto [http, http_server] = handshake(ep, "other.test", offer);
+  EXPECT_FALSE(http.ok);
+  // A terminating TCP router's options: their whole alpnProtocols list, whatever the name maps
+  // to (x.test would use "modern" through the host map).
+  auto [routed, routed_server] = handshake(ep, "x.test", offer, server->find_options("xmpp"));
+  ASSERT_TRUE(routed.ok) << routed_server.failure << " / client: " << routed.error;
+  EXPECT_EQ(routed.alpn, "xmpp-client");
+  EXPECT_EQ(routed_server.alpn, "xmpp-client");
+  // No overlap is refused, as Go does (Traefik's TCP routers too)...
+  auto [imap, _] =
+      handshake(ep, "x.test", std::string("\x04imap", 5), server->find_options("xmpp"));
+  EXPECT_FALSE(imap.ok);
+  // ...and broken route options refuse every handshake.
+  auto [broken, why] = handshake(ep, "x.test", {}, kBrokenOptions);
+  EXPECT_FALSE(broken.ok);
+  EXPECT_THAT(why.failure, ::testing::HasSubstr("are broken"));
 }
 
 } // namespace
