@@ -105,6 +105,10 @@ TlsStream::TlsStream(tcp::socket socket, const EntryPointTls& ep)
   ssl_ = new_server_ssl(ep, *state_);
   if (!ssl_)
     return;
+  attach_bios();
+}
+
+void TlsStream::attach_bios() {
   in_ = std::make_unique<Input>();
   BIO* rbio = input_bio(*in_);
   BIO* wbio = BIO_new_socket(socket_.native_handle(), BIO_NOCLOSE);
@@ -129,10 +133,12 @@ TlsStream::TlsStream(tcp::socket socket, SSL* client_ssl)
   SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_set_read_ahead(ssl_, 1);
   SSL_set_connect_state(ssl_);
-  if (ec || SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
+  if (ec) {
     SSL_free(ssl_);
     ssl_ = nullptr;
+    return;
   }
+  attach_bios();
 }
 
 TlsStream::TlsStream(TlsStream&& other) noexcept

@@ -146,6 +146,8 @@ private:
     }
   };
   static BIO* input_bio(Input& in);
+  // Reads through in_ (input_bio), writes straight to the socket; frees ssl_ when that fails.
+  void attach_bios();
   // After an async_read_some into in_->room(): records the bytes (or EOF); true when the caller
   // may retry OpenSSL, false when `ec` is an error to report.
   bool filled(boost::system::error_code ec, size_t n);
