@@ -5,6 +5,7 @@
 #include "middleware/add_prefix.h"
 #include "middleware/basic_auth.h"
 #include "middleware/chain.h"
+#include "middleware/content_type.h"
 #include "middleware/headers.h"
 #include "middleware/ip_allow_list.h"
 #include "middleware/middleware.h"
@@ -23,6 +24,7 @@ constexpr Registration kRegistry[] = {
     {"addPrefix", &build_add_prefix},
     {"basicAuth", &build_basic_auth},
     {"chain", &build_chain},
+    {"contentType", &build_content_type},
     {"headers", &build_headers},
     {"ipAllowList", &build_ip_allow_list},
     {"ipWhiteList", &build_ip_allow_list},  // deprecated alias of ipAllowList
