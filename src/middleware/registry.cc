@@ -7,6 +7,7 @@
 #include "middleware/chain.h"
 #include "middleware/content_type.h"
 #include "middleware/headers.h"
+#include "middleware/in_flight_req.h"
 #include "middleware/ip_allow_list.h"
 #include "middleware/middleware.h"
 #include "middleware/pass_tls_client_cert.h"
@@ -26,6 +27,7 @@ constexpr Registration kRegistry[] = {
     {"chain", &build_chain},
     {"contentType", &build_content_type},
     {"headers", &build_headers},
+    {"inFlightReq", &build_in_flight_req},
     {"ipAllowList", &build_ip_allow_list},
     {"ipWhiteList", &build_ip_allow_list},  // deprecated alias of ipAllowList
     {"passTLSClientCert", &build_pass_tls_client_cert},

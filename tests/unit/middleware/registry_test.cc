@@ -8,7 +8,7 @@ namespace {
 
 TEST(Registry, ListsTraefikTypeKeys) {
   for (std::string_view type :
-       {"addPrefix", "basicAuth", "chain", "contentType", "headers", "ipAllowList",
+       {"addPrefix", "basicAuth", "chain", "contentType", "headers", "inFlightReq", "ipAllowList",
         "ipWhiteList", "passTLSClientCert", "redirectRegex", "redirectScheme",
         "replacePath", "replacePathRegex", "stripPrefix", "stripPrefixRegex"}) {
     const Registration* r = find(type);
@@ -16,7 +16,7 @@ TEST(Registry, ListsTraefikTypeKeys) {
     EXPECT_EQ(r->type, type);
     EXPECT_NE(r->factory, nullptr);
   }
-  EXPECT_EQ(registry().size(), 14u);
+  EXPECT_EQ(registry().size(), 15u);
 }
 
 TEST(Registry, LookupIsCaseInsensitive) {
