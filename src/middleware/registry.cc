@@ -11,6 +11,7 @@
 #include "middleware/ip_allow_list.h"
 #include "middleware/middleware.h"
 #include "middleware/pass_tls_client_cert.h"
+#include "middleware/rate_limit.h"
 #include "middleware/redirect_regex.h"
 #include "middleware/redirect_scheme.h"
 #include "middleware/replace_path.h"
@@ -31,6 +32,7 @@ constexpr Registration kRegistry[] = {
     {"ipAllowList", &build_ip_allow_list},
     {"ipWhiteList", &build_ip_allow_list},  // deprecated alias of ipAllowList
     {"passTLSClientCert", &build_pass_tls_client_cert},
+    {"rateLimit", &build_rate_limit},
     {"redirectRegex", &build_redirect_regex},
     {"redirectScheme", &build_redirect_scheme},
     {"replacePath", &build_replace_path},

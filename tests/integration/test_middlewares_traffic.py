@@ -25,11 +25,16 @@ def gw(module_env):
             "plain": r("/plain", []),
             "inflight": {"rule": f"Host(`{H}`) && PathPrefix(`/inflight`)", "service": "slow",
                          "middlewares": ["inflight"]},
+            "limited": r("/limited", ["limited"]),
+            "paced": r("/paced", ["paced"]),
         },
         "services": {"a": it.service(a), "slow": it.service(slow)},
         "middlewares": {
             "sniff": {"contentType": {}},
             "nosniff": {"contentType": {"autoDetect": False}},
+            "limited": {"rateLimit": {"average": 2, "period": "10s", "burst": 2,
+                                      "sourceCriterion": {"requestHeaderName": "X-Client"}}},
+            "paced": {"rateLimit": {"average": 1, "sourceCriterion": {"requestHeaderName": "X-Client"}}},
             "inflight": {"inFlightReq": {"amount": 2,
                                          "sourceCriterion": {"requestHeaderName": "X-Tenant"}}},
         },
@@ -91,3 +96,33 @@ def test_in_flight_req_limits_concurrent_requests_per_source(gw):
     # Finished requests gave their places back.
     assert request(gw.port, "/inflight/x", host=H, headers=[("X-Tenant", "t1")]).status == 200
 
+
+def test_rate_limit_refuses_over_the_burst_with_retry_after(gw):
+    hdr = [("X-Client", "burst-test")]
+    before = gw.slow.stats()["app_requests"]  # unrelated upstream: untouched
+    for _ in range(2):
+        assert request(gw.port, "/limited/x", host=H, headers=hdr).status == 200
+    r = request(gw.port, "/limited/x", host=H, headers=hdr)
+    assert r.status == 429
+    assert r.body == b"Too Many Requests"
+    # 2 per 10s: the next token is ~5s away (the wait is far above maxDelay, 500ms).
+    assert r.header("Retry-After") in ("4", "5")
+    assert r.header("X-Retry-In").endswith("s")
+    # Another client has its own bucket.
+    assert request(gw.port, "/limited/x", host=H, headers=[("X-Client", "other")]).status == 200
+    assert gw.slow.stats()["app_requests"] == before
+
+
+def test_rate_limit_delays_a_request_whose_wait_is_short(gw):
+    # 1 per second, burst 1, maxDelay 500ms. The second request, sent 600ms after the first,
+    # would wait at most 400ms for its token: it is delayed, not refused, and is served no
+    # earlier than one second after the first token was taken.
+    hdr = [("X-Client", "pace-test")]
+    t0 = time.monotonic()
+    assert request(gw.port, "/paced/x", host=H, headers=hdr).status == 200
+    time.sleep(0.6)  # time must pass for the token to come closer: nothing to poll
+    r = request(gw.port, "/paced/x", host=H, headers=hdr)
+    done = time.monotonic()
+    assert r.status == 200
+    assert done - t0 >= 0.95
+    assert r.echo.path == "/paced/x"
