@@ -5,10 +5,13 @@
 #include "middleware/add_prefix.h"
 #include "middleware/basic_auth.h"
 #include "middleware/chain.h"
+#include "middleware/content_type.h"
 #include "middleware/headers.h"
+#include "middleware/in_flight_req.h"
 #include "middleware/ip_allow_list.h"
 #include "middleware/middleware.h"
 #include "middleware/pass_tls_client_cert.h"
+#include "middleware/rate_limit.h"
 #include "middleware/redirect_regex.h"
 #include "middleware/redirect_scheme.h"
 #include "middleware/replace_path.h"
@@ -23,10 +26,13 @@ constexpr Registration kRegistry[] = {
     {"addPrefix", &build_add_prefix},
     {"basicAuth", &build_basic_auth},
     {"chain", &build_chain},
+    {"contentType", &build_content_type},
     {"headers", &build_headers},
+    {"inFlightReq", &build_in_flight_req},
     {"ipAllowList", &build_ip_allow_list},
     {"ipWhiteList", &build_ip_allow_list},  // deprecated alias of ipAllowList
     {"passTLSClientCert", &build_pass_tls_client_cert},
+    {"rateLimit", &build_rate_limit},
     {"redirectRegex", &build_redirect_regex},
     {"redirectScheme", &build_redirect_scheme},
     {"replacePath", &build_replace_path},

@@ -25,7 +25,8 @@
 //   /_set_health/NNN  set that status
 //   /sse/N/MS      a server-sent event stream: the head at once, then N events MS apart (the
 //                  first one after MS too), chunked
-// Query `h=Name:Value` (repeatable) adds a response header; `t=Name:Value` (repeatable) a
+// Query `h=Name:Value` (repeatable) adds a response header (replacing the generated one of that
+// name, e.g. Content-Type; `h=Name:` with no value removes it); `t=Name:Value` (repeatable) a
 // trailer field after a /chunked/N body.
 // Every response carries `X-Upstream-Name`, `X-Conn-Id` and `X-Conn-Request` (1-based index of the
 // request on its connection), and for generated bodies `X-Body-Sha256`.
@@ -48,6 +49,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <strings.h>
 #include <fcntl.h>
 #include <iostream>
 #include <optional>
@@ -571,9 +573,18 @@ class Connection {
     out += "X-Upstream-Name: " + g.name + "\r\n";
     out += "X-Conn-Id: " + std::to_string(id_) + "\r\n";
     out += "X-Conn-Request: " + std::to_string(n_requests_) + "\r\n";
-    for (const auto& [k, v] : hdrs) out += k + ": " + v + "\r\n";
+    // An `h=` header replaces the generated field of the same name; an empty `h=` value removes it.
+    auto overridden = [&](const std::string& name) {
+      if (!plan) return false;
+      for (const auto& e : plan->extra_headers)
+        if (strcasecmp(e.first.c_str(), name.c_str()) == 0) return true;
+      return false;
+    };
+    for (const auto& [k, v] : hdrs)
+      if (!overridden(k)) out += k + ": " + v + "\r\n";
     if (plan)
-      for (const auto& [k, v] : plan->extra_headers) out += k + ": " + v + "\r\n";
+      for (const auto& [k, v] : plan->extra_headers)
+        if (!v.empty()) out += k + ": " + v + "\r\n";
     if (close) out += "Connection: close\r\n";
     return out;
   }

@@ -8,15 +8,15 @@ namespace {
 
 TEST(Registry, ListsTraefikTypeKeys) {
   for (std::string_view type :
-       {"addPrefix", "basicAuth", "chain", "headers", "ipAllowList", "ipWhiteList",
-        "passTLSClientCert", "redirectRegex", "redirectScheme", "replacePath", "replacePathRegex", "stripPrefix",
-        "stripPrefixRegex"}) {
+       {"addPrefix", "basicAuth", "chain", "contentType", "headers", "inFlightReq", "ipAllowList",
+        "ipWhiteList", "passTLSClientCert", "rateLimit", "redirectRegex", "redirectScheme",
+        "replacePath", "replacePathRegex", "stripPrefix", "stripPrefixRegex"}) {
     const Registration* r = find(type);
     ASSERT_NE(r, nullptr) << type;
     EXPECT_EQ(r->type, type);
     EXPECT_NE(r->factory, nullptr);
   }
-  EXPECT_EQ(registry().size(), 13u);
+  EXPECT_EQ(registry().size(), 16u);
 }
 
 TEST(Registry, LookupIsCaseInsensitive) {
