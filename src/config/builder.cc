@@ -53,6 +53,7 @@ class Builder : public middleware::BuildContext {
   Result<std::shared_ptr<const service::TransportOptions>> transport(const std::string& name);
   void build_routers();
   void add_redirections();
+  void add_internal_routes();
 
   const DynamicConfig& cfg_;
   const BuildOptions& opts_;
@@ -348,10 +349,29 @@ void Builder::add_redirections() {
   }
 }
 
+void Builder::add_internal_routes() {
+  for (const auto& ir : opts_.internal_routes) {
+    auto& status = snap_.routers[ir.name];
+    size_t ep = opts_.entrypoints.size();
+    for (size_t i = 0; i < opts_.entrypoints.size(); ++i)
+      if (opts_.entrypoints[i]->name == ir.entrypoint) ep = i;
+    auto route = router::make_route(ir.name, ir.rule, ir.priority, ir.handler);
+    if (ep == opts_.entrypoints.size() || !route) {
+      status.status = "disabled";
+      status.errors.push_back(route ? "entryPoint \"" + ir.entrypoint + "\" doesn't exist"
+                                    : route.error().message);
+      continue;
+    }
+    routes_[ep].push_back(std::move(*route));
+    status.using_entrypoints.push_back(ir.entrypoint);
+  }
+}
+
 void Builder::run() {
   routes_.resize(opts_.entrypoints.size());
   build_routers();
   add_redirections();
+  add_internal_routes();
   // Report middlewares and services nobody used but that are broken, too.
   for (const auto& [name, svc] : cfg_.http.services) service(name);
   for (const auto& [name, mw] : cfg_.http.middlewares) {

@@ -128,6 +128,17 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   g->build_options_.default_tcp_transport = g->cfg_.tcp_servers_transport;
   g->build_options_.rule_cache = &g->rule_cache_;
 
+  // Certificate resolvers: stored certificates are published before anything is served.
+  acme::ResolverHooks hooks;
+  hooks.on_certificates = [](const std::string& resolver,
+                             const std::vector<acme::StoredCertificate>& certs) {
+    log::get("acme")->debug("resolver {}: {} certificate(s) available", resolver, certs.size());
+  };
+  g->acme_ = std::make_unique<acme::CertificateResolvers>(g->cfg_, g->control_.get_executor(),
+                                                          std::move(hooks));
+  g->build_options_.internal_routes = g->acme_->internal_routes();
+  g->acme_->start();
+
   // Until a provider publishes, workers serve an empty configuration (404 everywhere).
   auto empty = config::build_snapshot(config::DynamicConfig{}, g->build_options_, 0);
   for (auto& w : g->workers_) w->post_snapshot(empty);
@@ -235,6 +246,7 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
   logger->info("configuration {}: decode {:.1f} ms, merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
                ms(t_check - started), ms(t_decode - t_check), ms(t_build - t_decode));
   for (auto& w : workers_) w->post_snapshot(snapshot);
+  if (acme_) acme_->on_configuration(dyn, ep_order_);
   auto errors = config::collect_errors(dyn, *snapshot);
   for (const auto& e : errors) logger->error("{}", e);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
@@ -263,6 +275,7 @@ void Gateway::begin_shutdown() {
   log::get("gateway")->info("shutting down: draining for up to {} ms",
                             std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
   for (auto& p : providers_) p->stop();
+  if (acme_) acme_->stop();
   shutdown_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(accept_grace + grace);
   shutdown_timer_ = std::make_unique<asio::steady_timer>(control_);
   auto close_and_drain = [this] {

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "acme/manager.h"
 #include "config/builder.h"
 #include "config/static_config.h"
 #include "entrypoint/entrypoint_options.h"
@@ -50,6 +51,8 @@ class Gateway {
   std::unique_ptr<observability::AccessLog> access_log_;
   std::unique_ptr<provider::Aggregator> aggregator_;
   std::vector<std::unique_ptr<provider::Provider>> providers_;
+  // After control_: destroyed first, it joins the ACME threads, which post to control_.
+  std::unique_ptr<acme::CertificateResolvers> acme_;
   config::BuildOptions build_options_;
   config::RuleCache rule_cache_;
   std::map<std::string, config::DynamicConfig> last_good_;  // decoded, per provider
