@@ -188,8 +188,14 @@ Result<void> Resolver::start() {
     auto saved = deps_.storage->save(name_, data_);
     if (!saved) return saved.error();
   }
-  for (const auto& [key, entry] : data_.ledger)
-    if (entry.next_attempt > now) not_before_[key] = entry.next_attempt;
+  for (const auto& [key, entry] : data_.ledger) {
+    auto decision = may_order(entry, now, deps_.policy);
+    if (decision.allowed) continue;
+    // The ledger survives restarts: a crash-looping process keeps waiting.
+    not_before_[key] = decision.not_before;
+    logger()->warn("resolver {}: not ordering a certificate for {} before {}: {}", name_, key,
+                   when(decision.not_before), decision.reason);
+  }
   certificates_ = data_.certificates;
   track_certificates();
   if (!certificates_.empty())
@@ -408,17 +414,31 @@ Result<void> Resolver::save_locked() { return deps_.storage->save(name_, data_);
 
 Resolver::Outcome Resolver::run(const Job& job) {
   Outcome out;
-  auto now = deps_.now();
   {
     std::lock_guard lock(data_mu_);
-    auto& entry = data_.ledger[job.key];
-    auto decision = may_order(entry, now, deps_.policy);
+    auto decision = may_order(data_.ledger[job.key], deps_.now(), deps_.policy);
     if (!decision.allowed) {
       out.kind = Outcome::Kind::kDeferred;
       out.not_before = decision.not_before;
       out.message = decision.reason;
       return out;
     }
+  }
+  // The account first: a process killed while it generates its key has asked the CA nothing, so
+  // that must not count as an interrupted attempt.
+  auto account = ensure_account();
+  if (!account) {
+    out.kind = stop_->stopped() ? Outcome::Kind::kStopped : Outcome::Kind::kFailed;
+    out.message = account.error().message;
+    auto wait = std::max<std::chrono::seconds>(std::chrono::minutes(1),
+                                               account.error().retry_after.value_or(std::chrono::seconds(0)));
+    out.not_before = deps_.now() + wait.count();
+    return out;
+  }
+  auto now = deps_.now();
+  {
+    std::lock_guard lock(data_mu_);
+    auto& entry = data_.ledger[job.key];
     record_attempt(entry, now);
     // Nothing is ordered unless the attempt is on disk: a crash loop must find it.
     auto saved = save_locked();
@@ -538,8 +558,6 @@ ChallengeSolver* Resolver::solver_for(const Authorization& authz) {
 }
 
 AcmeResult<StoredCertificate> Resolver::issue(const Job& job) {
-  auto account = ensure_account();
-  if (!account) return account.error();
   auto deadline_after = [](Duration d) {
     return SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(d);
   };
