@@ -41,7 +41,7 @@ def turnpike_runs(binary: Path, work: Path, pebble: rig.Pebble, runs: int, paral
     gw = it.Gateway(binary, work / "gw", entrypoints={"web": {"address": f"127.0.0.1:{pebble.http_port}"}},
                     static_extra={"certificatesResolvers": {"le": pebble.resolver(
                         storage, httpChallenge={"entryPoint": "web"})}},
-                    dynamic={}, throttle="10ms", log_level="INFO")
+                    dynamic={}, throttle="10ms", log_level=os.environ.get("ACME_BENCH_LOG", "INFO"))
     services = {"s": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:9"}]}}}
     routers = {}
 
@@ -108,10 +108,12 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--parallel", type=int, default=50)
     ap.add_argument("--skip-lego", action="store_true")
+    ap.add_argument("--workdir", help="keep logs and files here instead of a temporary folder")
     args = ap.parse_args()
-    binary = Path(args.build_dir) / "turnpike"
+    binary = Path(args.build_dir).resolve() / "turnpike"
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(args.workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         dns = rig.ChallTestSrv(work)
         pebble = rig.Pebble(work, f"127.0.0.1:{dns.dns_port}", http_port=it.free_port(),
                             tls_port=it.free_port())

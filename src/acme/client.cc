@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/log.h"
 #include "common/strings.h"
 
 namespace turnpike::acme {
@@ -26,6 +27,11 @@ std::vector<std::string> identifiers(const json& j) {
   if (it == j.end() || !it->is_array()) return out;
   for (const auto& id : *it) out.push_back(str(id, "value"));
   return out;
+}
+
+const std::shared_ptr<spdlog::logger>& logger() {
+  static auto l = log::get("acme");
+  return l;
 }
 
 AcmeError make_acme_error(std::string message) { return AcmeError{std::move(message), {}, {}}; }
@@ -261,8 +267,11 @@ AcmeResult<AcmeClient::Response> AcmeClient::post(const std::string& url,
     if (stop_->stopped()) return make_acme_error("stopped");
     auto jws = sign(url, body, use_jwk, signer);
     if (!jws) return jws.error();
+    auto started = SteadyClock::now();
     auto r = http_->request("POST", url, *jws, kJose);
     if (!r) return make_acme_error(r.error().message);
+    logger()->debug("POST {} -> {} in {} ms", url, r->status,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started).count());
     keep_nonce(*r);
     Response out;
     out.http = std::move(*r);

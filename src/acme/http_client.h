@@ -4,9 +4,8 @@
 //
 // Trust follows Traefik's resolver options: `ca_certificates` (PEM files or inline PEM) replace
 // the system roots unless `ca_system_cert_pool` adds them back; `ca_server_name` is the name the
-// server certificate must carry instead of the URL's host. Connections, TLS sessions and DNS
-// answers are shared between the threads that use one client (a curl share with locks), so the
-// ACME flow keeps one warm connection to the CA.
+// server certificate must carry instead of the URL's host. Connections are kept open in a pool of
+// curl handles, so the ACME flow keeps warm connections to the CA.
 //
 // Thread-safe: request() may be called from several threads at once. stop() aborts transfers in
 // progress (they fail with "stopped") and makes later ones fail at once.

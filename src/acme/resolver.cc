@@ -410,7 +410,15 @@ void Resolver::check_ari(const std::string& key, const std::string& cert_id) {
 
 // ---- pool --------------------------------------------------------------------------------------
 
-Result<void> Resolver::save_locked() { return deps_.storage->save(name_, data_); }
+Result<void> Resolver::persist() {
+  uint64_t ticket;
+  {
+    std::lock_guard lock(data_mu_);
+    ticket = deps_.storage->stage(name_, data_);
+  }
+  // The write happens without data_mu_: other jobs keep going, and their saves join this one.
+  return deps_.storage->flush(ticket);
+}
 
 Resolver::Outcome Resolver::run(const Job& job) {
   Outcome out;
@@ -438,20 +446,22 @@ Resolver::Outcome Resolver::run(const Job& job) {
   auto now = deps_.now();
   {
     std::lock_guard lock(data_mu_);
-    auto& entry = data_.ledger[job.key];
-    record_attempt(entry, now);
-    // Nothing is ordered unless the attempt is on disk: a crash loop must find it.
-    auto saved = save_locked();
-    if (!saved) {
-      record_abandoned(entry);
-      out.kind = Outcome::Kind::kFailed;
-      out.message = "cannot write " + deps_.storage->describe() + ": " + saved.error().message;
-      out.not_before = now + 60;
-      return out;
+    record_attempt(data_.ledger[job.key], now);
+  }
+  // Nothing is ordered unless the attempt is on disk: a crash loop must find it.
+  auto saved = persist();
+  if (!saved) {
+    {
+      std::lock_guard lock(data_mu_);
+      record_abandoned(data_.ledger[job.key]);
     }
+    out.kind = Outcome::Kind::kFailed;
+    out.message = "cannot write " + deps_.storage->describe() + ": " + saved.error().message;
+    out.not_before = now + 60;
+    return out;
   }
   auto cert = issue(job);
-  std::lock_guard lock(data_mu_);
+  std::unique_lock lock(data_mu_);
   auto& entry = data_.ledger[job.key];
   auto end = deps_.now();
   if (cert) {
@@ -464,33 +474,34 @@ Resolver::Outcome Resolver::run(const Job& job) {
     }
     std::erase_if(data_.orders, [&](const PendingOrder& o) { return domain_set_key(o.domains) == job.key; });
     record_success(entry, end, deps_.policy);
-    auto saved = save_locked();
-    if (!saved)
-      logger()->error("resolver {}: the certificate for {} is served but could not be stored: {}",
-                      name_, job.key, saved.error().message);
     out.kind = Outcome::Kind::kIssued;
     out.certificates = data_.certificates;
     for (const auto& c : data_.certificates)
       if (same(c))
         if (auto info = inspect_certificate(c.certificate)) out.not_after = info->not_after;
+    lock.unlock();
+    auto stored = persist();
+    if (!stored)
+      logger()->error("resolver {}: the certificate for {} is served but could not be stored: {}",
+                      name_, job.key, stored.error().message);
     return out;
   }
   if (stop_->stopped()) {
     // Stopping: the order (if any) stays stored and is resumed by the next process.
     record_abandoned(entry);
-    auto saved = save_locked();
-    (void)saved;
+    lock.unlock();
+    (void)persist();
     out.kind = Outcome::Kind::kStopped;
     return out;
   }
   const AcmeError& err = cert.error();
-  std::string what = err.message;
-  record_failure(entry, end, what, err.retry_after, deps_.policy);
-  auto saved = save_locked();
-  if (!saved) logger()->error("resolver {}: cannot store the failure: {}", name_, saved.error().message);
+  record_failure(entry, end, err.message, err.retry_after, deps_.policy);
   out.kind = Outcome::Kind::kFailed;
-  out.message = what;
+  out.message = err.message;
   out.not_before = entry.next_attempt;
+  lock.unlock();
+  auto stored = persist();
+  if (!stored) logger()->error("resolver {}: cannot store the failure: {}", name_, stored.error().message);
   return out;
 }
 
@@ -529,7 +540,6 @@ AcmeResult<void> Resolver::ensure_account() {
   auto registered = client_->register_account(key, config_.email, eab);
   if (!registered) return registered.error();
   logger()->info("resolver {}: ACME account {} at {}", name_, registered->url, config_.ca_server);
-  std::lock_guard lock(data_mu_);
   StoredAccount stored;
   stored.email = config_.email;
   stored.registration = nlohmann::ordered_json::object();
@@ -537,8 +547,11 @@ AcmeResult<void> Resolver::ensure_account() {
   stored.registration["uri"] = registered->url;
   stored.private_key = key.to_der();
   stored.key_type = lego_key_type(key_type_);
-  data_.account = std::move(stored);
-  auto saved = save_locked();
+  {
+    std::lock_guard lock(data_mu_);
+    data_.account = std::move(stored);
+  }
+  auto saved = persist();
   if (!saved) return acme_error("cannot store the account: " + saved.error().message);
   return {};
 }
@@ -577,9 +590,11 @@ AcmeResult<StoredCertificate> Resolver::issue(const Job& job) {
     interrupted = data_.ledger[job.key].interrupted > 0;
   }
   auto drop_pending = [&] {
-    std::lock_guard lock(data_mu_);
-    std::erase_if(data_.orders, [&](const PendingOrder& o) { return domain_set_key(o.domains) == job.key; });
-    (void)save_locked();
+    {
+      std::lock_guard lock(data_mu_);
+      std::erase_if(data_.orders, [&](const PendingOrder& o) { return domain_set_key(o.domains) == job.key; });
+    }
+    (void)persist();
   };
   if (pending) {
     auto o = client_->get_order(pending->url);
@@ -642,10 +657,12 @@ AcmeResult<StoredCertificate> Resolver::issue(const Job& job) {
     order = std::move(*o);
   }
   if (!pending || pending->url != order.url) {
-    std::lock_guard lock(data_mu_);
-    std::erase_if(data_.orders, [&](const PendingOrder& p) { return domain_set_key(p.domains) == job.key; });
-    data_.orders.push_back(PendingOrder{job.domains, order.url, cert_key.to_pem(), deps_.now()});
-    auto saved = save_locked();
+    {
+      std::lock_guard lock(data_mu_);
+      std::erase_if(data_.orders, [&](const PendingOrder& p) { return domain_set_key(p.domains) == job.key; });
+      data_.orders.push_back(PendingOrder{job.domains, order.url, cert_key.to_pem(), deps_.now()});
+    }
+    auto saved = persist();
     if (!saved)
       logger()->error("resolver {}: cannot store order {}: {}", name_, order.url, saved.error().message);
   }

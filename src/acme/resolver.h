@@ -131,7 +131,8 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
   AcmeResult<StoredCertificate> issue(const Job& job);
   AcmeResult<void> ensure_account();
   ChallengeSolver* solver_for(const Authorization& authz);
-  Result<void> save_locked();
+  // Stages data_ (taking data_mu_) and flushes it; call without data_mu_ held.
+  Result<void> persist();
 
   std::string name_;
   config::AcmeResolverConfig config_;

@@ -382,20 +382,44 @@ Result<ResolverData> FileStorage::load(const std::string& resolver) {
   return r;
 }
 
-Result<void> FileStorage::save(const std::string& resolver, const ResolverData& data) {
+uint64_t FileStorage::stage(const std::string& resolver, const ResolverData& data) {
+  auto j = resolver_to_json(data);
   std::lock_guard lock(mu_);
-  doc_[resolver] = resolver_to_json(data);
-  return write_locked();
+  doc_[resolver] = std::move(j);
+  return ++staged_;
 }
 
-Result<void> FileStorage::write_locked() {
+Result<void> FileStorage::flush(uint64_t ticket) {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (durable_ >= ticket) return {};
+    if (failed_upto_ >= ticket) return failure_;
+    if (!writing_) break;
+    written_.wait(lock);
+  }
+  // This caller writes everything staged so far; the others wait for it.
+  writing_ = true;
+  uint64_t upto = staged_;
+  // Go's json.MarshalIndent with two spaces, as Traefik writes it.
+  std::string text = doc_.dump(2);
+  lock.unlock();
   unsigned mode = 0600;
   if (options_.insecure_permissions) {
     struct stat st {};
     if (::stat(path_.c_str(), &st) == 0) mode = st.st_mode & 0777;
   }
-  // Go's json.MarshalIndent with two spaces, as Traefik writes it.
-  return write_file_atomically(path_, doc_.dump(2), mode);
+  auto written = write_file_atomically(path_, text, mode);
+  lock.lock();
+  writing_ = false;
+  if (written) {
+    durable_ = std::max(durable_, upto);
+  } else {
+    failed_upto_ = std::max(failed_upto_, upto);
+    failure_ = written.error();
+  }
+  written_.notify_all();
+  if (!written) return written.error();
+  return {};
 }
 
 }  // namespace turnpike::acme
