@@ -446,3 +446,60 @@ def test_renewal_with_short_validity(env, tmp_path, dns):
         assert len(rig.read_store(storage)["le"]["Certificates"]) == 1  # replaced, not added
     finally:
         p.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# CA connection and chain options
+
+
+def test_ca_server_name_and_ca_certificates(env, pebble, tmp_path):
+    # pebble's directory certificate names localhost, pebble and 127.0.0.1: caServerName makes
+    # "pebble" the name to check instead of the URL's host.
+    storage = tmp_path / "acme.json"
+    gw = acme_gateway(env, pebble, storage, {"r": tls_router("sni.example.test")},
+                      resolver_extra={"caServerName": "pebble"})
+    rig.wait_certificate(storage, "le", "sni.example.test", gateway=gw)
+    gw.stop()
+    gw = acme_gateway(env, pebble, tmp_path / "wrong.json", {"r": tls_router("sni2.example.test")},
+                      resolver_extra={"caServerName": "not-pebble.example"})
+    line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
+                                      if "unable to obtain" in ln), None), 30, "TLS error")
+    assert "sni2.example.test" in line and "certificate" in line.lower()
+    gw.stop()
+    # Without caCertificates the system roots do not know pebble's minica.
+    resolver = pebble.resolver(tmp_path / "noca.json", httpChallenge={"entryPoint": "web"})
+    del resolver["acme"]["caCertificates"]
+    gw = env.gateway(start=False, entrypoints={"web": {"address": f"127.0.0.1:{pebble.http_port}"}},
+                     dynamic={"http": {"routers": {"r": tls_router("noca.example.test")},
+                                       "services": {"s": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:9"}]}}}}},
+                     static_extra={"certificatesResolvers": {"le": resolver}})
+    gw.start(env={"LEGO_CA_CERTIFICATES": ""})
+    line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
+                                      if "unable to obtain" in ln), None), 30, "TLS error")
+    assert "directory" in line and "certificate" in line.lower()
+
+
+def test_preferred_chain_picks_the_alternate(env, tmp_path, dns):
+    p = rig.Pebble(tmp_path, f"127.0.0.1:{dns.dns_port}", http_port=it.free_port(),
+                   tls_port=it.free_port(), env={"PEBBLE_ALTERNATE_ROOTS": "1"}, name="pebble-alt")
+    try:
+        import re as _re
+        import ssl as _ssl
+        import urllib.request as _ur
+        ctx = _ssl.create_default_context(cafile=str(p.minica))
+        with _ur.urlopen(f"https://127.0.0.1:{p.mgmt_port}/roots/1", context=ctx) as r:
+            alt_root = r.read().decode()
+        alt_cn = _re.search(r"CN ?= ?(.*)", subprocess.run(
+            ["openssl", "x509", "-noout", "-subject"], input=alt_root, text=True,
+            capture_output=True, check=True).stdout).group(1).strip()
+        storage = tmp_path / "acme.json"
+        gw = acme_gateway(env, p, storage, {"r": tls_router("chain.example.test")},
+                          resolver_extra={"preferredChain": alt_cn})
+        entry = rig.wait_certificate(storage, "le", "chain.example.test", gateway=gw)
+        chain = rig.cert_pem(entry)
+        out = rig.verify_chain(chain, alt_root, tmp_path)
+        assert out.strip().endswith("OK"), out  # chains up to the alternate root
+        default_root = p.root_pem()
+        assert not rig.verify_chain(chain, default_root, tmp_path).strip().endswith("OK")
+    finally:
+        p.stop()
