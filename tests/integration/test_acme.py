@@ -503,3 +503,86 @@ def test_preferred_chain_picks_the_alternate(env, tmp_path, dns):
         assert not rig.verify_chain(chain, default_root, tmp_path).strip().endswith("OK")
     finally:
         p.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# ACME Renewal Information (RFC 9773)
+
+
+def test_renewal_information_window_triggers_renewal(env, pebble, tmp_path):
+    """pebble 2.4 has no renewalInfo, so a small HTTPS front adds it to pebble's directory and
+    answers renewal-info requests; everything else goes to pebble itself (the directory's URLs
+    point there). The first certificate's window lies in the past: it is renewed at once; the
+    renewed one gets a window far ahead and is left alone."""
+    import ssl as _ssl
+    import urllib.request as _ur
+
+    seen = []
+    front_port = it.free_port()
+    first_id = {}
+
+    class Front(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/dir":
+                ctx = _ssl.create_default_context(cafile=str(pebble.minica))
+                with _ur.urlopen(pebble.directory, context=ctx) as r:
+                    d = json.loads(r.read())
+                d["renewalInfo"] = f"https://127.0.0.1:{front_port}/renewal-info"
+                body = json.dumps(d).encode()
+            elif self.path.startswith("/renewal-info/"):
+                cert_id = self.path.rsplit("/", 1)[1]
+                seen.append(cert_id)
+                first_id.setdefault("id", cert_id)
+                now = time.time()
+                start, end = (now - 120, now - 60) if cert_id == first_id["id"] else (now + 86400, now + 2 * 86400)
+                fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+                body = json.dumps({"suggestedWindow": {"start": fmt(start), "end": fmt(end)}}).encode()
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", front_port), Front)
+    ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pebble.dir / "cert.pem", pebble.dir / "key.pem")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        storage = tmp_path / "acme.json"
+        resolver = pebble.resolver(storage, httpChallenge={"entryPoint": "web"})
+        resolver["acme"]["caServer"] = f"https://127.0.0.1:{front_port}/dir"
+        gw = env.gateway(start=False, entrypoints={"web": {"address": f"127.0.0.1:{pebble.http_port}"}},
+                         dynamic={"http": {"routers": {"r": tls_router("ari.example.test")},
+                                           "services": {"s": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:9"}]}}}}},
+                         static_extra={"certificatesResolvers": {"le": resolver}})
+        gw.start()
+        first = rig.wait_certificate(storage, "le", "ari.example.test", gateway=gw)
+        s1 = rig.serial(rig.cert_pem(first))
+
+        def renewed():
+            c = rig.wait_certificate(storage, "le", "ari.example.test")
+            return c if rig.serial(rig.cert_pem(c)) != s1 else None
+        second = rig.wait_for(renewed, 30, "renewal from the ARI window", interval=0.1)
+        assert "(ACME renewal information)" in gw.log()
+        # The certificate ID is base64url(AKI) "." base64url(serial): the serial part is the first
+        # certificate's serial number.
+        serial_hex = s1.split("=")[1].lower()
+        serial_bytes = bytes.fromhex(serial_hex.rjust(len(serial_hex) + len(serial_hex) % 2, "0"))
+        if serial_bytes[0] & 0x80:
+            serial_bytes = b"\x00" + serial_bytes
+        assert seen[0].split(".")[1] == base64.urlsafe_b64encode(serial_bytes).decode().rstrip("=")
+        # The renewed certificate's window is a day ahead: no third certificate.
+        rig.wait_for(lambda: len(seen) >= 2, 10, "renewal info for the new certificate")
+        time.sleep(1.0)
+        assert rig.serial(rig.cert_pem(rig.wait_certificate(storage, "le", "ari.example.test"))) == \
+            rig.serial(rig.cert_pem(second))
+    finally:
+        server.shutdown()
