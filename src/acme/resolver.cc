@@ -361,11 +361,15 @@ void Resolver::finish(const Job& job, Outcome out) {
   switch (out.kind) {
     case Outcome::Kind::kIssued:
       not_before_.erase(job.key);
-      certificates_ = std::move(out.certificates);
-      track_certificates();
       logger()->info("resolver {}: certificate obtained for {} ({}), valid until {}", name_,
                      join(job.domains), job.requester, when(out.not_after));
-      if (deps_.on_certificates) deps_.on_certificates(name_, certificates_);
+      // A job that finished later may have posted a newer list already (it holds this one too).
+      if (out.version > published_version_) {
+        published_version_ = out.version;
+        certificates_ = std::move(out.certificates);
+        track_certificates();
+        if (deps_.on_certificates) deps_.on_certificates(name_, certificates_);
+      }
       break;
     case Outcome::Kind::kFailed:
       not_before_[job.key] = out.not_before;
@@ -476,6 +480,7 @@ Resolver::Outcome Resolver::run(const Job& job) {
     record_success(entry, end, deps_.policy);
     out.kind = Outcome::Kind::kIssued;
     out.certificates = data_.certificates;
+    out.version = ++certificates_version_;
     for (const auto& c : data_.certificates)
       if (same(c))
         if (auto info = inspect_certificate(c.certificate)) out.not_after = info->not_after;

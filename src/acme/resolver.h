@@ -109,6 +109,7 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
     std::time_t not_before = 0;  // kFailed / kDeferred
     std::string message;
     std::vector<StoredCertificate> certificates;  // kIssued: the resolver's whole list
+    uint64_t version = 0;  // of that list: jobs finishing together may post out of order
     std::time_t not_after = 0;
   };
   struct Tracked {  // per stored certificate, control thread
@@ -147,9 +148,11 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
   std::mutex data_mu_;
   ResolverData data_;
   std::mutex account_mu_;  // one registration at a time
+  uint64_t certificates_version_ = 0;  // under data_mu_: bumped with each certificate change
 
   // Control thread.
   std::vector<StoredCertificate> certificates_;
+  uint64_t published_version_ = 0;
   std::map<std::string, Tracked> tracked_;  // by domain-set key
   std::vector<DomainRequest> requests_;
   std::set<std::string> in_flight_;
