@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import random
+import socket
 import stat
 import subprocess
 import threading
@@ -586,3 +587,29 @@ def test_renewal_information_window_triggers_renewal(env, pebble, tmp_path):
             rig.serial(rig.cert_pem(second))
     finally:
         server.shutdown()
+
+
+def test_unresponsive_ca_times_out(env, pebble, tmp_path):
+    """A CA that accepts connections and never answers: clientResponseHeaderTimeout ends the
+    attempt, and the gateway keeps serving."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        resolver_extra = {"clientResponseHeaderTimeout": "1s"}
+        gw = acme_gateway(env, pebble, tmp_path / "acme.json", {"r": tls_router("slow.example.test")},
+                          resolver_extra=resolver_extra, start=False)
+        # Point the resolver at the silent listener.
+        text = gw.static_path.read_text().replace(pebble.directory,
+                                                  f"https://127.0.0.1:{silent.getsockname()[1]}/dir")
+        assert text != gw.static_path.read_text()
+        gw.static_path.write_text(text)
+        t0 = time.monotonic()
+        gw.start()
+        line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
+                                          if "unable to obtain" in ln), None), 20, "timeout error")
+        assert "no response headers within the timeout" in line
+        assert time.monotonic() - t0 < 10
+        assert it.request(pebble.http_port, "/.well-known/acme-challenge/x").status == 404
+    finally:
+        silent.close()
