@@ -260,6 +260,14 @@ def wait_certificate(path: Path, resolver: str, main: str, timeout: float = 30.0
     return wait_for(found, timeout, f"certificate for {main} in {path}", interval=0.02)
 
 
+def wait_renewed(path: Path, resolver: str, main: str, old_serial: str, timeout: float) -> dict:
+    """The stored certificate for `main` once its serial differs from `old_serial`."""
+    def renewed():
+        c = wait_certificate(path, resolver, main)
+        return c if serial(cert_pem(c)) != old_serial else None
+    return wait_for(renewed, timeout, f"renewed certificate for {main}", interval=0.1)
+
+
 def cert_pem(entry: dict) -> str:
     return base64.b64decode(entry["certificate"]).decode()
 

@@ -9,6 +9,7 @@ connects to `pebble.http_port`, where the gateway's `web` entrypoint listens.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import random
@@ -66,6 +67,27 @@ def acme_gateway(env, pebble, storage: Path, routers: dict, resolver_extra: dict
 
 def tls_router(host: str, resolver: str = "le", **tls) -> dict:
     return {"rule": f"Host(`{host}`)", "service": "s", "tls": {"certResolver": resolver, **tls}}
+
+
+def wait_error(gw, timeout: float = 30) -> str:
+    """The first "unable to obtain" line of the gateway's log."""
+    return rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
+                                      if "unable to obtain" in ln), None), timeout, "ACME error log")
+
+
+@contextlib.contextmanager
+def bind_and_pebble(tmp_path: Path, name: str):
+    """bind9 with zone acme.test, and a pebble that resolves names and TXT records through it."""
+    bind = rig.Bind(tmp_path)
+    try:
+        p = rig.Pebble(tmp_path, f"127.0.0.1:{bind.port}", http_port=it.free_port(),
+                       tls_port=it.free_port(), name=name)
+        try:
+            yield bind, p
+        finally:
+            p.stop()
+    finally:
+        bind.stop()
 
 
 def certs_report(gw) -> str:
@@ -126,8 +148,7 @@ def test_ca_errors_are_logged_with_detail_and_router(env, tmp_path, dns):
                    tls_port=it.free_port(), blocklist=["blocked.test"], name="pebble-block")
     try:
         gw = acme_gateway(env, p, tmp_path / "acme.json", {"bad": tls_router("x.blocked.test")})
-        line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
-                                          if "unable to obtain" in ln), None), 30, "error log")
+        line = wait_error(gw, 30)
         assert "router bad@file" in line
         assert "rejectedIdentifier" in line and "blocked.test" in line  # the CA's own detail
         assert "next attempt not before" in line
@@ -140,56 +161,39 @@ def test_ca_errors_are_logged_with_detail_and_router(env, tmp_path, dns):
 
 
 def test_dns01_rfc2136_apex_and_wildcard_with_bind(env, tmp_path):
-    bind = rig.Bind(tmp_path)
-    try:
-        p = rig.Pebble(tmp_path, f"127.0.0.1:{bind.port}", http_port=it.free_port(),
-                       tls_port=it.free_port(), name="pebble-bind")
-        try:
-            storage = tmp_path / "acme.json"
-            routers = {"wild": {"rule": "Host(`www.acme.test`)", "service": "s",
-                                "tls": {"certResolver": "le",
-                                        "domains": [{"main": "acme.test", "sans": ["*.acme.test"]}]}}}
-            extra = {"dnsChallenge": {"provider": "rfc2136", "resolvers": [f"127.0.0.1:{bind.port}"],
-                                      "propagation": {"disableANSChecks": True}}}
-            gw = acme_gateway(env, p, storage, routers, resolver_extra=extra, gw_env=bind.env(),
-                              entrypoints={"web": {}})
-            t0 = time.monotonic()
-            entry = rig.wait_certificate(storage, "le", "acme.test", timeout=60, gateway=gw)
-            it.MEASUREMENTS.append(f"ACME DNS-01 rfc2136 apex+wildcard: {time.monotonic() - t0:.2f} s")
-            assert entry["domain"]["sans"] == ["*.acme.test"]
-            assert_issued_by_pebble(entry, p, ["acme.test", "*.acme.test"], tmp_path)
-            # bind saw TSIG-signed updates adding and then removing the records.
-            rig.wait_for(lambda: bind.log().count("updating zone 'acme.test/IN'") >= 4, 10,
-                         "add and delete in named's log")
-            log = bind.log()
-            assert "/key acme-key: updating zone" in log
-            assert "adding an RR at '_acme-challenge.acme.test' TXT" in log
-            assert "deleting an RR at _acme-challenge.acme.test TXT" in log
-        finally:
-            p.stop()
-    finally:
-        bind.stop()
+    with bind_and_pebble(tmp_path, "pebble-bind") as (bind, p):
+        storage = tmp_path / "acme.json"
+        routers = {"wild": {"rule": "Host(`www.acme.test`)", "service": "s",
+                            "tls": {"certResolver": "le",
+                                    "domains": [{"main": "acme.test", "sans": ["*.acme.test"]}]}}}
+        extra = {"dnsChallenge": {"provider": "rfc2136", "resolvers": [f"127.0.0.1:{bind.port}"],
+                                  "propagation": {"disableANSChecks": True}}}
+        gw = acme_gateway(env, p, storage, routers, resolver_extra=extra, gw_env=bind.env(),
+                          entrypoints={"web": {}})
+        t0 = time.monotonic()
+        entry = rig.wait_certificate(storage, "le", "acme.test", timeout=60, gateway=gw)
+        it.MEASUREMENTS.append(f"ACME DNS-01 rfc2136 apex+wildcard: {time.monotonic() - t0:.2f} s")
+        assert entry["domain"]["sans"] == ["*.acme.test"]
+        assert_issued_by_pebble(entry, p, ["acme.test", "*.acme.test"], tmp_path)
+        # bind saw TSIG-signed updates adding and then removing the records.
+        rig.wait_for(lambda: bind.log().count("updating zone 'acme.test/IN'") >= 4, 10,
+                     "add and delete in named's log")
+        log = bind.log()
+        assert "/key acme-key: updating zone" in log
+        assert "adding an RR at '_acme-challenge.acme.test' TXT" in log
+        assert "deleting an RR at _acme-challenge.acme.test TXT" in log
 
 
 def test_dns01_rfc2136_unsigned_update_is_refused(env, tmp_path):
     """Without the TSIG key bind refuses the update; the error reaches the log with the rcode."""
-    bind = rig.Bind(tmp_path)
-    try:
-        p = rig.Pebble(tmp_path, f"127.0.0.1:{bind.port}", http_port=it.free_port(),
-                       tls_port=it.free_port(), name="pebble-bind2")
-        try:
-            env_vars = {"RFC2136_NAMESERVER": f"127.0.0.1:{bind.port}"}
-            extra = {"dnsChallenge": {"provider": "rfc2136", "resolvers": [f"127.0.0.1:{bind.port}"],
-                                      "propagation": {"disableANSChecks": True}}}
-            gw = acme_gateway(env, p, tmp_path / "acme.json", {"w": tls_router("u.acme.test")},
-                              resolver_extra=extra, gw_env=env_vars, entrypoints={"web": {}})
-            line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
-                                              if "unable to obtain" in ln), None), 30, "error")
-            assert "REFUSED" in line and "router w@file" in line
-        finally:
-            p.stop()
-    finally:
-        bind.stop()
+    with bind_and_pebble(tmp_path, "pebble-bind2") as (bind, p):
+        env_vars = {"RFC2136_NAMESERVER": f"127.0.0.1:{bind.port}"}
+        extra = {"dnsChallenge": {"provider": "rfc2136", "resolvers": [f"127.0.0.1:{bind.port}"],
+                                  "propagation": {"disableANSChecks": True}}}
+        gw = acme_gateway(env, p, tmp_path / "acme.json", {"w": tls_router("u.acme.test")},
+                          resolver_extra=extra, gw_env=env_vars, entrypoints={"web": {}})
+        line = wait_error(gw)
+        assert "REFUSED" in line and "router w@file" in line
 
 
 def _exec_hook(tmp_path: Path, dns) -> Path:
@@ -413,8 +417,7 @@ def test_failed_validation_backs_off_across_restarts(env, pebble, tmp_path):
     routers = {"r": tls_router("fail.example.test")}
     before = pebble.orders()
     gw = acme_gateway(env, pebble, storage, routers, entrypoints=eps)
-    line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
-                                      if "unable to obtain" in ln), None), 30, "failure")
+    line = wait_error(gw, 30)
     assert "http-01 challenge for fail.example.test failed" in line and "connection" in line.lower()
     assert pebble.orders() - before == 1
     gw.stop()
@@ -437,11 +440,7 @@ def test_renewal_with_short_validity(env, tmp_path, dns):
         gw = acme_gateway(env, p, storage, {"r": tls_router("renew.example.test")})
         first = rig.wait_certificate(storage, "le", "renew.example.test", gateway=gw)
         s1 = rig.serial(rig.cert_pem(first))
-
-        def renewed():
-            c = rig.wait_certificate(storage, "le", "renew.example.test")
-            return c if rig.serial(rig.cert_pem(c)) != s1 else None
-        second = rig.wait_for(renewed, 20, "renewed certificate", interval=0.2)
+        second = rig.wait_renewed(storage, "le", "renew.example.test", s1, 20)
         assert_issued_by_pebble(second, p, ["renew.example.test"], tmp_path)
         assert "renewing the certificate for renew.example.test" in gw.log()
         assert len(rig.read_store(storage)["le"]["Certificates"]) == 1  # replaced, not added
@@ -463,8 +462,7 @@ def test_ca_server_name_and_ca_certificates(env, pebble, tmp_path):
     gw.stop()
     gw = acme_gateway(env, pebble, tmp_path / "wrong.json", {"r": tls_router("sni2.example.test")},
                       resolver_extra={"caServerName": "not-pebble.example"})
-    line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
-                                      if "unable to obtain" in ln), None), 30, "TLS error")
+    line = wait_error(gw, 30)
     assert "sni2.example.test" in line and "certificate" in line.lower()
     gw.stop()
     # Without caCertificates the system roots do not know pebble's minica.
@@ -475,8 +473,7 @@ def test_ca_server_name_and_ca_certificates(env, pebble, tmp_path):
                                        "services": {"s": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:9"}]}}}}},
                      static_extra={"certificatesResolvers": {"le": resolver}})
     gw.start(env={"LEGO_CA_CERTIFICATES": ""})
-    line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
-                                      if "unable to obtain" in ln), None), 30, "TLS error")
+    line = wait_error(gw, 30)
     assert "directory" in line and "certificate" in line.lower()
 
 
@@ -567,11 +564,7 @@ def test_renewal_information_window_triggers_renewal(env, pebble, tmp_path):
         gw.start()
         first = rig.wait_certificate(storage, "le", "ari.example.test", gateway=gw)
         s1 = rig.serial(rig.cert_pem(first))
-
-        def renewed():
-            c = rig.wait_certificate(storage, "le", "ari.example.test")
-            return c if rig.serial(rig.cert_pem(c)) != s1 else None
-        second = rig.wait_for(renewed, 30, "renewal from the ARI window", interval=0.1)
+        second = rig.wait_renewed(storage, "le", "ari.example.test", s1, 30)
         assert "(ACME renewal information)" in gw.log()
         # The certificate ID is base64url(AKI) "." base64url(serial): the serial part is the first
         # certificate's serial number.
@@ -606,8 +599,7 @@ def test_unresponsive_ca_times_out(env, pebble, tmp_path):
         gw.static_path.write_text(text)
         t0 = time.monotonic()
         gw.start()
-        line = rig.wait_for(lambda: next((ln for ln in gw.log().splitlines()
-                                          if "unable to obtain" in ln), None), 20, "timeout error")
+        line = wait_error(gw, 20)
         assert "no response headers within the timeout" in line
         assert time.monotonic() - t0 < 10
         assert it.request(pebble.http_port, "/.well-known/acme-challenge/x").status == 404
