@@ -196,6 +196,11 @@ Result<void> Resolver::start() {
     logger()->warn("resolver {}: not ordering a certificate for {} before {}: {}", name_, key,
                    when(decision.not_before), decision.reason);
   }
+  if (!data_.account || data_.account->private_key.empty()) {
+    // No account yet: make its key in the background now, so that the first order does not wait
+    // for it. Registration stays lazy (nothing is sent to the CA until a certificate is needed).
+    asio::post(*deps_.pool, [self = shared_from_this()] { (void)self->account_key(); });
+  }
   certificates_ = data_.certificates;
   track_certificates();
   if (!certificates_.empty())
@@ -510,6 +515,18 @@ Resolver::Outcome Resolver::run(const Job& job) {
   return out;
 }
 
+Result<PrivateKey> Resolver::account_key() {
+  std::lock_guard lock(account_key_mu_);
+  if (!spare_account_key_) {
+    // Traefik's account keys are RSA-4096 whatever keyType says (keyType is for certificates);
+    // keeping that makes our acme.json usable by Traefik. Generating one takes seconds.
+    auto k = PrivateKey::generate(KeyType::kRSA4096);
+    if (!k) return k.error();
+    spare_account_key_ = std::move(*k);
+  }
+  return spare_account_key_;
+}
+
 AcmeResult<void> Resolver::ensure_account() {
   std::lock_guard account_lock(account_mu_);
   if (client_->has_account()) return {};
@@ -534,9 +551,7 @@ AcmeResult<void> Resolver::ensure_account() {
     return {};
   }
   if (!key) {
-    // Traefik's account keys are RSA-4096 whatever keyType says (keyType is for certificates);
-    // keeping that makes our acme.json usable by Traefik.
-    auto k = PrivateKey::generate(KeyType::kRSA4096);
+    auto k = account_key();
     if (!k) return acme_error(k.error().message);
     key = std::move(*k);
   }

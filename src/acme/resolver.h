@@ -131,6 +131,8 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
   Outcome run(const Job& job);
   AcmeResult<StoredCertificate> issue(const Job& job);
   AcmeResult<void> ensure_account();
+  // The key for a new account: generated once (at start when none is stored), then reused.
+  Result<PrivateKey> account_key();
   ChallengeSolver* solver_for(const Authorization& authz);
   // Stages data_ (taking data_mu_) and flushes it; call without data_mu_ held.
   Result<void> persist();
@@ -148,6 +150,8 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
   std::mutex data_mu_;
   ResolverData data_;
   std::mutex account_mu_;  // one registration at a time
+  std::mutex account_key_mu_;
+  PrivateKey spare_account_key_;
   uint64_t certificates_version_ = 0;  // under data_mu_: bumped with each certificate change
 
   // Control thread.
