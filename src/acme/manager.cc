@@ -25,18 +25,7 @@ struct TlsView {
 // A router's tls section: certResolver and domains.
 std::optional<TlsView> router_tls(const config::HttpRouter& r) {
   if (!r.tls) return std::nullopt;
-  TlsView v;
-  config::Errors ignored;
-  config::Decoder d(*r.tls, "tls", ignored);
-  d.get("certResolver", v.cert_resolver);
-  for (const config::Node* item : d.list("domains")) {
-    config::Decoder dd(*item, "domains", ignored);
-    config::TlsDomain td;
-    dd.get("main", td.main);
-    dd.get("sans", td.sans);
-    v.domains.push_back(std::move(td));
-  }
-  return v;
+  return TlsView{r.tls->cert_resolver, r.tls->domains};
 }
 
 }  // namespace

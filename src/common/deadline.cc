@@ -5,7 +5,10 @@ namespace turnpike {
 DeadlineScanner::DeadlineScanner(boost::asio::any_io_executor ex, std::chrono::milliseconds tick)
     : timer_(std::move(ex)), tick_(tick) {}
 
-DeadlineScanner::~DeadlineScanner() { stop(); }
+DeadlineScanner::~DeadlineScanner() {
+  stop();
+  for (Deadline* d = head_; d; d = d->next_) d->scanner_ = nullptr;
+}
 
 void DeadlineScanner::start() {
   if (running_) return;
@@ -41,19 +44,20 @@ void DeadlineScanner::scan() {
 }
 
 Deadline::Deadline(DeadlineScanner& scanner, std::function<void()> on_expire)
-    : scanner_(scanner), on_expire_(std::move(on_expire)) {
-  next_ = scanner_.head_;
+    : scanner_(&scanner), on_expire_(std::move(on_expire)) {
+  next_ = scanner_->head_;
   if (next_) next_->prev_ = this;
-  scanner_.head_ = this;
-  ++scanner_.size_;
+  scanner_->head_ = this;
+  ++scanner_->size_;
 }
 
 Deadline::~Deadline() {
-  if (scanner_.cursor_ == this) scanner_.cursor_ = next_;
+  if (!scanner_) return;  // the scanner was destroyed first; the list is gone with it
+  if (scanner_->cursor_ == this) scanner_->cursor_ = next_;
   if (prev_) prev_->next_ = next_;
-  else scanner_.head_ = next_;
+  else scanner_->head_ = next_;
   if (next_) next_->prev_ = prev_;
-  --scanner_.size_;
+  --scanner_->size_;
 }
 
 }  // namespace turnpike

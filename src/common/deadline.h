@@ -23,6 +23,8 @@ class DeadlineScanner {
  public:
   explicit DeadlineScanner(boost::asio::any_io_executor ex,
                            std::chrono::milliseconds tick = std::chrono::milliseconds(250));
+  // Deadlines may outlive their scanner: coroutine frames still suspended when a worker stops are
+  // destroyed with its io_context, after the worker's state. They are detached here first.
   ~DeadlineScanner();
   DeadlineScanner(const DeadlineScanner&) = delete;
   DeadlineScanner& operator=(const DeadlineScanner&) = delete;
@@ -68,7 +70,7 @@ class Deadline {
 
  private:
   friend class DeadlineScanner;
-  DeadlineScanner& scanner_;
+  DeadlineScanner* scanner_;  // null once the scanner is gone (see ~DeadlineScanner)
   std::function<void()> on_expire_;
   Clock::time_point at_ = Clock::time_point::max();
   Deadline* prev_ = nullptr;

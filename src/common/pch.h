@@ -18,5 +18,6 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/system/result.hpp>
 #include <spdlog/spdlog.h>

@@ -36,6 +36,14 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
+// Marks an object disabled with its error in a snapshot status map.
+void disable(std::map<std::string, ObjectStatus>& statuses, const std::string& name,
+             const std::string& error) {
+  auto& status = statuses[name];
+  status.status = "disabled";
+  status.errors.push_back(error);
+}
+
 class Builder : public middleware::BuildContext {
  public:
   Builder(const DynamicConfig& cfg, const BuildOptions& opts, Snapshot& snap)
@@ -51,7 +59,10 @@ class Builder : public middleware::BuildContext {
   Result<HandlerPtr> service(const std::string& name);
   Result<HandlerPtr> build_service(const HttpService& svc);
   Result<std::shared_ptr<const service::TransportOptions>> transport(const std::string& name);
+  void build_tls();
+  Result<void> check_tls_options(const std::string& name) const;
   void build_routers();
+  void assign_tls_options();
   void add_redirections();
   void add_internal_routes();
 
@@ -64,44 +75,75 @@ class Builder : public middleware::BuildContext {
   std::set<std::string> services_in_progress_;
   std::map<std::string, Result<middleware::Wrap>> middlewares_;
   std::set<std::string> middlewares_in_progress_;
-  std::map<std::string, std::shared_ptr<const service::TransportOptions>> transports_;
-  std::vector<std::vector<router::Route>> routes_;  // per entrypoint
+  std::map<std::string, Result<std::shared_ptr<const service::TransportOptions>>> transports_;
+  std::vector<std::vector<router::Route>> routes_;      // per entrypoint, plain connections
+  std::vector<std::vector<router::Route>> tls_routes_;  // per entrypoint, TLS connections
+  std::shared_ptr<const tls::ServerTls> server_tls_;    // null without a TLS manager
+  std::vector<std::shared_ptr<const tls::EntryPointTls>> ept_;  // per entrypoint
+  // Per entrypoint: host -> TLS options name -> routers that claim it (Traefik's
+  // tlsOptionsForHostSNI), resolved by assign_tls_options().
+  std::vector<std::map<std::string, std::map<std::string, std::vector<std::string>>>> host_claims_;
 
  public:
   RuleCache new_rules_;  // the rules this build used (becomes the next build's cache)
 };
 
-service::TransportOptions to_runtime(const ServersTransport& t) {
+Result<service::TransportOptions> to_runtime(const ServersTransport& t) {
   service::TransportOptions o;
   o.name = t.name.empty() ? "default@internal" : t.name;
   o.dial_timeout = t.forwarding_timeouts.dial_timeout;
   o.response_header_timeout = t.forwarding_timeouts.response_header_timeout;
   o.idle_conn_timeout = t.forwarding_timeouts.idle_conn_timeout;
+  o.read_idle_timeout = t.forwarding_timeouts.read_idle_timeout;
+  o.ping_timeout = t.forwarding_timeouts.ping_timeout;
   o.max_idle_conns_per_host =
       t.max_idle_conns_per_host < 0 ? 0 : static_cast<size_t>(t.max_idle_conns_per_host);
   // Traefik: 0 means the Go default of 2 idle connections per host; keep a useful pool.
   if (t.max_idle_conns_per_host == 0) o.max_idle_conns_per_host = 2;
+  o.disable_http2 = t.disable_http2;
+  service::TlsClientOptions tls;
+  tls.server_name = t.server_name;
+  tls.insecure_skip_verify = t.insecure_skip_verify;
+  tls.root_cas = t.root_cas;
+  for (const auto& c : t.certificates) tls.certificates.push_back({c.cert_file, c.key_file});
+  tls.cipher_suites = t.cipher_suites;
+  if (!t.min_version.empty()) tls.min_version = t.min_version;
+  tls.max_version = t.max_version;
+  tls.peer_cert_uri = t.peer_cert_uri;
+  auto compiled = service::UpstreamTls::create(tls);
+  if (!compiled) return compiled.error();
+  o.tls = std::move(*compiled);
   return o;
 }
 
 Result<std::shared_ptr<const service::TransportOptions>> Builder::transport(const std::string& name) {
   std::string key = name.empty() ? "default@internal" : name;
   if (auto it = transports_.find(key); it != transports_.end()) return it->second;
-  std::shared_ptr<const service::TransportOptions> t;
-  if (key == "default@internal") {
-    t = std::make_shared<service::TransportOptions>(to_runtime(opts_.default_transport));
-  } else {
+  const ServersTransport* config = &opts_.default_transport;
+  std::string path = "serversTransport";  // the static one
+  if (key != "default@internal") {
     auto it = cfg_.http.servers_transports.find(key);
     if (it == cfg_.http.servers_transports.end())
       return make_error("serversTransport \"" + key + "\" does not exist");
-    if (!it->second.errors.empty())
-      return make_error("serversTransport \"" + key + "\": " + join(it->second.errors));
-    if (!it->second.root_cas.empty() || !it->second.certificates.empty())
-      log::get("builder")->warn("serversTransport {}: TLS options are not supported yet", key);
-    t = std::make_shared<service::TransportOptions>(to_runtime(it->second));
+    config = &it->second;
+    path = "http.serversTransports." + key;
   }
-  transports_[key] = t;
-  return t;
+  Result<std::shared_ptr<const service::TransportOptions>> result = make_error("");
+  if (!config->errors.empty()) {
+    result = make_error("serversTransport \"" + key + "\": " + join(config->errors));
+  } else if (auto runtime = to_runtime(*config); !runtime) {
+    // "dyn.yml:7: http.serversTransports.x@file.rootCAs[0]: open /ca.pem: No such file..."
+    std::string where = config->location.describe();
+    result = make_error((where.empty() ? "" : where + ": ") + path + "." +
+                        runtime.error().message);
+  } else {
+    if (config->spiffe) log::get("builder")->warn("{}: spiffe is not supported", path);
+    result = std::shared_ptr<const service::TransportOptions>(
+        std::make_shared<service::TransportOptions>(std::move(*runtime)));
+  }
+  if (!result) disable(snap_.servers_transports, key, result.error().message);
+  transports_.emplace(key, result);
+  return result;
 }
 
 Result<HandlerPtr> Builder::build_service(const HttpService& svc) {
@@ -156,11 +198,8 @@ Result<HandlerPtr> Builder::service(const std::string& name) {
   services_in_progress_.insert(name);
   auto result = build_service(it->second);
   services_in_progress_.erase(name);
-  auto& status = snap_.services[name];
-  if (!result) {
-    status.status = "disabled";
-    status.errors.push_back(result.error().message);
-  }
+  snap_.services.try_emplace(name);  // every service has a status, enabled or not
+  if (!result) disable(snap_.services, name, result.error().message);
   services_.emplace(name, result);
   return result;
 }
@@ -196,11 +235,7 @@ Result<middleware::Wrap> Builder::middleware(std::string_view raw_name) {
       result = wrap;
     }
   }
-  if (!result) {
-    auto& status = snap_.middlewares[name];
-    status.status = "disabled";
-    status.errors.push_back(result.error().message);
-  }
+  if (!result) disable(snap_.middlewares, name, result.error().message);
   middlewares_.emplace(name, result);
   return result;
 }
@@ -223,10 +258,6 @@ void Builder::build_routers() {
     };
     if (!r.errors.empty()) {
       for (const auto& e : r.errors) fail(e);
-      continue;
-    }
-    if (r.tls) {
-      fail("TLS routers are not supported yet");
       continue;
     }
     if (r.rule_syntax == "v2") {
@@ -275,6 +306,26 @@ void Builder::build_routers() {
     }
     current_provider_ = r.provider;
     for (size_t ep : eps) {
+      // TLS: the router's own section, else the entrypoint's http.tls defaults (Traefik's
+      // entrypoint "model").
+      std::optional<RouterTls> ep_tls;
+      const RouterTls* tls = r.tls ? &*r.tls : nullptr;
+      if (!tls && opts_.entrypoints[ep]->http.tls) {
+        const auto& d = *opts_.entrypoints[ep]->http.tls;
+        tls = &ep_tls.emplace(RouterTls{d.options, d.cert_resolver, d.domains});
+      }
+      std::string options_name;
+      if (tls) {
+        options_name = tls->options.empty() || tls->options == tls::kDefaultOptionsName
+                           ? std::string(tls::kDefaultOptionsName)
+                           : qualify(tls->options, r.provider);
+        // Claimed even when broken: the host's handshakes must then fail rather than fall back.
+        for (const auto& domain : rule->domains()) host_claims_[ep][domain][options_name].push_back(name);
+        if (auto ok = check_tls_options(options_name); !ok) {
+          fail(ok.error().message);
+          break;
+        }
+      }
       // Entrypoint middlewares first, then the router's own.
       std::vector<std::string> chain = opts_.entrypoints[ep]->http.middlewares;
       chain.insert(chain.end(), r.middlewares.begin(), r.middlewares.end());
@@ -290,19 +341,121 @@ void Builder::build_routers() {
         handler = (*wrap)(handler);
       }
       if (!ok) break;
-      routes_[ep].push_back(router::Route{name, r.rule, rule,
-                                          router::effective_priority(r.priority, r.rule), handler});
+      (tls ? tls_routes_ : routes_)[ep].push_back(router::Route{
+          name, r.rule, rule, router::effective_priority(r.priority, r.rule), handler});
       status.using_entrypoints.push_back(opts_.entrypoints[ep]->name);
     }
     if (status.status == "disabled") {
       // Undo partial additions across entrypoints.
-      for (auto& list : routes_)
-        std::erase_if(list, [&](const router::Route& rt) { return rt.name == name; });
+      for (auto* table : {&routes_, &tls_routes_})
+        for (auto& list : *table)
+          std::erase_if(list, [&](const router::Route& rt) { return rt.name == name; });
       status.using_entrypoints.clear();
       log.error("router {}: {}", name, join(status.errors));
     } else {
       snap_.services[r.service].used_by.push_back(name);
     }
+  }
+}
+
+void Builder::build_tls() {
+  if (!opts_.tls) return;
+  auto& log = *log::get("builder");
+  tls::TlsInputs in;
+  // "dyn.yml:12: tls.certificates[0]", the form of every configuration error.
+  auto where = [](const std::string& path, const Location& loc) {
+    return loc.describe().empty() ? path : loc.describe() + ": " + path;
+  };
+  for (const auto& c : cfg_.tls.certificates) {
+    std::string w = where(c.path, c.location);
+    if (!c.errors.empty()) {
+      snap_.tls_errors.insert(snap_.tls_errors.end(), c.errors.begin(), c.errors.end());
+      continue;
+    }
+    bool default_store = c.stores.empty();
+    for (const auto& st : c.stores) default_store |= st == tls::kDefaultOptionsName;
+    if (!default_store) {
+      log.warn("{}: only the default TLS store is served; this certificate is not used", w);
+      continue;
+    }
+    in.certificates.push_back({c.files.cert_file, c.files.key_file, w});
+  }
+  for (const auto& [name, st] : cfg_.tls.stores) {
+    if (name != tls::kDefaultOptionsName) {
+      log.warn("tls.stores.{}: only the default TLS store is served; ignored", name);
+      continue;
+    }
+    if (!st.errors.empty()) {
+      snap_.tls_errors.insert(snap_.tls_errors.end(), st.errors.begin(), st.errors.end());
+      continue;
+    }
+    if (st.default_certificate)
+      in.default_certificate = tls::CertificateSource{
+          st.default_certificate->cert_file, st.default_certificate->key_file,
+          where("tls.stores.default.defaultCertificate", st.location)};
+    else if (st.default_generated_cert)
+      log.warn("tls.stores.default.defaultGeneratedCert: certificate resolvers are not "
+               "supported yet; using the generated self-signed default certificate");
+  }
+  for (const auto& [name, o] : cfg_.tls.options) {
+    if (!o.errors.empty()) {
+      auto& status = snap_.tls_options[name];
+      status.status = "disabled";
+      status.errors = o.errors;
+      continue;
+    }
+    in.options.emplace_back(name, o.spec);
+  }
+  server_tls_ = opts_.tls->build(in, snap_.tls_errors);
+  for (const auto& oc : server_tls_->options()) {
+    auto& status = snap_.tls_options[oc.name];
+    if (!oc.error.empty()) {
+      status.status = "disabled";
+      status.errors.push_back("tls.options." + oc.name + "." + oc.error);
+    }
+  }
+}
+
+Result<void> Builder::check_tls_options(const std::string& name) const {
+  if (auto it = snap_.tls_options.find(name); it != snap_.tls_options.end() && !it->second.errors.empty())
+    return make_error("TLS options \"" + name + "\" are broken: " + join(it->second.errors));
+  if (server_tls_) {
+    if (server_tls_->find_options(name) == tls::kBrokenOptions)
+      return make_error("unknown TLS options: " + name);
+    return {};
+  }
+  if (name != tls::kDefaultOptionsName && !cfg_.tls.options.count(name))
+    return make_error("unknown TLS options: " + name);
+  return {};
+}
+
+// Traefik's rule: a host claimed by routers that agree on their TLS options uses them; routers
+// that disagree get a warning and the host uses the default options; a host whose options are
+// unknown or broken fails its handshakes.
+void Builder::assign_tls_options() {
+  for (size_t ep = 0; ep < host_claims_.size(); ++ep) {
+    if (!server_tls_) break;
+    auto ept = std::make_shared<tls::EntryPointTls>(server_tls_, opts_.entrypoints[ep]->name);
+    for (const auto& [host, claims] : host_claims_[ep]) {
+      if (claims.size() == 1) {
+        const std::string& options = claims.begin()->first;
+        int index = server_tls_->find_options(options);
+        if (index != tls::kBrokenOptions && !server_tls_->options()[static_cast<size_t>(index)].error.empty())
+          index = tls::kBrokenOptions;
+        // The default options need no entry (unknown hosts use them anyway).
+        if (index != server_tls_->default_options()) ept->set_host_options(host, index);
+        continue;
+      }
+      for (const auto& [options, routers] : claims) {
+        for (const auto& router : routers) {
+          auto& status = snap_.routers[router];
+          if (status.status == "enabled") status.status = "warning";
+          status.errors.push_back("found different TLS options for routers on the same host " +
+                                  host + ", so using the default TLS options instead");
+        }
+      }
+    }
+    ept_[ep] = std::move(ept);
   }
 }
 
@@ -369,18 +522,26 @@ void Builder::add_internal_routes() {
 
 void Builder::run() {
   routes_.resize(opts_.entrypoints.size());
+  tls_routes_.resize(opts_.entrypoints.size());
+  host_claims_.resize(opts_.entrypoints.size());
+  ept_.resize(opts_.entrypoints.size());
+  build_tls();
   build_routers();
+  assign_tls_options();
   add_redirections();
   add_internal_routes();
-  // Report middlewares and services nobody used but that are broken, too.
+  // Report middlewares, services and transports nobody used but that are broken, too.
   for (const auto& [name, svc] : cfg_.http.services) service(name);
+  for (const auto& [name, st] : cfg_.http.servers_transports) transport(name);
   for (const auto& [name, mw] : cfg_.http.middlewares) {
     current_provider_ = mw.provider;
     middleware(name);
   }
   for (size_t i = 0; i < opts_.entrypoints.size(); ++i) {
-    snap_.router_count += routes_[i].size();
-    snap_.entrypoints.push_back({opts_.entrypoints[i]->name, router::RouteTable::build(std::move(routes_[i])), {}});
+    snap_.router_count += routes_[i].size() + tls_routes_[i].size();
+    snap_.entrypoints.push_back({opts_.entrypoints[i]->name,
+                                 router::RouteTable::build(std::move(routes_[i])),
+                                 router::RouteTable::build(std::move(tls_routes_[i])), ept_[i], {}});
   }
 }
 
@@ -405,12 +566,16 @@ std::vector<std::string> collect_errors(const DynamicConfig& config, const Snaps
   };
   add("router", snapshot.routers);
   add("service", snapshot.services);
+  add("serversTransport", snapshot.servers_transports);
   add("middleware", snapshot.middlewares);
   add("tcp router", snapshot.tcp_routers);
   add("tcp service", snapshot.tcp_services);
   add("tcp middleware", snapshot.tcp_middlewares);
   add("udp router", snapshot.udp_routers);
   add("udp service", snapshot.udp_services);
+  for (const auto& [name, st] : snapshot.tls_options)
+    for (const auto& e : st.errors) out.push_back(e);
+  out.insert(out.end(), snapshot.tls_errors.begin(), snapshot.tls_errors.end());
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "config/snapshot.h"
 #include "config/static_config.h"
 #include "router/rule.h"
+#include "tls/tls_manager.h"
 
 namespace turnpike::config {
 
@@ -45,6 +46,9 @@ struct BuildOptions {
   RuleCache* rule_cache = nullptr;
   // Added to every snapshot (unknown entrypoints are reported on the route's status).
   std::vector<InternalRoute> internal_routes;
+  // Builds the TLS contexts (certificates, options). Without it the snapshot has no TLS state
+  // (entrypoints' `tls` is null: TLS connections are refused), which some unit tests want.
+  tls::TlsManager* tls = nullptr;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,

@@ -57,10 +57,12 @@ void decode_middleware(Decoder& dec, Middleware& m, std::string_view examples);
 
 // Decodes every object of one `<section>` map under `parent` into `out`, keyed by qualified
 // name (and its `provider` member, when it has one, set): decode(Decoder&, Object&) fills one
-// object; its errors stay on the object.
+// object; its errors stay on the object. `qualified` names an object from its name and provider
+// (default: name@provider).
 template <class Object, class DecodeFn>
 void decode_objects(Decoder& parent, std::string_view section, std::string_view provider,
-                    std::map<std::string, Object>& out, DecodeFn decode);
+                    std::map<std::string, Object>& out, DecodeFn decode,
+                    std::string (*qualified)(std::string_view, std::string_view) = nullptr);
 
 // Moves `from`'s objects into `into`; a name present in both keeps the first and records an
 // error in `errors`.
@@ -140,14 +142,15 @@ void decode_middleware(Decoder& dec, Middleware& m, std::string_view examples) {
 
 template <class Object, class DecodeFn>
 void decode_objects(Decoder& parent, std::string_view section, std::string_view provider,
-                    std::map<std::string, Object>& out, DecodeFn decode) {
+                    std::map<std::string, Object>& out, DecodeFn decode,
+                    std::string (*qualified)(std::string_view, std::string_view)) {
   // section() has already reported a list or scalar here.
   const Node* sec = parent.section(section);
   if (!sec || !sec->is_map())
     return;
   for (const auto& [name, node] : sec->entries()) {
     Object obj;
-    obj.name = name + "@" + std::string(provider);
+    obj.name = qualified ? qualified(name, provider) : name + "@" + std::string(provider);
     obj.location = node.location();
     if constexpr (requires { obj.provider; })
       obj.provider = std::string(provider);

@@ -14,7 +14,14 @@ using namespace decode;
 
 void decode_router(Decoder& dec, std::string_view provider, HttpRouter& r) {
   decode_router_fields(dec, provider, r);
-  keep_raw(dec, "tls", r.tls);
+  if (const Node* tls = dec.section("tls")) {
+    Decoder td(*tls, dec.child_path("tls"), dec.errors());
+    auto& t = r.tls.emplace();
+    td.get("options", t.options);
+    td.get("certResolver", t.cert_resolver);
+    decode_tls_domains(td, "domains", t.domains);
+    td.finish();
+  }
   keep_raw(dec, "observability", r.observability);
   dec.finish();
   if (r.rule.empty())
@@ -133,15 +140,84 @@ void decode_http(const Node& node, std::string_view provider, HttpConfig& http, 
   dec.finish();
 }
 
-void merge_raw(std::map<std::string, Node>& into, std::map<std::string, Node>& from,
-               std::string_view section, std::vector<std::string>& errors) {
-  for (auto& [provider, node] : from) {
-    if (into.count(provider)) {
-      errors.push_back(std::string(section) + ": provider \"" + provider + "\" given twice");
-      continue;
-    }
-    into.emplace(provider, std::move(node));
+// ---- tls ---------------------------------------------------------------------------------------
+
+void decode_tls_domain(Decoder& dec, TlsDomain& d) {
+  dec.get("main", d.main);
+  dec.get("sans", d.sans);
+  dec.finish();
+}
+
+void decode_tls_options(Decoder& dec, tls::OptionsSpec& o) {
+  dec.get("minVersion", o.min_version);
+  dec.get("maxVersion", o.max_version);
+  dec.get("cipherSuites", o.cipher_suites);
+  dec.get("curvePreferences", o.curve_preferences);
+  if (const Node* ca = dec.section("clientAuth")) {
+    Decoder cd(*ca, dec.child_path("clientAuth"), dec.errors());
+    cd.get("caFiles", o.client_auth.ca_files);
+    cd.get("clientAuthType", o.client_auth.client_auth_type);
+    cd.finish();
   }
+  dec.get("sniStrict", o.sni_strict);
+  std::vector<std::string> alpn;
+  if (dec.get("alpnProtocols", alpn))
+    o.alpn_protocols = std::move(alpn);
+  dec.get("disableSessionTickets", o.disable_session_tickets);
+  dec.get("preferServerCipherSuites", o.prefer_server_cipher_suites);
+  dec.finish();
+}
+
+void decode_tls_store(Decoder& dec, TlsStore& st) {
+  if (const Node* dc = dec.section("defaultCertificate")) {
+    Decoder cd(*dc, dec.child_path("defaultCertificate"), dec.errors());
+    decode_certificate_files(cd, st.default_certificate.emplace());
+    cd.finish();
+  }
+  if (const Node* g = dec.section("defaultGeneratedCert")) {
+    Decoder gd(*g, dec.child_path("defaultGeneratedCert"), dec.errors());
+    auto& gen = st.default_generated_cert.emplace();
+    gd.get("resolver", gen.resolver);
+    if (const Node* d = gd.section("domain")) {
+      Decoder dd(*d, gd.child_path("domain"), gd.errors());
+      decode_tls_domain(dd, gen.domain);
+    }
+    gd.finish();
+  }
+  dec.finish();
+}
+
+void decode_tls(const Node& node, std::string_view provider, TlsConfig& tls, Errors& errors) {
+  Decoder dec(node, "tls", errors);
+  auto certs = dec.list("certificates");
+  for (size_t i = 0; i < certs.size(); ++i) {
+    TlsCertificate c;
+    c.provider = std::string(provider);
+    c.location = certs[i]->location();
+    c.path = index_path(dec, "certificates", i);
+    Errors cert_errors;
+    Decoder cd(*certs[i], c.path, cert_errors);
+    decode_certificate_files(cd, c.files);
+    cd.get("stores", c.stores);
+    cd.finish();
+    c.errors = cert_errors.list();
+    tls.certificates.push_back(std::move(c));
+  }
+  decode_objects(
+      dec, "options", provider, tls.options,
+      [&](Decoder& d, TlsOptions& o) {
+        o.provider = std::string(provider);
+        decode_tls_options(d, o.spec);
+      },
+      qualify_tls_name);
+  decode_objects(
+      dec, "stores", provider, tls.stores,
+      [&](Decoder& d, TlsStore& st) {
+        st.provider = std::string(provider);
+        decode_tls_store(d, st);
+      },
+      qualify_tls_name);
+  dec.finish();
 }
 
 } // namespace
@@ -153,6 +229,29 @@ std::string qualify(std::string_view name, std::string_view provider) {
   out += '@';
   out += provider;
   return out;
+}
+
+std::string qualify_tls_name(std::string_view name, std::string_view provider) {
+  if (name == tls::kDefaultOptionsName)
+    return std::string(name);
+  return std::string(name) + "@" + std::string(provider);
+}
+
+void decode_certificate_files(Decoder& dec, CertificateFiles& out) {
+  dec.get("certFile", out.cert_file);
+  dec.get("keyFile", out.key_file);
+  if (out.cert_file.empty())
+    dec.fail("certFile", "is required");
+  if (out.key_file.empty())
+    dec.fail("keyFile", "is required");
+}
+
+void decode_tls_domains(Decoder& dec, std::string_view key, std::vector<TlsDomain>& out) {
+  auto domains = dec.list(key);
+  for (size_t i = 0; i < domains.size(); ++i) {
+    Decoder dd(*domains[i], index_path(dec, key, i), dec.errors());
+    decode_tls_domain(dd, out.emplace_back());
+  }
 }
 
 void decode_servers_transport(Decoder& dec, ServersTransport& st, bool static_defaults) {
@@ -178,12 +277,7 @@ void decode_servers_transport(Decoder& dec, ServersTransport& st, bool static_de
   for (size_t i = 0; i < certs.size(); ++i) {
     CertificateFiles c;
     Decoder cd(*certs[i], index_path(dec, "certificates", i), dec.errors());
-    cd.get("certFile", c.cert_file);
-    cd.get("keyFile", c.key_file);
-    if (c.cert_file.empty())
-      cd.fail("certFile", "is required");
-    if (c.key_file.empty())
-      cd.fail("keyFile", "is required");
+    decode_certificate_files(cd, c);
     cd.finish();
     st.certificates.push_back(std::move(c));
   }
@@ -205,8 +299,8 @@ DynamicConfig decode_dynamic(const Node& root, std::string_view provider) {
     decode_tcp(*tcp, provider, cfg.tcp, errors);
   if (const Node* udp = top.section("udp"))
     decode_udp(*udp, provider, cfg.udp, errors);
-  if (const Node* n = top.section("tls"); n && !n->is_null())
-    cfg.tls[std::string(provider)] = *n;
+  if (const Node* tls = top.section("tls"))
+    decode_tls(*tls, provider, cfg.tls, errors);
   top.finish();
   cfg.errors = errors.list();
   return cfg;
@@ -222,7 +316,10 @@ DynamicConfig merge(std::vector<DynamicConfig> parts) {
                   "http.serversTransports", out.errors);
     merge(out.tcp, part.tcp, out.errors);
     merge(out.udp, part.udp, out.errors);
-    merge_raw(out.tls, part.tls, "tls", out.errors);
+    for (auto& c : part.tls.certificates)
+      out.tls.certificates.push_back(std::move(c));
+    merge_objects(out.tls.options, part.tls.options, "tls.options", out.errors);
+    merge_objects(out.tls.stores, part.tls.stores, "tls.stores", out.errors);
     out.errors.insert(out.errors.end(), part.errors.begin(), part.errors.end());
   }
   return out;

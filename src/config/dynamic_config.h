@@ -1,7 +1,6 @@
 #pragma once
-// Dynamic ("routing") configuration model: Traefik v3's `http` section decoded into structs (the
-// `tcp` and `udp` sections: tcp_udp_config.h), with `tls` kept as a raw tree until its module
-// exists. Produced on the control
+// Dynamic ("routing") configuration model: Traefik v3's `http` and `tls` sections decoded into
+// structs (the `tcp` and `udp` sections: tcp_udp_config.h). Produced on the control
 // thread from each provider's tree (decode_dynamic), merged across providers (merge), then handed
 // to the snapshot builder. Plain values: no threads, no shared state.
 //
@@ -28,6 +27,7 @@
 #include "config/tcp_udp_config.h"
 #include "config/tree/decoder.h"
 #include "config/tree/node.h"
+#include "tls/options.h"
 
 namespace turnpike::config {
 
@@ -66,6 +66,19 @@ struct ServersTransport {
 
 // ---- routers ---------------------------------------------------------------------------------
 
+// A certificate resolver's domain list entry (router tls.domains, entrypoint http.tls.domains).
+struct TlsDomain {
+  std::string main;
+  std::vector<std::string> sans;
+};
+
+// A router's `tls` section. Present (even empty) = the router serves TLS connections.
+struct RouterTls {
+  std::string options;       // as written; "" = default (qualified by the builder)
+  std::string cert_resolver; // recorded for certificate resolvers (ACME)
+  std::vector<TlsDomain> domains;
+};
+
 struct HttpRouter {
   std::string name;     // qualified
   std::string provider; // "file"
@@ -76,7 +89,7 @@ struct HttpRouter {
   int64_t priority = 0;                 // 0 = unset: the rule's length
   std::vector<std::string> middlewares; // qualified, in order
   std::string service;                  // qualified
-  std::optional<Node> tls;              // raw; present (even empty) = TLS router
+  std::optional<RouterTls> tls;         // present (even empty) = TLS router
   std::optional<Node> observability;    // raw
   std::vector<std::string> errors;
 };
@@ -169,6 +182,47 @@ struct HttpMiddleware {
   std::vector<std::string> errors;
 };
 
+// ---- tls -------------------------------------------------------------------------------------
+//
+// Names: `tls.options.default` and `tls.stores.default` keep the name "default" (whichever
+// provider defines them, Traefik's rule); other options and stores are `name@provider`.
+
+struct TlsCertificate { // tls.certificates[i]
+  std::string provider;
+  Location location;
+  std::string path; // "tls.certificates[0]" within its provider's file
+  CertificateFiles files;
+  std::vector<std::string> stores; // empty = ["default"]
+  std::vector<std::string> errors;
+};
+
+struct TlsOptions { // tls.options.<name>
+  std::string name; // "default" or qualified
+  std::string provider;
+  Location location;
+  tls::OptionsSpec spec; // values as written; validated when the options are compiled
+  std::vector<std::string> errors;
+};
+
+struct TlsStore { // tls.stores.<name>
+  std::string name;
+  std::string provider;
+  Location location;
+  std::optional<CertificateFiles> default_certificate;
+  struct GeneratedCert {
+    std::string resolver;
+    TlsDomain domain;
+  };
+  std::optional<GeneratedCert> default_generated_cert; // recorded for ACME
+  std::vector<std::string> errors;
+};
+
+struct TlsConfig {
+  std::vector<TlsCertificate> certificates; // all providers, in provider then file order
+  std::map<std::string, TlsOptions> options;
+  std::map<std::string, TlsStore> stores;
+};
+
 // ---- the whole configuration -----------------------------------------------------------------
 
 struct HttpConfig {
@@ -182,8 +236,7 @@ struct DynamicConfig {
   HttpConfig http;
   TcpConfig tcp;
   UdpConfig udp;
-  // Raw per provider (provider name -> the `tls` tree), names not qualified.
-  std::map<std::string, Node> tls;
+  TlsConfig tls;
   // Problems that belong to no single object: a section of the wrong type, an unknown top-level
   // key, a name defined twice across merged parts. What did decode is still present; a provider
   // should treat a tree with such errors like one that does not parse and keep its last good
@@ -194,11 +247,16 @@ struct DynamicConfig {
 // "name" + "file" -> "name@file"; a name that already has '@' is returned as is; "" stays "".
 std::string qualify(std::string_view name, std::string_view provider);
 
+// The key of a TLS option or store defined by `provider`: "default" stays "default", other names
+// become "name@provider".
+std::string qualify_tls_name(std::string_view name, std::string_view provider);
+
 // Decodes one provider's full tree. Never fails as a whole: see `errors` at each level.
 DynamicConfig decode_dynamic(const Node& root, std::string_view provider);
 
 // Unions several providers' configurations. Qualified names from different providers cannot
-// collide; a name present twice (same provider given twice) keeps the first and records an error.
+// collide; a name present twice (same provider given twice, or `tls.options.default` /
+// `tls.stores.default` from two providers) keeps the first and records an error.
 DynamicConfig merge(std::vector<DynamicConfig> parts);
 
 // decode_dynamic for each (provider -> tree) then merge: what the aggregator's rebuild callback
@@ -208,5 +266,12 @@ DynamicConfig decode_providers(const std::map<std::string, Node>& trees);
 // Decodes a servers transport's options from `dec` into `out`. `static_defaults` restricts the
 // keys to the static `serversTransport` ones (Traefik's static schema). Shared by both decoders.
 void decode_servers_transport(Decoder& dec, ServersTransport& out, bool static_defaults);
+
+// certFile + keyFile, both required (serversTransport certificates, tls.certificates, stores).
+void decode_certificate_files(Decoder& dec, CertificateFiles& out);
+
+// A certificate resolver's `domains` list ([{main, sans}]); shared with the static entrypoint
+// `http.tls.domains`.
+void decode_tls_domains(Decoder& dec, std::string_view key, std::vector<TlsDomain>& out);
 
 } // namespace turnpike::config

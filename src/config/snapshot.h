@@ -12,6 +12,7 @@
 
 #include "router/route_table.h"
 #include "router/tcp_rule.h"
+#include "tls/server_tls.h"
 #include "udp/service.h"
 
 namespace turnpike::config {
@@ -36,7 +37,11 @@ struct TcpEntryPointRoutes {
 
 struct EntryPointRoutes {
   std::string name;
-  router::RouteTable table;
+  router::RouteTable table;      // routers without TLS: plain HTTP connections
+  router::RouteTable tls_table;  // routers with a `tls` section (or the entrypoint's http.tls)
+  // TLS for connections that start with a ClientHello: certificates and per-SNI options. Null
+  // only when the snapshot was built without TLS (some unit tests).
+  std::shared_ptr<const tls::EntryPointTls> tls;
   TcpEntryPointRoutes tcp;
 };
 
@@ -56,7 +61,12 @@ struct Snapshot {
   std::vector<UdpEntryPointRoutes> udp_entrypoints;
   std::map<std::string, ObjectStatus> routers;
   std::map<std::string, ObjectStatus> services;
+  std::map<std::string, ObjectStatus> servers_transports;  // only the broken ones are listed
   std::map<std::string, ObjectStatus> middlewares;
+  std::map<std::string, ObjectStatus> tls_options;  // by name ("default", "mtls@file")
+  // TLS problems that belong to no router: certificates that cannot be loaded, a broken default
+  // certificate ("tls.certificates[0] (dyn.yml:12).certFile: cannot read file ...").
+  std::vector<std::string> tls_errors;
   std::map<std::string, ObjectStatus> tcp_routers;
   std::map<std::string, ObjectStatus> tcp_services;
   std::map<std::string, ObjectStatus> tcp_middlewares;

@@ -179,15 +179,7 @@ void decode_entry_point_http(Decoder& dec, EntryPointHttp& h, const Node& entry_
     auto& tls = h.tls.emplace();
     t.get("options", tls.options);
     t.get("certResolver", tls.cert_resolver);
-    auto domains = t.list("domains");
-    for (size_t i = 0; i < domains.size(); ++i) {
-      TlsDomain d;
-      Decoder dd(*domains[i], t.child_path("domains") + "[" + std::to_string(i) + "]", t.errors());
-      dd.get("main", d.main);
-      dd.get("sans", d.sans);
-      dd.finish();
-      tls.domains.push_back(std::move(d));
-    }
+    decode_tls_domains(t, "domains", tls.domains);
   });
   if (dec.get_non_negative("maxHeaderBytes", h.max_header_bytes) && h.max_header_bytes == 0)
     dec.fail("maxHeaderBytes", "must be > 0");

@@ -82,11 +82,6 @@ struct RedirectEntryPoint {
   int64_t priority = std::numeric_limits<int64_t>::max() - 1;
 };
 
-struct TlsDomain {
-  std::string main;
-  std::vector<std::string> sans;
-};
-
 struct EntryPointTls {
   std::string options;
   std::string cert_resolver;

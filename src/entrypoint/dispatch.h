@@ -9,7 +9,8 @@
 
 namespace turnpike::entrypoint {
 
-// Routes `ex` on the entrypoint's table of the snapshot current now (kept alive until the
+// Routes `ex` on the entrypoint's table (TLS routers for TLS connections; 421 when the Host
+// maps to other TLS options than the SNI) of the snapshot current now (kept alive until the
 // exchange is served, so an in-flight request finishes on the configuration it started with) and
 // runs the matching router's handler chain, setting ex.router_name. No match: Traefik's
 // `404 page not found`. A handler that returned without answering gets a 500 (and

@@ -14,8 +14,10 @@
 #include "entrypoint/dispatch.h"
 #include "entrypoint/drainable.h"
 #include "entrypoint/http2_connection.h"
+#include "entrypoint/plain_stream.h"
 #include "http/chunked.h"
 #include "http/serialize.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::entrypoint {
 namespace {
@@ -33,29 +35,54 @@ const std::shared_ptr<spdlog::logger>& logger() {
   return l;
 }
 
+// Byte-level helpers for the WebSocket tunnel, which joins the client stream (plain or TLS) and
+// the upstream (http::TunnelStream: plain or TLS, see service/).
+auto read_some(http::TunnelStream& s, asio::mutable_buffer b) { return s.read_some(b); }
+template <class Stream>
+auto read_some(Stream& s, asio::mutable_buffer b) {
+  return s.async_read_some(b);
+}
+http::Task<std::pair<boost::system::error_code, size_t>> write_all(http::TunnelStream& s,
+                                                                    asio::const_buffer b) {
+  auto ec = co_await s.write(b);
+  co_return std::pair{ec, ec ? size_t{0} : b.size()};
+}
+template <class Stream>
+auto write_all(Stream& s, asio::const_buffer b) {
+  return s.async_write(b);
+}
+template <class Stream>
+void shutdown_send(Stream& s) {
+  s.shutdown_send();
+}
+
+// One HTTP/1.1 client connection over a plain socket (PlainStream) or a TLS connection
+// (tls::TlsStream): the same code, instantiated twice; the TLS-only steps are `if constexpr`.
+template <class Stream>
 class Http1Connection final : public http::BodyReader,
                               public http::ResponseWriter,
                               public http::Upgradable,
                               public Drainable {
  public:
-  Http1Connection(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep,
+  Http1Connection(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
                   std::optional<tcp::endpoint> client)
-      : socket_(std::move(socket)),
+      : stream_(std::move(stream)),
         client_(client),
         worker_(worker),
         ep_(ep),
-        deadline_(worker.ctx.deadlines, [this] { on_deadline(); }) {
+        deadline_(worker.ctx.deadlines, [this] { on_deadline(); }),
+        draining_(worker.ctx.draining) {
     deadline_.owner = static_cast<Drainable*>(this);
     buf_.resize(kInitialBuffer);
   }
 
   http::Task<void> run();
-  // After run(): the client sent the HTTP/2 preface (h2c with prior knowledge). Hands over the
-  // socket and the bytes read so far.
+  // After run(): the client sent the HTTP/2 preface (with prior knowledge: h2c, or TLS without
+  // ALPN). Hands over the stream and the bytes read so far.
   bool wants_http2() const { return http2_; }
-  tcp::socket release_socket(std::string& preread) {
+  Stream release_stream(std::string& preread) {
     preread.assign(buf_.data() + begin_, end_ - begin_);
-    return std::move(socket_);
+    return std::move(stream_);
   }
   void drain() override {
     draining_ = true;
@@ -66,15 +93,21 @@ class Http1Connection final : public http::BodyReader,
   http::Task<std::pair<ProxyError, std::span<const char>>> read() override;
   int64_t content_length() const override { return req_.content_length; }
   uint64_t consumed() const override { return body_consumed_; }
+  const http::HeaderMap* trailers() const override {
+    return req_.chunked && body_done_ && !chunked_in_.trailers().empty() ? &chunked_in_.trailers()
+                                                                         : nullptr;
+  }
 
   // ResponseWriter
   http::Task<ProxyError> write_head(http::Response& head) override;
   http::Task<ProxyError> write_body(std::string_view data) override;
   http::Task<ProxyError> finish() override;
+  http::Task<ProxyError> finish_with_trailers(const http::HeaderMap& trailers) override;
   bool head_written() const override { return head_written_; }
 
   // Upgradable
-  http::Task<ProxyError> tunnel(tcp::socket& upstream, std::string_view upstream_pending) override;
+  http::Task<ProxyError> tunnel(http::TunnelStream& upstream,
+                                std::string_view upstream_pending) override;
 
  private:
   enum class HeadState { kComplete, kClosed, kError };
@@ -83,13 +116,9 @@ class Http1Connection final : public http::BodyReader,
   // deadline of its own), and the coroutine closes the socket when it unwinds.
   void on_deadline() {
     timed_out_ = true;
-    boost::system::error_code ec;
-    socket_.cancel(ec);
+    stream_.cancel();
   }
-  void close_socket() {
-    boost::system::error_code ec;
-    socket_.close(ec);
-  }
+  void close_socket() { stream_.close(); }
   http::Task<std::pair<boost::system::error_code, size_t>> read_more(size_t max_buffer);
   http::Task<HeadState> read_head(int& error_status, std::string& error_reason);
   http::Task<void> write_local_error(int status, std::string_view reason);
@@ -97,9 +126,8 @@ class Http1Connection final : public http::BodyReader,
   http::Task<bool> finish_request_body();
   void body_complete();
   ProxyError read_error(const boost::system::error_code& ec) const;
-  void serve_one_start();
 
-  tcp::socket socket_;
+  Stream stream_;
   std::optional<tcp::endpoint> client_;  // from a trusted PROXY header
   WorkerState& worker_;
   const EntryPointOptions& ep_;
@@ -131,22 +159,24 @@ class Http1Connection final : public http::BodyReader,
   uint64_t requests_ = 0;
   Clock::time_point opened_ = Clock::now();
   bool idle_ = true;
-  bool draining_ = false;
+  bool draining_;
   bool timed_out_ = false;
   bool http2_ = false;
 };
 
-http::Task<std::pair<boost::system::error_code, size_t>> Http1Connection::read_more(
+template <class Stream>
+http::Task<std::pair<boost::system::error_code, size_t>> Http1Connection<Stream>::read_more(
     size_t max_buffer) {
   auto room = prepare_read(buf_, begin_, end_, max_buffer);
   if (room.size() == 0)
     co_return std::pair{boost::system::error_code(asio::error::no_buffer_space), size_t{0}};
-  auto [ec, n] = co_await socket_.async_read_some(room, kNoThrow);
+  auto [ec, n] = co_await stream_.async_read_some(room);
   end_ += n;
   co_return std::pair{ec, n};
 }
 
-http::Task<Http1Connection::HeadState> Http1Connection::read_head(int& error_status,
+template <class Stream>
+http::Task<typename Http1Connection<Stream>::HeadState> Http1Connection<Stream>::read_head(int& error_status,
                                                                    std::string& error_reason) {
   size_t hint = 0;
   bool started = end_ > begin_;
@@ -197,11 +227,12 @@ http::Task<Http1Connection::HeadState> Http1Connection::read_head(int& error_sta
   }
 }
 
-http::Task<ProxyError> Http1Connection::flush(std::string_view extra, std::string_view extra2) {
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::flush(std::string_view extra, std::string_view extra2) {
   std::array<asio::const_buffer, 3> bufs{asio::buffer(out_), asio::buffer(extra),
                                          asio::buffer(extra2)};
   if (out_.empty() && extra.empty() && extra2.empty()) co_return ProxyError::none();
-  auto [ec, n] = co_await asio::async_write(socket_, bufs, kNoThrow);
+  auto [ec, n] = co_await stream_.async_write(bufs);
   out_.clear();
   if (ec) {
     co_return ProxyError{timed_out_ ? K::kDownstreamTimeout : K::kDownstreamClosed,
@@ -210,7 +241,8 @@ http::Task<ProxyError> Http1Connection::flush(std::string_view extra, std::strin
   co_return ProxyError::none();
 }
 
-http::Task<void> Http1Connection::write_local_error(int status, std::string_view reason) {
+template <class Stream>
+http::Task<void> Http1Connection<Stream>::write_local_error(int status, std::string_view reason) {
   // Malformed requests: answer and close; nothing was sent upstream.
   std::string body(http::reason_phrase(status));
   out_.clear();
@@ -224,12 +256,14 @@ http::Task<void> Http1Connection::write_local_error(int status, std::string_view
                   req_.client_addr.to_string(), status, reason);
 }
 
-ProxyError Http1Connection::read_error(const boost::system::error_code& ec) const {
+template <class Stream>
+ProxyError Http1Connection<Stream>::read_error(const boost::system::error_code& ec) const {
   if (timed_out_) return ProxyError{K::kDownstreamTimeout, "request body read timeout", false};
   return ProxyError{K::kDownstreamClosed, "read request body: " + ec.message(), false};
 }
 
-void Http1Connection::body_complete() {
+template <class Stream>
+void Http1Connection<Stream>::body_complete() {
   body_done_ = true;
   // The request is in: from here the response phase runs under writeTimeout (0 = none).
   if (ep_.write_timeout.count() > 0)
@@ -238,13 +272,14 @@ void Http1Connection::body_complete() {
     deadline_.clear();
 }
 
-http::Task<std::pair<ProxyError, std::span<const char>>> Http1Connection::read() {
+template <class Stream>
+http::Task<std::pair<ProxyError, std::span<const char>>> Http1Connection<Stream>::read() {
   using Out = std::pair<ProxyError, std::span<const char>>;
   if (body_done_) co_return Out{ProxyError::none(), {}};
   if (req_.expect_continue && !continue_sent_) {
     continue_sent_ = true;
     static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(k100), kNoThrow);
+    auto [ec, n] = co_await stream_.async_write(asio::const_buffer(k100.data(), k100.size()));
     if (ec) co_return Out{ProxyError{K::kDownstreamClosed, "write 100-continue", false}, {}};
   }
   if (!req_.chunked) {
@@ -281,7 +316,8 @@ http::Task<std::pair<ProxyError, std::span<const char>>> Http1Connection::read()
   }
 }
 
-http::Task<ProxyError> Http1Connection::write_head(http::Response& head) {
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::write_head(http::Response& head) {
   if (head.status >= 100 && head.status < 200 && head.status != 101) {
     out_.clear();
     out_.append("HTTP/1.1 ").append(std::to_string(head.status)).push_back(' ');
@@ -323,7 +359,8 @@ http::Task<ProxyError> Http1Connection::write_head(http::Response& head) {
   co_return ProxyError::none();  // flushed together with the first body bytes or at finish()
 }
 
-http::Task<ProxyError> Http1Connection::write_body(std::string_view data) {
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::write_body(std::string_view data) {
   if (head_request_ || data.empty()) co_return ProxyError::none();
   body_bytes_out_ += data.size();
   if (!chunked_out_) co_return co_await flush(data);
@@ -331,47 +368,57 @@ http::Task<ProxyError> Http1Connection::write_body(std::string_view data) {
   co_return co_await flush(data, "\r\n");
 }
 
-http::Task<ProxyError> Http1Connection::finish() {
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::finish() {
   if (chunked_out_ && !head_request_) out_.append("0\r\n\r\n");
   co_return co_await flush();
 }
 
-http::Task<ProxyError> Http1Connection::tunnel(tcp::socket& upstream,
+// Trailers travel in the last chunk; a response framed by Content-Length (or HTTP/1.0) cannot
+// carry them and they are dropped, as Go's server does.
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::finish_with_trailers(const http::HeaderMap& trailers) {
+  if (!chunked_out_ || head_request_) co_return co_await finish();
+  http::append_last_chunk(out_, &trailers);
+  co_return co_await flush();
+}
+
+template <class Stream>
+http::Task<ProxyError> Http1Connection<Stream>::tunnel(http::TunnelStream& upstream,
                                                std::string_view upstream_pending) {
   using namespace asio::experimental::awaitable_operators;
   if (!upstream_pending.empty()) {
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(upstream_pending), kNoThrow);
+    auto [ec, n] = co_await write_all(stream_, asio::buffer(upstream_pending));
     if (ec) co_return ProxyError{K::kDownstreamClosed, "tunnel write", false};
   }
   if (end_ > begin_) {
-    auto [ec, n] = co_await asio::async_write(
-        upstream, asio::buffer(buf_.data() + begin_, end_ - begin_), kNoThrow);
+    auto ec = co_await upstream.write(asio::buffer(buf_.data() + begin_, end_ - begin_));
     begin_ = end_ = 0;
     if (ec) co_return ProxyError{K::kUpstreamClosed, "tunnel write", false};
   }
   auto idle = std::chrono::duration_cast<Clock::duration>(ep_.idle_timeout);
   deadline_.expire_after(idle);
-  auto pump = [this, idle](tcp::socket& from, tcp::socket& to) -> http::Task<void> {
+  auto pump = [this, idle](auto& from, auto& to) -> http::Task<void> {
     std::array<char, 16384> chunk;
     for (;;) {
-      auto [ec, n] = co_await from.async_read_some(asio::buffer(chunk), kNoThrow);
+      auto [ec, n] = co_await read_some(from, asio::buffer(chunk));
       if (n > 0) {
         deadline_.expire_after(idle);
-        auto [wec, wn] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), kNoThrow);
+        auto [wec, wn] = co_await write_all(to, asio::buffer(chunk.data(), n));
         if (wec) break;
       }
       if (ec) break;
     }
-    boost::system::error_code ignored;
-    to.shutdown(tcp::socket::shutdown_send, ignored);
+    shutdown_send(to);
   };
-  co_await (pump(socket_, upstream) && pump(upstream, socket_));
+  co_await (pump(stream_, upstream) && pump(upstream, stream_));
   co_return ProxyError::none();
 }
 
 // Consumes what is left of the request body so the next request can be parsed. Returns false
 // when the connection must close instead (too much left, or an error).
-http::Task<bool> Http1Connection::finish_request_body() {
+template <class Stream>
+http::Task<bool> Http1Connection<Stream>::finish_request_body() {
   if (body_done_) co_return true;
   uint64_t drained = 0;
   while (!body_done_) {
@@ -384,11 +431,12 @@ http::Task<bool> Http1Connection::finish_request_body() {
   co_return true;
 }
 
-http::Task<void> Http1Connection::run() {
+template <class Stream>
+http::Task<void> Http1Connection<Stream>::run() {
   boost::system::error_code ec;
-  auto remote = client_ ? *client_ : socket_.remote_endpoint(ec);
+  auto remote = client_ ? *client_ : stream_.socket().remote_endpoint(ec);
   if (ec) co_return;
-  socket_.set_option(tcp::no_delay(true), ec);
+  stream_.socket().set_option(tcp::no_delay(true), ec);
   OpenConnection counted(worker_);
 
   for (;;) {
@@ -396,6 +444,7 @@ http::Task<void> Http1Connection::run() {
     req_.client_addr = canonical_ip(remote.address());
     req_.client_port = remote.port();
     req_.entrypoint = ep_.name;
+    if constexpr (Stream::kTls) req_.scheme = "https";
     int err_status = 0;
     std::string err_reason;
     auto state = co_await read_head(err_status, err_reason);
@@ -464,7 +513,8 @@ http::Task<void> Http1Connection::run() {
 
     http::Exchange ex{req_, *this};
     ex.writer = this;
-    ex.executor = socket_.get_executor();
+    ex.executor = stream_.socket().get_executor();
+    ex.tls = stream_.info();
     ex.worker_id = worker_.ctx.id;
     ex.worker = &worker_.ctx;
     ex.upgradable = this;
@@ -483,18 +533,33 @@ http::Task<void> Http1Connection::run() {
   }
 }
 
+template <class Stream>
+http::Task<void> serve(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
+                       std::optional<tcp::endpoint> client) {
+  std::string preread;
+  std::optional<Stream> handoff;
+  {
+    Http1Connection<Stream> conn(std::move(stream), worker, ep, client);
+    co_await conn.run();
+    if (!conn.wants_http2()) co_return;
+    handoff.emplace(conn.release_stream(preread));
+  }
+  if constexpr (Stream::kTls)
+    co_await serve_http2(std::move(*handoff), worker, ep, std::move(preread), client);
+  else
+    co_await serve_http2(std::move(handoff->socket()), worker, ep, std::move(preread), client);
+}
+
 }  // namespace
 
 http::Task<void> serve_http1(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep,
                              std::optional<tcp::endpoint> client) {
-  std::string preread;
-  {
-    Http1Connection conn(std::move(socket), worker, ep, client);
-    co_await conn.run();
-    if (!conn.wants_http2()) co_return;
-    socket = conn.release_socket(preread);
-  }
-  co_await serve_http2(std::move(socket), worker, ep, std::move(preread), client);
+  co_await serve(PlainStream(std::move(socket)), worker, ep, client);
+}
+
+http::Task<void> serve_http1(tls::TlsStream stream, WorkerState& worker,
+                             const EntryPointOptions& ep, std::optional<tcp::endpoint> client) {
+  co_await serve(std::move(stream), worker, ep, client);
 }
 
 void drain_connections(WorkerState& worker) {

@@ -5,7 +5,10 @@
 // 100-continue, WebSocket tunnels, timeouts and graceful draining.
 //
 // Worker-confined. The connection object is the exchange's BodyReader, ResponseWriter and
-// Upgradable at once, so a request allocates nothing for them.
+// Upgradable at once, so a request allocates nothing for them. The same code serves plain and TLS
+// connections (a template over the stream type, instantiated for both in the .cc): over TLS,
+// Request::scheme is "https", Exchange::tls carries the TLS facts, the routers with a `tls`
+// section are used, and a Host that maps to other TLS options than the SNI gets 421.
 
 #include <optional>
 
@@ -14,6 +17,7 @@
 #include "entrypoint/entrypoint_options.h"
 #include "entrypoint/worker_state.h"
 #include "http/exchange.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::entrypoint {
 
@@ -22,6 +26,10 @@ namespace turnpike::entrypoint {
 // bytes are the HTTP/2 client preface (h2c with prior knowledge) continues as serve_http2
 // (http2_connection.h).
 http::Task<void> serve_http1(boost::asio::ip::tcp::socket socket, WorkerState& worker,
+                             const EntryPointOptions& ep,
+                             std::optional<boost::asio::ip::tcp::endpoint> client = std::nullopt);
+// Same over an established TLS connection (after the handshake), for ALPN http/1.1 or none.
+http::Task<void> serve_http1(tls::TlsStream stream, WorkerState& worker,
                              const EntryPointOptions& ep,
                              std::optional<boost::asio::ip::tcp::endpoint> client = std::nullopt);
 

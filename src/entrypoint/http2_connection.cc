@@ -25,6 +25,7 @@
 #include "http/forwarded.h"
 #include "http/http2_request.h"
 #include "http/serialize.h"
+#include "tls/tls_stream.h"
 
 namespace turnpike::entrypoint {
 namespace {
@@ -163,7 +164,7 @@ public:
 
   // Response.
   bool head_written_ = false;
-  bool bodyless = false;          // HEAD, 204, 304: END_STREAM on the HEADERS
+  bool bodyless = false;          // HEAD, 204, 304, empty: END_STREAM on the HEADERS
   bool finished = false;          // finish() called (or bodyless head written)
   bool response_complete = false; // END_STREAM sent
   bool deferred = false;          // the data provider returned NGHTTP2_ERR_DEFERRED
@@ -261,6 +262,7 @@ public:
   const EntryPointOptions& ep_;
   tcp::endpoint remote_;
   bool tls_;
+  const http::TlsInfo* tls_info_ = nullptr; // the TLS connection's facts (Exchange::tls)
   nghttp2_session* session_ = nullptr;
   Deadline deadline_;
 
@@ -392,7 +394,10 @@ http::Task<ProxyError> H2Stream::write_head(http::Response& head) {
   }
   head_written_ = true;
   status = head.status;
-  bodyless = req.method == "HEAD" || status == 204 || status == 304;
+  // A response known to be empty ends on its HEADERS frame rather than with an empty DATA frame
+  // (some clients, grpc among them, treat the two differently).
+  bool empty = head.no_body || head.content_length == 0;
+  bodyless = empty || req.method == "HEAD" || status == 204 || status == 304;
   conn.build_response_nva(head, status);
   auto& nva = conn.nva();
   nghttp2_data_provider prd;
@@ -1049,6 +1054,7 @@ http::Task<void> H2Core::serve_stream(H2Stream& s) {
   http::Exchange ex{req, s};
   ex.writer = &s;
   ex.executor = ex_;
+  ex.tls = tls_info_;
   ex.worker_id = worker_.ctx.id;
   ex.worker = &worker_.ctx;
 
@@ -1174,7 +1180,10 @@ public:
   H2Connection(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
                const tcp::endpoint& remote)
       : H2Core(stream.get_executor(), worker, ep, remote, !std::is_same_v<Stream, tcp::socket>),
-        stream_(std::move(stream)) {}
+        stream_(std::move(stream)) {
+    if constexpr (std::is_same_v<Stream, tls::TlsStream>)
+      tls_info_ = stream_.info();
+  }
 
   http::Task<void> run(std::string preread);
 
@@ -1291,5 +1300,8 @@ http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPoin
 template http::Task<void> serve_http2<tcp::socket>(tcp::socket, WorkerState&,
                                                    const EntryPointOptions&, std::string,
                                                    std::optional<tcp::endpoint>);
+template http::Task<void> serve_http2<tls::TlsStream>(tls::TlsStream, WorkerState&,
+                                                      const EntryPointOptions&, std::string,
+                                                      std::optional<tcp::endpoint>);
 
 } // namespace turnpike::entrypoint

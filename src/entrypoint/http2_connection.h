@@ -36,9 +36,8 @@ namespace turnpike::entrypoint {
 // connection recognised), processed before anything else is read. Requests carry scheme "http"
 // on a plain tcp::socket and "https" on any other stream type.
 //
-// Explicitly instantiated for boost::asio::ip::tcp::socket (h2c, prior knowledge) in
-// http2_connection.cc; other stream types (boost::asio::ssl::stream<tcp::socket>) add their own
-// explicit instantiation there. `client` replaces the socket's peer address as the client's (a
+// Explicitly instantiated in http2_connection.cc for boost::asio::ip::tcp::socket (h2c, prior
+// knowledge) and tls::TlsStream (ALPN "h2", or the preface without ALPN). `client` replaces the socket's peer address as the client's (a
 // trusted PROXY protocol header read before the connection got here).
 template <class Stream>
 http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPointOptions& ep,

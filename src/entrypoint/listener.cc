@@ -8,8 +8,7 @@
 #include "common/ipnet.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "entrypoint/http1_connection.h"
-#include "entrypoint/tcp_stage.h"
+#include "entrypoint/connection_dispatch.h"
 
 namespace turnpike::entrypoint {
 
@@ -73,23 +72,6 @@ uint16_t Listener::local_port() const {
   auto ep = acceptor_.local_endpoint(ec);
   return ec ? 0 : ep.port();
 }
-
-namespace {
-
-// A connection's path after accept: the TCP stage (PROXY protocol, TCP routers) when the
-// entrypoint needs it, then HTTP.
-http::Task<void> serve_connection(tcp::socket socket, WorkerState& worker,
-                                  const EntryPointOptions& ep) {
-  if (!tcp_stage_needed(worker, ep)) {
-    co_await serve_http1(std::move(socket), worker, ep);
-    co_return;
-  }
-  auto accepted = co_await run_tcp_stage(std::move(socket), worker, ep);
-  if (!accepted) co_return;
-  co_await serve_http1(std::move(accepted->socket), worker, ep, accepted->client);
-}
-
-}  // namespace
 
 http::Task<void> Listener::accept_loop(WorkerState& worker) {
   auto logger = log::get("entrypoint");

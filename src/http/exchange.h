@@ -19,6 +19,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "http/message.h"
+#include "http/tls_info.h"
 
 namespace turnpike {
 // Per-worker data-plane context (upstream pools, timers). Defined by the service layer
@@ -91,15 +92,30 @@ class ResponseWriter {
   virtual bool head_written() const = 0;
 };
 
+// The upstream side of an upgraded connection as the tunnel sees it: plain TCP or TLS, behind
+// one small interface (tunnels are long-lived and not on the per-request hot path). Implemented
+// by the service layer; valid for the duration of Upgradable::tunnel. Worker-confined.
+class TunnelStream {
+ public:
+  virtual ~TunnelStream() = default;
+  // Reads some bytes (n > 0), or fails (EOF included).
+  virtual Task<std::pair<boost::system::error_code, size_t>> read_some(
+      boost::asio::mutable_buffer buffer) = 0;
+  // Writes all of `data`.
+  virtual Task<boost::system::error_code> write(boost::asio::const_buffer data) = 0;
+  // Nothing more will be written (half-close), so the upstream sees the client's EOF.
+  virtual void shutdown_send() = 0;
+};
+
 // Implemented by client connections that can become a raw byte tunnel after the upstream agreed
 // to an upgrade (HTTP/1.1 101 Switching Protocols, e.g. WebSocket). The proxy writes the 101 head
-// through Exchange::writer first (so middlewares see it), then hands over the upstream socket.
-// Returns when either side closes or the idle timeout fires.
+// through Exchange::writer first (so middlewares see it), then hands over the upstream stream
+// and the bytes it already read past the 101 head. Returns when either side closes or the idle
+// timeout fires.
 class Upgradable {
  public:
   virtual ~Upgradable() = default;
-  virtual Task<ProxyError> tunnel(boost::asio::ip::tcp::socket& upstream,
-                                  std::string_view upstream_pending) = 0;
+  virtual Task<ProxyError> tunnel(TunnelStream& upstream, std::string_view upstream_pending) = 0;
 };
 
 class Handler;
@@ -114,6 +130,7 @@ struct Exchange {
   unsigned worker_id = 0;                   // index for per-worker slots
   WorkerContext* worker = nullptr;          // null in unit tests that need no upstream
   Upgradable* upgradable = nullptr;         // null where upgrades are impossible
+  const TlsInfo* tls = nullptr;             // the connection's TLS facts; null for plain HTTP
 
   // Annotations for logs and metrics.
   std::string_view router_name;

@@ -34,9 +34,9 @@ size_t append_field(std::string& out, std::string_view name, std::string_view va
   return repaired ? 1 : 0;
 }
 
-// Appends a request target, percent-encoding the bytes that would break the request line
-// (CTL, SP, DEL, non-ASCII). Returns true if it had to.
-bool append_target(std::string& out, std::string_view t) {
+} // namespace
+
+bool append_request_target(std::string& out, std::string_view t) {
   bool repaired = false;
   for (char c : t) {
     auto u = static_cast<unsigned char>(c);
@@ -49,6 +49,8 @@ bool append_target(std::string& out, std::string_view t) {
   }
   return repaired;
 }
+
+namespace {
 
 void append_number(std::string& out, uint64_t n) {
   char buf[24];
@@ -105,13 +107,13 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, s
   size_t repaired = 0;
   out.append(req.method).push_back(' ');
   if (o.target.empty()) {
-    repaired += append_target(out, req.path);
+    repaired += append_request_target(out, req.path);
     if (req.has_query) {
       out.push_back('?');
-      repaired += append_target(out, req.query);
+      repaired += append_request_target(out, req.query);
     }
   } else {
-    repaired += append_target(out, o.target);
+    repaired += append_request_target(out, o.target);
   }
   out.append(" HTTP/1.1\r\n");
   repaired += append_field(out, "Host", host);
@@ -128,13 +130,8 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, s
         continue;
       xff_written = true;
       out.append("X-Forwarded-For: ");
-      for (auto v : req.headers.values("X-Forwarded-For")) {
-        if (v.empty())
-          continue;
-        repaired += append_value(out, v);
-        out.append(", ");
-      }
-      out.append(peer.view()).append("\r\n");
+      repaired += append_forwarded_for(out, req);
+      out.append("\r\n");
       continue;
     }
     repaired += append_field(out, h.name, h.value);
@@ -184,6 +181,18 @@ size_t serialize_response_head(const Response& resp, const ResponseHeadOptions& 
   else if (o.version == Version::kHttp10)
     out.append("Connection: keep-alive\r\n");
   out.append("\r\n");
+  return repaired;
+}
+
+size_t append_forwarded_for(std::string& out, const Request& req) {
+  size_t repaired = 0;
+  for (auto v : req.headers.values("X-Forwarded-For")) {
+    if (v.empty())
+      continue;
+    repaired += append_value(out, v);
+    out.append(", ");
+  }
+  out.append(ip_text(req.client_addr).view());
   return repaired;
 }
 

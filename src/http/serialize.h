@@ -72,6 +72,15 @@ struct ResponseHeadOptions {
 size_t serialize_response_head(const Response& resp, const ResponseHeadOptions& options,
                                std::string& out);
 
+// Appends a request target, percent-encoding the bytes that may not appear in one (CTL, SP,
+// DEL, non-ASCII). Returns true if it had to. (HTTP/2 upstreams get their :path from it.)
+bool append_request_target(std::string& out, std::string_view target);
+
+// Appends the X-Forwarded-For value sent upstream when req.append_x_forwarded_for: every value
+// the request carries, ", "-joined, then the peer's IP (Go's ReverseProxy). CR, LF and NUL in
+// values are written as SP; returns how many values had to be repaired.
+size_t append_forwarded_for(std::string& out, const Request& req);
+
 // The current time as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), formatted at most once
 // per second per thread. The view is valid until the next call on the same thread.
 std::string_view http_date();

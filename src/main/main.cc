@@ -1,6 +1,7 @@
 // turnpike: command line entry point. Wiring only: load the static configuration, configure
 // logging, then either validate or run the gateway.
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -12,6 +13,7 @@
 #include "config/static_config.h"
 #include "provider/file/file_provider.h"
 #include "runtime/gateway.h"
+#include "tls/tls_manager.h"
 
 namespace {
 
@@ -48,6 +50,8 @@ int validate(const config::LoadedStaticConfig& loaded) {
             .push_back(&ep);
       opts.default_transport = cfg.servers_transport;
       opts.default_tcp_transport = cfg.tcp_servers_transport;
+      tls::TlsManager tls;  // loads the certificates and compiles the TLS options, as at run time
+      opts.tls = &tls;
       auto snap = config::build_snapshot(dyn, opts, 1);
       errors = config::collect_errors(dyn, *snap);
       if (errors.empty())
@@ -68,6 +72,9 @@ int validate(const config::LoadedStaticConfig& loaded) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenSSL writes TLS records with write(2), without MSG_NOSIGNAL: a peer that went away must
+  // be an EPIPE error on that connection, not a SIGPIPE that ends the process.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   bool validate_only = false;
   bool certs = false;

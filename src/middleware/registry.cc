@@ -8,6 +8,7 @@
 #include "middleware/headers.h"
 #include "middleware/ip_allow_list.h"
 #include "middleware/middleware.h"
+#include "middleware/pass_tls_client_cert.h"
 #include "middleware/redirect_regex.h"
 #include "middleware/redirect_scheme.h"
 #include "middleware/replace_path.h"
@@ -25,6 +26,7 @@ constexpr Registration kRegistry[] = {
     {"headers", &build_headers},
     {"ipAllowList", &build_ip_allow_list},
     {"ipWhiteList", &build_ip_allow_list},  // deprecated alias of ipAllowList
+    {"passTLSClientCert", &build_pass_tls_client_cert},
     {"redirectRegex", &build_redirect_regex},
     {"redirectScheme", &build_redirect_scheme},
     {"replacePath", &build_replace_path},

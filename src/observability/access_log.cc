@@ -91,6 +91,10 @@ void AccessLog::record(const http::Exchange& ex, Clock::time_point started,
     j["OriginStatus"] = ex.service_url.empty() ? 0 : ex.status;
     j["RequestCount"] = n;
     j["RetryAttempts"] = ex.retry_attempts;
+    if (ex.tls) {  // Traefik's TLS fields: "1.3", "TLS_AES_128_GCM_SHA256"
+      j["TLSVersion"] = std::string(ex.tls->version);
+      j["TLSCipher"] = std::string(ex.tls->cipher);
+    }
     j["entryPointName"] = req.entrypoint;
     j["level"] = "info";
     j["msg"] = "";

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "entrypoint/connection_dispatch.h"
 #include "middleware/middleware.h"
 #include "tcp/middleware.h"
 #include "provider/file/file_provider.h"
@@ -121,6 +122,12 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
     w->state().access_log = g->access_log_.get();
     g->workers_.push_back(std::move(w));
   }
+  tls::TlsManagerOptions tls_options;
+  tls_options.served_alpn = entrypoint::served_alpn_protocols();
+  g->tls_ = std::make_unique<tls::TlsManager>(std::move(tls_options));
+  // A certificate resolver changed its certificates: rebuild with them.
+  g->tls_->set_on_change([gw = g.get()] { gw->apply(); });
+  g->build_options_.tls = g->tls_.get();
   g->build_options_.entrypoints = g->ep_order_;
   g->build_options_.workers = n;
   g->build_options_.default_transport = g->cfg_.servers_transport;
@@ -178,6 +185,9 @@ std::vector<std::string> rejecting_errors(const config::DynamicConfig& d) {
                       std::string(section) + n + ": unknown middleware type \"" + m.type + "\"");
     }
   };
+  for (const auto& c : d.tls.certificates) add(c.errors);
+  for (const auto& [n, o] : d.tls.options) add(o.errors);
+  for (const auto& [n, st] : d.tls.stores) add(st.errors);
   middlewares("http.middlewares.", d.http.middlewares,
               [](std::string_view t) { return middleware::find(t) != nullptr; });
   for (const auto& [n, r] : d.tcp.routers) add(r.errors);
@@ -221,7 +231,18 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
     if (!trees.count(it->first)) it = decoded_trees_.erase(it);
     else ++it;
   }
-  auto t_check = Clock::now();
+  logger->info("configuration {}: decode {:.1f} ms", generation_ + 1,
+               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count() / 1000.0);
+  apply();
+  // `retired` (the replaced decoded configurations) is freed here, after the workers got the new
+  // snapshot.
+}
+
+// Builds and posts a snapshot from the providers' last good configurations (after a provider
+// change, or when the TLS manager's certificates changed).
+void Gateway::apply() {
+  auto started = Clock::now();
+  auto logger = log::get("builder");
   // One provider (the common case) is built from its decoded form in place; several are merged
   // into a copy.
   std::optional<config::DynamicConfig> merged;
@@ -239,12 +260,12 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
     dyn_ptr = &*merged;
   }
   const config::DynamicConfig& dyn = *dyn_ptr;
-  auto t_decode = Clock::now();
+  auto t_merge = Clock::now();
   auto snapshot = config::build_snapshot(dyn, build_options_, ++generation_);
   auto t_build = Clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
-  logger->info("configuration {}: decode {:.1f} ms, merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
-               ms(t_check - started), ms(t_decode - t_check), ms(t_build - t_decode));
+  logger->info("configuration {}: merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
+               ms(t_merge - started), ms(t_build - t_merge));
   for (auto& w : workers_) w->post_snapshot(snapshot);
   if (acme_) acme_->on_configuration(dyn, ep_order_);
   auto errors = config::collect_errors(dyn, *snapshot);
@@ -276,6 +297,7 @@ void Gateway::begin_shutdown() {
                             std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
   for (auto& p : providers_) p->stop();
   if (acme_) acme_->stop();
+  tls_->stop();
   shutdown_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(accept_grace + grace);
   shutdown_timer_ = std::make_unique<asio::steady_timer>(control_);
   auto close_and_drain = [this] {
@@ -312,6 +334,7 @@ void Gateway::check_drained() {
 }
 
 int Gateway::run() {
+  tls_->start(control_.get_executor());
   for (auto& w : workers_) w->start();
   for (auto& p : providers_) {
     auto started = p->start(control_.get_executor(), aggregator_->publisher());

@@ -19,6 +19,7 @@
 #include "provider/aggregator.h"
 #include "provider/provider.h"
 #include "runtime/worker.h"
+#include "tls/tls_manager.h"
 
 namespace turnpike::runtime {
 
@@ -37,6 +38,8 @@ class Gateway {
  private:
   explicit Gateway(config::StaticConfig cfg);
   void rebuild(const std::map<std::string, provider::Aggregator::Tree>& trees);
+  // Builds and posts a snapshot from the providers' last good configurations.
+  void apply();
   void begin_shutdown();
   void check_drained();
 
@@ -45,6 +48,9 @@ class Gateway {
   std::vector<std::unique_ptr<entrypoint::EntryPointOptions>> eps_;  // stable addresses
   std::vector<const config::EntryPoint*> udp_order_;
   std::vector<std::unique_ptr<entrypoint::EntryPointOptions>> udp_eps_;
+  // Before workers_: snapshots held by workers (and their open TLS connections) point into the
+  // manager's session cache and ticket keys, so it is destroyed after them.
+  std::unique_ptr<tls::TlsManager> tls_;
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context control_;
   boost::asio::signal_set signals_{control_};

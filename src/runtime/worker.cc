@@ -59,6 +59,7 @@ void Worker::post_drain() {
     entrypoint::drain_connections(state_);
     entrypoint::drain_tcp_stage();
     state_.ctx.pools.close_all();
+    state_.ctx.h2_pools.close_all();  // busy HTTP/2 connections close after their last stream
   });
 }
 

@@ -3,8 +3,19 @@
 #include "common/ipnet.h"
 #include "common/strings.h"
 #include "service/proxy_http1.h"
+#include "service/proxy_http2.h"
 
 namespace turnpike::service {
+
+std::string Server::preserved_target(const http::Request& req) const {
+  std::string target;
+  if (!preserve_path || base_path.size() <= 1) return target;
+  std::string_view base = base_path;
+  if (base.back() == '/') base.remove_suffix(1);
+  target.append(base).append(req.path);
+  if (req.has_query) target.append("?").append(req.query);
+  return target;
+}
 
 Result<Server> Server::parse(std::string_view url, int weight) {
   Server s;
@@ -13,11 +24,16 @@ Result<Server> Server::parse(std::string_view url, int weight) {
   std::string_view rest = url;
   if (istarts_with(rest, "http://")) {
     rest.remove_prefix(7);
-  } else if (istarts_with(rest, "https://") || istarts_with(rest, "h2c://")) {
-    return make_error("url \"" + std::string(url) +
-                      "\": https:// and h2c:// upstreams are not supported yet");
+  } else if (istarts_with(rest, "https://")) {
+    rest.remove_prefix(8);
+    s.scheme = Scheme::kHttps;
+    s.port = 443;
+  } else if (istarts_with(rest, "h2c://")) {
+    rest.remove_prefix(6);
+    s.scheme = Scheme::kH2c;
   } else {
-    return make_error("url \"" + std::string(url) + "\": scheme must be http://");
+    return make_error("url \"" + std::string(url) +
+                      "\": scheme must be http://, https:// or h2c://");
   }
   auto slash = rest.find('/');
   std::string_view hostport = rest.substr(0, slash);
@@ -66,7 +82,11 @@ LoadBalancerService::LoadBalancerService(std::string name, std::vector<Server> s
   for (auto& s : servers_) {
     total_weight_ += s.weight;
     weights_.push_back(s.weight);
-    s.pool_key = transport_->name + "|" + s.authority;
+    s.pool_key = transport_->name;
+    // A TLS connection made under one configuration is never reused under another.
+    if (s.scheme == Scheme::kHttps && transport_->tls) s.pool_key += "#" + transport_->tls->fingerprint();
+    s.pool_key += s.scheme == Scheme::kHttp ? "|http://" : s.scheme == Scheme::kHttps ? "|https://" : "|h2c://";
+    s.pool_key += s.authority;
   }
   for (auto& slot : slots_) slot.current.assign(servers_.size(), 0);
 }
@@ -90,7 +110,12 @@ http::Task<void> LoadBalancerService::handle(http::Exchange& ex) const {
     co_return;
   }
   ex.service_url = server->url;
-  auto err = co_await forward_http1(ex, *server, *transport_, pass_host_header_);
+  http::ProxyError err;
+  // Plain http:// goes straight to the HTTP/1.1 proxy (no extra coroutine frame on the hot path).
+  if (server->scheme == Scheme::kHttp || !use_http2(ex, *server, *transport_))
+    err = co_await forward_http1(ex, *server, *transport_, pass_host_header_);
+  else
+    err = co_await forward_http2(ex, *server, *transport_, pass_host_header_);
   if (err) co_await http::send_error(ex, err);
 }
 

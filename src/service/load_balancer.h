@@ -15,33 +15,52 @@
 #include "common/result.h"
 #include "common/wrr.h"
 #include "http/exchange.h"
+#include "service/upstream_tls.h"
 
 namespace turnpike::service {
 
 using HandlerPtr = std::shared_ptr<const http::Handler>;
 
-// Runtime form of an HTTP serversTransport.
+// Runtime form of an HTTP serversTransport. Immutable once built; shared by the services using it.
 struct TransportOptions {
   std::string name = "default@internal";
   Duration dial_timeout = std::chrono::seconds(30);
   Duration response_header_timeout = Duration::zero();  // 0 = none
   Duration idle_conn_timeout = std::chrono::seconds(90);
+  Duration read_idle_timeout = Duration::zero();  // HTTP/2: PING after this much silence; 0 = off
+  Duration ping_timeout = std::chrono::seconds(15);  // HTTP/2: PING ack deadline
   size_t max_idle_conns_per_host = 200;
+  bool disable_http2 = false;  // https:// servers: offer only http/1.1 in ALPN
+  std::shared_ptr<const UpstreamTls> tls;  // for https:// servers (null: they fail to dial)
+};
+
+enum class Scheme {
+  kHttp,   // http://: HTTP/1.1 over TCP
+  kHttps,  // https://: TLS, then HTTP/2 or HTTP/1.1 as ALPN decides
+  kH2c,    // h2c://: HTTP/2 over TCP with prior knowledge
 };
 
 struct Server {
   std::string url;        // as configured
+  Scheme scheme = Scheme::kHttp;
   std::string host;       // host part (no brackets)
   uint16_t port = 80;
   std::string authority;  // "host:port" as sent in Host when passHostHeader is false
   std::string base_path;  // path of the URL (used when preservePath is set)
   bool preserve_path = false;
   int weight = 1;
-  std::string pool_key;   // transport + address
+  // Pools and TLS sessions are keyed by it: transport name (+ TLS fingerprint for https),
+  // scheme and address. Set by LoadBalancerService.
+  std::string pool_key;
   // Pre-resolved when the URL host is an IP literal; otherwise resolved when dialling.
   std::optional<boost::asio::ip::tcp::endpoint> endpoint;
 
-  // Parses "http://host[:port][/path]". https:// and h2c:// come with TLS support.
+  // The request target under preservePath (the URL's path, then the request's path and query);
+  // empty when the request's own path and query are sent.
+  std::string preserved_target(const http::Request& req) const;
+
+  // Parses "http://host[:port][/path]", "https://..." (default port 443) and "h2c://..."
+  // (default port 80).
   static Result<Server> parse(std::string_view url, int weight);
 };
 

@@ -14,6 +14,7 @@
 #include "http/forwarded.h"
 #include "http/parser.h"
 #include "http/serialize.h"
+#include "service/upstream_dial.h"
 #include "service/worker_context.h"
 
 namespace turnpike::service {
@@ -24,7 +25,6 @@ using tcp = asio::ip::tcp;
 using http::ProxyError;
 using K = ProxyError::Kind;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kBufferSize = 16 * 1024;
 constexpr size_t kMaxResponseHead = 1 << 20;
 
 ProxyError upstream_error(K kind, std::string detail, bool retry_safe = false) {
@@ -35,14 +35,8 @@ void serialize_request_head(const http::Request& req, const Server& s, bool pass
                             std::string& out) {
   out.clear();
   http::RequestHeadOptions o;
-  std::string target;
-  if (s.preserve_path && s.base_path.size() > 1) {
-    std::string_view base = s.base_path;
-    if (base.back() == '/') base.remove_suffix(1);
-    target.append(base).append(req.path);
-    if (req.has_query) target.append("?").append(req.query);
-    o.target = target;
-  }
+  std::string target = s.preserved_target(req);
+  o.target = target;
   if (!pass_host || req.authority.empty()) o.host = s.authority;
   if (req.chunked) {
     o.framing = http::BodyFraming::kChunked;
@@ -53,6 +47,33 @@ void serialize_request_head(const http::Request& req, const Server& s, bool pass
   http::serialize_request_head(req, o, out);
 }
 
+// The bytes of an upgraded connection, over the upstream's socket or its TLS stream.
+template <class Stream>
+class StreamTunnel final : public http::TunnelStream {
+ public:
+  StreamTunnel(Stream& stream, tcp::socket& socket) : stream_(stream), socket_(socket) {}
+  http::Task<std::pair<boost::system::error_code, size_t>> read_some(
+      asio::mutable_buffer buffer) override {
+    auto [ec, n] = co_await stream_.async_read_some(buffer, kNoThrow);
+    co_return std::pair{ec, n};
+  }
+  http::Task<boost::system::error_code> write(asio::const_buffer data) override {
+    auto [ec, n] = co_await asio::async_write(stream_, data, kNoThrow);
+    co_return ec;
+  }
+  void shutdown_send() override {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+ private:
+  Stream& stream_;
+  tcp::socket& socket_;
+};
+
+// One attempt over `Stream`: tcp::socket for http:// servers, TlsStream for https:// ones. The
+// template keeps the plain path free of any per-I/O indirection.
+template <class Stream>
 class Attempt {
  public:
   Attempt(http::Exchange& ex, const Server& server, const TransportOptions& transport,
@@ -60,12 +81,19 @@ class Attempt {
       : ex_(ex), server_(server), transport_(transport), pass_host_(pass_host),
         ctx_(*ex.worker) {}
 
-  // Runs one attempt. `stale` is set when a pooled connection turned out to be closed before any
-  // response byte arrived and nothing of the request body was consumed (safe to retry).
-  http::Task<ProxyError> run(bool allow_pooled, bool& stale);
+  // Runs one attempt on `fresh`, else on a pooled connection (when `allow_pooled`), else on a
+  // new one. `stale` is set when a pooled connection turned out to be closed before any response
+  // byte arrived and nothing of the request body was consumed (safe to retry).
+  http::Task<ProxyError> run(std::unique_ptr<UpstreamConnection> fresh, bool allow_pooled,
+                             bool& stale);
 
  private:
-  http::Task<ProxyError> dial();
+  Stream& stream() {
+    if constexpr (std::is_same_v<Stream, tcp::socket>)
+      return conn_->socket;
+    else
+      return *conn_->tls;
+  }
   http::Task<ProxyError> send_request();
   http::Task<ProxyError> read_response_head(http::Response& resp, bool& stale);
   http::Task<ProxyError> stream_response_body(const http::Response& resp, bool& reusable);
@@ -81,43 +109,11 @@ class Attempt {
   http::ChunkedDecoder decoder_;  // a chunked response body; keeps its trailer fields
 };
 
-http::Task<ProxyError> Attempt::dial() {
-  tcp::socket sock(ex_.executor);
-  conn_ = std::make_unique<UpstreamConnection>(std::move(sock), ctx_.deadlines, server_.pool_key);
-  conn_->deadline.expire_after(transport_.dial_timeout);
-  boost::system::error_code ec;
-  if (server_.endpoint) {
-    std::tie(ec) = co_await conn_->socket.async_connect(*server_.endpoint, kNoThrow);
-  } else {
-    tcp::resolver resolver(ex_.executor);
-    auto [rec, results] = co_await resolver.async_resolve(server_.host, std::to_string(server_.port),
-                                                          kNoThrow);
-    if (rec) {
-      conn_.reset();
-      co_return upstream_error(K::kUpstreamConnect,
-                               "resolve " + server_.host + ": " + rec.message(), true);
-    }
-    tcp::endpoint ep;
-    std::tie(ec, ep) = co_await asio::async_connect(conn_->socket, results, kNoThrow);
-  }
-  if (ec) {
-    bool timeout = conn_->timed_out;
-    conn_.reset();
-    co_return upstream_error(K::kUpstreamConnect,
-                             "dial " + server_.authority + ": " +
-                                 (timeout ? std::string("timeout") : ec.message()),
-                             true);
-  }
-  conn_->deadline.clear();
-  conn_->socket.set_option(tcp::no_delay(true), ec);
-  conn_->buffer.resize(kBufferSize);
-  co_return ProxyError::none();
-}
-
-http::Task<ProxyError> Attempt::send_request() {
+template <class Stream>
+http::Task<ProxyError> Attempt<Stream>::send_request() {
   const auto& req = ex_.request;
   serialize_request_head(req, server_, pass_host_, conn_->out);
-  auto [ec, n] = co_await asio::async_write(conn_->socket, asio::buffer(conn_->out), kNoThrow);
+  auto [ec, n] = co_await asio::async_write(stream(), asio::buffer(conn_->out), kNoThrow);
   if (ec) co_return upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
   if (!req.has_body()) co_return ProxyError::none();
   std::string chunk_head;
@@ -130,31 +126,35 @@ http::Task<ProxyError> Attempt::send_request() {
       http::append_chunk_header(chunk_head, data.size());
       std::array<asio::const_buffer, 3> bufs{asio::buffer(chunk_head), asio::buffer(data),
                                              asio::buffer("\r\n", 2)};
-      std::tie(ec, n) = co_await asio::async_write(conn_->socket, bufs, kNoThrow);
+      std::tie(ec, n) = co_await asio::async_write(stream(), bufs, kNoThrow);
     } else {
-      std::tie(ec, n) = co_await asio::async_write(conn_->socket, asio::buffer(data), kNoThrow);
+      std::tie(ec, n) = co_await asio::async_write(stream(), asio::buffer(data), kNoThrow);
     }
     if (ec) co_return upstream_error(K::kUpstreamClosed, "write request body: " + ec.message());
   }
   if (req.chunked) {
-    std::tie(ec, n) = co_await asio::async_write(conn_->socket, asio::buffer("0\r\n\r\n", 5),
-                                                 kNoThrow);
+    // The last chunk, with the client's trailer fields when it sent some.
+    conn_->out.clear();
+    http::append_last_chunk(conn_->out, ex_.body.trailers());
+    std::tie(ec, n) = co_await asio::async_write(stream(), asio::buffer(conn_->out), kNoThrow);
     if (ec) co_return upstream_error(K::kUpstreamClosed, "write request body: " + ec.message());
   }
   co_return ProxyError::none();
 }
 
 // Reads more bytes into the connection buffer, compacting or growing it as needed.
-http::Task<std::pair<boost::system::error_code, size_t>> Attempt::read_more() {
+template <class Stream>
+http::Task<std::pair<boost::system::error_code, size_t>> Attempt<Stream>::read_more() {
   auto& c = *conn_;
   // No size cap here: response heads are bounded by kMaxResponseHead before reading more.
   auto room = prepare_read(c.buffer, c.begin, c.end, std::numeric_limits<size_t>::max());
-  auto [ec, n] = co_await c.socket.async_read_some(room, kNoThrow);
+  auto [ec, n] = co_await stream().async_read_some(room, kNoThrow);
   c.end += n;
   co_return std::pair{ec, n};
 }
 
-http::Task<ProxyError> Attempt::read_response_head(http::Response& resp, bool& stale) {
+template <class Stream>
+http::Task<ProxyError> Attempt<Stream>::read_response_head(http::Response& resp, bool& stale) {
   auto& c = *conn_;
   http::ParseLimits limits;
   limits.max_header_bytes = kMaxResponseHead;
@@ -195,7 +195,9 @@ http::Task<ProxyError> Attempt::read_response_head(http::Response& resp, bool& s
   }
 }
 
-http::Task<ProxyError> Attempt::stream_response_body(const http::Response& resp, bool& reusable) {
+template <class Stream>
+http::Task<ProxyError> Attempt<Stream>::stream_response_body(const http::Response& resp,
+                                                             bool& reusable) {
   auto& c = *conn_;
   auto* w = ex_.writer;
   bool is_head = ex_.request.method == "HEAD";
@@ -244,18 +246,25 @@ http::Task<ProxyError> Attempt::stream_response_body(const http::Response& resp,
       if (auto err = co_await w->write_body(piece)) co_return err;
     }
     auto [ec, n] = co_await read_more();
-    if (ec == asio::error::eof) co_return ProxyError::none();
+    // Over TLS a close without close_notify is how many servers end such a body.
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+      co_return ProxyError::none();
     if (ec) co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
   }
 }
 
-http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
-  if (allow_pooled) {
+template <class Stream>
+http::Task<ProxyError> Attempt<Stream>::run(std::unique_ptr<UpstreamConnection> fresh,
+                                            bool allow_pooled, bool& stale) {
+  conn_ = std::move(fresh);
+  if (!conn_ && allow_pooled) {
     conn_ = ctx_.pools.take(server_.pool_key);
     pooled_ = conn_ != nullptr;
   }
   if (!conn_) {
-    if (auto err = co_await dial()) co_return err;
+    // On this path an https server speaks HTTP/1.1 (HTTP/2 was disabled, or this is an upgrade).
+    auto err = co_await dial_upstream(ctx_, server_, transport_, Alpn::kHttp11, conn_);
+    if (err) co_return err;
   }
   if (auto err = co_await send_request()) {
     if (pooled_ && err.kind == K::kUpstreamClosed && ex_.body.consumed() == 0) stale = true;
@@ -276,7 +285,8 @@ http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
     if (auto err = co_await ex_.writer->write_head(resp)) co_return err;
     ex_.status = 101;
     std::string_view pending(conn_->buffer.data() + conn_->begin, conn_->end - conn_->begin);
-    auto err = co_await ex_.upgradable->tunnel(conn_->socket, pending);
+    StreamTunnel<Stream> upstream(stream(), conn_->socket);
+    auto err = co_await ex_.upgradable->tunnel(upstream, pending);
     ex_.close_connection = true;
     co_return ProxyError::none();  // tunnel errors are logged by the tunnel; nothing to answer
   }
@@ -287,7 +297,8 @@ http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
     ex_.close_connection = true;  // head already sent: the client sees a truncated body
     co_return ProxyError::none();
   }
-  // Trailer fields of a chunked response go on to clients that can carry them (HTTP/2).
+  // Trailer fields of a chunked response go on to clients that can carry them (HTTP/2, and
+  // HTTP/1.1 in a chunked response).
   ProxyError finished;
   if (resp.chunked && !decoder_.trailers().empty())
     finished = co_await ex_.writer->finish_with_trailers(decoder_.trailers());
@@ -305,21 +316,32 @@ http::Task<ProxyError> Attempt::run(bool allow_pooled, bool& stale) {
   co_return ProxyError::none();
 }
 
-}  // namespace
-
-http::Task<ProxyError> forward_http1(http::Exchange& ex, const Server& server,
-                                     const TransportOptions& transport, bool pass_host_header) {
+template <class Stream>
+http::Task<ProxyError> forward_over(http::Exchange& ex, const Server& server,
+                                    const TransportOptions& transport, bool pass_host_header,
+                                    std::unique_ptr<UpstreamConnection> fresh) {
   bool stale = false;
   {
-    Attempt first(ex, server, transport, pass_host_header);
-    auto err = co_await first.run(true, stale);
+    Attempt<Stream> first(ex, server, transport, pass_host_header);
+    auto err = co_await first.run(std::move(fresh), true, stale);
     if (!err || !stale) co_return err;
   }
   // A pooled connection the upstream had already closed: retry once on a fresh connection
   // (nothing of the request reached the upstream application).
-  Attempt second(ex, server, transport, pass_host_header);
+  Attempt<Stream> second(ex, server, transport, pass_host_header);
   bool ignored = false;
-  co_return co_await second.run(false, ignored);
+  co_return co_await second.run(nullptr, false, ignored);
+}
+
+}  // namespace
+
+http::Task<ProxyError> forward_http1(http::Exchange& ex, const Server& server,
+                                     const TransportOptions& transport, bool pass_host_header,
+                                     std::unique_ptr<UpstreamConnection> fresh) {
+  // Not a coroutine itself: it returns the chosen coroutine, so no frame is added per request.
+  if (server.scheme == Scheme::kHttps)
+    return forward_over<TlsStream>(ex, server, transport, pass_host_header, std::move(fresh));
+  return forward_over<tcp::socket>(ex, server, transport, pass_host_header, std::move(fresh));
 }
 
 }  // namespace turnpike::service

@@ -41,6 +41,14 @@ void UpstreamPool::put(std::unique_ptr<UpstreamConnection> conn, Clock::duration
   list.push_back(std::move(conn));
 }
 
+bool UpstreamPool::has_idle(const std::string& key) const {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return false;
+  for (const auto& c : it->second)
+    if (c->socket.is_open()) return true;
+  return false;
+}
+
 void UpstreamPool::close_all() { idle_.clear(); }
 
 size_t UpstreamPool::idle_count() const {

@@ -1,7 +1,8 @@
 #pragma once
-// Per-worker keep-alive pools of upstream HTTP/1.1 connections, keyed by the server's address and
-// transport. Worker-confined (one pool per worker, no locks). An idle connection is closed after
-// its transport's idleConnTimeout (via the worker's deadline scanner); at most
+// Per-worker keep-alive pools of upstream HTTP/1.1 connections (plain TCP or TLS), keyed by the
+// server (scheme and address) and its transport (name, plus the TLS configuration's
+// fingerprint). Worker-confined (one pool per worker, no locks). An idle connection is closed
+// after its transport's idleConnTimeout (via the worker's deadline scanner); at most
 // maxIdleConnsPerHost idle connections are kept per key.
 
 #include <memory>
@@ -10,17 +11,26 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include "common/deadline.h"
 #include "http/message.h"
+#include "service/upstream_tls.h"
 
 namespace turnpike::service {
 
-// One upstream connection. Owned by the pool while idle, by the exchange while in use.
+// TLS over the connection's socket (the socket stays a member of the connection so that the
+// deadline can close it whatever the protocol).
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>;
+
+// One upstream connection. Owned by the pool while idle, by the exchange while in use (or by an
+// HTTP/2 session, see h2_client.h).
 struct UpstreamConnection {
   UpstreamConnection(boost::asio::ip::tcp::socket s, DeadlineScanner& scanner, std::string k);
 
   boost::asio::ip::tcp::socket socket;
+  TlsSessionTarget session_target;  // declared before `tls`: the SSL object refers to it
+  std::unique_ptr<TlsStream> tls;   // https:// servers; null for plain TCP
   Deadline deadline;          // dial/response/idle timeouts: expiry closes the socket
   std::string key;            // pool key
   std::string buffer;         // read buffer; [begin, end) holds unread bytes
@@ -42,6 +52,9 @@ class UpstreamPool {
   // Returns a connection after a complete exchange. `idle_timeout` 0 = no timeout.
   void put(std::unique_ptr<UpstreamConnection> conn, Clock::duration idle_timeout,
            size_t max_idle);
+  // Whether an idle connection for `key` is waiting (an https server that chose HTTP/1.1 in
+  // ALPN has some; see proxy_http2.cc).
+  bool has_idle(const std::string& key) const;
   DeadlineScanner& scanner() { return scanner_; }
   // Closes every idle connection (graceful shutdown).
   void close_all();

@@ -24,6 +24,12 @@ def _binary_or_skip(name: str) -> Path:
     return b
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: takes minutes (testssl scan); still part of `make test`, deselect "
+        "with -m 'not slow'")
+
+
 @pytest.fixture(scope="session")
 def turnpike_bin() -> Path:
     return _binary_or_skip("turnpike")
@@ -71,6 +77,13 @@ def module_env(tmp_path_factory, turnpike_bin, upstream_bin, request):
     e = Env(tmp_path_factory.mktemp(request.module.__name__), turnpike_bin, upstream_bin)
     yield e
     e.close()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """Test certificates for TLS upstreams (upstream_it.Pki), made once per session."""
+    import upstream_it
+    return upstream_it.Pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(autouse=True)

@@ -541,6 +541,9 @@ def recv_some(sock: socket.socket, timeout: float, size: int = 262144) -> bytes:
 class RawConn:
     """A raw TCP connection that sends exact bytes and parses responses incrementally."""
 
+    # Errors that mean the peer closed the connection (subclasses over TLS add ssl.SSLError).
+    closed_errors: tuple = (ConnectionResetError, BrokenPipeError)
+
     def __init__(self, port: int, host: str = "127.0.0.1", source: str | None = None,
                  timeout: float = 5.0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -559,7 +562,11 @@ class RawConn:
         """Read more into buf; False at EOF (or reset)."""
         if self.eof:
             return False
-        d = recv_some(self.sock, self.timeout if timeout is None else timeout)
+        self.sock.settimeout(self.timeout if timeout is None else timeout)
+        try:
+            d = self.sock.recv(262144)
+        except self.closed_errors:
+            d = b""
         if not d:
             self.eof = True
             return False

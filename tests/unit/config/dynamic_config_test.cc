@@ -232,7 +232,8 @@ TEST(DynamicConfig, DocumentLevelErrorsAndRawSections) {
   EXPECT_EQ(cfg.http.services.size(), 1u);
   ASSERT_EQ(cfg.tcp.routers.count("t@file"), 1u);
   EXPECT_EQ(cfg.tcp.routers.at("t@file").service, "ts@file");
-  EXPECT_EQ(cfg.tls.count("file"), 1u);
+  ASSERT_EQ(cfg.tls.certificates.size(), 1u);
+  EXPECT_EQ(cfg.tls.certificates[0].files.cert_file, "a");
   EXPECT_TRUE(cfg.udp.routers.empty());
 
   auto list_root = decode("- a\n- b\n");
@@ -274,6 +275,86 @@ TEST(DynamicConfig, FlatFormWithIndexedLists) {
   const auto& servers = cfg.http.services.at("s@kv").load_balancer->servers;
   ASSERT_EQ(servers.size(), 2u);
   EXPECT_EQ(servers[0].url, "http://a");
+}
+
+TEST(DynamicConfig, TlsSection) {
+  auto cfg = decode("http:\n"
+                    "  routers:\n"
+                    "    r:\n"
+                    "      rule: Host(`a.test`)\n"
+                    "      service: s\n"
+                    "      tls:\n"
+                    "        options: mtls\n"
+                    "        certResolver: le\n"
+                    "        domains: [{main: a.test, sans: [b.test]}]\n"
+                    "    bare: {rule: Path(`/`), service: s, tls: true}\n"
+                    "tls:\n"
+                    "  certificates:\n"
+                    "    - certFile: /c.pem\n"
+                    "      keyFile: /k.pem\n"
+                    "      stores: [default]\n"
+                    "    - {certFile: /d.pem}\n"
+                    "  options:\n"
+                    "    default: {minVersion: VersionTLS13, sniStrict: true}\n"
+                    "    mtls:\n"
+                    "      maxVersion: VersionTLS12\n"
+                    "      cipherSuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n"
+                    "      curvePreferences: [CurveP256]\n"
+                    "      clientAuth: {caFiles: [/ca.pem], clientAuthType: VerifyClientCertIfGiven}\n"
+                    "      alpnProtocols: [http/1.1]\n"
+                    "      disableSessionTickets: true\n"
+                    "    broken: {minVersion: 12, bogus: 1}\n"
+                    "  stores:\n"
+                    "    default:\n"
+                    "      defaultCertificate: {certFile: /dc.pem, keyFile: /dk.pem}\n"
+                    "      defaultGeneratedCert: {resolver: le, domain: {main: x.test}}\n");
+  EXPECT_THAT(cfg.errors, IsEmpty());
+  const auto& r = cfg.http.routers.at("r@file");
+  ASSERT_TRUE(r.tls.has_value());
+  EXPECT_EQ(r.tls->options, "mtls");  // qualified by the builder, with "default" kept
+  EXPECT_EQ(r.tls->cert_resolver, "le");
+  ASSERT_EQ(r.tls->domains.size(), 1u);
+  EXPECT_EQ(r.tls->domains[0].main, "a.test");
+  EXPECT_THAT(r.tls->domains[0].sans, ElementsAre("b.test"));
+  EXPECT_TRUE(cfg.http.routers.at("bare@file").tls.has_value());
+
+  ASSERT_EQ(cfg.tls.certificates.size(), 2u);
+  EXPECT_EQ(cfg.tls.certificates[0].files.key_file, "/k.pem");
+  EXPECT_THAT(cfg.tls.certificates[0].stores, ElementsAre("default"));
+  EXPECT_EQ(cfg.tls.certificates[0].path, "tls.certificates[0]");
+  EXPECT_THAT(cfg.tls.certificates[0].errors, IsEmpty());
+  EXPECT_THAT(cfg.tls.certificates[1].errors,
+              ElementsAre(HasSubstr("tls.certificates[1].keyFile: is required")));
+
+  ASSERT_EQ(cfg.tls.options.count("default"), 1u);  // "default" is not qualified
+  EXPECT_EQ(cfg.tls.options.at("default").spec.min_version, "VersionTLS13");
+  EXPECT_TRUE(cfg.tls.options.at("default").spec.sni_strict);
+  const auto& m = cfg.tls.options.at("mtls@file").spec;
+  EXPECT_EQ(m.max_version, "VersionTLS12");
+  EXPECT_THAT(m.cipher_suites, ElementsAre("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"));
+  EXPECT_THAT(m.curve_preferences, ElementsAre("CurveP256"));
+  EXPECT_THAT(m.client_auth.ca_files, ElementsAre("/ca.pem"));
+  EXPECT_EQ(m.client_auth.client_auth_type, "VerifyClientCertIfGiven");
+  ASSERT_TRUE(m.alpn_protocols.has_value());
+  EXPECT_THAT(*m.alpn_protocols, ElementsAre("http/1.1"));
+  EXPECT_TRUE(m.disable_session_tickets);
+  EXPECT_FALSE(cfg.tls.options.at("default").spec.alpn_protocols.has_value());
+  EXPECT_THAT(cfg.tls.options.at("broken@file").errors,
+              ElementsAre(HasSubstr("tls.options.broken@file.bogus: unknown key")));
+
+  const auto& store = cfg.tls.stores.at("default");
+  ASSERT_TRUE(store.default_certificate.has_value());
+  EXPECT_EQ(store.default_certificate->cert_file, "/dc.pem");
+  ASSERT_TRUE(store.default_generated_cert.has_value());
+  EXPECT_EQ(store.default_generated_cert->domain.main, "x.test");
+
+  // A `default` from two providers keeps the first and is an error.
+  auto a = decode("tls: {options: {default: {sniStrict: true}}}\n", "file");
+  auto b = decode("tls: {options: {default: {}}, certificates: [{certFile: x, keyFile: y}]}\n", "docker");
+  auto merged = merge({a, b});
+  EXPECT_THAT(merged.errors, ElementsAre("tls.options.default: defined by more than one source"));
+  EXPECT_TRUE(merged.tls.options.at("default").spec.sni_strict);
+  EXPECT_EQ(merged.tls.certificates.size(), 1u);
 }
 
 TEST(Qualify, Names) {

@@ -9,14 +9,14 @@ namespace {
 TEST(Registry, ListsTraefikTypeKeys) {
   for (std::string_view type :
        {"addPrefix", "basicAuth", "chain", "headers", "ipAllowList", "ipWhiteList",
-        "redirectRegex", "redirectScheme", "replacePath", "replacePathRegex", "stripPrefix",
+        "passTLSClientCert", "redirectRegex", "redirectScheme", "replacePath", "replacePathRegex", "stripPrefix",
         "stripPrefixRegex"}) {
     const Registration* r = find(type);
     ASSERT_NE(r, nullptr) << type;
     EXPECT_EQ(r->type, type);
     EXPECT_NE(r->factory, nullptr);
   }
-  EXPECT_EQ(registry().size(), 12u);
+  EXPECT_EQ(registry().size(), 13u);
 }
 
 TEST(Registry, LookupIsCaseInsensitive) {

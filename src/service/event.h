@@ -1,0 +1,45 @@
+#pragma once
+// Wake-ups between coroutines of one worker: an Event is a flag plus a timer that never expires
+// by itself; notify() sets the flag and cancels the timer, which resumes the waiter. A
+// notification that arrives before the wait is not lost (the flag is checked first).
+//
+// Worker-confined. One waiter at a time per Event.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace turnpike::service {
+
+class Event {
+ public:
+  explicit Event(const boost::asio::any_io_executor& ex)
+      : timer_(ex, boost::asio::steady_timer::time_point::max()) {}
+
+  void notify() {
+    set_ = true;
+    timer_.cancel();
+  }
+  // Returns true at once if notified since the last wait, else when notified. Returns false
+  // when the awaiting coroutine was cancelled instead (e.g. the client reset its HTTP/2 stream):
+  // the caller stops and reports that as a value.
+  boost::asio::awaitable<bool> wait() {
+    if (!set_) {
+      timer_.expires_at(boost::asio::steady_timer::time_point::max());
+      co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto state = co_await boost::asio::this_coro::cancellation_state;
+      if (!set_ && state.cancelled() != boost::asio::cancellation_type::none) co_return false;
+    }
+    set_ = false;
+    co_return true;
+  }
+
+ private:
+  boost::asio::steady_timer timer_;
+  bool set_ = false;
+};
+
+}  // namespace turnpike::service
