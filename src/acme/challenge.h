@@ -49,7 +49,7 @@ class Http01Tokens {
 // token, 404 otherwise. Immutable; shared by every worker.
 std::shared_ptr<const http::Handler> make_http01_handler(std::shared_ptr<const Http01Tokens> tokens);
 
-// What the TLS layer offers TLS-ALPN-01 (set by the gateway once TLS serving exists).
+// What the TLS layer offers TLS-ALPN-01 (the gateway wires it to tls::TlsManager::challenges()).
 struct TlsAlpnHooks {
   // Serve `cert` for handshakes to `domain` that offer ALPN acme-tls/1. Thread-safe.
   std::function<Result<void>(const std::string& domain, const PemPair& cert)> put;

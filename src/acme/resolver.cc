@@ -140,8 +140,7 @@ Result<std::shared_ptr<Resolver>> Resolver::create(std::string name,
   }
   if (config.tls_challenge) {
     if (!r->deps_.tls_alpn)
-      return make_error(path + ".tlsChallenge: TLS-ALPN-01 needs TLS entrypoints, which this "
-                               "build does not serve yet");
+      return make_error(path + ".tlsChallenge: TLS-ALPN-01 is not available (no TLS serving)");
     r->tls_alpn01_ = make_tls_alpn01_solver(r->deps_.tls_alpn, config.tls_challenge->delay);
   }
   if (config.dns_challenge) {

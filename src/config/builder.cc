@@ -394,8 +394,9 @@ void Builder::build_tls() {
           st.default_certificate->cert_file, st.default_certificate->key_file,
           where("tls.stores.default.defaultCertificate", st.location)};
     else if (st.default_generated_cert)
-      log.warn("tls.stores.default.defaultGeneratedCert: certificate resolvers are not "
-               "supported yet; using the generated self-signed default certificate");
+      log.warn("tls.stores.default.defaultGeneratedCert: a default certificate from a "
+               "certificate resolver is not supported yet; using the generated self-signed "
+               "default certificate");
   }
   for (const auto& [name, o] : cfg_.tls.options) {
     if (!o.errors.empty()) {

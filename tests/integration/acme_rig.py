@@ -10,6 +10,7 @@ Commands follow the verified runbook (testrig.md sections 1-3).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+import tls_it
 import turnpike_it as it
 
 
@@ -232,6 +236,89 @@ ns1 IN A   127.0.0.1
 
 
 # --------------------------------------------------------------------------------------------
+# Fixtures and gateways (imported by the test modules: pytest finds fixtures in their namespace)
+
+
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory):
+    d = ChallTestSrv(tmp_path_factory.mktemp("challtestsrv"))
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def pebble(tmp_path_factory, dns):
+    p = Pebble(tmp_path_factory.mktemp("pebble"), f"127.0.0.1:{dns.dns_port}",
+                   http_port=it.free_port(), tls_port=it.free_port())
+    yield p
+    p.stop()
+
+
+def acme_gateway(env, pebble, storage: Path, routers: dict, resolver_extra: dict | None = None,
+                 start: bool = True, entrypoints: dict | None = None, gw_env: dict | None = None,
+                 resolver_name: str = "le", service_url: str = "http://127.0.0.1:9",
+                 tls: dict | None = None, **kw):
+    """A gateway whose `web` entrypoint is where pebble validates HTTP-01. Routers use service
+    `s` (`service_url`); `tls` is the dynamic configuration's tls section."""
+    eps = entrypoints or {"web": {"address": f"127.0.0.1:{pebble.http_port}"}}
+    extra = dict(resolver_extra or {})
+    if not any(k in extra for k in ("dnsChallenge", "tlsChallenge")):
+        extra["httpChallenge"] = {"entryPoint": "web"}
+    resolver = pebble.resolver(storage, **extra)
+    dynamic = {"http": {"routers": routers,
+                        "services": {"s": {"loadBalancer": {"servers": [{"url": service_url}]}}}}}
+    if tls:
+        dynamic["tls"] = tls
+    gw = env.gateway(start=False, entrypoints=eps, dynamic=dynamic,
+                     static_extra={"certificatesResolvers": {resolver_name: resolver}}, **kw)
+    if start:
+        gw.start(env=gw_env)
+    return gw
+
+
+def tls_router(host: str, resolver: str = "le", **tls) -> dict:
+    return {"rule": f"Host(`{host}`)", "service": "s", "tls": {"certResolver": resolver, **tls}}
+
+
+def wait_error(gw, timeout: float = 30) -> str:
+    """The first "unable to obtain" line of the gateway's log."""
+    return wait_for(lambda: next((ln for ln in gw.log().splitlines()
+                                      if "unable to obtain" in ln), None), timeout, "ACME error log")
+
+
+@contextlib.contextmanager
+def bind_and_pebble(tmp_path: Path, name: str):
+    """bind9 with zone acme.test, and a pebble that resolves names and TXT records through it."""
+    bind = Bind(tmp_path)
+    try:
+        p = Pebble(tmp_path, f"127.0.0.1:{bind.port}", http_port=it.free_port(),
+                       tls_port=it.free_port(), name=name)
+        try:
+            yield bind, p
+        finally:
+            p.stop()
+    finally:
+        bind.stop()
+
+
+def certs_report(gw) -> str:
+    r = subprocess.run([str(gw.binary), "certs", f"--configFile={gw.static_path}"],
+                       capture_output=True, text=True, cwd=gw.workdir, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def assert_issued_by_pebble(entry: dict, pebble, names: list[str], tmp_path: Path):
+    chain = cert_pem(entry)
+    text = openssl_text(chain)
+    for n in names:
+        assert f"DNS:{n}" in text, text
+    out = verify_chain(chain, pebble.root_pem(), tmp_path)
+    assert out.strip().endswith("OK"), out
+    assert key_matches(chain, key_pem(entry))
+
+
+# --------------------------------------------------------------------------------------------
 # Reading what the gateway stored
 
 
@@ -304,3 +391,37 @@ def key_matches(chain_pem: str, key: str) -> bool:
     b = subprocess.run(["openssl", "pkey", "-pubout"], input=key, text=True, capture_output=True,
                        check=True).stdout
     return a == b
+
+
+# --------------------------------------------------------------------------------------------
+# What the gateway serves
+
+
+def pebble_root(pebble, workdir: Path) -> Path:
+    """pebble's issuing root (regenerated at each pebble start) in a file, for -CAfile/--cacert."""
+    path = Path(workdir) / f"{pebble.dir.name}-root.pem"
+    path.write_text(pebble.root_pem())
+    return path
+
+
+def handshake(port: int, name: str, root: Path, *args: str, **kw) -> tls_it.Handshake:
+    """openssl s_client with SNI `name`, verifying the served chain against `root`."""
+    return tls_it.s_client(port, name, "-CAfile", str(root), "-verify_return_error", *args, **kw)
+
+
+def verified(hs: tls_it.Handshake) -> bool:
+    return hs.ok and "Verify return code: 0 (ok)" in hs.output
+
+
+def wait_served(port: int, name: str, root: Path, timeout: float = 30.0,
+                predicate=None) -> tls_it.Handshake:
+    """Polls until a handshake for `name` presents a certificate that chains to `root` (or that
+    satisfies `predicate`)."""
+    check = predicate or verified
+    return wait_for(lambda: (lambda hs: hs if check(hs) else None)(handshake(port, name, root)),
+                    timeout, f"certificate served for {name}", interval=0.05)
+
+
+def serial_hex(pem: str) -> str:
+    """The serial number as s_client's Handshake.serial reports it (upper-case hex)."""
+    return serial(pem).split("=", 1)[1]
