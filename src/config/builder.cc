@@ -69,6 +69,7 @@ class Builder : public middleware::BuildContext {
   void build_routers();
   void assign_tls_options();
   void add_redirections();
+  void add_internal_routes();
 
   const DynamicConfig& cfg_;
   const BuildOptions& opts_;
@@ -487,8 +488,9 @@ void Builder::build_tls() {
           st.default_certificate->cert_file, st.default_certificate->key_file,
           where("tls.stores.default.defaultCertificate", st.location)};
     else if (st.default_generated_cert)
-      log.warn("tls.stores.default.defaultGeneratedCert: certificate resolvers are not "
-               "supported yet; using the generated self-signed default certificate");
+      log.warn("tls.stores.default.defaultGeneratedCert: a default certificate from a "
+               "certificate resolver is not supported yet; using the generated self-signed "
+               "default certificate");
   }
   for (const auto& [name, o] : cfg_.tls.options) {
     if (!o.errors.empty()) {
@@ -595,6 +597,24 @@ void Builder::add_redirections() {
   }
 }
 
+void Builder::add_internal_routes() {
+  for (const auto& ir : opts_.internal_routes) {
+    auto& status = snap_.routers[ir.name];
+    size_t ep = opts_.entrypoints.size();
+    for (size_t i = 0; i < opts_.entrypoints.size(); ++i)
+      if (opts_.entrypoints[i]->name == ir.entrypoint) ep = i;
+    auto route = router::make_route(ir.name, ir.rule, ir.priority, ir.handler);
+    if (ep == opts_.entrypoints.size() || !route) {
+      status.status = "disabled";
+      status.errors.push_back(route ? "entryPoint \"" + ir.entrypoint + "\" doesn't exist"
+                                    : route.error().message);
+      continue;
+    }
+    routes_[ep].push_back(std::move(*route));
+    status.using_entrypoints.push_back(ir.entrypoint);
+  }
+}
+
 void Builder::run() {
   routes_.resize(opts_.entrypoints.size());
   tls_routes_.resize(opts_.entrypoints.size());
@@ -604,6 +624,7 @@ void Builder::run() {
   build_routers();
   assign_tls_options();
   add_redirections();
+  add_internal_routes();
   // Report middlewares, services and transports nobody used but that are broken, too.
   for (const auto& [name, svc] : cfg_.http.services) service(name);
   for (const auto& [name, st] : cfg_.http.servers_transports) transport(name);

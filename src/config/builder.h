@@ -25,6 +25,16 @@ namespace turnpike::config {
 // only the rules that changed. Control thread only.
 using RuleCache = std::unordered_map<std::string, std::shared_ptr<const router::Rule>>;
 
+// A router the gateway adds itself, outside any provider (acme-http@internal for HTTP-01
+// challenges). Its handler answers on its own: no middlewares, no service.
+struct InternalRoute {
+  std::string entrypoint;  // static entrypoint name
+  std::string name;        // qualified, "@internal"
+  std::string rule;
+  int64_t priority = 0;
+  std::shared_ptr<const http::Handler> handler;
+};
+
 struct BuildOptions {
   // Static entrypoints in snapshot order (index i = Snapshot::entrypoints[i]).
   std::vector<const EntryPoint*> entrypoints;
@@ -35,6 +45,8 @@ struct BuildOptions {
   TcpServersTransport default_tcp_transport;  // static `tcpServersTransport`
   // Optional: read for reuse and replaced by the rules of this build (unused ones dropped).
   RuleCache* rule_cache = nullptr;
+  // Added to every snapshot (unknown entrypoints are reported on the route's status).
+  std::vector<InternalRoute> internal_routes;
   // Builds the TLS contexts (certificates, options). Without it the snapshot has no TLS state
   // (entrypoints' `tls` is null: TLS connections are refused), which some unit tests want.
   tls::TlsManager* tls = nullptr;

@@ -14,13 +14,13 @@ namespace {
 constexpr std::string_view kNotSupported = "not supported yet, ignored";
 
 // Top-level keys of Traefik's static configuration that Turnpike decodes.
-constexpr std::array<std::string_view, 7> kSupportedRoots = {
+constexpr std::array<std::string_view, 8> kSupportedRoots = {
     "entryPoints",      "providers",           "log", "accessLog",
-    "serversTransport", "tcpServersTransport", "core"};
+    "serversTransport", "tcpServersTransport", "core", "certificatesResolvers"};
 // Accepted for compatibility, reported as warnings.
-constexpr std::array<std::string_view, 10> kUnsupportedRoots = {
-    "global",       "api",          "metrics", "ping",  "tracing", "hostResolver",
-    "certificatesResolvers", "experimental", "spiffe", "ocsp"};
+constexpr std::array<std::string_view, 9> kUnsupportedRoots = {
+    "global",  "api",          "metrics", "ping", "tracing", "hostResolver",
+    "experimental", "spiffe", "ocsp"};
 constexpr std::array<std::string_view, 18> kUnsupportedProviders = {"docker",
                                                                     "swarm",
                                                                     "kubernetesIngress",
@@ -319,6 +319,106 @@ void decode_access_log(Decoder& dec, AccessLogConfig& a, Errors& warnings) {
   ignore_keys(dec, std::array<std::string_view, 2>{"dualOutput", "otlp"}, warnings);
 }
 
+// ---- certificate resolvers ---------------------------------------------------------------------
+
+void decode_acme(Decoder& dec, AcmeResolverConfig& a, const StaticConfig& cfg, Errors& warnings) {
+  dec.get("email", a.email);
+  dec.get("caServer", a.ca_server);
+  if (a.ca_server.empty()) dec.fail("caServer", "must not be empty");
+  dec.get("storage", a.storage);
+  if (a.storage.empty()) dec.fail("storage", "must not be empty");
+  if (dec.get("keyType", a.key_type)) {
+    static constexpr std::array<std::string_view, 5> kKeyTypes = {"EC256", "EC384", "RSA2048",
+                                                                  "RSA4096", "RSA8192"};
+    bool known = false;
+    for (auto k : kKeyTypes) {
+      if (iequals(k, a.key_type)) {
+        a.key_type = std::string(k);
+        known = true;
+      }
+    }
+    if (!known)
+      dec.fail("keyType", "invalid value \"" + a.key_type +
+                              "\" (EC256, EC384, RSA2048, RSA4096, RSA8192)");
+  }
+  with_section(dec, "eab", [&](Decoder& e) {
+    auto& eab = a.eab.emplace();
+    e.get("kid", eab.kid);
+    e.get("hmacEncoded", eab.hmac_encoded);
+    if (eab.kid.empty()) e.fail("kid", "is required");
+    if (eab.hmac_encoded.empty()) e.fail("hmacEncoded", "is required");
+  });
+  if (dec.get("certificatesDuration", a.certificates_duration) && a.certificates_duration <= 0)
+    dec.fail("certificatesDuration", "must be > 0 (hours)");
+  dec.get("preferredChain", a.preferred_chain);
+  dec.get("profile", a.profile);
+  dec.get("emailAddresses", a.email_addresses);
+  dec.get("disableCommonName", a.disable_common_name);
+  dec.get("caCertificates", a.ca_certificates);
+  dec.get("caSystemCertPool", a.ca_system_cert_pool);
+  dec.get("caServerName", a.ca_server_name);
+  dec.get_non_negative("clientTimeout", a.client_timeout);
+  dec.get_non_negative("clientResponseHeaderTimeout", a.client_response_header_timeout);
+  dec.get_non_negative("certificateTimeout", a.certificate_timeout);
+  dec.get("insecureStoragePermissions", a.insecure_storage_permissions);
+  with_section(dec, "httpChallenge", [&](Decoder& h) {
+    auto& http = a.http_challenge.emplace();
+    h.get("entryPoint", http.entry_point);
+    h.get_non_negative("delay", http.delay);
+    if (http.entry_point.empty()) {
+      h.fail("entryPoint", "is required");
+    } else if (!cfg.entry_points.count(http.entry_point)) {
+      h.fail("entryPoint", "unknown entry point \"" + http.entry_point + "\"");
+    }
+  });
+  with_section(dec, "tlsChallenge", [&](Decoder& t) {
+    t.get_non_negative("delay", a.tls_challenge.emplace().delay);
+  });
+  with_section(dec, "dnsChallenge", [&](Decoder& d) {
+    auto& dns = a.dns_challenge.emplace();
+    d.get("provider", dns.provider);
+    static constexpr std::array<std::string_view, 3> kProviders = {"rfc2136", "exec", "httpreq"};
+    bool known = false;
+    for (auto p : kProviders) known = known || p == dns.provider;
+    if (dns.provider.empty()) {
+      d.fail("provider", "is required");
+    } else if (!known) {
+      d.fail("provider", "unsupported DNS provider \"" + dns.provider +
+                             "\" (rfc2136, exec, httpreq; use exec or httpreq to reach others)");
+    }
+    d.get("resolvers", dns.resolvers);
+    with_section(d, "propagation", [&](Decoder& p) {
+      p.get_non_negative("delayBeforeChecks", dns.delay_before_checks);
+      p.get("disableChecks", dns.disable_checks);
+      p.get("disableANSChecks", dns.disable_ans_checks);
+      p.get("requireAllRNS", dns.require_all_rns);
+    });
+    // Deprecated Traefik names, still read.
+    if (d.get_non_negative("delayBeforeCheck", dns.delay_before_checks))
+      warnings.add(d.node().location(), d.child_path("delayBeforeCheck"),
+                   "deprecated, use propagation.delayBeforeChecks");
+    if (d.get("disablePropagationCheck", dns.disable_checks))
+      warnings.add(d.node().location(), d.child_path("disablePropagationCheck"),
+                   "deprecated, use propagation.disableChecks");
+  });
+  if (!a.http_challenge && !a.tls_challenge && !a.dns_challenge)
+    dec.fail("", "one of httpChallenge, tlsChallenge or dnsChallenge is required");
+}
+
+void decode_resolvers(Decoder& dec, StaticConfig& cfg, Errors& warnings) {
+  if (!dec.node().is_map()) return;
+  for (const auto& [name, node] : dec.node().entries()) {
+    dec.skip(name);
+    CertificateResolverConfig r;
+    r.name = name;
+    Decoder rd(node, dec.child_path(name), dec.errors());
+    with_section(rd, "acme", [&](Decoder& a) { decode_acme(a, r.acme.emplace(), cfg, warnings); });
+    ignore_key(rd, "tailscale", warnings);
+    rd.finish();
+    cfg.certificates_resolvers.emplace(name, std::move(r));
+  }
+}
+
 void decode_core(Decoder& dec, CoreConfig& core) {
   if (dec.get_non_negative("workers", core.workers) && core.workers > 1024)
     dec.fail("workers", "must be at most 1024");
@@ -526,9 +626,6 @@ Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::str
     decode_tcp_servers_transport(d, cfg.tcp_servers_transport, /*static_defaults=*/true);
   });
   with_section(top, "core", [&](Decoder& d) { decode_core(d, cfg.core); });
-  ignore_keys(top, kUnsupportedRoots, warns);
-  top.finish();
-
   if (cfg.entry_points.empty()) {
     EntryPoint http;
     http.name = "http";
@@ -536,6 +633,10 @@ Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::str
     http.listen.port = 80;
     cfg.entry_points.emplace("http", std::move(http));
   }
+  // After the entry points: httpChallenge.entryPoint must name one.
+  with_section(top, "certificatesResolvers", [&](Decoder& d) { decode_resolvers(d, cfg, warns); });
+  ignore_keys(top, kUnsupportedRoots, warns);
+  top.finish();
   warnings.insert(warnings.end(), warns.list().begin(), warns.list().end());
   if (!errors.empty())
     return one_per_line(errors);

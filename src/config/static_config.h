@@ -15,8 +15,8 @@
 // (entry point names, ...) are lower case, as in Traefik: TURNPIKE_ENTRYPOINTS_WEB_ADDRESS defines
 // the entry point "web".
 //
-// Traefik options Turnpike does not implement yet (api, ping, metrics, tracing,
-// certificatesResolvers, other providers, ...) are accepted and reported as warnings; unknown
+// Traefik options Turnpike does not implement yet (api, ping, metrics, tracing, other providers,
+// the tailscale resolver, ...) are accepted and reported as warnings; unknown
 // keys and bad values are errors naming the file, line and key path.
 
 #include <chrono>
@@ -173,6 +173,59 @@ struct AccessLogConfig {
   AccessLogFields fields;
 };
 
+// certificatesResolvers.<name>.acme (Traefik's names and defaults; see docs/acme.md).
+struct AcmeHttpChallenge {
+  std::string entry_point;          // required
+  Duration delay = Duration::zero(); // wait after publishing the token, before telling the CA
+};
+
+struct AcmeTlsChallenge {
+  Duration delay = Duration::zero();
+};
+
+struct AcmeDnsChallenge {
+  std::string provider;                // rfc2136 | exec | httpreq (lego's names)
+  std::vector<std::string> resolvers;  // "host:port" used for propagation checks
+  Duration delay_before_checks = Duration::zero();
+  bool disable_checks = false;
+  bool disable_ans_checks = false;  // skip the authoritative-server check, use `resolvers` only
+  bool require_all_rns = false;     // every recursive resolver must see the record
+};
+
+struct AcmeEab {
+  std::string kid;
+  std::string hmac_encoded;  // base64url
+};
+
+struct AcmeResolverConfig {
+  std::string email;
+  std::string ca_server = "https://acme-v02.api.letsencrypt.org/directory";
+  std::string storage = "acme.json";
+  std::string key_type = "RSA4096";  // EC256|EC384|RSA2048|RSA4096|RSA8192 (validated)
+  std::optional<AcmeEab> eab;
+  int64_t certificates_duration = 2160;  // hours; drives the renewal schedule without ARI
+  std::string preferred_chain;
+  std::string profile;
+  std::vector<std::string> email_addresses;
+  bool disable_common_name = false;
+  std::vector<std::string> ca_certificates;
+  bool ca_system_cert_pool = false;
+  std::string ca_server_name;
+  Duration client_timeout = std::chrono::minutes(2);
+  Duration client_response_header_timeout = std::chrono::seconds(30);
+  Duration certificate_timeout = std::chrono::seconds(30);
+  std::optional<AcmeHttpChallenge> http_challenge;
+  std::optional<AcmeTlsChallenge> tls_challenge;
+  std::optional<AcmeDnsChallenge> dns_challenge;
+  // Turnpike: accept a storage file readable by group or others (Traefik refuses it).
+  bool insecure_storage_permissions = false;
+};
+
+struct CertificateResolverConfig {
+  std::string name;
+  std::optional<AcmeResolverConfig> acme;  // absent: a resolver type Turnpike does not support
+};
+
 struct CoreConfig {
   int workers = 0;                        // 0 = one per core
   std::string default_rule_syntax = "v3"; // v3|v2
@@ -183,6 +236,7 @@ struct StaticConfig {
   ProvidersConfig providers;
   LogConfig log;
   std::optional<AccessLogConfig> access_log; // present = access log on
+  std::map<std::string, CertificateResolverConfig> certificates_resolvers; // by name
   // Default transport to upstreams (`default@internal`): only insecureSkipVerify, rootCAs,
   // maxIdleConnsPerHost and forwardingTimeouts{dial,responseHeader,idleConn}Timeout are read.
   ServersTransport servers_transport;

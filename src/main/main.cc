@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "acme/certs_command.h"
 #include "common/log.h"
 #include "config/builder.h"
 #include "config/static_config.h"
@@ -22,6 +23,7 @@ void usage() {
   std::puts(
       "Usage: turnpike [--configFile=FILE] [--<static.option>=VALUE ...]\n"
       "       turnpike --validate [--configFile=FILE]   check static and dynamic configuration\n"
+      "       turnpike certs [--configFile=FILE]      list the certificates the ACME resolvers stored\n"
       "       turnpike version\n"
       "\n"
       "Static options follow Traefik v3 (--entryPoints.web.address=:80, --providers.file.filename=...),\n"
@@ -75,7 +77,9 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   bool validate_only = false;
+  bool certs = false;
   for (const auto& a : args) {
+    if (a == "certs") certs = true;
     if (a == "version" || a == "--version") {
       std::printf("Version:      %s\nCodename:     turnpike\n", TURNPIKE_VERSION);
       return 0;
@@ -86,13 +90,21 @@ int main(int argc, char** argv) {
     }
     if (a == "--validate" || a == "--validate=true") validate_only = true;
   }
-  auto loaded = config::load_static_config(args, config::current_environment());
+  config::StaticLoadOptions load_options;
+  load_options.skip_args.push_back("certs");
+  auto loaded = config::load_static_config(args, config::current_environment(), load_options);
   if (!loaded) {
     std::fprintf(stderr, "turnpike: invalid static configuration: %s\n",
                  loaded.error().message.c_str());
     return 1;
   }
   if (validate_only) return validate(*loaded);
+  if (certs) {
+    std::string report;
+    int rc = acme::print_certificates(loaded->config, report);
+    std::fputs(report.c_str(), stdout);
+    return rc;
+  }
 
   log::Options lo;
   lo.level = loaded->config.log.level;

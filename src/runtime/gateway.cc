@@ -125,8 +125,6 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   tls::TlsManagerOptions tls_options;
   tls_options.served_alpn = entrypoint::served_alpn_protocols();
   g->tls_ = std::make_unique<tls::TlsManager>(std::move(tls_options));
-  // A certificate resolver changed its certificates: rebuild with them.
-  g->tls_->set_on_change([gw = g.get()] { gw->apply(); });
   g->build_options_.tls = g->tls_.get();
   g->build_options_.entrypoints = g->ep_order_;
   g->build_options_.workers = n;
@@ -135,6 +133,16 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   g->build_options_.default_tcp_transport = g->cfg_.tcp_servers_transport;
   g->build_options_.rule_cache = &g->rule_cache_;
   g->build_options_.health = &g->health_registry_;
+
+  // Certificate resolvers: stored certificates are published before anything is served (the
+  // first snapshot below already holds them).
+  g->acme_ = std::make_unique<acme::CertificateResolvers>(g->cfg_, g->control_.get_executor(),
+                                                          g->acme_hooks());
+  g->build_options_.internal_routes = g->acme_->internal_routes();
+  g->acme_->start();
+  // From now on a resolver's new certificates are served by a rebuild (existing connections keep
+  // the certificate they were established with).
+  g->tls_->set_on_change([gw = g.get()] { gw->schedule_apply(); });
 
   // Until a provider publishes, workers serve an empty configuration (404 everywhere).
   auto empty = config::build_snapshot(config::DynamicConfig{}, g->build_options_, 0);
@@ -228,6 +236,77 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
   // snapshot.
 }
 
+acme::ResolverHooks Gateway::acme_hooks() {
+  acme::ResolverHooks hooks;
+  tls::TlsManager* tls = tls_.get();
+  hooks.on_certificates = [this](const std::string& resolver,
+                                 const std::vector<acme::StoredCertificate>& certs) {
+    publish_resolver_certificates(resolver, certs);
+  };
+  // Traefik skips names a served certificate already covers: user certificates (tls.certificates)
+  // and other resolvers' ones. The current TLS state is the one just built for the configuration
+  // the resolvers are evaluating (apply() builds before calling on_configuration).
+  hooks.covered_elsewhere = [tls](std::string_view domain) {
+    const auto& current = tls->current();
+    return current && current->store().covers(domain);
+  };
+  // TLS-ALPN-01: the RFC 8737 certificate answers handshakes offering acme-tls/1 for the name on
+  // every entrypoint at once, without a rebuild (ChallengeCertificates is thread-safe).
+  hooks.tls_alpn.put = [tls](const std::string& domain, const acme::PemPair& pem) -> Result<void> {
+    auto cert = tls::Certificate::from_pem(pem.cert, pem.key);
+    if (!cert) return cert.error().prefixed("TLS-ALPN-01 certificate for " + domain);
+    tls->challenges().put(domain, *cert);
+    return {};
+  };
+  hooks.tls_alpn.remove = [tls](const std::string& domain) { tls->challenges().remove(domain); };
+  return hooks;
+}
+
+void Gateway::publish_resolver_certificates(const std::string& resolver,
+                                            const std::vector<acme::StoredCertificate>& certs) {
+  // Parsed once per content: an unchanged certificate keeps its object, so the TLS manager sees
+  // only real changes (a renewal of one certificate among fifty rebuilds nothing for the rest).
+  auto& cache = resolver_cert_cache_[resolver];
+  std::map<std::string, tls::CertificatePtr> next;
+  std::vector<tls::CertificatePtr> parsed;
+  for (const auto& c : certs) {
+    std::string key = c.certificate;
+    key.push_back('\0');
+    key += c.key;
+    tls::CertificatePtr cert;
+    if (auto it = cache.find(key); it != cache.end()) {
+      cert = it->second;
+    } else {
+      auto loaded = tls::Certificate::from_pem(c.certificate, c.key);
+      if (!loaded) {
+        log::get("acme")->error("resolver {}: the certificate for {} cannot be served: {}",
+                                resolver, c.main, loaded.error().message);
+        continue;
+      }
+      cert = *loaded;
+    }
+    next.emplace(std::move(key), cert);
+    parsed.push_back(std::move(cert));
+  }
+  cache = std::move(next);
+  log::get("acme")->debug("resolver {}: serving {} certificate(s)", resolver, parsed.size());
+  tls_->set_resolver_certificates(resolver, std::move(parsed));
+}
+
+void Gateway::schedule_apply() {
+  if (apply_pending_) return;
+  apply_pending_ = true;
+  // Posted, not run inside the resolver's callback: certificates that arrive together are served
+  // by one rebuild.
+  asio::post(control_, [this] {
+    apply_pending_ = false;
+    // Before the first provider configuration there is nothing to rebuild: that configuration's
+    // build takes the resolvers' certificates anyway.
+    if (shutting_down_ || (generation_ == 0 && !providers_.empty())) return;
+    apply();
+  });
+}
+
 // Builds and posts a snapshot from the providers' last good configurations (after a provider
 // change, or when the TLS manager's certificates changed).
 void Gateway::apply() {
@@ -263,6 +342,7 @@ void Gateway::apply() {
   logger->info("configuration {}: merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
                ms(t_merge - started), ms(t_build - t_merge));
   for (auto& w : workers_) w->post_snapshot(snapshot);
+  if (acme_) acme_->on_configuration(dyn, ep_order_);
   auto errors = config::collect_errors(dyn, *snapshot);
   for (const auto& e : errors) logger->error("{}", e);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
@@ -291,6 +371,7 @@ void Gateway::begin_shutdown() {
   log::get("gateway")->info("shutting down: draining for up to {} ms",
                             std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
   for (auto& p : providers_) p->stop();
+  if (acme_) acme_->stop();
   tls_->stop();
   shutdown_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(accept_grace + grace);
   shutdown_timer_ = std::make_unique<asio::steady_timer>(control_);

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "acme/manager.h"
 #include "config/builder.h"
 #include "config/static_config.h"
 #include "entrypoint/entrypoint_options.h"
@@ -39,6 +40,12 @@ class Gateway {
   void rebuild(const std::map<std::string, provider::Aggregator::Tree>& trees);
   // Builds and posts a snapshot from the providers' last good configurations.
   void apply();
+  // apply() soon on the control thread, once for any number of calls before it runs.
+  void schedule_apply();
+  // Certificate resolvers -> TLS serving (certificates, coverage, TLS-ALPN-01 challenges).
+  acme::ResolverHooks acme_hooks();
+  void publish_resolver_certificates(const std::string& resolver,
+                                     const std::vector<acme::StoredCertificate>& certs);
   void begin_shutdown();
   void check_drained();
 
@@ -56,13 +63,18 @@ class Gateway {
   std::unique_ptr<observability::AccessLog> access_log_;
   std::unique_ptr<provider::Aggregator> aggregator_;
   std::vector<std::unique_ptr<provider::Provider>> providers_;
+  // After control_: destroyed first, it joins the ACME threads, which post to control_.
+  std::unique_ptr<acme::CertificateResolvers> acme_;
   config::BuildOptions build_options_;
   config::RuleCache rule_cache_;
   std::map<std::string, config::DynamicConfig> last_good_;  // decoded, per provider
   // The tree each provider's entry in last_good_ was decoded from (or that was last rejected):
   // an unchanged pointer means an unchanged provider, which is not decoded again.
   std::map<std::string, provider::Aggregator::Tree> decoded_trees_;
+  // Per resolver: the served certificates by PEM content (certificate and key).
+  std::map<std::string, std::map<std::string, tls::CertificatePtr>> resolver_cert_cache_;
   uint64_t generation_ = 0;
+  bool apply_pending_ = false;
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_{};
   std::unique_ptr<boost::asio::steady_timer> shutdown_timer_;

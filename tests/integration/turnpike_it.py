@@ -294,13 +294,16 @@ class Gateway:
         return time.monotonic()
 
     def start(self, ready: tuple[str, str] | None = None, args: list[str] | None = None,
-              timeout: float = 15.0) -> "Gateway":
+              timeout: float = 15.0, env: dict | None = None) -> "Gateway":
         """Start the binary and wait until every entrypoint accepts connections and, when
-        `ready` = (host, path) is given, until that route answers something other than 404."""
+        `ready` = (host, path) is given, until that route answers something other than 404.
+        `env` adds environment variables (DNS provider settings)."""
         self.ready, self.args = ready, args
+        self.extra_env = env if env is not None else getattr(self, "extra_env", None)
         cmd = [str(self.binary), f"--configFile={self.static_path}"] + (args or [])
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("TURNPIKE_", "TRAEFIK_"))}
+        env.update(self.extra_env or {})
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, cwd=self.workdir)
@@ -372,6 +375,15 @@ class Gateway:
 
     def signal(self, sig) -> None:
         self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL (a crash): no shutdown code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self in RUNNING_GATEWAYS:
+            RUNNING_GATEWAYS.remove(self)
+        self._log.close()
 
     def stop(self, timeout: float = 15.0) -> int | None:
         if self.proc is None:

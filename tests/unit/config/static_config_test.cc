@@ -10,6 +10,7 @@ namespace turnpike::config {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -260,7 +261,7 @@ TEST(StaticConfig, UnsupportedSectionsAreWarnings) {
               "ping: {}\n"
               "metrics: false\n"
               "certificatesResolvers:\n"
-              "  le: {acme: {email: a@b.c}}\n"
+              "  ts: {tailscale: {}}\n"
               "providers:\n"
               "  docker: {}\n"
               "entryPoints:\n"
@@ -271,10 +272,73 @@ TEST(StaticConfig, UnsupportedSectionsAreWarnings) {
   EXPECT_THAT(warnings,
               ElementsAre("turnpike.yml:14: entryPoints.web.http3: not supported yet, ignored",
                           "turnpike.yml:10: providers.docker: not supported yet, ignored",
+                          "turnpike.yml:8: certificatesResolvers.ts.tailscale: not supported yet, ignored",
                           "turnpike.yml:1: global: not supported yet, ignored",
                           "turnpike.yml:3: api: not supported yet, ignored",
-                          "turnpike.yml:5: ping: not supported yet, ignored",
-                          "turnpike.yml:7: certificatesResolvers: not supported yet, ignored"));
+                          "turnpike.yml:5: ping: not supported yet, ignored"));
+}
+
+TEST(StaticConfig, AcmeResolverDefaultsAndOptions) {
+  auto cfg = decode_yaml("entryPoints:\n"
+                         "  web: {address: ':80'}\n"
+                         "certificatesResolvers:\n"
+                         "  le:\n"
+                         "    acme:\n"
+                         "      email: a@b.c\n"
+                         "      httpChallenge: {entryPoint: web}\n"
+                         "  dns:\n"
+                         "    acme:\n"
+                         "      email: a@b.c\n"
+                         "      caServer: https://ca/dir\n"
+                         "      storage: /var/dns.json\n"
+                         "      keyType: ec384\n"
+                         "      eab: {kid: k1, hmacEncoded: c2VjcmV0}\n"
+                         "      certificatesDuration: 168\n"
+                         "      preferredChain: ISRG Root X1\n"
+                         "      caCertificates: [/a.pem, /b.pem]\n"
+                         "      caServerName: ca.internal\n"
+                         "      clientTimeout: 10s\n"
+                         "      insecureStoragePermissions: true\n"
+                         "      dnsChallenge:\n"
+                         "        provider: rfc2136\n"
+                         "        resolvers: [127.0.0.1:5353]\n"
+                         "        propagation: {delayBeforeChecks: 2s, disableANSChecks: true}\n");
+  ASSERT_EQ(cfg.certificates_resolvers.size(), 2u);
+  const auto& le = *cfg.certificates_resolvers.at("le").acme;
+  EXPECT_EQ(le.ca_server, "https://acme-v02.api.letsencrypt.org/directory");
+  EXPECT_EQ(le.storage, "acme.json");
+  EXPECT_EQ(le.key_type, "RSA4096");
+  EXPECT_EQ(le.certificates_duration, 2160);
+  ASSERT_TRUE(le.http_challenge);
+  EXPECT_EQ(le.http_challenge->entry_point, "web");
+  const auto& dns = *cfg.certificates_resolvers.at("dns").acme;
+  EXPECT_EQ(dns.key_type, "EC384");
+  ASSERT_TRUE(dns.eab);
+  EXPECT_EQ(dns.eab->kid, "k1");
+  EXPECT_EQ(dns.certificates_duration, 168);
+  EXPECT_EQ(dns.preferred_chain, "ISRG Root X1");
+  EXPECT_THAT(dns.ca_certificates, ElementsAre("/a.pem", "/b.pem"));
+  EXPECT_EQ(dns.client_timeout, 10s);
+  EXPECT_TRUE(dns.insecure_storage_permissions);
+  ASSERT_TRUE(dns.dns_challenge);
+  EXPECT_EQ(dns.dns_challenge->provider, "rfc2136");
+  EXPECT_EQ(dns.dns_challenge->delay_before_checks, 2s);
+  EXPECT_TRUE(dns.dns_challenge->disable_ans_checks);
+}
+
+TEST(StaticConfig, AcmeResolverErrors) {
+  EXPECT_THAT(decode_error("entryPoints: {web: {address: ':80'}}\n"
+                           "certificatesResolvers: {le: {acme: {email: a@b.c, keyType: RSA1024,\n"
+                           "  httpChallenge: {entryPoint: websecure}}}}\n"),
+              AllOf(HasSubstr("certificatesResolvers.le.acme.keyType: invalid value \"RSA1024\""),
+                    HasSubstr("certificatesResolvers.le.acme.httpChallenge.entryPoint: unknown "
+                              "entry point \"websecure\"")));
+  EXPECT_THAT(decode_error("certificatesResolvers: {le: {acme: {email: a@b.c}}}\n"),
+              HasSubstr("one of httpChallenge, tlsChallenge or dnsChallenge is required"));
+  EXPECT_THAT(decode_error("certificatesResolvers: {le: {acme: {dnsChallenge: {provider: route53}}}}\n"),
+              HasSubstr("unsupported DNS provider \"route53\""));
+  EXPECT_THAT(decode_error("certificatesResolvers: {le: {acme: {tlsChallenge: {}, eab: {kid: x}}}}\n"),
+              HasSubstr("certificatesResolvers.le.acme.eab.hmacEncoded: is required"));
 }
 
 TEST(StaticConfig, ErrorsNameFileLineAndPath) {
