@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""Throughput cost of health checks and sticky sessions, as a ratio to the bare load balancer.
+
+One Turnpike process (one worker, pinned to CPU 1) serves three routers on three ports, each to
+the same two nginx origin servers (CPU 0):
+
+  bare     loadBalancer with two servers
+  health   the same plus an active healthCheck (interval 1s) on both servers
+  sticky   the same plus healthCheck and sticky.cookie; the client sends the cookie it got
+
+wrk (CPU 0, keep-alive, -c50) runs against each router in turn, REPS interleaved repetitions;
+the gateway's CPU time per request comes from /proc. Reports medians and ratios to `bare`.
+
+Usage: bench/lb_features_bench.py TURNPIKE_BINARY [--duration S] [--reps N]
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port, host_header="x", timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(f"GET / HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n".encode())
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"port {port} does not answer 200")
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("turnpike")
+    ap.add_argument("--duration", type=int, default=4)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    for tool in ("nginx", "wrk", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed")
+    work = tempfile.mkdtemp(prefix="lbbench.")
+    os.chmod(work, 0o755)
+    origins = [free_port(), free_port()]
+    servers = "".join(f"  server {{ listen 127.0.0.1:{p}; location / {{ return 200 \"ok\\n\"; }} }}\n"
+                      for p in origins)
+    open(f"{work}/nginx.conf", "w").write(
+        f"worker_processes 1;\ndaemon off;\npid {work}/nginx.pid;\nerror_log {work}/err.log error;\n"
+        f"events {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  keepalive_requests 100000000;\n{servers}}}\n")
+    ports = {"bare": free_port(), "health": free_port(), "sticky": free_port()}
+    eps = "".join(f"  {n}:\n    address: \"127.0.0.1:{p}\"\n" for n, p in ports.items())
+    open(f"{work}/turnpike.yml", "w").write(
+        f"entryPoints:\n{eps}providers:\n  file:\n    filename: \"{work}/dynamic.yml\"\nlog:\n  level: ERROR\n")
+    srv = "".join(f"          - url: \"http://127.0.0.1:{p}\"\n" for p in origins)
+    hc = "        healthCheck:\n          path: /\n          interval: 1s\n"
+    dyn = "http:\n  routers:\n"
+    for n in ports:
+        dyn += f"    {n}:\n      rule: \"PathPrefix(`/`)\"\n      entryPoints: [\"{n}\"]\n      service: {n}\n"
+    dyn += "  services:\n"
+    dyn += f"    bare:\n      loadBalancer:\n        servers:\n{srv}"
+    dyn += f"    health:\n      loadBalancer:\n        servers:\n{srv}{hc}"
+    dyn += f"    sticky:\n      loadBalancer:\n        servers:\n{srv}{hc}        sticky:\n          cookie: {{}}\n"
+    open(f"{work}/dynamic.yml", "w").write(dyn)
+    procs = []
+    try:
+        procs.append(subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", f"{work}/nginx.conf", "-p", work],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+        gw = subprocess.Popen(["taskset", "-c", "1", os.path.abspath(args.turnpike),
+                               f"--configFile={work}/turnpike.yml", "--core.workers=1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+        procs.append(gw)
+        for p in ports.values():
+            wait_http(p)
+        # The sticky cookie the gateway hands out, sent back on every request.
+        out = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null",
+                              f"http://127.0.0.1:{ports['sticky']}/"], capture_output=True, text=True).stdout
+        m = re.search(r"(?im)^set-cookie:\s*([^;\r\n]+)", out)
+        if not m:
+            sys.exit("the sticky service set no cookie:\n" + out)
+        cookie = m.group(1)
+        results = {n: {"rps": [], "us": []} for n in ports}
+        for rep in range(args.reps):
+            for n, p in ports.items():
+                extra = ["-H", f"Cookie: {cookie}"] if n == "sticky" else []
+                before = cpu_ticks(gw.pid)
+                t0 = time.monotonic()
+                o = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c50", f"-d{args.duration}s"] + extra +
+                                   [f"http://127.0.0.1:{p}/"], capture_output=True, text=True).stdout
+                used = (cpu_ticks(gw.pid) - before) / TCK
+                reqs = int(re.search(r"(\d+) requests in", o).group(1))
+                non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", o)
+                if non2xx:
+                    sys.exit(f"{n}: {non2xx.group(1)} non-2xx responses")
+                results[n]["rps"].append(reqs / (time.monotonic() - t0))
+                results[n]["us"].append(used * 1e6 / reqs)
+                print(f"rep{rep + 1} {n:7} {reqs / args.duration:9.0f} req/s "
+                      f"{used * 1e6 / reqs:6.1f} us/req", file=sys.stderr)
+        base_rps = statistics.median(results["bare"]["rps"])
+        base_us = statistics.median(results["bare"]["us"])
+        print("| load balancer | req/s | ratio to bare | gateway CPU µs/req | CPU ratio |")
+        print("|---|---|---|---|---|")
+        for n, r in results.items():
+            rps, us = statistics.median(r["rps"]), statistics.median(r["us"])
+            print(f"| {n} | {rps:,.0f} | {rps / base_rps:.2f} | {us:.1f} | {us / base_us:.2f} |")
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
