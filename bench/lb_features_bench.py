@@ -17,7 +17,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -25,13 +24,9 @@ import sys
 import tempfile
 import time
 
-TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import TCK, cpu_ticks, free_port, stop_all
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(port, host_header="x", timeout=15.0):
@@ -47,11 +42,6 @@ def wait_http(port, host_header="x", timeout=15.0):
         time.sleep(0.1)
     raise TimeoutError(f"port {port} does not answer 200")
 
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def main():
@@ -129,16 +119,7 @@ def main():
             rps, us = statistics.median(r["rps"]), statistics.median(r["us"])
             print(f"| {n} | {rps:,.0f} | {rps / base_rps:.2f} | {us:.1f} | {us / base_us:.2f} |")
     finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_all(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

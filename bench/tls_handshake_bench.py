@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -30,18 +29,14 @@ import sys
 import tempfile
 import time
 
-TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import TCK, cpu_ticks, free_port, stop_all
+
 MODES = {
     "full-tls13": ["-new", "-tls1_3"],
     "full-tls12": ["-new", "-tls1_2"],
     "resumed-tls12": ["-reuse", "-tls1_2"],
 }
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, timeout=10.0):
@@ -54,17 +49,6 @@ def wait_port(port, timeout=10.0):
             time.sleep(0.05)
     raise TimeoutError(f"port {port} not listening")
 
-
-def cpu_ticks(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except FileNotFoundError:
-            pass
-    return total
 
 
 def children(pid):
@@ -211,9 +195,9 @@ def main():
             for mode in MODES:
                 for name in ports:
                     pids = procs[name][1]()
-                    before = cpu_ticks(pids)
+                    before = cpu_ticks(*pids)
                     conns, secs, _ = s_time(ports[name], mode, args.duration)
-                    used = (cpu_ticks(pids) - before) / TCK
+                    used = (cpu_ticks(*pids) - before) / TCK
                     r = results.setdefault(mode, {}).setdefault(name, {"hs": [], "us": []})
                     r["hs"].append(conns / max(secs, 1))
                     r["us"].append(used * 1e6 / max(conns, 1))
@@ -233,16 +217,7 @@ def main():
             with open(args.json, "w") as f:
                 json.dump(summary, f, indent=2)
     finally:
-        for p, _ in procs.values():
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p, _ in procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_all([p for p, _ in procs.values()])
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,0 +1,41 @@
+"""Helpers shared by the Python benchmarks: ports, process CPU time, stopping process groups."""
+import os
+import signal
+import socket
+import subprocess
+
+TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_ticks(*pids):
+    """utime + stime of the processes, in clock ticks (TCK per second); gone processes count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def stop_all(procs):
+    """SIGTERM every process group (each Popen started with start_new_session), then wait;
+    SIGKILL what is still there after 10 s."""
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
