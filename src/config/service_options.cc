@@ -1,6 +1,7 @@
 #include "config/service_options.h"
 
 #include "common/strings.h"
+#include "http/parser.h"
 
 namespace turnpike::config {
 namespace {
@@ -39,7 +40,7 @@ Result<service::StickyCookieOptions> decode_sticky(const Node& node, const std::
   cd.finish();
   // Cookie names are tokens; Traefik replaces other characters with '_'.
   for (char& c : o.name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos))
+    if (!http::is_token_char(c))
       c = '_';
   return finish(dec, errors, std::move(o));
 }
