@@ -24,11 +24,6 @@ bool header_name_equals(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool empty_or_absent(const HeaderMap& h, std::string_view name) {
-  auto v = h.get(name);
-  return !v || v->empty();
-}
-
 // Port of an authority the way Go's net.SplitHostPort finds it ("a:80", "[::1]:80"); empty
 // when there is none.
 std::string_view authority_port(std::string_view a) {
@@ -151,22 +146,31 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
   if (!is_trusted_peer(req, options))
     h.remove_if([](const Header& f) { return is_gateway_owned_header(f.name); });
 
-  if (empty_or_absent(h, "X-Real-Ip"))
-    h.set("X-Real-Ip", ip_text(req.client_addr).view());
+  // The values below are built from checked parts (an IP, a literal, the authority the parser
+  // validated), so an absent field is appended as wire-safe without a second scan of the map; a
+  // present but empty one is replaced.
+  auto fill = [&h](std::string_view name, std::string_view value, bool present) {
+    if (present)
+      h.set(name, value);
+    else
+      h.add_wire_safe(name, value);
+  };
+  if (auto v = h.get("X-Real-Ip"); !v || v->empty())
+    fill("X-Real-Ip", ip_text(req.client_addr).view(), v.has_value());
 
   const bool tls = req.scheme == "https";
-  if (empty_or_absent(h, "X-Forwarded-Proto")) {
+  if (auto v = h.get("X-Forwarded-Proto"); !v || v->empty()) {
     std::string_view proto =
         req.upgrade_websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
-    h.set("X-Forwarded-Proto", proto);
+    fill("X-Forwarded-Proto", proto, v.has_value());
   }
-  if (empty_or_absent(h, "X-Forwarded-Port")) {
+  if (auto v = h.get("X-Forwarded-Port"); !v || v->empty()) {
     std::string_view port = authority_port(req.authority);
     if (port.empty()) {
       auto proto = h.get("X-Forwarded-Proto");
       port = (tls || proto == "https" || proto == "wss") ? "443" : "80";
     }
-    h.set("X-Forwarded-Port", port);
+    fill("X-Forwarded-Port", port, v.has_value());
   }
   if (options.add_x_forwarded_scheme_headers) {
     // Copied: set() may move the string the view points into.
@@ -176,8 +180,8 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
       h.set("X-Scheme", scheme);
     }
   }
-  if (empty_or_absent(h, "X-Forwarded-Host") && !req.authority.empty())
-    h.set("X-Forwarded-Host", req.authority);
+  if (auto v = h.get("X-Forwarded-Host"); (!v || v->empty()) && !req.authority.empty())
+    fill("X-Forwarded-Host", req.authority, v.has_value());
   // RFC 9110 5.3: several fields are one comma-separated list; keep one field, in order.
   if (h.count("X-Forwarded-For") > 1) {
     std::string joined;

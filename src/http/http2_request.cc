@@ -198,7 +198,7 @@ void Http2RequestBuilder::add(std::string_view name, std::string_view value) {
   default:
     break;
   }
-  r.headers.add(name, value);
+  r.headers.add_wire_safe(name, value);
 }
 
 Http2Verdict Http2RequestBuilder::finish(bool end_stream, const PathOptions& path) {

@@ -6,18 +6,26 @@ namespace turnpike::http {
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
   if (size_ < entries_.size()) {
-    entries_[size_].name.assign(name);
-    entries_[size_].value.assign(value);
+    Header& h = entries_[size_];
+    h.name.assign(name);
+    h.value.assign(value);
+    h.wire_safe = false;
   } else {
     entries_.push_back(Header{std::string(name), std::string(value)});
   }
   ++size_;
 }
 
+void HeaderMap::add_wire_safe(std::string_view name, std::string_view value) {
+  add(name, value);
+  entries_[size_ - 1].wire_safe = true;
+}
+
 void HeaderMap::set(std::string_view name, std::string_view value) {
   for (size_t i = 0; i < size_; ++i) {
     if (iequals(entries_[i].name, name)) {
       entries_[i].value.assign(value);
+      entries_[i].wire_safe = false;
       // Remove any later duplicates.
       size_t w = i + 1;
       for (size_t r = i + 1; r < size_; ++r) {
@@ -140,12 +148,18 @@ std::string_view reason_phrase(int status) {
 }
 
 bool is_hop_by_hop(std::string_view n) {
-  static constexpr std::string_view kHop[] = {
-      "connection", "keep-alive",          "proxy-connection", "te",      "transfer-encoding",
-      "upgrade",    "proxy-authorization", "proxy-authenticate", "trailer", "http2-settings"};
-  for (auto h : kHop)
-    if (iequals(n, h)) return true;
-  return false;
+  // Dispatch on the length first: this runs for every field of every request and response.
+  switch (n.size()) {
+    case 2: return iequals(n, "te");
+    case 7: return iequals(n, "upgrade") || iequals(n, "trailer");
+    case 10: return iequals(n, "connection") || iequals(n, "keep-alive");
+    case 14: return iequals(n, "http2-settings");
+    case 16: return iequals(n, "proxy-connection");
+    case 17: return iequals(n, "transfer-encoding");
+    case 18: return iequals(n, "proxy-authenticate");
+    case 19: return iequals(n, "proxy-authorization");
+    default: return false;
+  }
 }
 
 }  // namespace turnpike::http

@@ -17,6 +17,9 @@ namespace turnpike::http {
 struct Header {
   std::string name;   // as received/set (case preserved); compared case-insensitively
   std::string value;  // trimmed of leading/trailing SP/HTAB
+  // The name is a token and the value holds no CR, LF or NUL, so the serialisers copy the field
+  // without checking it again. Only add_wire_safe() sets it: a parser has just validated both.
+  bool wire_safe = false;
 };
 
 // Ordered multimap of header fields. Lookups are linear (header counts are small and this beats
@@ -26,6 +29,9 @@ class HeaderMap {
   using const_iterator = std::vector<Header>::const_iterator;
 
   void add(std::string_view name, std::string_view value);
+  // add() for a field known to be valid on the wire: a token name and no CR, LF or NUL in the
+  // value (a parser has just checked it, or the gateway built it from checked parts).
+  void add_wire_safe(std::string_view name, std::string_view value);
   // Replaces every field named `name` with one field (adds it when absent).
   void set(std::string_view name, std::string_view value);
   // Removes every field named `name`; returns how many were removed.

@@ -336,7 +336,7 @@ ParseResult parse_fields(std::string_view buf, size_t pos, size_t end, const Par
     default:
       break;
     }
-    headers.add(name, value);
+    headers.add_wire_safe(name, value);
   }
   return {};
 }

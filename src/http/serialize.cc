@@ -42,6 +42,14 @@ size_t append_field(std::string& out, std::string_view name, std::string_view va
   return repaired ? 1 : 0;
 }
 
+// append_field for a stored field: one the parser validated is copied as is.
+size_t append_header(std::string& out, const Header& h) {
+  if (!h.wire_safe)
+    return append_field(out, h.name, h.value);
+  out.append(h.name).append(": ").append(h.value).append("\r\n");
+  return 0;
+}
+
 } // namespace
 
 bool append_request_target(std::string& out, std::string_view t) {
@@ -123,8 +131,9 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, s
   } else {
     repaired += append_request_target(out, o.target);
   }
-  out.append(" HTTP/1.1\r\n");
-  repaired += append_field(out, "Host", host);
+  out.append(" HTTP/1.1\r\nHost: ");
+  repaired += append_value(out, host);
+  out.append("\r\n");
 
   bool xff_written = false;
   for (const auto& h : req.headers) {
@@ -142,10 +151,10 @@ size_t serialize_request_head(const Request& req, const RequestHeadOptions& o, s
       out.append("\r\n");
       continue;
     }
-    repaired += append_field(out, h.name, h.value);
+    repaired += append_header(out, h);
   }
   if (req.append_x_forwarded_for && !xff_written)
-    append_field(out, "X-Forwarded-For", peer.view());
+    out.append("X-Forwarded-For: ").append(peer.view()).append("\r\n");
 
   BodyFraming framing = o.framing;
   uint64_t length = o.content_length;
@@ -179,7 +188,7 @@ size_t serialize_response_head(const Response& resp, const ResponseHeadOptions& 
       continue;
     if (close && iequals(h.name, "connection"))
       continue;
-    repaired += append_field(out, h.name, h.value);
+    repaired += append_header(out, h);
   }
   if (date)
     out.append("Date: ").append(http_date()).append("\r\n");

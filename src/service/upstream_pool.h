@@ -42,6 +42,8 @@ struct UpstreamConnection {
   http::Response response;    // response head being read (capacity reused)
   uint64_t requests = 0;      // requests served on this connection
   bool timed_out = false;     // set by the deadline before it closes the socket
+  // While idle in a pool: that pool's count of its connections closed by their deadline.
+  size_t* closed_in_pool = nullptr;
 };
 
 class UpstreamPool {
@@ -66,8 +68,16 @@ class UpstreamPool {
   static constexpr Clock::duration kOverflowLinger = std::chrono::seconds(1);
   static constexpr size_t kOverflowFactor = 4;
 
+  struct IdleList {
+    std::vector<std::unique_ptr<UpstreamConnection>> conns;  // oldest first
+    // How many of `conns` their idle deadline has closed: put() sweeps only when there are
+    // some, instead of scanning a list of hundreds on every return during a burst.
+    size_t closed = 0;
+  };
+
   DeadlineScanner& scanner_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  // Node-based: a connection keeps a pointer to its list's `closed` counter while idle.
+  std::unordered_map<std::string, IdleList> idle_;
 };
 
 }  // namespace turnpike::service

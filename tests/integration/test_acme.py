@@ -298,17 +298,23 @@ def test_kill9_during_issuance_keeps_storage_valid(env, pebble, tmp_path):
     routers = {"a": tls_router("keep.example.test"), "b": tls_router("crash.example.test")}
     before = pebble.orders()
     rnd = random.Random(4)
+    # A kill in the middle of a write leaves its temporary file behind (the rename never
+    # happened); the next start must remove it.
+    leftovers: list = []
     for i in range(10):
         gw = acme_gateway(env, pebble, storage, routers)
         rig.wait_for(lambda: "configuration 1 applied" in gw.log(), 10, "configuration applied")
+        assert not [p for p in leftovers if p.exists()], leftovers
         time.sleep(rnd.uniform(0.0, 0.25))
         gw.kill()
         data = rig.read_store(storage)  # always parses
         assert stat.S_IMODE(storage.stat().st_mode) == 0o600
         certs = {c["domain"]["main"]: c for c in data["le"]["Certificates"]}
         assert certs["keep.example.test"]["certificate"] == kept["certificate"]
-        assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+        leftovers = [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     gw = acme_gateway(env, pebble, storage, routers)
+    rig.wait_for(lambda: "configuration 1 applied" in gw.log(), 10, "configuration applied")
+    assert not [p for p in leftovers if p.exists()], leftovers
     rig.wait_certificate(storage, "le", "crash.example.test", timeout=120, gateway=gw)
     # Orders resumed from storage or found again through the account's order list: at most one
     # order beyond the one that a run without crashes would have made.
