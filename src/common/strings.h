@@ -2,6 +2,7 @@
 // Small string helpers used on both planes. Pure functions, thread-safe.
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,9 +12,30 @@ namespace turnpike {
 
 inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
 
+// Lower-cases the ASCII letters of eight bytes at once (other bytes, non-ASCII included, are
+// unchanged): a byte gets 0x20 added when it lies in 'A'..'Z'.
+inline uint64_t ascii_lower8(uint64_t x) {
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  uint64_t low7 = x & ~kHigh;
+  uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full;  // high bit set when the byte >= 'A'
+  uint64_t gt_z = low7 + 0x2525252525252525ull;  // high bit set when the byte > 'Z'
+  uint64_t upper = (ge_a ^ gt_z) & ~x & kHigh;
+  return x | (upper >> 2);
+}
+
+// ASCII case-insensitive equality. Header names are compared on every request (lookups,
+// hop-by-hop stripping, framing fields), so eight bytes are compared at a time.
 inline bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (ascii_lower8(x) != ascii_lower8(y)) return false;
+  }
+  for (; i < n; ++i)
     if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
 }
