@@ -1,0 +1,451 @@
+// Redis with hiredis (Debian 12: 0.14, blocking API, no TLS).
+//
+// Operations take a connection from a small pool (one per concurrent caller), run one command
+// and give it back; a connection that failed is dropped, and a pooled connection that turns out
+// dead (the server restarted) is replaced once before the operation fails with kUnavailable.
+// The compare operations are Lua scripts, atomic on the server. A watch is PSUBSCRIBE to the
+// keyspace notifications of the prefix on a connection of its own; it enables the notification
+// classes it needs (K, g, $, x, e) with CONFIG SET when the server allows it.
+
+#include <poll.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <hiredis/hiredis.h>
+
+#include "common/log.h"
+#include "kv/kv.h"
+#include "kv/kv_internal.h"
+
+namespace turnpike::kv {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const std::shared_ptr<spdlog::logger>& logger() {
+  static auto l = log::get("kv");
+  return l;
+}
+
+// Refresh / compare-and-delete: only when the key still holds the caller's value.
+constexpr const char* kRefreshScript =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+constexpr const char* kCompareDeleteScript =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('del', KEYS[1]) else return 0 end";
+
+struct Reply {
+  int type = REDIS_REPLY_NIL;
+  std::string str;
+  long long integer = 0;
+  std::vector<Reply> elements;
+
+  static Reply from(const redisReply* r) {
+    Reply out;
+    out.type = r->type;
+    out.integer = r->integer;
+    if (r->str) out.str.assign(r->str, r->len);
+    for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(from(r->element[i]));
+    return out;
+  }
+};
+
+struct ContextDeleter {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+using Context = std::unique_ptr<redisContext, ContextDeleter>;
+
+timeval to_timeval(Duration d) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+}
+
+// "*", "?", "[", "]" and "\" are glob characters in PSUBSCRIBE and SCAN MATCH patterns.
+std::string glob_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::pair<std::string, int> split_endpoint(const std::string& e) {
+  auto colon = e.rfind(':');
+  if (colon == std::string::npos) return {e, 6379};
+  try {
+    return {e.substr(0, colon), std::stoi(e.substr(colon + 1))};
+  } catch (...) {
+    return {e, 6379};
+  }
+}
+
+class RedisClient final : public Client {
+ public:
+  explicit RedisClient(RedisOptions options) : options_(std::move(options)) {}
+  ~RedisClient() override {
+    stopped_ = true;
+    async_pool_.join();
+  }
+
+  std::string describe() const override {
+    std::string out = "redis ";
+    for (size_t i = 0; i < options_.endpoints.size(); ++i) {
+      if (i) out += ',';
+      out += options_.endpoints[i];
+    }
+    return out + "/" + std::to_string(options_.db);
+  }
+
+  KvResult<std::optional<std::string>> get(std::string_view key) override {
+    auto r = command({"GET", std::string(key)});
+    if (!r) return r.error();
+    if (r->type == REDIS_REPLY_NIL) return std::optional<std::string>{};
+    if (r->type != REDIS_REPLY_STRING) return protocol("GET");
+    return std::optional<std::string>(std::move(r->str));
+  }
+
+  KvResult<std::vector<Entry>> list(std::string_view prefix) override {
+    std::vector<std::string> keys;
+    std::string cursor = "0";
+    std::string pattern = glob_escape(prefix) + "*";
+    do {
+      auto r = command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      if (!r) return r.error();
+      if (r->type != REDIS_REPLY_ARRAY || r->elements.size() != 2) return protocol("SCAN");
+      cursor = r->elements[0].str;
+      for (auto& k : r->elements[1].elements) keys.push_back(std::move(k.str));
+    } while (cursor != "0");
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    std::vector<Entry> out;
+    constexpr size_t kBatch = 256;
+    for (size_t i = 0; i < keys.size(); i += kBatch) {
+      std::vector<std::string> argv{"MGET"};
+      size_t end = std::min(keys.size(), i + kBatch);
+      argv.insert(argv.end(), keys.begin() + static_cast<ptrdiff_t>(i),
+                  keys.begin() + static_cast<ptrdiff_t>(end));
+      auto r = command(argv);
+      if (!r) return r.error();
+      if (r->type != REDIS_REPLY_ARRAY || r->elements.size() != end - i) return protocol("MGET");
+      for (size_t j = i; j < end; ++j) {
+        auto& v = r->elements[j - i];
+        if (v.type == REDIS_REPLY_STRING)  // nil: deleted since SCAN saw it
+          out.push_back(Entry{keys[j], std::move(v.str)});
+      }
+    }
+    return out;
+  }
+
+  KvResult<void> put(std::string_view key, std::string_view value) override {
+    auto r = command({"SET", std::string(key), std::string(value)});
+    if (!r) return r.error();
+    return {};
+  }
+
+  KvResult<bool> erase(std::string_view key) override {
+    auto r = command({"DEL", std::string(key)});
+    if (!r) return r.error();
+    return r->integer > 0;
+  }
+
+  KvResult<bool> put_if_absent(std::string_view key, std::string_view value,
+                               std::chrono::milliseconds ttl) override {
+    std::vector<std::string> argv{"SET", std::string(key), std::string(value), "NX"};
+    if (ttl.count() > 0) {
+      argv.push_back("PX");
+      argv.push_back(std::to_string(ttl.count()));
+    }
+    auto r = command(argv);
+    if (!r) return r.error();
+    return r->type == REDIS_REPLY_STATUS;  // +OK; nil when the key exists
+  }
+
+  KvResult<bool> refresh(std::string_view key, std::string_view value,
+                         std::chrono::milliseconds ttl) override {
+    auto r = command({"EVAL", kRefreshScript, "1", std::string(key), std::string(value),
+                      std::to_string(std::max<int64_t>(1, ttl.count()))});
+    if (!r) return r.error();
+    return r->integer == 1;
+  }
+
+  KvResult<bool> compare_and_delete(std::string_view key, std::string_view value) override {
+    auto r = command({"EVAL", kCompareDeleteScript, "1", std::string(key), std::string(value)});
+    if (!r) return r.error();
+    return r->integer == 1;
+  }
+
+  std::unique_ptr<Watch> watch(std::string prefix,
+                               std::function<void(const WatchEvent&)> callback) override;
+
+  // A new connection (AUTH and SELECT done) to the first endpoint that accepts one.
+  KvResult<Context> connect() {
+    std::string last;
+    for (const auto& e : options_.endpoints) {
+      auto [host, port] = split_endpoint(e);
+      Context c(redisConnectWithTimeout(host.c_str(), port, to_timeval(options_.timeout)));
+      if (!c || c->err) {
+        last = e + ": " + (c ? c->errstr : "out of memory");
+        continue;
+      }
+      redisSetTimeout(c.get(), to_timeval(options_.timeout));
+      redisEnableKeepAlive(c.get());
+      if (!options_.password.empty()) {
+        std::vector<std::string> auth{"AUTH"};
+        if (!options_.username.empty()) auth.push_back(options_.username);
+        auth.push_back(options_.password);
+        auto r = run(c.get(), auth);
+        if (!r) {
+          if (r.error().kind == KvErrorKind::kRejected)
+            return KvError{KvErrorKind::kRejected, describe() + ": AUTH: " + r.error().message};
+          last = e + ": " + r.error().message;
+          continue;
+        }
+      }
+      if (options_.db != 0) {
+        auto r = run(c.get(), {"SELECT", std::to_string(options_.db)});
+        if (!r) {
+          if (r.error().kind == KvErrorKind::kRejected)
+            return KvError{KvErrorKind::kRejected, describe() + ": SELECT: " + r.error().message};
+          last = e + ": " + r.error().message;
+          continue;
+        }
+      }
+      return c;
+    }
+    return KvError{KvErrorKind::kUnavailable, describe() + ": unavailable: " + last};
+  }
+
+  // One command on connection `c`. Transport failures are kUnavailable (and leave `c` unusable),
+  // error replies kRejected.
+  static KvResult<Reply> run(redisContext* c, const std::vector<std::string>& argv) {
+    std::vector<const char*> args;
+    std::vector<size_t> lens;
+    for (const auto& a : argv) {
+      args.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* raw = static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data()));
+    if (!raw) return KvError{KvErrorKind::kUnavailable, c->errstr[0] ? c->errstr : "connection lost"};
+    Reply r = Reply::from(raw);
+    freeReplyObject(raw);
+    if (r.type == REDIS_REPLY_ERROR) return KvError{KvErrorKind::kRejected, r.str};
+    return r;
+  }
+
+  const RedisOptions& options() const { return options_; }
+
+ protected:
+  void run_detached(std::function<void()> job) override {
+    boost::asio::post(async_pool_, std::move(job));
+  }
+
+ private:
+  KvError protocol(std::string_view what) const {
+    return KvError{KvErrorKind::kProtocol, describe() + ": unexpected reply to " + std::string(what)};
+  }
+
+  // `argv` on a pooled connection; a dead pooled connection is replaced once.
+  KvResult<Reply> command(const std::vector<std::string>& argv) {
+    if (stopped_) return KvError{KvErrorKind::kStopped, describe() + ": stopped"};
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      Context c;
+      bool pooled = false;
+      {
+        std::lock_guard lock(mu_);
+        if (!idle_.empty()) {
+          c = std::move(idle_.back());
+          idle_.pop_back();
+          pooled = true;
+        }
+      }
+      if (!c) {
+        auto fresh = connect();
+        if (!fresh) return fresh.error();
+        c = std::move(*fresh);
+      }
+      auto r = run(c.get(), argv);
+      if (!r && r.error().unavailable()) {
+        if (pooled) continue;  // a connection from before a server restart: try a new one
+        return KvError{KvErrorKind::kUnavailable, describe() + ": " + r.error().message};
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (idle_.size() < kMaxIdle) idle_.push_back(std::move(c));
+      }
+      if (!r) return KvError{r.error().kind, describe() + ": " + argv[0] + ": " + r.error().message};
+      return r;
+    }
+    return KvError{KvErrorKind::kUnavailable, describe() + ": unavailable"};
+  }
+
+  static constexpr size_t kMaxIdle = 8;
+
+  RedisOptions options_;
+  std::atomic<bool> stopped_{false};
+  std::mutex mu_;
+  std::vector<Context> idle_;
+  boost::asio::thread_pool async_pool_{2};
+};
+
+// The keyspace notification classes a watch needs: K (keyspace channel), g (del, expire...),
+// $ (string commands), x (expired), e (evicted).
+constexpr std::string_view kNotifyClasses = "Kg$xe";
+
+class RedisWatch final : public ThreadedWatch {
+ public:
+  RedisWatch(RedisClient& client, std::string prefix, std::function<void(const WatchEvent&)> callback)
+      : ThreadedWatch(std::move(prefix), std::move(callback)), client_(client) {
+    launch();
+  }
+  ~RedisWatch() override { stop(); }
+
+ private:
+  void run() override {
+    Backoff backoff;
+    while (!stopped_) {
+      bool established = false;
+      auto r = session(established, backoff);
+      if (stopped_) break;
+      if (established) callback_(WatchEvent{WatchEvent::Type::kLost, {}, {}});
+      if (!r)
+        logger()->warn("{}: watch on \"{}\" interrupted: {}", client_.describe(), prefix_,
+                       r.error().message);
+      pause(backoff.next());
+    }
+  }
+
+  void enable_notifications(redisContext* c) {
+    auto current = RedisClient::run(c, {"CONFIG", "GET", "notify-keyspace-events"});
+    std::string flags;
+    if (current && current->elements.size() == 2) flags = current->elements[1].str;
+    bool all = flags.find('A') != std::string::npos;
+    std::string wanted = flags;
+    for (char f : kNotifyClasses)
+      if (wanted.find(f) == std::string::npos && !(all && f != 'K')) wanted.push_back(f);
+    if (wanted == flags) return;
+    auto set = RedisClient::run(c, {"CONFIG", "SET", "notify-keyspace-events", wanted});
+    if (!set && !warned_) {
+      warned_ = true;
+      logger()->warn("{}: cannot enable keyspace notifications ({}): set notify-keyspace-events "
+                     "to include \"{}\" on the server, or changes are not followed",
+                     client_.describe(), set.error().message, kNotifyClasses);
+    }
+  }
+
+  // One subscription: connect, subscribe, deliver messages until the connection breaks or stop.
+  KvResult<void> session(bool& established, Backoff& backoff) {
+    auto conn = client_.connect();
+    if (!conn) return conn.error();
+    redisContext* c = conn->get();
+    enable_notifications(c);
+    std::string channel_prefix = "__keyspace@" + std::to_string(client_.options().db) + "__:";
+    std::string pattern = channel_prefix + glob_escape(prefix_) + "*";
+    const char* argv[] = {"PSUBSCRIBE", pattern.c_str()};
+    size_t lens[] = {10, pattern.size()};
+    if (redisAppendCommandArgv(c, 2, argv, lens) != REDIS_OK)
+      return KvError{KvErrorKind::kUnavailable, c->errstr};
+    int done = 0;
+    while (!done)
+      if (redisBufferWrite(c, &done) != REDIS_OK) return KvError{KvErrorKind::kUnavailable, c->errstr};
+    auto last_data = Clock::now();
+    auto last_ping = Clock::now();
+    constexpr auto kPingEvery = std::chrono::seconds(5);
+    constexpr auto kDeadAfter = std::chrono::seconds(15);
+    while (!stopped_) {
+      // Replies already read.
+      for (;;) {
+        void* raw = nullptr;
+        if (redisGetReplyFromReader(c, &raw) != REDIS_OK)
+          return KvError{KvErrorKind::kProtocol, c->errstr};
+        if (!raw) break;
+        Reply r = Reply::from(static_cast<redisReply*>(raw));
+        freeReplyObject(raw);
+        if (r.type != REDIS_REPLY_ARRAY || r.elements.empty()) continue;
+        const std::string& kind = r.elements[0].str;
+        if (kind == "psubscribe") {
+          established = true;
+          backoff.reset();
+          callback_(WatchEvent{WatchEvent::Type::kReset, {}, {}});
+        } else if (kind == "pmessage" && r.elements.size() == 4) {
+          const std::string& ch = r.elements[2].str;
+          if (ch.compare(0, channel_prefix.size(), channel_prefix) != 0) continue;
+          deliver(ch.substr(channel_prefix.size()), r.elements[3].str);
+        }
+      }
+      pollfd p{c->fd, POLLIN, 0};
+      int n = ::poll(&p, 1, 200);
+      auto now = Clock::now();
+      if (n > 0) {
+        if (redisBufferRead(c) != REDIS_OK)
+          return KvError{KvErrorKind::kUnavailable, c->errstr[0] ? c->errstr : "connection lost"};
+        last_data = now;
+        continue;
+      }
+      if (now - last_data > kDeadAfter)
+        return KvError{KvErrorKind::kUnavailable, "no reply to PING"};
+      if (now - last_ping > kPingEvery) {
+        // Allowed in subscribed mode; its reply proves the connection is alive.
+        const char* ping[] = {"PING"};
+        size_t plen[] = {4};
+        redisAppendCommandArgv(c, 1, ping, plen);
+        int wdone = 0;
+        while (!wdone)
+          if (redisBufferWrite(c, &wdone) != REDIS_OK)
+            return KvError{KvErrorKind::kUnavailable, c->errstr};
+        last_ping = now;
+      }
+    }
+    return {};
+  }
+
+  void deliver(std::string key, const std::string& event) {
+    if (event == "expire" || event == "pexpire") return;  // a time to live renewed: same value
+    if (event == "del" || event == "expired" || event == "evicted") {
+      callback_(WatchEvent{WatchEvent::Type::kDelete, std::move(key), {}});
+      return;
+    }
+    // Notifications carry no value: read it (nil when it changed again since).
+    auto v = client_.get(key);
+    if (!v) {
+      logger()->warn("{}: watch: reading \"{}\": {}", client_.describe(), key, v.error().message);
+      return;  // the connection is likely going: the kReset after reconnecting re-reads all
+    }
+    if (*v)
+      callback_(WatchEvent{WatchEvent::Type::kPut, std::move(key), std::move(**v)});
+    else
+      callback_(WatchEvent{WatchEvent::Type::kDelete, std::move(key), {}});
+  }
+
+  RedisClient& client_;
+  bool warned_ = false;
+};
+
+std::unique_ptr<Watch> RedisClient::watch(std::string prefix,
+                                          std::function<void(const WatchEvent&)> callback) {
+  return std::make_unique<RedisWatch>(*this, std::move(prefix), std::move(callback));
+}
+
+}  // namespace
+
+KvResult<std::unique_ptr<Client>> make_redis_client(RedisOptions options) {
+  if (options.endpoints.empty())
+    return KvError{KvErrorKind::kRejected, "redis: endpoints: at least one is required"};
+  if (options.tls)
+    return KvError{KvErrorKind::kRejected,
+                   "redis: tls: not supported: Debian 12's hiredis (0.14) has no TLS; use a TLS "
+                   "tunnel (stunnel) or etcd"};
+  if (options.db < 0) return KvError{KvErrorKind::kRejected, "redis: db: must be >= 0"};
+  return std::unique_ptr<Client>(std::make_unique<RedisClient>(std::move(options)));
+}
+
+}  // namespace turnpike::kv

@@ -1,0 +1,429 @@
+// The kv clients against the real stores: an etcd 3.4 and a redis-server started by the test on
+// kernel-chosen ports (testrig.md section 4). Each test runs on both backends; a backend whose
+// server binary is missing is skipped (scripts/install-deps.sh test installs them).
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "kv/kv.h"
+#include "kv/kv_internal.h"
+
+namespace turnpike::kv {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+int free_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(int port) {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(s);
+  return ok;
+}
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+// A store process; killed (by its PID) when destroyed.
+class Server {
+ public:
+  virtual ~Server() { stop(); }
+  virtual std::unique_ptr<Client> client(std::vector<std::string> endpoints = {}) = 0;
+  virtual std::string name() const = 0;
+  virtual void start() = 0;
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  void stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+
+ protected:
+  void spawn(const std::vector<std::string>& args, const fs::path& log) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    ASSERT_EQ(posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), environ), 0) << args[0];
+    posix_spawn_file_actions_destroy(&fa);
+    ASSERT_TRUE(eventually([&] { return port_open(port_); }, 20s)) << args[0] << " did not start";
+  }
+
+  pid_t pid_ = -1;
+  int port_ = 0;
+  fs::path dir_;
+};
+
+class EtcdServer final : public Server {
+ public:
+  EtcdServer() {
+    dir_ = fs::temp_directory_path() / ("kv_test_etcd_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    port_ = free_port();
+    peer_port_ = free_port();
+  }
+  ~EtcdServer() override {
+    stop();
+    fs::remove_all(dir_);
+  }
+  std::string name() const override { return "etcd"; }
+  void start() override {
+    std::string client = "http://127.0.0.1:" + std::to_string(port_);
+    std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
+    spawn({"etcd", "--name", "kvtest", "--data-dir", (dir_ / "data").string(), "--logger", "zap",
+           "--log-level", "warn", "--listen-client-urls", client, "--advertise-client-urls", client,
+           "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster",
+           "kvtest=" + peer},
+          dir_ / "etcd.log");
+    // Ready when a request succeeds (the port opens before the server is elected).
+    auto c = this->client();
+    ASSERT_TRUE(eventually([&] { return c->get("ready").has_value(); }, 20s));
+  }
+  std::unique_ptr<Client> client(std::vector<std::string> endpoints = {}) override {
+    EtcdOptions o;
+    o.endpoints = endpoints.empty() ? std::vector<std::string>{endpoint()} : endpoints;
+    o.timeout = 2s;
+    auto c = make_etcd_client(o);
+    EXPECT_TRUE(c) << c.error().message;
+    return std::move(*c);
+  }
+
+ private:
+  int peer_port_ = 0;
+};
+
+class RedisServer final : public Server {
+ public:
+  explicit RedisServer(std::string password = {}) : password_(std::move(password)) {
+    dir_ = fs::temp_directory_path() / ("kv_test_redis_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    port_ = free_port();
+  }
+  ~RedisServer() override {
+    stop();
+    fs::remove_all(dir_);
+  }
+  std::string name() const override { return "redis"; }
+  void start() override {
+    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind",
+                                  "127.0.0.1", "--dir", dir_.string(), "--save", "",
+                                  "--appendonly", "no", "--daemonize", "no"};
+    if (!password_.empty()) {
+      args.push_back("--requirepass");
+      args.push_back(password_);
+    }
+    spawn(args, dir_ / "redis.log");
+  }
+  std::unique_ptr<Client> client(std::vector<std::string> endpoints = {}) override {
+    RedisOptions o;
+    o.endpoints = endpoints.empty() ? std::vector<std::string>{endpoint()} : endpoints;
+    o.timeout = 2s;
+    o.password = password_;
+    o.db = 2;
+    auto c = make_redis_client(o);
+    EXPECT_TRUE(c) << c.error().message;
+    return std::move(*c);
+  }
+
+ private:
+  std::string password_;
+};
+
+bool have(const char* binary) {
+  std::string cmd = std::string("command -v ") + binary + " >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+// Events a watch delivered, for assertions from the test thread.
+struct Recorder {
+  std::mutex mu;
+  std::vector<WatchEvent> events;
+  void operator()(const WatchEvent& e) {
+    std::lock_guard lock(mu);
+    events.push_back(e);
+  }
+  bool has(WatchEvent::Type type, const std::string& key = {}, const std::string& value = {}) {
+    std::lock_guard lock(mu);
+    for (const auto& e : events)
+      if (e.type == type && e.key == key && (value.empty() || e.value == value)) return true;
+    return false;
+  }
+  size_t count(WatchEvent::Type type) {
+    std::lock_guard lock(mu);
+    return std::count_if(events.begin(), events.end(), [&](const auto& e) { return e.type == type; });
+  }
+};
+
+class KvTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "etcd") {
+      if (!have("etcd")) GTEST_SKIP() << "etcd is not installed";
+      server_ = std::make_unique<EtcdServer>();
+    } else {
+      if (!have("redis-server")) GTEST_SKIP() << "redis-server is not installed";
+      server_ = std::make_unique<RedisServer>("s3cret");
+    }
+    server_->start();
+    client_ = server_->client();
+  }
+
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_P(KvTest, PutGetListErase) {
+  auto& c = *client_;
+  ASSERT_TRUE(c.put("app/a", "1"));
+  ASSERT_TRUE(c.put("app/b/c", std::string("bin\0ary", 7)));
+  ASSERT_TRUE(c.put("app/empty", ""));
+  ASSERT_TRUE(c.put("apq", "outside the prefix"));
+  auto a = c.get("app/a");
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->value_or("?"), "1");
+  auto missing = c.get("app/none");
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(missing->has_value());
+  auto empty = c.get("app/empty");
+  ASSERT_TRUE(empty && empty->has_value());
+  EXPECT_EQ(**empty, "");
+
+  auto all = c.list("app/");
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].key, "app/a");
+  EXPECT_EQ((*all)[1].key, "app/b/c");
+  EXPECT_EQ((*all)[1].value, std::string("bin\0ary", 7));
+  EXPECT_EQ((*all)[2].key, "app/empty");
+
+  auto erased = c.erase("app/a");
+  ASSERT_TRUE(erased);
+  EXPECT_TRUE(*erased);
+  auto again = c.erase("app/a");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(c.list("app/")->size(), 2u);
+  // A glob character in a prefix is literal.
+  ASSERT_TRUE(c.put("g*/x", "1"));
+  EXPECT_EQ(c.list("g*/")->size(), 1u);
+  EXPECT_EQ(c.list("g")->size(), 1u);
+}
+
+TEST_P(KvTest, LockPrimitives) {
+  auto& c = *client_;
+  auto first = c.put_if_absent("lock/a", "owner-1", 2s);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_TRUE(*first);
+  auto second = c.put_if_absent("lock/a", "owner-2", 2s);
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(*second);
+  EXPECT_EQ(c.get("lock/a")->value_or(""), "owner-1");
+
+  EXPECT_TRUE(*c.refresh("lock/a", "owner-1", 2s));
+  EXPECT_FALSE(*c.refresh("lock/a", "owner-2", 2s));
+  EXPECT_FALSE(*c.compare_and_delete("lock/a", "owner-2"));
+  EXPECT_TRUE(c.get("lock/a")->has_value());
+  EXPECT_TRUE(*c.compare_and_delete("lock/a", "owner-1"));
+  EXPECT_FALSE(c.get("lock/a")->has_value());
+  EXPECT_TRUE(*c.put_if_absent("lock/a", "owner-2", 0ms));
+
+  // Not refreshed: expires, and someone else can take it.
+  ASSERT_TRUE(*c.put_if_absent("lock/b", "owner-1", 1s));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return !c.get("lock/b")->has_value(); }, 15s));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 500ms);
+  EXPECT_TRUE(*c.put_if_absent("lock/b", "owner-2", 1s));
+  EXPECT_FALSE(*c.refresh("lock/b", "owner-1", 1s));
+
+  // Refreshed: outlives its time to live several times over.
+  ASSERT_TRUE(*c.put_if_absent("lock/c", "owner-1", 2s));
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(500ms);
+    ASSERT_TRUE(*c.refresh("lock/c", "owner-1", 2s)) << i;
+  }
+  EXPECT_EQ(c.get("lock/c")->value_or(""), "owner-1");
+}
+
+TEST_P(KvTest, WatchFollowsPutsDeletesAndExpiry) {
+  Recorder rec;
+  auto w = client_->watch("w/", std::ref(rec));
+  ASSERT_TRUE(eventually([&] { return rec.count(WatchEvent::Type::kReset) == 1; }));
+  auto& c = *client_;
+  ASSERT_TRUE(c.put("other/x", "not watched"));
+  ASSERT_TRUE(c.put("w/one", "v1"));
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kPut, "w/one", "v1"); }));
+  ASSERT_TRUE(c.put("w/one", "v2"));
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kPut, "w/one", "v2"); }));
+  ASSERT_TRUE(c.erase("w/one"));
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kDelete, "w/one"); }));
+  // Changes in quick succession: the last event tells the final state (Redis reads the value
+  // when the notification arrives, so intermediate values may be skipped).
+  ASSERT_TRUE(c.put("w/fast", "a"));
+  ASSERT_TRUE(c.put("w/fast", "b"));
+  ASSERT_TRUE(c.put("w/fast", "c"));
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(rec.mu);
+    for (auto it = rec.events.rbegin(); it != rec.events.rend(); ++it)
+      if (it->key == "w/fast") return it->type == WatchEvent::Type::kPut && it->value == "c";
+    return false;
+  }));
+  ASSERT_TRUE(*c.put_if_absent("w/lease", "me", 1s));
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kPut, "w/lease", "me"); }));
+  // The time to live runs out: a delete event (the failover signal of a lock).
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kDelete, "w/lease"); }, 15s));
+  EXPECT_FALSE(rec.has(WatchEvent::Type::kPut, "other/x"));
+  w->stop();
+  size_t n = rec.events.size();
+  ASSERT_TRUE(c.put("w/after", "stopped"));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(rec.events.size(), n);
+}
+
+TEST_P(KvTest, UnavailableIsAnErrorAndRecoveryIsAutomatic) {
+  Recorder rec;
+  auto w = client_->watch("r/", std::ref(rec));
+  ASSERT_TRUE(eventually([&] { return rec.count(WatchEvent::Type::kReset) == 1; }));
+  ASSERT_TRUE(client_->put("r/k", "before"));
+  server_->stop();
+  auto r = client_->get("r/k");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, KvErrorKind::kUnavailable) << r.error().message;
+  EXPECT_NE(r.error().message.find(server_->name()), std::string::npos) << r.error().message;
+  EXPECT_FALSE(client_->put_if_absent("r/lock", "x", 1s));
+  EXPECT_TRUE(eventually([&] { return rec.count(WatchEvent::Type::kLost) == 1; }));
+
+  server_->start();  // same port and (etcd) data directory
+  EXPECT_TRUE(eventually([&] { return client_->put("r/k2", "after").has_value(); }, 20s));
+  EXPECT_TRUE(eventually([&] { return rec.count(WatchEvent::Type::kReset) == 2; }, 20s));
+  ASSERT_TRUE(client_->put("r/k3", "followed again"));
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kPut, "r/k3", "followed again"); }));
+}
+
+TEST_P(KvTest, FailsOverToTheNextEndpoint) {
+  auto c = server_->client({"127.0.0.1:" + std::to_string(free_port()), server_->endpoint()});
+  ASSERT_TRUE(c->put("f/k", "v"));
+  EXPECT_EQ(c->get("f/k")->value_or(""), "v");
+  auto none = server_->client({"127.0.0.1:" + std::to_string(free_port())});
+  auto r = none->get("f/k");
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().unavailable());
+}
+
+TEST_P(KvTest, AsyncPostsTheResultToTheExecutor) {
+  ASSERT_TRUE(client_->put("async/k", "v"));
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);  // the result is posted from another thread
+  std::optional<std::string> got;
+  std::thread::id ran_on;
+  client_->async<std::optional<std::string>>(
+      [](Client& c) { return c.get("async/k"); }, io.get_executor(),
+      [&](KvResult<std::optional<std::string>> r) {
+        ran_on = std::this_thread::get_id();
+        if (r && *r) got = **r;
+        work.reset();
+      });
+  io.run_for(5s);
+  EXPECT_EQ(got.value_or(""), "v");
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, KvTest, ::testing::Values("etcd", "redis"),
+                         [](const auto& info) { return info.param; });
+
+TEST(KvRedis, WrongPasswordIsRejectedNotUnavailable) {
+  if (!have("redis-server")) GTEST_SKIP() << "redis-server is not installed";
+  RedisServer server("right");
+  server.start();
+  RedisOptions o;
+  o.endpoints = {server.endpoint()};
+  o.password = "wrong";
+  auto c = make_redis_client(o);
+  ASSERT_TRUE(c);
+  auto r = (*c)->get("k");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, KvErrorKind::kRejected) << r.error().message;
+}
+
+TEST(KvOptions, BadOptionsAreRefused) {
+  EXPECT_FALSE(make_etcd_client({}));
+  EXPECT_FALSE(make_redis_client({}));
+  RedisOptions r;
+  r.endpoints = {"127.0.0.1:6379"};
+  r.tls = TlsOptions{};
+  auto tls = make_redis_client(r);
+  ASSERT_FALSE(tls);
+  EXPECT_NE(tls.error().message.find("hiredis"), std::string::npos);
+  EtcdOptions e;
+  e.endpoints = {"127.0.0.1:2379"};
+  e.tls = TlsOptions{"/nonexistent/ca.pem", "", "", false};
+  EXPECT_FALSE(make_etcd_client(e));
+}
+
+TEST(KvJsonStream, SplitsConcatenatedObjects) {
+  std::string buf = R"({"a":{"b":"}{"}}
+{"c":1}{"d":"\"}"} {"partial":)";
+  std::vector<std::string> out;
+  extract_json_objects(buf, out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0], R"({"a":{"b":"}{"}})");
+  EXPECT_EQ(out[1], R"({"c":1})");
+  EXPECT_EQ(out[2], R"({"d":"\"}"})");
+  EXPECT_EQ(buf, R"({"partial":)");
+  buf += "2}";
+  out.clear();
+  extract_json_objects(buf, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(buf.empty());
+}
+
+}  // namespace
+}  // namespace turnpike::kv
