@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "router/rule.h"
+#include "router/tcp_rule.h"
 
 namespace turnpike::acme {
 namespace {
@@ -26,6 +27,17 @@ struct TlsView {
 std::optional<TlsView> router_tls(const config::HttpRouter& r) {
   if (!r.tls) return std::nullopt;
   return TlsView{r.tls->cert_resolver, r.tls->domains};
+}
+
+// One certificate per {main, sans} entry.
+void add_tls_domains(const std::vector<config::TlsDomain>& domains, const std::string& requester,
+                     std::vector<DomainRequest>& list) {
+  for (const auto& d : domains) {
+    DomainRequest req{{}, requester};
+    if (!d.main.empty()) req.domains.push_back(d.main);
+    for (const auto& s : d.sans) req.domains.push_back(s);
+    if (!req.domains.empty()) list.push_back(std::move(req));
+  }
 }
 
 }  // namespace
@@ -71,13 +83,7 @@ std::map<std::string, std::vector<DomainRequest>> collect_domain_requests(
     }
     auto& list = out[tls->cert_resolver];
     if (!tls->domains.empty()) {
-      // One certificate per {main, sans} entry.
-      for (const auto& d : tls->domains) {
-        DomainRequest req{{}, requester};
-        if (!d.main.empty()) req.domains.push_back(d.main);
-        for (const auto& s : d.sans) req.domains.push_back(s);
-        if (!req.domains.empty()) list.push_back(std::move(req));
-      }
+      add_tls_domains(tls->domains, requester, list);
       continue;
     }
     auto rule = router::parse_rule(r.rule);
@@ -86,6 +92,39 @@ std::map<std::string, std::vector<DomainRequest>> collect_domain_requests(
     // Host(`*`) and friends match anything and name nothing a CA could certify.
     std::erase_if(req.domains, [](const std::string& d) { return d.empty() || d == "*"; });
     if (!req.domains.empty()) list.push_back(std::move(req));
+  }
+
+  // TCP routers terminating TLS, as Traefik: tls.domains, else the HostSNI() names. A passthrough
+  // router never serves our certificate, so ordering one for it would only spend the CA's limits.
+  for (const auto& [name, r] : dyn.tcp.routers) {
+    if (!r.errors.empty() || !r.tls || r.tls->passthrough || r.tls->cert_resolver.empty()) continue;
+    std::string requester = "tcp router " + name;
+    if (!known(r.tls->cert_resolver)) {
+      errors.push_back(requester + ": certResolver \"" + r.tls->cert_resolver + "\" does not exist");
+      continue;
+    }
+    auto& list = out[r.tls->cert_resolver];
+    if (!r.tls->domains.empty()) {
+      add_tls_domains(r.tls->domains, requester, list);
+      continue;
+    }
+    auto rule = router::parse_tcp_rule(r.rule);
+    if (!rule) continue;  // the builder reports the bad rule
+    DomainRequest req{(*rule)->sni_domains(), requester};
+    if (!req.domains.empty()) list.push_back(std::move(req));
+  }
+
+  // tls.stores.default.defaultGeneratedCert: the resolver obtains the store's default certificate
+  // (the gateway serves it to clients without SNI or with an unknown name).
+  if (auto it = dyn.tls.stores.find("default"); it != dyn.tls.stores.end() &&
+                                               it->second.errors.empty() &&
+                                               it->second.default_generated_cert) {
+    const auto& gen = *it->second.default_generated_cert;
+    std::string requester = "tls.stores.default.defaultGeneratedCert";
+    if (!known(gen.resolver))
+      errors.push_back(requester + ": resolver \"" + gen.resolver + "\" does not exist");
+    else
+      add_tls_domains({gen.domain}, requester, out[gen.resolver]);
   }
   return out;
 }

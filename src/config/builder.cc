@@ -488,9 +488,10 @@ void Builder::build_tls() {
           st.default_certificate->cert_file, st.default_certificate->key_file,
           where("tls.stores.default.defaultCertificate", st.location)};
     else if (st.default_generated_cert)
-      log.warn("tls.stores.default.defaultGeneratedCert: a default certificate from a "
-               "certificate resolver is not supported yet; using the generated self-signed "
-               "default certificate");
+      // Served once the resolver has obtained it (acme/manager.cc requests it); the generated
+      // self-signed certificate until then.
+      in.default_from_resolver = tls::TlsInputs::ResolverDefault{
+          st.default_generated_cert->resolver, st.default_generated_cert->domain.main};
   }
   for (const auto& [name, o] : cfg_.tls.options) {
     if (!o.errors.empty()) {

@@ -183,6 +183,10 @@ void decode_tls_store(Decoder& dec, TlsStore& st) {
       Decoder dd(*d, gd.child_path("domain"), gd.errors());
       decode_tls_domain(dd, gen.domain);
     }
+    if (gen.resolver.empty())
+      gd.fail("resolver", "is required");
+    if (gen.domain.main.empty())
+      gd.fail("domain", "main is required");
     gd.finish();
   }
   dec.finish();

@@ -61,12 +61,6 @@ struct ServersTransport {
 
 // ---- routers ---------------------------------------------------------------------------------
 
-// A certificate resolver's domain list entry (router tls.domains, entrypoint http.tls.domains).
-struct TlsDomain {
-  std::string main;
-  std::vector<std::string> sans;
-};
-
 // A router's `tls` section. Present (even empty) = the router serves TLS connections.
 struct RouterTls {
   std::string options;       // as written; "" = default (qualified by the builder)

@@ -34,7 +34,7 @@ void decode_tcp_router(Decoder& dec, std::string_view provider, TcpRouter& r) {
     td.get("passthrough", tls.passthrough);
     td.get("options", tls.options);
     td.get("certResolver", tls.cert_resolver);
-    keep_raw(td, "domains", tls.domains);
+    decode_tls_domains(td, "domains", tls.domains);
     td.finish();
   }
   dec.finish();

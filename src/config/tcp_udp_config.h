@@ -40,13 +40,20 @@ struct CertificateFiles {
   std::string key_file;
 };
 
+// A certificate resolver's domain list entry (HTTP and TCP router tls.domains, entrypoint
+// http.tls.domains, tls.stores.default.defaultGeneratedCert.domain).
+struct TlsDomain {
+  std::string main;
+  std::vector<std::string> sans;
+};
+
 // ---- tcp ---------------------------------------------------------------------------------------
 
 struct TcpRouterTls {
   bool passthrough = false;
   std::string options; // TLS options name (termination)
-  std::string cert_resolver;
-  std::optional<Node> domains; // raw until ACME
+  std::string cert_resolver;   // for certificate resolvers (ACME)
+  std::vector<TlsDomain> domains;
 };
 
 struct TcpRouter {

@@ -1,8 +1,11 @@
 #include "tls/tls_manager.h"
 
+#include <algorithm>
+
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "common/strings.h"
 
 namespace turnpike::tls {
 namespace {
@@ -104,6 +107,19 @@ CertificatePtr TlsManager::generated_default(std::vector<std::string>& errors) {
   return generated_default_;
 }
 
+CertificatePtr TlsManager::resolver_default(const TlsInputs::ResolverDefault& wanted) const {
+  auto it = resolver_certs_.find(wanted.resolver);
+  if (it == resolver_certs_.end())
+    return nullptr;
+  std::string main = to_lower(wanted.main);
+  for (const auto& cert : it->second) {
+    const auto& names = cert->names();
+    if (std::find(names.begin(), names.end(), main) != names.end())
+      return cert;
+  }
+  return nullptr;
+}
+
 std::shared_ptr<const ServerTls> TlsManager::build(const TlsInputs& inputs,
                                                    std::vector<std::string>& errors) {
   std::map<std::string, CertificatePtr> next_cache;
@@ -126,6 +142,8 @@ std::shared_ptr<const ServerTls> TlsManager::build(const TlsInputs& inputs,
       errors.push_back(cert.error().message + " (using the generated default certificate)");
   }
   cert_cache_ = std::move(next_cache);
+  if (!in.default_certificate && inputs.default_from_resolver)
+    in.default_certificate = resolver_default(*inputs.default_from_resolver);
   if (!in.default_certificate)
     in.default_certificate = generated_default(errors);
   in.options = inputs.options;

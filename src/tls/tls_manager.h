@@ -54,6 +54,14 @@ struct CertificateSource {
 struct TlsInputs {
   std::vector<CertificateSource> certificates;              // the default store's, in order
   std::optional<CertificateSource> default_certificate;     // tls.stores.default.defaultCertificate
+  // tls.stores.default.defaultGeneratedCert: the resolver's certificate whose names include
+  // `main` becomes the default certificate once the resolver has it (until then, and when
+  // defaultCertificate is set, it is not used).
+  struct ResolverDefault {
+    std::string resolver;
+    std::string main;
+  };
+  std::optional<ResolverDefault> default_from_resolver;
   std::vector<std::pair<std::string, OptionsSpec>> options; // by name
 };
 
@@ -85,6 +93,8 @@ private:
   Result<CertificatePtr> load(const CertificateSource& source,
                               std::map<std::string, CertificatePtr>& next_cache);
   CertificatePtr generated_default(std::vector<std::string>& errors);
+  // The resolver certificate named by defaultGeneratedCert, or nullptr while there is none.
+  CertificatePtr resolver_default(const TlsInputs::ResolverDefault& wanted) const;
   void schedule_rotation();
 
   TlsManagerOptions options_;

@@ -257,9 +257,9 @@ def pebble(tmp_path_factory, dns):
 def acme_gateway(env, pebble, storage: Path, routers: dict, resolver_extra: dict | None = None,
                  start: bool = True, entrypoints: dict | None = None, gw_env: dict | None = None,
                  resolver_name: str = "le", service_url: str = "http://127.0.0.1:9",
-                 tls: dict | None = None, **kw):
+                 tls: dict | None = None, tcp: dict | None = None, **kw):
     """A gateway whose `web` entrypoint is where pebble validates HTTP-01. Routers use service
-    `s` (`service_url`); `tls` is the dynamic configuration's tls section."""
+    `s` (`service_url`); `tls` and `tcp` are the dynamic configuration's sections."""
     eps = entrypoints or {"web": {"address": f"127.0.0.1:{pebble.http_port}"}}
     extra = dict(resolver_extra or {})
     if not any(k in extra for k in ("dnsChallenge", "tlsChallenge")):
@@ -269,6 +269,8 @@ def acme_gateway(env, pebble, storage: Path, routers: dict, resolver_extra: dict
                         "services": {"s": {"loadBalancer": {"servers": [{"url": service_url}]}}}}}
     if tls:
         dynamic["tls"] = tls
+    if tcp:
+        dynamic["tcp"] = tcp
     gw = env.gateway(start=False, entrypoints=eps, dynamic=dynamic,
                      static_extra={"certificatesResolvers": {resolver_name: resolver}}, **kw)
     if start:

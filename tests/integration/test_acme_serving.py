@@ -266,3 +266,102 @@ def test_renewal_swaps_the_served_certificate_with_a_connection_open(env, tmp_pa
         assert len(rig.stored_certs(storage, "le")) == 1  # replaced, not added
     finally:
         p.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Where else certificates are requested: the default store's generated certificate, TCP routers
+
+
+def test_default_generated_cert_becomes_the_default_certificate(env, pebble, tmp_path):
+    """tls.stores.default.defaultGeneratedCert: the resolver obtains the certificate (no router
+    asks for its names) and it replaces the self-signed default: a client without SNI, or with a
+    name no certificate matches, gets it."""
+    storage = tmp_path / "acme.json"
+    tls = {"stores": {"default": {"defaultGeneratedCert": {
+        "resolver": "le", "domain": {"main": "default.example.test",
+                                     "sans": ["fallback.example.test"]}}}}}
+    eps = {"web": {"address": f"127.0.0.1:{pebble.http_port}"}, "websecure": {}}
+    before = pebble.orders()
+    gw = acme_gateway(env, pebble, storage, {}, entrypoints=eps, tls=tls)
+    port = gw.ports["websecure"]
+    root = rig.pebble_root(pebble, tmp_path)
+    # Before the order completes (or if it could not), the generated one is served.
+    entry = rig.wait_certificate(storage, "le", "default.example.test", gateway=gw)
+    assert entry["domain"].get("sans") == ["fallback.example.test"]
+    assert_issued_by_pebble(entry, pebble, ["default.example.test", "fallback.example.test"],
+                            tmp_path)
+    want = rig.serial_hex(rig.cert_pem(entry))
+    no_sni = rig.wait_for(lambda: (lambda h: h if h.serial == want else None)(
+        tls_it.s_client(port, None, "-CAfile", str(root), "-verify_return_error")),
+        10, "the obtained certificate served without SNI")
+    assert rig.verified(no_sni), no_sni
+    assert no_sni.subject_cn == "default.example.test"
+    unknown = tls_it.s_client(port, "nothing-matches.test")
+    assert unknown.ok and unknown.serial == want, unknown
+    assert pebble.orders() - before == 1
+    # Restart: the stored certificate is the default from the first handshake, no new order.
+    gw.stop()
+    gw.start()
+    hs = tls_it.s_client(gw.ports["websecure"], None)
+    assert hs.ok and hs.serial == want, hs
+    assert pebble.orders() - before == 1
+
+
+def test_default_generated_cert_naming_an_unknown_resolver_is_reported(env, pebble, tmp_path):
+    tls = {"stores": {"default": {"defaultGeneratedCert": {
+        "resolver": "nope", "domain": {"main": "x.example.test"}}}}}
+    gw = acme_gateway(env, pebble, tmp_path / "acme.json", {}, tls=tls,
+                      entrypoints={"web": {"address": f"127.0.0.1:{pebble.http_port}"},
+                                   "websecure": {}})
+    gw.wait_log(r'tls.stores.default.defaultGeneratedCert: resolver "nope" does not exist')
+    hs = tls_it.s_client(gw.ports["websecure"], None)
+    assert hs.ok and hs.subject_cn == "TRAEFIK DEFAULT CERT", hs
+
+
+def test_tcp_router_cert_resolver_serves_the_obtained_certificate(env, pebble, tmp_path):
+    """A TCP router terminating TLS with tls.certResolver: names from HostSNI() for one router
+    and from tls.domains for another; the TLS client gets pebble's certificate and the echo
+    backend sees the plaintext. A passthrough router asks for nothing."""
+    from l4_peers import TcpBackend
+    echo = env.group.add(TcpBackend("echo"))
+    storage = tmp_path / "acme.json"
+    tcp = {"routers": {
+        "sni": {"entryPoints": ["tcps"], "rule": "HostSNI(`tcp.example.test`)", "service": "echo",
+                "tls": {"certResolver": "le"}},
+        "doms": {"entryPoints": ["tcps"], "rule": "HostSNI(`a.tcp.example.test`)",
+                 "service": "echo",
+                 "tls": {"certResolver": "le", "domains": [{"main": "a.tcp.example.test",
+                                                            "sans": ["b.tcp.example.test"]}]}},
+        "pass": {"entryPoints": ["tcps"], "rule": "HostSNI(`pass.example.test`)",
+                 "service": "echo", "tls": {"certResolver": "le", "passthrough": True}}},
+        "services": {"echo": {"loadBalancer": {"servers": [{"address": echo.address}]}}}}
+    eps = {"web": {"address": f"127.0.0.1:{pebble.http_port}"}, "tcps": {}}
+    before = pebble.orders()
+    gw = acme_gateway(env, pebble, storage, {}, entrypoints=eps, tcp=tcp)
+    root = rig.pebble_root(pebble, tmp_path)
+    port = gw.ports["tcps"]
+    sni = rig.wait_certificate(storage, "le", "tcp.example.test", gateway=gw)
+    doms = rig.wait_certificate(storage, "le", "a.tcp.example.test", gateway=gw)
+    assert doms["domain"].get("sans") == ["b.tcp.example.test"]
+    assert_issued_by_pebble(sni, pebble, ["tcp.example.test"], tmp_path)
+    hs = rig.wait_served(port, "tcp.example.test", root,
+                         predicate=lambda h: rig.verified(h) and
+                         h.serial == rig.serial_hex(rig.cert_pem(sni)))
+    assert hs.subject_cn == "tcp.example.test"
+    # Verified by Python's ssl (host name checked), through the TCP router to the echo backend.
+    ctx = ssl.create_default_context(cafile=str(root))
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="a.tcp.example.test") as s:
+            assert rig.serial_hex(ssl.DER_cert_to_PEM_cert(s.getpeercert(binary_form=True))) == \
+                rig.serial_hex(rig.cert_pem(doms))
+            s.sendall(b"ping over tls")
+            got = b""
+            while len(got) < len(b"ping over tls"):
+                chunk = s.recv(100)
+                if not chunk:
+                    break
+                got += chunk
+            assert got == b"ping over tls"
+    assert pebble.orders() - before == 2
+    assert all(c["domain"]["main"] != "pass.example.test" for c in rig.stored_certs(storage, "le"))

@@ -43,6 +43,17 @@ config::DynamicConfig dynamic(const std::string& yaml) {
   return config::decode_dynamic(*tree, "file");
 }
 
+// The name sets and the requesters of a resolver's requests, in order.
+std::pair<std::vector<std::vector<std::string>>, std::vector<std::string>> split_requests(
+    const std::vector<DomainRequest>& requests) {
+  std::pair<std::vector<std::vector<std::string>>, std::vector<std::string>> out;
+  for (const auto& r : requests) {
+    out.first.push_back(r.domains);
+    out.second.push_back(r.requester);
+  }
+  return out;
+}
+
 TEST(DomainRequests, FromRouterRulesDomainsAndEntrypoints) {
   auto dyn = dynamic(R"(
 http:
@@ -83,13 +94,7 @@ http:
   std::vector<std::string> errors;
   auto requests = collect_domain_requests(dyn, {&web, &websecure}, {"le", "other"}, errors);
   ASSERT_EQ(requests.count("le"), 1u);
-  const auto& le = requests["le"];
-  std::vector<std::vector<std::string>> sets;
-  std::vector<std::string> who;
-  for (const auto& r : le) {
-    sets.push_back(r.domains);
-    who.push_back(r.requester);
-  }
+  auto [sets, who] = split_requests(requests["le"]);
   EXPECT_THAT(sets, ElementsAre(ElementsAre("example.org", "*.example.org"), ElementsAre("example.net"),
                                 ElementsAre("a.example.com", "b.example.com"),
                                 ElementsAre("ep.example.com"),
@@ -98,6 +103,62 @@ http:
   EXPECT_THAT(who, ElementsAre("router domains@file", "router domains@file", "router hosts@file",
                                "router onsecure@file", "router plain@file"));
   EXPECT_THAT(errors, ElementsAre("router unknown@file: certResolver \"nope\" does not exist"));
+}
+
+TEST(DomainRequests, FromTcpRoutersAndTheDefaultGeneratedCert) {
+  auto dyn = dynamic(R"(
+tcp:
+  routers:
+    sni:
+      rule: HostSNI(`Db.example.com`) || HostSNI(`db2.example.com`)
+      service: s
+      tls: {certResolver: le}
+    doms:
+      rule: HostSNI(`*`)
+      service: s
+      tls: {certResolver: le, domains: [{main: mq.example.com, sans: [mq2.example.com]}]}
+    pass:
+      rule: HostSNI(`pass.example.com`)
+      service: s
+      tls: {certResolver: le, passthrough: true}
+    catchall:
+      rule: HostSNI(`*`)
+      service: s
+      tls: {certResolver: le}
+    bad:
+      rule: HostSNI(`x.example.com`)
+      service: s
+      tls: {certResolver: nope}
+  services:
+    s: {loadBalancer: {servers: [{address: "127.0.0.1:1"}]}}
+tls:
+  stores:
+    default:
+      defaultGeneratedCert: {resolver: le, domain: {main: default.example.com, sans: [d2.example.com]}}
+)");
+  std::vector<std::string> errors;
+  auto requests = collect_domain_requests(dyn, {}, {"le"}, errors);
+  auto [sets, who] = split_requests(requests["le"]);
+  EXPECT_THAT(sets, ElementsAre(ElementsAre("mq.example.com", "mq2.example.com"),
+                                ElementsAre("db.example.com", "db2.example.com"),
+                                ElementsAre("default.example.com", "d2.example.com")));
+  EXPECT_THAT(who, ElementsAre("tcp router doms@file", "tcp router sni@file",
+                               "tls.stores.default.defaultGeneratedCert"));
+  EXPECT_THAT(errors, ElementsAre("tcp router bad@file: certResolver \"nope\" does not exist"));
+}
+
+TEST(DomainRequests, DefaultGeneratedCertNeedsResolverAndMain) {
+  auto dyn = dynamic(R"(
+tls:
+  stores:
+    default:
+      defaultGeneratedCert: {domain: {sans: [x.example.com]}}
+)");
+  ASSERT_EQ(dyn.tls.stores.count("default"), 1u);
+  const auto& errs = dyn.tls.stores.at("default").errors;
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_NE(errs[0].find("resolver: is required"), std::string::npos) << errs[0];
+  EXPECT_NE(errs[1].find("main is required"), std::string::npos) << errs[1];
 }
 
 }  // namespace
