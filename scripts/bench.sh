@@ -19,3 +19,6 @@ fi
 if [ -x "$ROOT/$BUILD_DIR/bench/router_bench" ]; then
   "$ROOT/$BUILD_DIR/bench/router_bench" --benchmark_out="$OUT/router.json" --benchmark_out_format=json
 fi
+# User-space instructions per request, Turnpike vs nginx vs HAProxy (callgrind; load-independent).
+/usr/bin/python3 "$ROOT/bench/instructions_bench.py" --turnpike "$ROOT/$BUILD_DIR/turnpike" \
+  | tee "$OUT/instructions.md"

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""User-space instructions per proxied request, side by side: Turnpike, nginx and HAProxy.
+
+Each proxy runs under `valgrind --tool=callgrind` with one worker in front of the same nginx
+origin (answers "ok\\n"). h2load sends a warm-up, the counters are zeroed, N requests are counted,
+and the total is divided by N. Instruction counts do not depend on the machine's load, so this is
+the steadiest comparison a shared machine allows (docs/benchmarks.md). For HTTP/2 over TLS the
+share of the TLS handshakes (SSL_do_handshake, inclusive) is reported separately and subtracted.
+
+    bench/instructions_bench.py --turnpike build-rel/turnpike [--requests 20000] [--only turnpike]
+
+Needs: valgrind, nginx-light, haproxy, nghttp2-client (h2load), openssl.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, stop_all  # noqa: E402
+
+
+def wait_port(port, timeout=30.0):
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def wait_ok(url, timeout=60.0):
+    """Until the proxy answers 200 (under valgrind, the configuration takes seconds to apply)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url],
+                           capture_output=True, text=True)
+        if r.stdout == "200":
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} never answered 200")
+
+
+def h2load(url, n, h1):
+    args = ["h2load", "-t1", "-c50", "-n", str(n)] + (["--h1"] if h1 else ["-m10"]) + [url]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=1800).stdout
+    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    if not m or m.group(2) != str(n):
+        raise RuntimeError(f"h2load failed against {url}:\n{out}")
+
+
+def totals(path):
+    """(program total, SSL_do_handshake inclusive) instructions of a callgrind dump."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
+                         capture_output=True, text=True).stdout
+    total = handshake = 0
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+)\s", line)
+        if not m:
+            continue
+        value = int(m.group(1).replace(",", ""))
+        if "PROGRAM TOTALS" in line:
+            total = value
+        elif line.rstrip().endswith("SSL_do_handshake [/usr/lib/x86_64-linux-gnu/libssl.so.3]") \
+                or ":SSL_do_handshake " in line:
+            handshake = max(handshake, value)
+    return total, handshake
+
+
+def measure(name, cmd, url, n, h1, work):
+    out = os.path.join(work, f"cg.{name}.{'h1' if h1 else 'h2'}")
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + cmd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        port = int(re.search(r":(\d+)/", url).group(1))
+        wait_port(port, 60)
+        wait_ok(url)
+        h2load(url, 2000, h1)
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True)
+        h2load(url, n, h1)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True)
+        time.sleep(1)
+    finally:
+        stop_all([proc])
+    dumps = sorted(f for f in os.listdir(work) if f.startswith(os.path.basename(out) + "."))
+    total, handshake = totals(os.path.join(work, dumps[0]))
+    return total / n, handshake / n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--turnpike", required=True)
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--only", nargs="*", default=["turnpike", "nginx", "haproxy"])
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="instr-bench-")
+    procs = []
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=bench",
+                        "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem"],
+                       check=True, capture_output=True)
+        with open(f"{work}/combo.pem", "w") as f:
+            f.write(open(f"{work}/cert.pem").read() + open(f"{work}/key.pem").read())
+        origin = free_port()
+        with open(f"{work}/origin.conf", "w") as f:
+            f.write(f"""worker_processes 1; daemon off; master_process off; pid {work}/origin.pid;
+error_log {work}/origin.err crit; events {{ worker_connections 8192; }}
+http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  server {{ listen 127.0.0.1:{origin} backlog=4096;
+    location / {{ default_type text/plain; return 200 "ok\\n"; }} }} }}
+""")
+        procs.append(subprocess.Popen(["nginx", "-c", f"{work}/origin.conf", "-p", work],
+                                      start_new_session=True))
+        wait_port(origin)
+        p = {k: (free_port(), free_port()) for k in ("turnpike", "nginx", "haproxy")}
+        with open(f"{work}/turnpike.yml", "w") as f:
+            f.write(f"""entryPoints:
+  web: {{address: "127.0.0.1:{p['turnpike'][0]}"}}
+  websecure: {{address: "127.0.0.1:{p['turnpike'][1]}"}}
+providers: {{file: {{filename: "{work}/dynamic.yml"}}}}
+log: {{level: ERROR}}
+""")
+        with open(f"{work}/dynamic.yml", "w") as f:
+            f.write(f"""http:
+  routers:
+    plain: {{rule: "PathPrefix(`/`)", entryPoints: [web], service: origin}}
+    secure: {{rule: "PathPrefix(`/`)", entryPoints: [websecure], service: origin, tls: {{}}}}
+  services:
+    origin: {{loadBalancer: {{servers: [{{url: "http://127.0.0.1:{origin}"}}]}}}}
+tls:
+  certificates: [{{certFile: "{work}/cert.pem", keyFile: "{work}/key.pem"}}]
+""")
+        with open(f"{work}/nginx.conf", "w") as f:
+            f.write(f"""worker_processes 1; daemon off; master_process off; pid {work}/nginx.pid;
+error_log {work}/nginx.err crit; events {{ worker_connections 8192; }}
+http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  upstream origin {{ server 127.0.0.1:{origin}; keepalive 256; keepalive_requests 100000000;
+                    keepalive_timeout 300s; }}
+  server {{ listen 127.0.0.1:{p['nginx'][0]} backlog=4096;
+    listen 127.0.0.1:{p['nginx'][1]} ssl http2 backlog=4096;
+    ssl_certificate {work}/cert.pem; ssl_certificate_key {work}/key.pem;
+    location / {{ proxy_pass http://origin; proxy_http_version 1.1;
+                 proxy_set_header Connection ""; }} }} }}
+""")
+        with open(f"{work}/haproxy.cfg", "w") as f:
+            f.write(f"""global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:{p['haproxy'][0]}
+  bind 127.0.0.1:{p['haproxy'][1]} ssl crt {work}/combo.pem alpn h2,http/1.1
+  default_backend be
+backend be
+  server o 127.0.0.1:{origin}
+""")
+        cmds = {
+            "turnpike": [a.turnpike, f"--configFile={work}/turnpike.yml", "--core.workers=1"],
+            "nginx": ["nginx", "-c", f"{work}/nginx.conf", "-p", work],
+            "haproxy": ["haproxy", "-db", "-f", f"{work}/haproxy.cfg"],
+        }
+        print(f"instructions per request ({a.requests} requests, h2load -c50; "
+              "HTTP/2: -m10 over TLS, TLS handshakes shown apart)")
+        print("| target | HTTP/1.1 keep-alive | HTTP/2 over TLS | of which handshakes | "
+              "HTTP/2 steady |")
+        print("|---|---|---|---|---|")
+        for name in a.only:
+            h1, _ = measure(name, cmds[name], f"http://127.0.0.1:{p[name][0]}/", a.requests,
+                            True, work)
+            h2, hs = measure(name, cmds[name], f"https://127.0.0.1:{p[name][1]}/", a.requests,
+                             False, work)
+            print(f"| {name} | {h1 / 1000:.1f} k | {h2 / 1000:.1f} k | {hs / 1000:.1f} k | "
+                  f"{(h2 - hs) / 1000:.1f} k |", flush=True)
+    finally:
+        stop_all(procs)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
