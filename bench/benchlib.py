@@ -3,6 +3,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 TCK = os.sysconf("SC_CLK_TCK")
 
@@ -11,6 +12,18 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    """Until something listens on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"port {port} not listening")
 
 
 def cpu_ticks(*pids):

@@ -21,19 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, stop_all  # noqa: E402
-
-
-def wait_port(port, timeout=30.0):
-    import socket
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"port {port} did not open")
+from benchlib import free_port, stop_all, wait_port  # noqa: E402
 
 
 def wait_ok(url, timeout=60.0):

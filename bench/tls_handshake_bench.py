@@ -29,26 +29,13 @@ import sys
 import tempfile
 import time
 
-from benchlib import TCK, cpu_ticks, free_port, stop_all
+from benchlib import TCK, cpu_ticks, free_port, stop_all, wait_port
 
 MODES = {
     "full-tls13": ["-new", "-tls1_3"],
     "full-tls12": ["-new", "-tls1_2"],
     "resumed-tls12": ["-reuse", "-tls1_2"],
 }
-
-
-
-def wait_port(port, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"port {port} not listening")
-
 
 
 def children(pid):
