@@ -98,6 +98,12 @@ class Relay:
 
     def close(self):
         self.stopped = True
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the socket
+        # listening until that call returns.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
