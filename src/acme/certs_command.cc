@@ -7,6 +7,7 @@
 
 #include "acme/client.h"
 #include "acme/crypto.h"
+#include "acme/kv_storage.h"
 #include "acme/resolver.h"
 #include "acme/storage.h"
 
@@ -25,18 +26,31 @@ int print_certificates(const config::StaticConfig& cfg, std::string& out) {
   for (const auto& [name, rc_cfg] : cfg.certificates_resolvers) {
     if (!rc_cfg.acme) continue;
     const auto& ac = *rc_cfg.acme;
-    auto file = read_storage_file(ac.storage);
-    if (!file) {
-      out += fmt::format("{:<12} storage {}: {}\n", name, ac.storage, file.error().message);
-      rc = 1;
-      continue;
+    ResolverData data;
+    if (ac.shared_storage) {
+      // distributedAcme: read from the shared store (nothing is written).
+      auto store = KvStorage::open(*ac.shared_storage);
+      auto loaded = store ? (*store)->load(name) : Result<ResolverData>(store.error());
+      if (!loaded) {
+        out += fmt::format("{:<12} storage: {}\n", name, loaded.error().message);
+        rc = 1;
+        continue;
+      }
+      data = std::move(*loaded);
+    } else {
+      auto file = read_storage_file(ac.storage);
+      if (!file) {
+        out += fmt::format("{:<12} storage {}: {}\n", name, ac.storage, file.error().message);
+        rc = 1;
+        continue;
+      }
+      auto it = file->find(name);
+      if (it == file->end()) {
+        out += fmt::format("{:<12} (nothing stored in {})\n", name, ac.storage);
+        continue;
+      }
+      data = std::move(it->second);
     }
-    auto it = file->find(name);
-    if (it == file->end()) {
-      out += fmt::format("{:<12} (nothing stored in {})\n", name, ac.storage);
-      continue;
-    }
-    const ResolverData& data = it->second;
     for (const auto& c : data.certificates) {
       std::string domains;
       for (const auto& d : c.domains()) domains += (domains.empty() ? "" : ",") + d;

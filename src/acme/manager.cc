@@ -1,5 +1,7 @@
 #include "acme/manager.h"
 
+#include "acme/kv_storage.h"
+
 #include <limits>
 
 #include "common/log.h"
@@ -139,21 +141,36 @@ CertificateResolvers::CertificateResolvers(const config::StaticConfig& cfg,
     all_names_.push_back(name);
     if (!rc.acme) continue;  // an unsupported resolver type, warned about by the static decoder
     const auto& ac = *rc.acme;
-    auto& storage = storages[ac.storage];
-    if (!storage) {
-      auto opened = FileStorage::open(ac.storage, FileStorageOptions{ac.insecure_storage_permissions});
+    std::shared_ptr<Storage> resolver_storage;
+    if (ac.shared_storage) {
+      // distributedAcme: a store of its own per resolver (its watch follows that resolver).
+      auto opened = KvStorage::open(*ac.shared_storage);
       if (!opened) {
-        logger()->error("certificatesResolvers.{}: storage: {}; the resolver is disabled", name,
-                        opened.error().message);
-        storages.erase(ac.storage);
+        logger()->error("certificatesResolvers.{}.distributedAcme.storage: {}; the resolver is "
+                        "disabled",
+                        name, opened.error().message);
         continue;
       }
-      storage = *opened;
+      resolver_storage = *opened;
+    } else {
+      auto& storage = storages[ac.storage];
+      if (!storage) {
+        auto opened =
+            FileStorage::open(ac.storage, FileStorageOptions{ac.insecure_storage_permissions});
+        if (!opened) {
+          logger()->error("certificatesResolvers.{}: storage: {}; the resolver is disabled", name,
+                          opened.error().message);
+          storages.erase(ac.storage);
+          continue;
+        }
+        storage = *opened;
+      }
+      resolver_storage = storage;
     }
     ResolverDeps deps;
     deps.control = control_;
     deps.pool = pool_.get();
-    deps.storage = storage;
+    deps.storage = resolver_storage;
     deps.http01 = http01_;
     deps.tls_alpn = hooks_.tls_alpn;
     deps.env = hooks_.env;

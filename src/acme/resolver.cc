@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 #include <boost/asio/post.hpp>
 
@@ -167,13 +168,24 @@ Result<std::shared_ptr<Resolver>> Resolver::create(std::string name,
 // ---- control thread ----------------------------------------------------------------------------
 
 Result<void> Resolver::start() {
+  const bool shared = deps_.storage->shared();
   auto loaded = deps_.storage->load(name_);
-  if (!loaded) return loaded.error();
+  if (!loaded && !shared) return loaded.error();
+  if (!loaded) {
+    // Shared storage down at start: nothing to serve yet, and nothing is ordered without the
+    // cluster lock; the store's data arrives through follow() once it is reachable.
+    logger()->error("resolver {}: {}: starting without stored certificates until the store is "
+                    "reachable",
+                    name_, loaded.error().message);
+    loaded = ResolverData{};
+  }
   data_ = std::move(*loaded);
   auto now = deps_.now();
   bool changed = false;
   for (auto& [key, entry] : data_.ledger) {
-    if (!entry.attempt_open) continue;
+    // In a cluster an open attempt is usually another instance's order in progress: it is
+    // recovered by whoever takes the set's lock after the holder is gone (join_cluster).
+    if (shared || !entry.attempt_open) continue;
     bool had_order = std::any_of(data_.orders.begin(), data_.orders.end(), [&](const PendingOrder& o) {
       return domain_set_key(o.domains) == key;
     });
@@ -207,8 +219,41 @@ Result<void> Resolver::start() {
                    deps_.storage->describe());
   if (deps_.on_certificates) deps_.on_certificates(name_, certificates_);
   timer_ = std::make_unique<asio::steady_timer>(deps_.control);
+  if (shared) {
+    std::weak_ptr<Resolver> weak = weak_from_this();
+    StorageFollower follower;
+    follower.changed = [weak, pool = deps_.pool] {
+      auto self = weak.lock();
+      if (!self || self->reload_pending_.exchange(true)) return;
+      asio::post(*pool, [self] { self->reload(); });
+    };
+    follower.challenge = [weak, pool = deps_.pool](const SharedChallenge& c, bool present) {
+      if (auto self = weak.lock())
+        asio::post(*pool, [self, c, present] { self->apply_shared_challenge(c, present); });
+    };
+    deps_.storage->follow(name_, std::move(follower));
+  }
   evaluate();
   return {};
+}
+
+void Resolver::adopt(std::vector<StoredCertificate> certificates, uint64_t version) {
+  if (stopped_ || version <= published_version_) return;
+  published_version_ = version;
+  auto same = [](const std::vector<StoredCertificate>& a, const std::vector<StoredCertificate>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].certificate != b[i].certificate || a[i].key != b[i].key) return false;
+    return true;
+  };
+  if (!same(certificates, certificates_)) {
+    logger()->info("resolver {}: {} certificate(s) from {}", name_, certificates.size(),
+                   deps_.storage->describe());
+    certificates_ = std::move(certificates);
+    track_certificates();
+    if (deps_.on_certificates) deps_.on_certificates(name_, certificates_);
+  }
+  evaluate();
 }
 
 void Resolver::stop() {
@@ -216,6 +261,7 @@ void Resolver::stop() {
   stop_->stop();
   http_->stop();
   if (timer_) timer_->cancel();
+  if (deps_.storage->shared()) deps_.storage->stop();
 }
 
 void Resolver::set_requests(std::vector<DomainRequest> requests) {
@@ -365,7 +411,8 @@ void Resolver::finish(const Job& job, Outcome out) {
   switch (out.kind) {
     case Outcome::Kind::kIssued:
       not_before_.erase(job.key);
-      logger()->info("resolver {}: certificate obtained for {} ({}), valid until {}", name_,
+      logger()->info("resolver {}: certificate {} for {} ({}), valid until {}", name_,
+                     out.elsewhere ? "obtained by another instance" : "obtained",
                      join(job.domains), job.requester, when(out.not_after));
       // A job that finished later may have posted a newer list already (it holds this one too).
       if (out.version > published_version_) {
@@ -428,8 +475,118 @@ Result<void> Resolver::persist() {
   return deps_.storage->flush(ticket);
 }
 
+void Resolver::reload() {
+  reload_pending_ = false;
+  std::vector<StoredCertificate> certs;
+  uint64_t version;
+  {
+    std::lock_guard lock(data_mu_);
+    auto loaded = deps_.storage->load(name_);
+    if (!loaded) {
+      logger()->error("resolver {}: {}", name_, loaded.error().message);
+      return;
+    }
+    // A store that comes back without a certificate this instance serves (a Redis restarted
+    // without persistence, a prefix wiped) does not take it away: it is kept, and written back
+    // with the next save.
+    std::set<std::string> have;
+    for (const auto& c : loaded->certificates) have.insert(domain_set_key(c.domains()));
+    for (auto& c : data_.certificates)
+      if (!have.count(domain_set_key(c.domains()))) {
+        logger()->warn("resolver {}: {} lost the certificate for {}; keeping it", name_,
+                       deps_.storage->describe(), domain_set_key(c.domains()));
+        loaded->certificates.push_back(std::move(c));
+      }
+    data_ = std::move(*loaded);
+    certs = data_.certificates;
+    version = ++certificates_version_;
+  }
+  asio::post(deps_.control, [self = shared_from_this(), certs = std::move(certs), version]() mutable {
+    self->adopt(std::move(certs), version);
+  });
+}
+
+void Resolver::apply_shared_challenge(const SharedChallenge& c, bool present) {
+  ChallengeSolver* solver = c.type == "http-01" ? http01_.get() : tls_alpn01_.get();
+  if (!solver) {
+    logger()->warn("resolver {}: another instance uses {} for {}, which this instance does not "
+                   "have configured: it cannot answer that challenge",
+                   name_, c.type, c.domain);
+    return;
+  }
+  ChallengeContext ctx{c.domain, false, c.token, c.key_authorization};
+  if (!present) {
+    solver->cleanup(ctx);
+    return;
+  }
+  auto r = solver->present(ctx);
+  if (!r)
+    logger()->error("resolver {}: cannot answer the shared {} challenge for {}: {}", name_, c.type,
+                    c.domain, r.error().message);
+}
+
+std::optional<Resolver::Outcome> Resolver::join_cluster(const Job& job,
+                                                        std::unique_ptr<StorageLock>& held) {
+  Outcome out;
+  out.kind = Outcome::Kind::kDeferred;
+  auto lock = deps_.storage->lock(name_, "order/" + job.key);
+  if (!lock) {
+    out.not_before = deps_.now() + 5;
+    out.message = "no order without the cluster lock: " + lock.error().message;
+    return out;
+  }
+  if (!*lock) {
+    // The holder's certificate arrives through the storage's watch; if the holder dies, its lock
+    // expires and a later attempt here takes over (resuming the stored order).
+    out.not_before = deps_.now() + 3;
+    out.message = "another instance is obtaining it";
+    return out;
+  }
+  held = std::move(*lock);
+  std::lock_guard data_lock(data_mu_);
+  auto loaded = deps_.storage->load(name_);
+  if (!loaded) {
+    out.not_before = deps_.now() + 5;
+    out.message = loaded.error().message;
+    return out;
+  }
+  data_ = std::move(*loaded);
+  auto now = deps_.now();
+  for (const auto& c : data_.certificates) {
+    if (domain_set_key(c.domains()) != job.key) continue;
+    auto info = inspect_certificate(c.certificate);
+    if (!info) break;
+    // Obtained (or renewed) by another instance since this one decided to order it.
+    if (!job.renewal ||
+        renewal_time(info->not_before, info->not_after, config_.certificates_duration) > now) {
+      out.kind = Outcome::Kind::kIssued;
+      out.elsewhere = true;
+      out.certificates = data_.certificates;
+      out.version = ++certificates_version_;
+      out.not_after = info->not_after;
+      return out;
+    }
+  }
+  auto& entry = data_.ledger[job.key];
+  if (entry.attempt_open) {
+    // The instance that held the lock stopped in the middle of this set's attempt.
+    bool had_order = std::any_of(data_.orders.begin(), data_.orders.end(), [&](const PendingOrder& o) {
+      return domain_set_key(o.domains) == job.key;
+    });
+    recover_interrupted(entry, now, had_order, deps_.policy);
+    logger()->warn("resolver {}: another instance stopped while ordering a certificate for {}{}",
+                   name_, job.key, had_order ? "; its order is resumed here" : "");
+  }
+  return std::nullopt;
+}
+
 Resolver::Outcome Resolver::run(const Job& job) {
   Outcome out;
+  std::unique_ptr<StorageLock> cluster_lock;  // held until the job ends
+  if (deps_.storage->shared()) {
+    auto joined = join_cluster(job, cluster_lock);
+    if (joined) return std::move(*joined);
+  }
   {
     std::lock_guard lock(data_mu_);
     auto decision = may_order(data_.ledger[job.key], deps_.now(), deps_.policy);
@@ -529,6 +686,32 @@ Result<PrivateKey> Resolver::account_key() {
 AcmeResult<void> Resolver::ensure_account() {
   std::lock_guard account_lock(account_mu_);
   if (client_->has_account()) return {};
+  std::unique_ptr<StorageLock> cluster_lock;
+  if (deps_.storage->shared()) {
+    // One account for the cluster: register under the "account" lock, or wait for the instance
+    // that holds it to store the account.
+    auto usable = [&] {
+      std::lock_guard lock(data_mu_);
+      auto loaded = deps_.storage->load(name_);
+      if (loaded) data_ = std::move(*loaded);
+      return data_.account && !data_.account->private_key.empty() &&
+             url_host(data_.account->uri()) == url_host(config_.ca_server);
+    };
+    auto deadline = SteadyClock::now() + std::chrono::seconds(60);
+    while (!usable()) {
+      auto l = deps_.storage->lock(name_, "account");
+      if (!l) return acme_error("no account registration without the cluster lock: " + l.error().message);
+      if (*l) {
+        cluster_lock = std::move(*l);
+        (void)usable();  // what was stored before the lock was free
+        break;
+      }
+      if (stop_->stopped()) return acme_error("stopped");
+      if (SteadyClock::now() > deadline)
+        return acme_error("another instance is registering the ACME account");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
   StoredAccount acc;
   {
     std::lock_guard lock(data_mu_);
@@ -706,12 +889,17 @@ AcmeResult<StoredCertificate> Resolver::issue(const Job& job) {
       std::string authz_url;
     };
     std::vector<Presented> presented;
+    std::vector<SharedChallenge> shared;  // published to the other instances
     struct Cleanup {
       std::vector<Presented>& list;
+      std::vector<SharedChallenge>& shared;
+      Storage& storage;
+      const std::string& resolver;
       ~Cleanup() {
+        for (auto& c : shared) storage.unshare_challenge(resolver, c);
         for (auto& p : list) p.solver->cleanup(p.ctx);
       }
-    } cleanup{presented};
+    } cleanup{presented, shared, *deps_.storage, name_};
     for (const auto& url : order.authorizations) {
       auto a = client_->get_authorization(url);
       if (!a) return a.error();
@@ -738,6 +926,16 @@ AcmeResult<StoredCertificate> Resolver::issue(const Job& job) {
         return acme_error(std::string(solver->type()) + " for " + a->identifier + ": " +
                           shown.error().message);
       presented.push_back(Presented{solver, ctx, *ch, url});
+      if (deps_.storage->shared() && solver->type() != "dns-01") {
+        // Whichever instance the CA reaches must answer: the proof goes to the store before the
+        // challenge is triggered.
+        SharedChallenge sc{std::string(solver->type()), ctx.domain, ctx.token, ctx.key_authorization};
+        auto published = deps_.storage->share_challenge(name_, sc);
+        if (!published)
+          return acme_error("cannot share the " + sc.type + " challenge for " + sc.domain +
+                            " with the other instances: " + published.error().message);
+        shared.push_back(std::move(sc));
+      }
     }
     for (auto& p : presented) {
       auto ready = p.solver->wait_ready(p.ctx, *stop_);

@@ -16,6 +16,7 @@
 // job per domain set at a time; a failed order never removes a working certificate; a set's
 // ledger entry (ledger.h) is consulted before every new order, including after restarts.
 
+#include <atomic>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -111,6 +112,7 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
     std::vector<StoredCertificate> certificates;  // kIssued: the resolver's whole list
     uint64_t version = 0;  // of that list: jobs finishing together may post out of order
     std::time_t not_after = 0;
+    bool elsewhere = false;  // kIssued: obtained by another instance of the cluster
   };
   struct Tracked {  // per stored certificate, control thread
     std::time_t renew_at = 0;
@@ -127,8 +129,18 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
   bool covered(std::string_view domain) const;
   void check_ari(const std::string& key, const std::string& cert_id);
 
+  // Control thread: certificates re-read from a shared storage (version as in Outcome).
+  void adopt(std::vector<StoredCertificate> certificates, uint64_t version);
+
   // Pool.
   Outcome run(const Job& job);
+  // Shared storage: takes the set's cluster lock and catches up with what other instances did.
+  // Returns an outcome when this job must not order (no lock, or the certificate exists now).
+  std::optional<Outcome> join_cluster(const Job& job, std::unique_ptr<StorageLock>& lock);
+  // Re-reads data_ from the storage and posts the certificates to the control thread.
+  void reload();
+  // A challenge another instance (or this one) shared: answer it here too.
+  void apply_shared_challenge(const SharedChallenge& c, bool present);
   AcmeResult<StoredCertificate> issue(const Job& job);
   AcmeResult<void> ensure_account();
   // The key for a new account: generated once (at start when none is stored), then reused.
@@ -153,6 +165,7 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
   std::mutex account_key_mu_;
   PrivateKey spare_account_key_;
   uint64_t certificates_version_ = 0;  // under data_mu_: bumped with each certificate change
+  std::atomic<bool> reload_pending_{false};  // coalesces the reloads storage changes ask for
 
   // Control thread.
   std::vector<StoredCertificate> certificates_;

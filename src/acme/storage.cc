@@ -242,6 +242,20 @@ ojson resolver_to_json(const ResolverData& data) {
   return j;
 }
 
+// ---- cluster coordination defaults ------------------------------------------------------------
+
+namespace {
+// The lock of a storage only this process uses: always held.
+class LocalLock final : public StorageLock {
+ public:
+  bool held() const override { return true; }
+};
+}  // namespace
+
+Result<std::unique_ptr<StorageLock>> Storage::lock(const std::string&, const std::string&) {
+  return std::unique_ptr<StorageLock>(std::make_unique<LocalLock>());
+}
+
 // ---- atomic writes -----------------------------------------------------------------------------
 
 Result<void> write_file_atomically(const std::string& path, std::string_view content,

@@ -14,6 +14,7 @@
 // thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <ctime>
 #include <condition_variable>
 #include <map>
@@ -84,6 +85,33 @@ struct ResolverData {
 Result<ResolverData> resolver_from_json(const nlohmann::ordered_json& j);
 nlohmann::ordered_json resolver_to_json(const ResolverData& data);
 
+// A challenge proof shared with the other instances of a cluster (distributedAcme): whichever
+// instance the CA reaches answers it. TLS-ALPN-01 certificates are derived from the key
+// authorization by each instance (RFC 8737: the certificate only has to carry its digest).
+struct SharedChallenge {
+  std::string type;  // "http-01" or "tls-alpn-01"
+  std::string domain;
+  std::string token;
+  std::string key_authorization;
+};
+
+// A cluster lock held by this instance (Storage::lock). Released when destroyed.
+class StorageLock {
+ public:
+  virtual ~StorageLock() = default;
+  // False once the lock was lost (not renewed in time, the store unreachable for too long).
+  virtual bool held() const = 0;
+};
+
+// What a resolver wants to hear about changes other instances make (Storage::follow). Called on
+// a thread of the storage's own, never with the storage's locks held.
+struct StorageFollower {
+  // The resolver's data changed in the store (or must be re-read after a reconnection).
+  std::function<void()> changed;
+  // A shared challenge appeared (`present` true) or went away.
+  std::function<void(const SharedChallenge&, bool present)> challenge;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -104,6 +132,35 @@ class Storage {
   Result<void> save(const std::string& resolver, const ResolverData& data) {
     return flush(stage(resolver, data));
   }
+
+  // ---- Cluster coordination. A storage one process owns (the file) needs none of it: the
+  // defaults grant every lock and share nothing. Shared storages (kv_storage.h) implement them.
+
+  // True when several instances share the storage.
+  virtual bool shared() const { return false; }
+  // Takes the cluster-wide lock `name` of a resolver (one per domain set: "order/<set key>"),
+  // renewed in the background until the returned lock is destroyed. nullptr: another instance
+  // holds it. An error: the store cannot be reached (then no order may start). Blocking.
+  virtual Result<std::unique_ptr<StorageLock>> lock(const std::string& resolver,
+                                                    const std::string& name);
+  // Starts following the changes other instances make to a resolver's data; once per resolver.
+  virtual void follow(const std::string& resolver, StorageFollower follower) {
+    (void)resolver;
+    (void)follower;
+  }
+  // Publishes a challenge proof to the other instances; returns once they can be expected to
+  // have it. Blocking.
+  virtual Result<void> share_challenge(const std::string& resolver, const SharedChallenge& c) {
+    (void)resolver;
+    (void)c;
+    return {};
+  }
+  virtual void unshare_challenge(const std::string& resolver, const SharedChallenge& c) {
+    (void)resolver;
+    (void)c;
+  }
+  // Stops background work (watches, lock renewals); called before the storage is destroyed.
+  virtual void stop() {}
 };
 
 struct FileStorageOptions {

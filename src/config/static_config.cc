@@ -321,12 +321,55 @@ void decode_access_log(Decoder& dec, AccessLogConfig& a, Errors& warnings) {
 
 // ---- certificate resolvers ---------------------------------------------------------------------
 
-void decode_acme(Decoder& dec, AcmeResolverConfig& a, const StaticConfig& cfg, Errors& warnings) {
+// distributedAcme.storage: {etcd: {...}} or {redis: {...}}.
+void decode_shared_storage(Decoder& dec, AcmeSharedStorage& s) {
+  int backends = 0;
+  auto common = [&](Decoder& b) {
+    ++backends;
+    b.get("endpoints", s.endpoints);
+    if (s.endpoints.empty()) b.fail("endpoints", "at least one endpoint is required");
+    if (b.get("prefix", s.prefix)) {
+      while (!s.prefix.empty() && s.prefix.back() == '/') s.prefix.pop_back();
+      if (s.prefix.empty()) b.fail("prefix", "must not be empty");
+    }
+    b.get("username", s.username);
+    b.get("password", s.password);
+    if (b.get_non_negative("lockTTL", s.lock_ttl) && s.lock_ttl < std::chrono::seconds(2))
+      b.fail("lockTTL", "must be at least 2s");
+    with_section(b, "tls", [&](Decoder& t) {
+      auto& tls = s.tls.emplace();
+      t.get("ca", tls.ca);
+      t.get("cert", tls.cert);
+      t.get("key", tls.key);
+      t.get("insecureSkipVerify", tls.insecure_skip_verify);
+      if (tls.cert.empty() != tls.key.empty()) t.fail("", "cert and key go together");
+    });
+  };
+  with_section(dec, "etcd", [&](Decoder& b) {
+    s.backend = AcmeSharedStorage::Backend::kEtcd;
+    common(b);
+  });
+  with_section(dec, "redis", [&](Decoder& b) {
+    s.backend = AcmeSharedStorage::Backend::kRedis;
+    common(b);
+    b.get_non_negative("db", s.db);
+  });
+  if (backends != 1) dec.fail("", "exactly one of etcd or redis is required");
+}
+
+void decode_acme(Decoder& dec, AcmeResolverConfig& a, const StaticConfig& cfg, Errors& warnings,
+                 bool distributed) {
   dec.get("email", a.email);
   dec.get("caServer", a.ca_server);
   if (a.ca_server.empty()) dec.fail("caServer", "must not be empty");
-  dec.get("storage", a.storage);
-  if (a.storage.empty()) dec.fail("storage", "must not be empty");
+  if (distributed) {
+    if (!with_section(dec, "storage",
+                      [&](Decoder& s) { decode_shared_storage(s, a.shared_storage.emplace()); }))
+      dec.fail("storage", "is required (etcd or redis)");
+  } else {
+    dec.get("storage", a.storage);
+    if (a.storage.empty()) dec.fail("storage", "must not be empty");
+  }
   if (dec.get("keyType", a.key_type)) {
     static constexpr std::array<std::string_view, 5> kKeyTypes = {"EC256", "EC384", "RSA2048",
                                                                   "RSA4096", "RSA8192"};
@@ -412,7 +455,15 @@ void decode_resolvers(Decoder& dec, StaticConfig& cfg, Errors& warnings) {
     CertificateResolverConfig r;
     r.name = name;
     Decoder rd(node, dec.child_path(name), dec.errors());
-    with_section(rd, "acme", [&](Decoder& a) { decode_acme(a, r.acme.emplace(), cfg, warnings); });
+    with_section(rd, "acme",
+                 [&](Decoder& a) { decode_acme(a, r.acme.emplace(), cfg, warnings, false); });
+    with_section(rd, "distributedAcme", [&](Decoder& a) {
+      if (r.acme) {
+        a.fail("", "a resolver is either acme or distributedAcme");
+        return;
+      }
+      decode_acme(a, r.acme.emplace(), cfg, warnings, true);
+    });
     ignore_key(rd, "tailscale", warnings);
     rd.finish();
     cfg.certificates_resolvers.emplace(name, std::move(r));

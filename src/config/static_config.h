@@ -197,6 +197,24 @@ struct AcmeEab {
   std::string hmac_encoded;  // base64url
 };
 
+// certificatesResolvers.<name>.distributedAcme.storage (Turnpike; docs/acme.md#distributed-acme):
+// the shared store several gateway instances use instead of acme.json.
+struct AcmeKvTls {
+  std::string ca, cert, key;  // PEM files; ca empty = the system roots
+  bool insecure_skip_verify = false;
+};
+
+struct AcmeSharedStorage {
+  enum class Backend { kEtcd, kRedis } backend = Backend::kEtcd;
+  std::vector<std::string> endpoints;  // "host:port" (etcd also accepts a URL)
+  std::string prefix = "turnpike/acme";  // keys are <prefix>/<resolver>/...
+  std::string username, password;
+  int db = 0;  // Redis
+  std::optional<AcmeKvTls> tls;
+  // How long a cluster lock outlives an instance that stopped renewing it (killed, cut off).
+  Duration lock_ttl = std::chrono::seconds(10);
+};
+
 struct AcmeResolverConfig {
   std::string email;
   std::string ca_server = "https://acme-v02.api.letsencrypt.org/directory";
@@ -219,11 +237,15 @@ struct AcmeResolverConfig {
   std::optional<AcmeDnsChallenge> dns_challenge;
   // Turnpike: accept a storage file readable by group or others (Traefik refuses it).
   bool insecure_storage_permissions = false;
+  // distributedAcme: the shared store replacing `storage` (absent for `acme`).
+  std::optional<AcmeSharedStorage> shared_storage;
 };
 
 struct CertificateResolverConfig {
   std::string name;
-  std::optional<AcmeResolverConfig> acme;  // absent: a resolver type Turnpike does not support
+  // `acme` or `distributedAcme` (then acme->shared_storage is set); absent: a resolver type
+  // Turnpike does not support.
+  std::optional<AcmeResolverConfig> acme;
 };
 
 struct CoreConfig {

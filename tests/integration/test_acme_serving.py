@@ -299,11 +299,14 @@ def test_default_generated_cert_becomes_the_default_certificate(env, pebble, tmp
     unknown = tls_it.s_client(port, "nothing-matches.test")
     assert unknown.ok and unknown.serial == want, unknown
     assert pebble.orders() - before == 1
-    # Restart: the stored certificate is the default from the first handshake, no new order.
+    # Restart: the stored certificate is the default again once the dynamic configuration that
+    # names it is applied (before, the generated one answers), with no new order.
     gw.stop()
     gw.start()
-    hs = tls_it.s_client(gw.ports["websecure"], None)
-    assert hs.ok and hs.serial == want, hs
+    gw.wait_log(r"configuration 1 applied")
+    hs = rig.wait_for(lambda: (lambda h: h if h.serial == want else None)(
+        tls_it.s_client(gw.ports["websecure"], None)), 10, "the stored default certificate")
+    assert hs.ok, hs
     assert pebble.orders() - before == 1
 
 

@@ -341,6 +341,56 @@ TEST(StaticConfig, AcmeResolverErrors) {
               HasSubstr("certificatesResolvers.le.acme.eab.hmacEncoded: is required"));
 }
 
+TEST(StaticConfig, DistributedAcmeStorage) {
+  auto cfg = decode_yaml("entryPoints: {web: {address: ':80'}}\n"
+                         "certificatesResolvers:\n"
+                         "  e:\n"
+                         "    distributedAcme:\n"
+                         "      email: a@b.c\n"
+                         "      httpChallenge: {entryPoint: web}\n"
+                         "      storage:\n"
+                         "        etcd:\n"
+                         "          endpoints: [10.0.0.1:2379, 'https://10.0.0.2:2379']\n"
+                         "          prefix: tp/acme/\n"
+                         "          username: u\n"
+                         "          password: p\n"
+                         "          lockTTL: 30s\n"
+                         "          tls: {ca: /ca.pem, cert: /c.pem, key: /k.pem}\n"
+                         "  r:\n"
+                         "    distributedAcme:\n"
+                         "      tlsChallenge: {}\n"
+                         "      storage: {redis: {endpoints: ['127.0.0.1:6379'], db: 3}}\n");
+  const auto& e = *cfg.certificates_resolvers.at("e").acme;
+  ASSERT_TRUE(e.shared_storage);
+  EXPECT_EQ(e.shared_storage->backend, AcmeSharedStorage::Backend::kEtcd);
+  EXPECT_THAT(e.shared_storage->endpoints, ElementsAre("10.0.0.1:2379", "https://10.0.0.2:2379"));
+  EXPECT_EQ(e.shared_storage->prefix, "tp/acme");
+  EXPECT_EQ(e.shared_storage->username, "u");
+  EXPECT_EQ(e.shared_storage->lock_ttl, 30s);
+  ASSERT_TRUE(e.shared_storage->tls);
+  EXPECT_EQ(e.shared_storage->tls->cert, "/c.pem");
+  ASSERT_TRUE(e.http_challenge);
+  const auto& r = *cfg.certificates_resolvers.at("r").acme;
+  ASSERT_TRUE(r.shared_storage);
+  EXPECT_EQ(r.shared_storage->backend, AcmeSharedStorage::Backend::kRedis);
+  EXPECT_EQ(r.shared_storage->db, 3);
+  EXPECT_EQ(r.shared_storage->prefix, "turnpike/acme");
+  EXPECT_EQ(r.shared_storage->lock_ttl, 10s);
+  EXPECT_FALSE(cfg.certificates_resolvers.count("x"));
+
+  EXPECT_THAT(decode_error("certificatesResolvers: {d: {distributedAcme: {tlsChallenge: {}}}}\n"),
+              HasSubstr("certificatesResolvers.d.distributedAcme.storage: is required"));
+  EXPECT_THAT(decode_error("certificatesResolvers: {d: {distributedAcme: {tlsChallenge: {},\n"
+                           "  storage: {etcd: {endpoints: [a:1]}, redis: {endpoints: [b:2]}}}}}\n"),
+              HasSubstr("exactly one of etcd or redis is required"));
+  EXPECT_THAT(decode_error("certificatesResolvers: {d: {distributedAcme: {tlsChallenge: {},\n"
+                           "  storage: {redis: {}}}}}\n"),
+              HasSubstr("storage.redis.endpoints: at least one endpoint is required"));
+  EXPECT_THAT(decode_error("certificatesResolvers: {d: {distributedAcme: {tlsChallenge: {},\n"
+                           "  storage: {etcd: {endpoints: [a:1], lockTTL: 1s}}}}}\n"),
+              HasSubstr("lockTTL: must be at least 2s"));
+}
+
 TEST(StaticConfig, ErrorsNameFileLineAndPath) {
   EXPECT_EQ(
       decode_error("entryPoints:\n"
