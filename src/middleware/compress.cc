@@ -343,15 +343,18 @@ private:
     head.headers.add("Vary", "Accept-Encoding");
   }
 
-  http::Task<http::ProxyError> start(http::Response& head) {
+  // `head` is the caller's (the proxy still frames the upstream body by it): the compressed
+  // head sent downstream is a copy.
+  http::Task<http::ProxyError> start(const http::Response& head) {
     encoder_ = Encoder::make(coding_);
-    head.headers.remove("Content-Length");
-    head.headers.remove("Accept-Ranges");
-    head.headers.set("Content-Encoding", coding_name(coding_));
-    head.content_length = -1;
-    head.chunked = false;
+    http::Response out = head;
+    out.headers.remove("Content-Length");
+    out.headers.remove("Accept-Ranges");
+    out.headers.set("Content-Encoding", coding_name(coding_));
+    out.content_length = -1;
+    out.chunked = false;
     state_ = State::kCompress;
-    co_return co_await inner_.write_head(head);
+    co_return co_await inner_.write_head(out);
   }
 
   http::Task<http::ProxyError> compress(std::string_view data, bool last) {

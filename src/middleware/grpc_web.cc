@@ -93,8 +93,11 @@ public:
   GrpcWebWriter(http::ResponseWriter& inner, bool text, std::string origin)
       : inner_(inner), text_(text), origin_(std::move(origin)) {}
 
-  http::Task<http::ProxyError> write_head(http::Response& head) override {
-    if (head.status >= 200) {
+  http::Task<http::ProxyError> write_head(http::Response& upstream_head) override {
+    if (upstream_head.status < 200) co_return co_await inner_.write_head(upstream_head);
+    // A copy: the proxy still frames the upstream body by its own head.
+    http::Response head = upstream_head;
+    {
       auto type = head.headers.get("Content-Type");
       std::string t(type.value_or("application/grpc"));
       if (istarts_with(t, "application/grpc")) {
@@ -211,11 +214,14 @@ http::Task<void> GrpcWeb::handle(http::Exchange& ex) const {
     co_await next_->handle(ex);
     co_return;
   }
-  req.headers.remove("Content-Length");
-  req.content_length = -1;
-  req.chunked = true; // the decoded length is unknown until the end
+  // A copy for the service: the client connection still frames the client's (base64) body by
+  // the original request's fields.
+  http::Request decoded = req;
+  decoded.headers.remove("Content-Length");
+  decoded.content_length = -1;
+  decoded.chunked = true;  // the decoded length is unknown until the end
   TextBody body(ex.body);
-  http::Exchange inner = http::derive_exchange(ex, req, body);
+  http::Exchange inner = http::derive_exchange(ex, decoded, body);
   inner.writer = &writer;
   co_await next_->handle(inner);
   http::adopt_annotations(ex, inner);

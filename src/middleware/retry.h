@@ -24,7 +24,8 @@
 // (nothing to send to) is final, as in Traefik.
 //
 // Backoff as Traefik's (cenkalti/backoff): the k-th retry waits initialInterval * m^(k-1) with
-// m = 2^(1/(attempts-1)), so the last wait is about twice the first, each randomised by +-50%.
+// m = 2^(1/(attempts-1)), so the waits grow towards (never beyond) twice the first, each
+// randomised by +-50%.
 // Each attempt starts from the request as it reached this middleware (later middlewares' changes
 // are undone) and the body is replayed from the kept copy. Exchange::retry_attempts counts the
 // retries (access log).

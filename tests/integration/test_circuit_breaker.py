@@ -49,10 +49,11 @@ def poll(fn, timeout=10.0):
 
 def test_opens_fast_fails_and_recovers(gw):
     app_requests = lambda: gw.app.stats()["app_requests"]  # noqa: E731
-    for _ in range(6):
-        assert request(gw.port, "/codes/status/500", host=H).status == 500
-    # The next check opens the breaker: healthy paths are refused too.
-    poll(lambda: request(gw.port, "/codes/ok", host=H).status == 503)
+    # Failing requests go through until a check (every 20 ms) sees the ratio and opens the
+    # breaker; then healthy paths are refused too.
+    assert request(gw.port, "/codes/status/500", host=H).status == 500
+    poll(lambda: request(gw.port, "/codes/status/500", host=H).status == 503)
+    assert request(gw.port, "/codes/ok", host=H).status == 503
     opened = time.monotonic()
     before = app_requests()
     for _ in range(10):

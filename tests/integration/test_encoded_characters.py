@@ -15,12 +15,20 @@ def gw(module_env):
     def r(prefix, mws):
         return it.prefix_router(H, prefix, "app", mws)
     dynamic = {"http": {
-        "routers": {"strict": r("/strict", ["strict"]), "slash": r("/slash", ["slash"])},
+        "routers": {"strict": r("/strict", ["strict"]), "slash": r("/slash", ["slash"]),
+                    "open": r("/open", [])},
         "services": {"app": it.service(app)},
         "middlewares": {"strict": {"encodedCharacters": {}},
                         "slash": {"encodedCharacters": {"allowEncodedSlash": True}}},
     }}
-    g = module_env.gateway(dynamic=dynamic, ready=(H, "/strict/x"))
+    # The entrypoint lets every encoded character through (Traefik's default; Turnpike's own
+    # default refuses them all at the entrypoint), so the middleware decides per router.
+    allow = {k: True for k in ("allowEncodedSlash", "allowEncodedBackSlash",
+                               "allowEncodedNullCharacter", "allowEncodedSemicolon",
+                               "allowEncodedPercent", "allowEncodedQuestionMark",
+                               "allowEncodedHash")}
+    g = module_env.gateway(dynamic=dynamic, ready=(H, "/strict/x"),
+                           entrypoints={"web": {"http": {"encodedCharacters": allow}}})
     g.app = app
     return g
 
@@ -34,6 +42,8 @@ def test_encoded_path_syntax_is_refused(gw):
     assert gw.app.stats()["app_requests"] == before
     r = request(gw.port, "/strict/a%20b?q=%2F", host=H)
     assert r.status == 200
+    # Without the middleware the entrypoint lets them through.
+    assert request(gw.port, "/open/a%2Fb", host=H).status == 200
 
 
 def test_allowed_sequences_pass_and_reach_the_upstream_encoded(gw):
