@@ -46,7 +46,7 @@ def token() -> str:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("turnpike")
-    ap.add_argument("--duration", type=float, default=4)
+    ap.add_argument("--duration", type=int, default=4)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-nginx", action="store_true", help="skip the nginx peer")
     args = ap.parse_args()
@@ -77,7 +77,7 @@ def main():
         f"worker_processes 1;\ndaemon off;\npid {work}/origin.pid;\nerror_log {work}/oerr.log error;\n"
         f"events {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  keepalive_requests 100000000;\n"
         f"  default_type text/plain;\n"
-        f"  server {{ listen 127.0.0.1:{origin}; location / {{ alias {work}/body.txt; }} }}\n}}\n")
+        f"  server {{ listen 127.0.0.1:{origin}; root {work}; location / {{ try_files /body.txt =404; }} }}\n}}\n")
     open(f"{work}/proxy.conf", "w").write(
         f"worker_processes 1;\ndaemon off;\npid {work}/proxy.pid;\nerror_log {work}/perr.log error;\n"
         f"events {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  keepalive_requests 100000000;\n"
