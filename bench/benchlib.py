@@ -52,3 +52,19 @@ def stop_all(procs):
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
+
+
+def wait_http(port, headers=(), timeout=15.0):
+    """Poll 127.0.0.1:port with a GET / (Host: x, plus `headers`) until it answers 200."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(f"GET / HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n".encode())
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"port {port} does not answer 200")

@@ -57,6 +57,8 @@ class Builder : public middleware::BuildContext {
   // BuildContext
   Result<middleware::Wrap> middleware(std::string_view name) override;
   std::string_view provider() const override { return current_provider_; }
+  Result<middleware::HandlerPtr> service_handler(std::string_view name) override;
+  unsigned workers() const override { return opts_.workers; }
 
  private:
   Result<service::ServicePtr> service(const std::string& name);
@@ -296,6 +298,13 @@ Result<service::ServicePtr> Builder::service(const std::string& name) {
   if (!result) disable(snap_.services, name, result.error().message);
   services_.emplace(name, result);
   return result;
+}
+
+Result<middleware::HandlerPtr> Builder::service_handler(std::string_view raw_name) {
+  auto svc = service(qualify(raw_name, current_provider_));
+  if (!svc)
+    return svc.error();
+  return middleware::HandlerPtr(*svc);
 }
 
 Result<middleware::Wrap> Builder::middleware(std::string_view raw_name) {

@@ -22,8 +22,38 @@ Task<ProxyError> send_response(Exchange& ex, int status, std::string_view body,
   co_return co_await ex.writer->finish();
 }
 
+// The annotations are copied below rather than listed in the initializer.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+Exchange derive_exchange(const Exchange& ex, Request& request, BodyReader& body) {
+  Exchange out{.request = request,
+               .body = body,
+               .writer = ex.writer,
+               .executor = ex.executor,
+               .worker_id = ex.worker_id,
+               .worker = ex.worker,
+               .upgradable = ex.upgradable,
+               .tls = ex.tls};
+  adopt_annotations(out, ex);
+  return out;
+}
+#pragma GCC diagnostic pop
+
+void adopt_annotations(Exchange& outer, const Exchange& inner) {
+  outer.router_name = inner.router_name;
+  outer.service_name = inner.service_name;
+  outer.service_url = inner.service_url;
+  outer.username = inner.username;
+  outer.status = inner.status;
+  outer.response_bytes = inner.response_bytes;
+  outer.retry_attempts = inner.retry_attempts;
+  outer.close_connection = outer.close_connection || inner.close_connection;
+  outer.failure = inner.failure;
+}
+
 Task<void> send_error(Exchange& ex, const ProxyError& err) {
   using K = ProxyError::Kind;
+  ex.failure = err.kind;
   if (ex.writer->head_written()) {
     ex.close_connection = true;
     co_return;

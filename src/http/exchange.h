@@ -141,10 +141,22 @@ struct Exchange {
   uint64_t response_bytes = 0;              // body bytes sent downstream
   int retry_attempts = 0;
   bool close_connection = false;            // set to close the client connection afterwards
+  // The failure send_error answered for, set just before its error response is written; kNone
+  // when the response came from the upstream or a middleware. Read by the middlewares that judge
+  // an attempt's outcome (retry, circuitBreaker, buffering's retryExpression).
+  ProxyError::Kind failure = ProxyError::Kind::kNone;
 
   // The original request path (before middlewares changed it): stripPrefix records what it removed
   // in X-Forwarded-Prefix; replacePath records X-Replaced-Path.
 };
+
+// A copy of `ex` serving `request` with `body` instead (Exchange holds them by reference): for the
+// middlewares that run the rest of the chain more than once (retry) or replace the request body
+// (buffering). Every other field, annotations included, starts as ex's; hand the annotations back
+// with adopt_annotations when the inner exchange is done (close_connection is or-ed in: a reason
+// to close stays one).
+Exchange derive_exchange(const Exchange& ex, Request& request, BodyReader& body);
+void adopt_annotations(Exchange& outer, const Exchange& inner);
 
 // A step of the request path. Immutable; shared by every worker that uses the snapshot.
 class Handler {

@@ -39,6 +39,52 @@ class HeadEditingWriter final : public ResponseWriter {
   Edit edit_;
 };
 
+// Passes the response through unless `divert(head)` returns true for its final head (status >= 200
+// or 101); then that head and everything after it are dropped. For what replaces a response
+// (errors pages, failover) or repeats the request (retry). `reset()` re-arms it for another
+// attempt.
+template <class Divert> class DivertingWriter final : public ResponseWriter {
+public:
+  DivertingWriter(ResponseWriter& inner, Divert divert)
+      : inner_(inner), divert_(std::move(divert)) {}
+
+  Task<ProxyError> write_head(Response& head) override {
+    if (diverted_)
+      co_return ProxyError::none();
+    if ((head.status >= 200 || head.status == 101) && divert_(head)) {
+      diverted_ = true;
+      co_return ProxyError::none();
+    }
+    co_return co_await inner_.write_head(head);
+  }
+  Task<ProxyError> write_body(std::string_view data) override {
+    if (diverted_)
+      co_return ProxyError::none();
+    co_return co_await inner_.write_body(data);
+  }
+  Task<ProxyError> finish() override {
+    if (diverted_)
+      co_return ProxyError::none();
+    co_return co_await inner_.finish();
+  }
+  Task<ProxyError> finish_with_trailers(const HeaderMap& trailers) override {
+    if (diverted_)
+      co_return ProxyError::none();
+    co_return co_await inner_.finish_with_trailers(trailers);
+  }
+  // A diverted head counts as written for whoever wrote it: its later errors can no longer
+  // become a response of their own.
+  bool head_written() const override { return diverted_ || inner_.head_written(); }
+
+  bool diverted() const { return diverted_; }
+  void reset() { diverted_ = false; }
+
+private:
+  ResponseWriter& inner_;
+  Divert divert_;
+  bool diverted_ = false;
+};
+
 // Makes `writer` the exchange's writer for the scope's lifetime, then restores the previous one
 // (the wrapper must not outlive the coroutine frame that owns it).
 class WriterScope {

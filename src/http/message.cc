@@ -63,6 +63,11 @@ std::vector<std::string_view> HeaderMap::values(std::string_view name) const {
   return out;
 }
 
+bool idempotent_method(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
 std::string_view to_string(Version v) {
   switch (v) {
     case Version::kHttp10: return "HTTP/1.0";

@@ -74,6 +74,10 @@ class HeaderMap {
 enum class Version { kHttp10, kHttp11, kHttp2 };
 std::string_view to_string(Version v);  // "HTTP/1.0" ...
 
+// RFC 9110 section 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE (the methods a client may repeat
+// without changing the outcome; what decides whether a request may be sent twice).
+bool idempotent_method(std::string_view method);
+
 struct Request {
   std::string method;         // a valid token, case preserved ("GET")
   Version version = Version::kHttp11;

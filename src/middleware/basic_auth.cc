@@ -1,12 +1,6 @@
 #include "middleware/basic_auth.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "common/strings.h"
 #include "middleware/decode_support.h"
@@ -71,12 +65,6 @@ void add_user(config::Decoder& dec, std::string_view key, std::string_view where
   opts.users.insert_or_assign(user, std::move(*hash));
 }
 
-bool is_realm(std::string_view realm) {
-  for (unsigned char c : realm)
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') return false;
-  return true;
-}
-
 }  // namespace
 
 bool parse_basic_credentials(std::string_view authorization, std::string& user,
@@ -94,27 +82,8 @@ bool parse_basic_credentials(std::string_view authorization, std::string& user,
 }
 
 BasicAuth::BasicAuth(std::shared_ptr<const BasicAuthOptions> options, HandlerPtr next)
-    : options_(std::move(options)),
-      next_(std::move(next)),
-      challenge_("Basic realm=\"" + options_->realm + "\"") {
-  RAND_bytes(cache_key_.data(), static_cast<int>(cache_key_.size()));
-  for (auto& slot : verified_) slot.store(0, std::memory_order_relaxed);
-}
-
-uint64_t BasicAuth::tag(std::string_view user, std::string_view password) const {
-  std::string msg;
-  msg.reserve(user.size() + 1 + password.size());
-  msg.append(user).push_back('\0');
-  msg.append(password);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), cache_key_.data(), static_cast<int>(cache_key_.size()),
-       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
-  OPENSSL_cleanse(msg.data(), msg.size());
-  uint64_t t = 0;
-  for (int i = 0; i < 8; ++i) t = (t << 8) | mac[i];
-  return t == 0 ? 1 : t;
-}
+    : options_(std::move(options)), next_(std::move(next)),
+      challenge_("Basic realm=\"" + options_->realm + "\"") {}
 
 bool BasicAuth::check(std::string_view user, std::string_view password) const {
   auto it = options_->users.find(user);
@@ -122,11 +91,11 @@ bool BasicAuth::check(std::string_view user, std::string_view password) const {
   const PasswordHash& hash = it->second;
   if (hash.scheme() != PasswordHash::Scheme::kBcrypt) return hash.verify(password);
   // bcrypt: remember successes (see the header for why this is safe and bounded).
-  const uint64_t t = tag(user, password);
-  auto& slot = verified_[t % verified_.size()];
-  if (slot.load(std::memory_order_relaxed) == t) return true;
+  const uint64_t t = verified_.tag({user, password});
+  if (verified_.contains(t))
+    return true;
   if (!hash.verify(password)) return false;
-  slot.store(t, std::memory_order_relaxed);
+  verified_.remember(t);
   return true;
 }
 
@@ -141,10 +110,7 @@ http::Task<void> BasicAuth::handle(http::Exchange& ex) const {
     }
   }
   if (!ok) {
-    http::HeaderMap headers;
-    headers.set("WWW-Authenticate", challenge_);
-    headers.set("Content-Type", "text/plain");
-    co_await reply(ex, 401, "401 Unauthorized\n", &headers);
+    co_await reply_unauthorized(ex, challenge_);
     co_return;
   }
   if (!options_->header_field.empty()) ex.request.headers.set(options_->header_field, user);
@@ -165,25 +131,10 @@ Wrap build_basic_auth(config::Decoder& dec, BuildContext&) {
   dec.finish();
 
   // Control thread: reading the file here is the one blocking read, at configuration time.
-  if (!users_file.empty()) {
-    std::ifstream in(users_file);
-    if (!in) {
-      dec.fail("usersFile", "cannot read \"" + users_file + "\"");
-    } else {
-      std::string raw;
-      int line_no = 0;
-      while (std::getline(in, raw)) {
-        ++line_no;
-        if (!raw.empty() && raw.back() == '\r') raw.pop_back();
-        const std::string_view line = trim(raw);
-        if (line.empty() || line.front() == '#') continue;
-        add_user(dec, "usersFile", users_file + " line " + std::to_string(line_no) + ": ", line,
-                 *opts);
-      }
-    }
-  }
-  for (size_t i = 0; i < users.size(); ++i)
-    add_user(dec, item_key("users", i), "", trim(users[i]), *opts);
+  for_each_user_line(dec, users, users_file,
+                     [&](const std::string& key, const std::string& where, std::string_view line) {
+                       add_user(dec, key, where, line, *opts);
+                     });
   if (opts->users.empty() && mark.clean())
     dec.fail("users", "no user is defined (set users or usersFile)");
   if (opts->realm.empty()) opts->realm = "traefik";

@@ -18,8 +18,8 @@
 // not they are valid, as in Traefik.
 //
 // Cost: a bcrypt verification blocks the worker for its cost (cost 10: ~50-100 ms). Successful
-// verifications are remembered in a small lock-free table (256 slots of 64-bit keyed tags, shared
-// by all workers, per handler), so a client repeating valid credentials pays once per eviction.
+// verifications are remembered in a small lock-free table (VerifiedSecrets, per handler), so a
+// client repeating valid credentials pays once per eviction.
 // Failed attempts are never remembered: brute force costs CPU, put a rateLimit in front.
 // The handler is otherwise immutable and shared by every worker.
 
@@ -48,15 +48,13 @@ class BasicAuth final : public http::Handler {
   http::Task<void> handle(http::Exchange& ex) const override;
 
  private:
-  bool check(std::string_view user, std::string_view password) const;
-  uint64_t tag(std::string_view user, std::string_view password) const;
+   bool check(std::string_view user, std::string_view password) const;
 
-  std::shared_ptr<const BasicAuthOptions> options_;
-  HandlerPtr next_;
-  std::string challenge_;  // WWW-Authenticate value
-  std::array<unsigned char, 32> cache_key_{};
-  // Tags of recently verified (user, password) pairs; 0 = empty. Shared by workers, lock-free.
-  mutable std::array<std::atomic<uint64_t>, 256> verified_{};
+   std::shared_ptr<const BasicAuthOptions> options_;
+   HandlerPtr next_;
+   std::string challenge_; // WWW-Authenticate value
+   // Recently verified (user, password) pairs (password_hash.h).
+   mutable VerifiedSecrets verified_;
 };
 
 // Parses "Authorization: Basic base64(user:password)" (scheme case-insensitive, strict base64).

@@ -1,5 +1,9 @@
 #include "middleware/decode_support.h"
 
+#include <fstream>
+
+#include "common/strings.h"
+
 namespace turnpike::middleware {
 
 std::string item_key(std::string_view key, size_t index) {
@@ -28,6 +32,39 @@ std::optional<RegexReplacement> decode_regex_replacement(config::Decoder& dec) {
   if (replacement.empty()) dec.fail("replacement", "is required");
   if (!regex || replacement.empty()) return std::nullopt;
   return RegexReplacement{regex, regex->compile_template(replacement)};
+}
+
+void for_each_user_line(config::Decoder& dec, const std::vector<std::string>& users,
+                        const std::string& users_file,
+                        const std::function<void(const std::string& key, const std::string& where,
+                                                 std::string_view line)>& add) {
+  if (!users_file.empty()) {
+    std::ifstream in(users_file);
+    if (!in) {
+      dec.fail("usersFile", "cannot read \"" + users_file + "\"");
+    } else {
+      std::string raw;
+      int line_no = 0;
+      while (std::getline(in, raw)) {
+        ++line_no;
+        if (!raw.empty() && raw.back() == '\r')
+          raw.pop_back();
+        const std::string_view line = trim(raw);
+        if (line.empty() || line.front() == '#')
+          continue;
+        add("usersFile", users_file + " line " + std::to_string(line_no) + ": ", line);
+      }
+    }
+  }
+  for (size_t i = 0; i < users.size(); ++i)
+    add(item_key("users", i), "", trim(users[i]));
+}
+
+bool is_realm(std::string_view realm) {
+  for (unsigned char c : realm)
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+      return false;
+  return true;
 }
 
 }  // namespace turnpike::middleware

@@ -2,10 +2,12 @@
 // Decoding helpers shared by the middleware factories. Control thread only.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/tree/decoder.h"
 #include "middleware/go_regex.h"
@@ -39,5 +41,17 @@ struct RegexReplacement {
 // Reads both options and compiles them; nullopt (errors reported at the option) when either is
 // missing or the regex does not compile.
 std::optional<RegexReplacement> decode_regex_replacement(config::Decoder& dec);
+
+// The user lines of basicAuth and digestAuth: `usersFile` (one per line, blank lines and `#`
+// comments skipped; read here, on the control thread) then `users`. Calls `add(key, where, line)`
+// for each line, `key` being the option to report errors at and `where` a prefix locating the line
+// ("users.htpasswd line 3: "). A file that cannot be read is reported at usersFile.
+void for_each_user_line(config::Decoder& dec, const std::vector<std::string>& users,
+                        const std::string& users_file,
+                        const std::function<void(const std::string& key, const std::string& where,
+                                                 std::string_view line)>& add);
+
+// A realm may go into a quoted WWW-Authenticate parameter: no quotes, backslashes or controls.
+bool is_realm(std::string_view realm);
 
 }  // namespace turnpike::middleware

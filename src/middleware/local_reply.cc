@@ -1,5 +1,7 @@
 #include "middleware/local_reply.h"
 
+#include <cctype>
+
 #include <string>
 
 namespace turnpike::middleware {
@@ -134,6 +136,30 @@ bool is_header_value(std::string_view value) {
     if (c < 0x20 || c == 0x7f) return false;
   }
   return true;
+}
+
+std::string query_escape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else if (c == ' ') {
+      out.push_back('+');
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+http::Task<void> reply_unauthorized(http::Exchange& ex, std::string_view challenge) {
+  http::HeaderMap headers;
+  headers.set("WWW-Authenticate", challenge);
+  headers.set("Content-Type", "text/plain");
+  co_await reply(ex, 401, "401 Unauthorized\n", &headers);
 }
 
 }  // namespace turnpike::middleware

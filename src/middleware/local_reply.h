@@ -22,6 +22,10 @@ std::string_view status_text(int status);
 http::Task<void> reply(http::Exchange& ex, int status, std::string_view body,
                        const http::HeaderMap* headers = nullptr);
 
+// 401 "401 Unauthorized\n" (text/plain) with `WWW-Authenticate: <challenge>`, as Traefik's
+// basicAuth and digestAuth answer.
+http::Task<void> reply_unauthorized(http::Exchange& ex, std::string_view challenge);
+
 // Traefik's redirect status: 302 (301 when permanent) for GET and HEAD, 307 (308 when permanent)
 // for any other method so that the client repeats the method and body.
 int redirect_status(std::string_view method, bool permanent);
@@ -35,6 +39,10 @@ http::Task<void> send_redirect(http::Exchange& ex, std::string_view location, bo
 // '>', '\', '^', '`', '{', '|', '}'), as Go's URL.String() does for a parsed Location; '%' and the
 // URI delimiters are kept.
 std::string encode_location(std::string_view location);
+
+// Go's url.QueryEscape (also application/x-www-form-urlencoded): unreserved bytes kept, space as
+// '+', everything else %XX.
+std::string query_escape(std::string_view s);
 
 // RFC 9110 field-name (token) check.
 bool is_header_name(std::string_view name);

@@ -32,6 +32,15 @@ class BuildContext {
   virtual Result<Wrap> middleware(std::string_view name) = 0;
   // The provider the middleware being decoded comes from ("file").
   virtual std::string_view provider() const = 0;
+  // Resolves an HTTP service by name (qualified, or local and qualified with the referencing
+  // provider), building it if needed; used by `errors` for its error-page service. The handler is
+  // the same one routers use (its pools and health are shared).
+  // Worker threads the snapshot will run on (sizes per-worker state, e.g. the upstream pools of
+  // forwardAuth's client).
+  virtual unsigned workers() const { return 1; }
+  virtual Result<HandlerPtr> service_handler(std::string_view name) {
+    return make_error("the service \"" + std::string(name) + "\" is not available here");
+  }
 };
 
 // A middleware type: decodes the options under its type key (e.g. the map under `addPrefix:`)

@@ -1,4 +1,5 @@
 #include "middleware/pass_tls_client_cert.h"
+#include "middleware/local_reply.h"
 
 #include <ctime>
 
@@ -118,26 +119,6 @@ DistinguishedNameFields decode_dn(config::Decoder& dec, bool subject) {
 }
 
 } // namespace
-
-std::string query_escape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() + s.size() / 2);
-  for (unsigned char c : s) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_' || c == '.' || c == '~';
-    if (plain) {
-      out.push_back(static_cast<char>(c));
-    } else if (c == ' ') {
-      out.push_back('+');
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 std::string client_certs_pem(std::span<x509_st* const> certs) {
   std::string out;

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "middleware/local_reply.h" // query_escape
 #include "middleware/middleware.h"
 
 struct x509_st;
@@ -56,8 +57,6 @@ struct ClientCertInfoOptions {
 std::string client_certs_pem(std::span<x509_st* const> certs);
 std::string client_certs_info(std::span<x509_st* const> certs,
                               const ClientCertInfoOptions& options);
-// Go's url.QueryEscape.
-std::string query_escape(std::string_view s);
 
 class PassTlsClientCert final : public http::Handler {
 public:

@@ -7,6 +7,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 namespace turnpike::middleware {
 namespace {
@@ -161,6 +163,35 @@ bool PasswordHash::verify(std::string_view password) const {
     }
   }
   return false;
+}
+
+VerifiedSecrets::VerifiedSecrets() {
+  RAND_bytes(key_.data(), static_cast<int>(key_.size()));
+  for (auto& slot : slots_)
+    slot.store(0, std::memory_order_relaxed);
+}
+
+uint64_t VerifiedSecrets::tag(std::initializer_list<std::string_view> parts) const {
+  std::string msg;
+  for (auto p : parts)
+    msg.append(p).push_back('\0');
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  OPENSSL_cleanse(msg.data(), msg.size());
+  uint64_t t = 0;
+  for (int i = 0; i < 8; ++i)
+    t = (t << 8) | mac[i];
+  return t == 0 ? 1 : t;
+}
+
+bool VerifiedSecrets::contains(uint64_t tag) const {
+  return slots_[tag % slots_.size()].load(std::memory_order_relaxed) == tag;
+}
+
+void VerifiedSecrets::remember(uint64_t tag) {
+  slots_[tag % slots_.size()].store(tag, std::memory_order_relaxed);
 }
 
 }  // namespace turnpike::middleware

@@ -9,6 +9,10 @@
 // bcrypt verification costs 2^cost rounds (cost 10: tens of milliseconds), during which the
 // calling worker serves nothing else; see basic_auth.h for the cache that bounds this.
 
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +35,24 @@ class PasswordHash {
   std::string hash_;
   std::string magic_;  // "$apr1$" / "$1$" (MD5 only)
   std::string salt_;   // MD5 only
+};
+
+// Secrets recently verified against a slow (bcrypt) hash, so that a client repeating a valid
+// secret pays the verification once per eviction: 256 slots of 64-bit tags (a keyed HMAC of the
+// secret under a random per-instance key, so the table reveals nothing), shared by every worker,
+// lock-free. Only successes are remembered: brute force still costs CPU (put a rateLimit in
+// front). Any thread.
+class VerifiedSecrets {
+public:
+  VerifiedSecrets();
+  // The tag of a secret made of `parts` (joined with NUL bytes); never 0.
+  uint64_t tag(std::initializer_list<std::string_view> parts) const;
+  bool contains(uint64_t tag) const;
+  void remember(uint64_t tag);
+
+private:
+  std::array<unsigned char, 32> key_{};
+  std::array<std::atomic<uint64_t>, 256> slots_{}; // 0 = empty
 };
 
 // The MD5-crypt algorithm (FreeBSD's md5crypt, with Apache's "$apr1$" magic or the original "$1$"):

@@ -1,71 +1,16 @@
 #include "service/failover.h"
 
 #include "common/strings.h"
+#include "http/head_editor.h"
 #include "service/writers.h"
 
 namespace turnpike::service {
-namespace {
-
-// Passes the response on unless its final status is one to fail over on; then swallows it
-// (head, body, end) and remembers that the fallback must answer.
-class DivertingWriter final : public http::ResponseWriter {
- public:
-  DivertingWriter(http::ResponseWriter& inner, const FailoverService& svc,
-                  bool (*diverts)(const FailoverService&, int))
-      : inner_(inner), svc_(svc), diverts_(diverts) {}
-  http::Task<http::ProxyError> write_head(http::Response& head) override {
-    if (head.status >= 200 && diverts_(svc_, head.status)) {
-      diverted_ = true;
-      co_return http::ProxyError::none();
-    }
-    co_return co_await inner_.write_head(head);
-  }
-  http::Task<http::ProxyError> write_body(std::string_view data) override {
-    if (diverted_) co_return http::ProxyError::none();
-    co_return co_await inner_.write_body(data);
-  }
-  http::Task<http::ProxyError> finish() override {
-    if (diverted_) co_return http::ProxyError::none();
-    co_return co_await inner_.finish();
-  }
-  http::Task<http::ProxyError> finish_with_trailers(const http::HeaderMap& trailers) override {
-    if (diverted_) co_return http::ProxyError::none();
-    co_return co_await inner_.finish_with_trailers(trailers);
-  }
-  // A diverted head counts as written for the main service (its errors can no longer become a
-  // response of their own), but not for the fallback, which writes to the real writer.
-  bool head_written() const override { return diverted_ || inner_.head_written(); }
-  bool diverted() const { return diverted_; }
-
- private:
-  http::ResponseWriter& inner_;
-  const FailoverService& svc_;
-  bool (*diverts_)(const FailoverService&, int);
-  bool diverted_ = false;
-};
-
-}  // namespace
 
 SubExchange::SubExchange(http::Exchange& ex, http::BodyReader& body)
-    : ex_(ex), sub_{ex.request, body} {
-  sub_.writer = ex.writer;
-  sub_.executor = ex.executor;
-  sub_.worker_id = ex.worker_id;
-  sub_.worker = ex.worker;
-  sub_.upgradable = ex.upgradable;
-  sub_.router_name = ex.router_name;
-  sub_.service_name = ex.service_name;
-  sub_.username = ex.username;
-  sub_.retry_attempts = ex.retry_attempts;
-}
+    : ex_(ex), sub_(http::derive_exchange(ex, ex.request, body)) {}
 
 SubExchange::~SubExchange() {
-  ex_.service_name = sub_.service_name;
-  ex_.service_url = std::move(sub_.service_url);
-  ex_.status = sub_.status;
-  ex_.response_bytes = sub_.response_bytes;
-  ex_.retry_attempts = sub_.retry_attempts;
-  ex_.close_connection = ex_.close_connection || sub_.close_connection;
+  http::adopt_annotations(ex_, sub_);
 }
 
 bool parse_status_ranges(const std::vector<std::string>& items,
@@ -134,8 +79,8 @@ http::Task<void> FailoverService::handle(http::Exchange& ex) const {
   {
     BufferBodyReader replay(buffered, length, nullptr, ex.body.trailers());
     SubExchange sub(ex, replay);
-    DivertingWriter writer(*ex.writer, *this,
-                           [](const FailoverService& s, int status) { return s.diverts(status); });
+    auto divert = [this](const http::Response& head) { return diverts(head.status); };
+    http::DivertingWriter<decltype(divert)> writer(*ex.writer, divert);
     sub.get().writer = &writer;
     co_await main_->handle(sub.get());
     diverted = writer.diverted();
@@ -147,4 +92,4 @@ http::Task<void> FailoverService::handle(http::Exchange& ex) const {
   co_await fallback_->handle(sub.get());
 }
 
-}  // namespace turnpike::service
+} // namespace turnpike::service

@@ -79,11 +79,6 @@ std::vector<int> positive_weights(const std::vector<Server>& servers) {
   return w;
 }
 
-bool idempotent(std::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
-         method == "PUT" || method == "DELETE";
-}
-
 // Failures that say something about the server (passive health checks count them): it could not
 // be reached, broke the connection, broke the protocol or did not answer in time.
 bool server_failure(const http::ProxyError& err) {
@@ -246,7 +241,7 @@ http::Task<void> LoadBalancerService::handle(http::Exchange& ex) const {
     // Retry on another server only when the request cannot have been processed twice.
     bool nothing_sent = err.kind == http::ProxyError::Kind::kUpstreamConnect;
     bool safe_again = err.kind == http::ProxyError::Kind::kUpstreamClosed &&
-                      idempotent(ex.request.method) && !ex.request.has_body() &&
+                      http::idempotent_method(ex.request.method) && !ex.request.has_body() &&
                       !ex.request.upgrade_websocket;
     bool retry = (nothing_sent || safe_again) && ex.body.consumed() == 0 &&
                  !ex.writer->head_written() && attempt < options_.retry.attempts &&

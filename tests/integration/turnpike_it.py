@@ -401,6 +401,17 @@ class Gateway:
         return self.proc.returncode
 
 
+def prefix_router(host: str, prefix: str, service: str, middlewares: list) -> dict:
+    """A router for Host(`host`) && PathPrefix(`prefix`) to `service` through `middlewares`."""
+    return {"rule": f"Host(`{host}`) && PathPrefix(`{prefix}`)", "service": service,
+            "middlewares": middlewares}
+
+
+def dead_url() -> str:
+    """An http:// URL on a loopback port nobody listens on (connections are refused)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
 def service(*upstreams, **lb) -> dict:
     """A loadBalancer service over test upstreams (Upstream objects or URLs)."""
     servers = []

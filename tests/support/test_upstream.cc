@@ -15,6 +15,8 @@
 //   /bytes/N       N bytes of the pattern (byte i = i % 251), Content-Length
 //   /chunked/N     the same N bytes, Transfer-Encoding: chunked (chunk size ?chunk=, default 16384)
 //   /close         answer with `Connection: close`, then close the connection
+//   /drop          read the request and its body, then close the connection without answering
+//                  (an upstream that fails after the request reached it)
 //   /ws            WebSocket handshake (101 + Sec-WebSocket-Accept), then echo every frame
 //   /ws-refuse     answer 400 to the upgrade and stay in HTTP
 //   /_stats        JSON {connections, requests, bytes_received, app_requests, posts,
@@ -243,6 +245,7 @@ struct Plan {
   std::optional<uint64_t> chunked;
   size_t chunk_size = 16384;
   bool close = false;
+  bool drop = false;
   bool ws = false;
   bool ws_refuse = false;
   bool stats = false;
@@ -304,6 +307,8 @@ Plan make_plan(std::string_view target) {
       ++i;
     } else if (s == "close") {
       p.close = true;
+    } else if (s == "drop") {
+      p.drop = true;
     } else if (s == "ws") {
       p.ws = true;
     } else if (s == "ws-refuse") {
@@ -395,6 +400,8 @@ class Connection {
         co_return;
       }
 
+      if (plan.drop)
+        co_return; // the socket closes with the connection's frame
       bool close = plan.close || wants_close(req);
       if (plan.delay_ms > 0) {
         asio::steady_timer t(sock_.get_executor());

@@ -7,16 +7,40 @@ namespace turnpike::middleware {
 namespace {
 
 TEST(Registry, ListsTraefikTypeKeys) {
-  for (std::string_view type :
-       {"addPrefix", "basicAuth", "chain", "contentType", "headers", "inFlightReq", "ipAllowList",
-        "ipWhiteList", "passTLSClientCert", "rateLimit", "redirectRegex", "redirectScheme",
-        "replacePath", "replacePathRegex", "stripPrefix", "stripPrefixRegex"}) {
+  for (std::string_view type : {"addPrefix",
+                                "apiKey",
+                                "basicAuth",
+                                "buffering",
+                                "chain",
+                                "circuitBreaker",
+                                "compress",
+                                "contentType",
+                                "digestAuth",
+                                "encodedCharacters",
+                                "errors",
+                                "forwardAuth",
+                                "grpcWeb",
+                                "headers",
+                                "inFlightReq",
+                                "ipAllowList",
+                                "ipWhiteList",
+                                "jwt",
+                                "oAuthIntrospection",
+                                "passTLSClientCert",
+                                "rateLimit",
+                                "redirectRegex",
+                                "redirectScheme",
+                                "replacePath",
+                                "replacePathRegex",
+                                "retry",
+                                "stripPrefix",
+                                "stripPrefixRegex"}) {
     const Registration* r = find(type);
     ASSERT_NE(r, nullptr) << type;
     EXPECT_EQ(r->type, type);
     EXPECT_NE(r->factory, nullptr);
   }
-  EXPECT_EQ(registry().size(), 16u);
+  EXPECT_EQ(registry().size(), 28u);
 }
 
 TEST(Registry, LookupIsCaseInsensitive) {
