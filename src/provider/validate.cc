@@ -49,6 +49,7 @@ std::vector<std::string> check_one(std::string_view root, std::string_view kind,
   if (key.empty()) {
     k = obj; // a list (tls.certificates)
   } else {
+    k = config::Node::map(); // child() leaves a null node: entries need a map
     k.entries().emplace_back(key, obj);
   }
   return config::rejecting_errors(config::decode_dynamic(t, provider));

@@ -134,10 +134,15 @@ void DockerProvider::loop(SourceThread& t) {
     auto streamed = t.client().stream(ev, [&](std::string_view data) {
       bool changed = false;
       for_each_json_line(pending, data, [&](const nlohmann::json& j) {
-        std::string action = j.value("Action", j.value("status", ""));
+        // Untrusted input: only string fields count (value() would throw on another type).
+        auto text = [&](const char* k) {
+          auto it = j.find(k);
+          return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+        };
+        std::string action = text("Action").empty() ? text("status") : text("Action");
         if (relevant(action)) {
           changed = true;
-          log->debug("event {} for {}", action, j.value("id", ""));
+          log->debug("event {} for {}", action, text("id"));
         }
       });
       if (changed && !t.stopped()) {

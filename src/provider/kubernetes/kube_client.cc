@@ -138,9 +138,9 @@ Result<ClusterAccess> ClusterAccess::resolve(const config::KubernetesProviderCon
 }
 
 std::string object_key(const nlohmann::json& obj) {
-  const auto& md = obj.value("metadata", nlohmann::json::object());
-  std::string ns = md.value("namespace", "");
-  std::string name = md.value("name", "");
+  const auto& md = field(obj, "metadata");
+  std::string ns = str(md, "namespace");
+  std::string name = str(md, "name");
   return ns.empty() ? name : ns + "/" + name;
 }
 
@@ -288,10 +288,10 @@ Result<void> Informer::list(const std::string& ns, std::string& resource_version
     auto j = nlohmann::json::parse(resp->body, nullptr, false);
     if (j.is_discarded() || !j.is_object())
       return make_error("GET " + r.url + ": not JSON");
-    const auto& md = j.value("metadata", nlohmann::json::object());
-    resource_version = md.value("resourceVersion", "");
-    cont = md.value("continue", "");
-    for (const auto& item : j.value("items", nlohmann::json::array()))
+    const auto& md = field(j, "metadata");
+    resource_version = str(md, "resourceVersion");
+    cont = str(md, "continue");
+    for (const auto& item : field(j, "items"))
       if (item.is_object())
         out[object_key(item)] = item;
   } while (!cont.empty());
@@ -311,23 +311,26 @@ Result<void> Informer::watch(const std::string& ns, std::string& resource_versio
     for_each_json_line(pending, data, [&](const nlohmann::json& ev) {
       if (ended)
         return;
-      std::string type = ev.value("type", "");
-      const auto& obj = ev.value("object", nlohmann::json::object());
+      // Untrusted input: read with field()/str(), which never throw.
+      std::string type = str(ev, "type");
+      const auto& obj = field(ev, "object");
       if (type == "ERROR") {
-        if (obj.value("code", 0) == 410) {
+        if (field(obj, "code") == 410) {
           gone = true;
         } else {
-          error = "watch error: " + obj.value("message", obj.dump());
+          error = "watch error: " + (str(obj, "message").empty() ? obj.dump() : str(obj, "message"));
         }
         ended = true;
         return;
       }
-      std::string rv = obj.value("metadata", nlohmann::json::object()).value("resourceVersion", "");
+      std::string rv = str(field(obj, "metadata"), "resourceVersion");
       if (!rv.empty())
         resource_version = rv;
       if (type == "BOOKMARK")
         return;
       std::lock_guard lock(mu_);
+      if (!obj.is_object())
+        return;
       if (type == "ADDED" || type == "MODIFIED") {
         objects_[object_key(obj)] = obj;
         changed = true;

@@ -10,7 +10,8 @@ namespace {
 using json = nlohmann::json;
 
 void add(ObjectMap& m, json obj) {
-  m[object_key(obj)] = std::move(obj);
+  std::string key = object_key(obj); // before the move: `a = b` evaluates b first
+  m[key] = std::move(obj);
 }
 
 json service(const std::string& name, int port = 80, const std::string& port_name = "http") {
@@ -21,7 +22,7 @@ json service(const std::string& name, int port = 80, const std::string& port_nam
 json slice(const std::string& svc, int target, std::vector<std::string> ips,
            const std::string& port_name = "http", bool ready = true) {
   return {{"metadata",
-           {{"name", svc + "-x"},
+           {{"name", svc + "-" + ips[0]},
             {"namespace", "default"},
             {"labels", {{"kubernetes.io/service-name", svc}}}}},
           {"ports", json::array({{{"name", port_name}, {"port", target}}})},
@@ -59,7 +60,7 @@ TEST(IngressConfig, RoutersServicesAndEndpoints) {
   add(in.ingresses, ingress("ing", "a.example.com", "web"));
   add(in.ingresses, ingress("exact", "b.example.com", "web", "/api", "Exact"));
   auto built = build_ingress_configuration(in, {});
-  EXPECT_TRUE(built.errors.empty());
+  EXPECT_TRUE(built.errors.empty()) << built.errors[0];
   auto d = decode(built, "kubernetes");
   ASSERT_EQ(d.http.routers.count("default-ing-a-example-com@kubernetes"), 1u)
       << built.tree.debug_string();
@@ -89,7 +90,7 @@ TEST(IngressConfig, MissingServiceDisablesThatPathOnly) {
 
 TEST(IngressConfig, ClassesAnnotationsWildcards) {
   IngressInputs in;
-  add(in.services, service("web", 443, "https"));
+  add(in.services, service("web", 80, "https"));
   add(in.endpoint_slices, slice("web", 8443, {"10.0.0.1"}, "https"));
   add(in.ingress_classes, {{"metadata", {{"name", "traefik"}}},
                            {"spec", {{"controller", "traefik.io/ingress-controller"}}}});
@@ -105,7 +106,7 @@ TEST(IngressConfig, ClassesAnnotationsWildcards) {
   add(in.ingresses, other);
   auto built = build_ingress_configuration(in, {});
   auto d = decode(built, "kubernetes");
-  ASSERT_EQ(d.http.routers.size(), 1u) << built.tree.debug_string();
+  ASSERT_EQ(d.http.routers.size(), 1u) << built.tree.debug_string() << (built.errors.empty() ? "" : built.errors[0]);
   const auto& r = d.http.routers.begin()->second;
   EXPECT_EQ(r.rule, "HostRegexp(`^[a-z0-9-\\.]+\\.example\\.com$`) && PathPrefix(`/`)");
   EXPECT_EQ(r.entry_points.size(), 2u);
