@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +62,8 @@ class Engine:
         self.log_path = self.dir / "engine.log"
         self.proc = None
         self.image = "rig-busybox:1" if kind == "docker" else "localhost/rig-busybox:1"
+        # podman refuses a runroot longer than 50 characters (pytest's tmp paths are longer).
+        self.runroot = tempfile.mkdtemp(prefix="podrun-", dir="/tmp")
         tar = make_rootfs_tar(workdir)
         self.start()
         if kind == "docker":
@@ -71,7 +74,7 @@ class Engine:
     # podman's global flags: its own storage, runc (crun fails on this cgroup v1 host), a file
     # events log (no journald) and cgroupfs (no systemd).
     def podman_args(self) -> list[str]:
-        return ["podman", "--root", str(self.dir / "root"), "--runroot", str(self.dir / "run"),
+        return ["podman", "--root", str(self.dir / "root"), "--runroot", self.runroot,
                 "--storage-driver", "vfs", "--runtime", "runc", "--events-backend", "file",
                 "--cgroup-manager", "cgroupfs", "--tmpdir", str(self.dir / "tmp")]
 
@@ -160,6 +163,7 @@ class Engine:
             except OSError:
                 pass
         self.stop_daemon()
+        shutil.rmtree(self.runroot, ignore_errors=True)
 
 
 def available(kind: str) -> str | None:

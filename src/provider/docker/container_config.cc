@@ -67,6 +67,23 @@ Result<std::vector<Container>> parse_container_list(std::string_view text) {
   return out;
 }
 
+bool apply_inspect(Container& c, std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return false;
+  if (auto hc = j.find("HostConfig"); hc != j.end() && hc->is_object())
+    c.network_mode = str(*hc, "NetworkMode");
+  if (auto ns = j.find("NetworkSettings"); ns != j.end() && ns->is_object()) {
+    if (auto nets = ns->find("Networks"); nets != ns->end() && nets->is_object())
+      for (const auto& [name, net] : nets->items())
+        if (net.is_object())
+          c.networks[name] = str(net, "IPAddress");
+    if (c.networks.empty() && !str(*ns, "IPAddress").empty())
+      c.networks["default"] = str(*ns, "IPAddress");
+  }
+  return true;
+}
+
 Result<std::string> render_rule(std::string_view tpl, const std::string& name,
                                 const std::string& container_name,
                                 const std::map<std::string, std::string>& labels) {

@@ -53,6 +53,10 @@ struct Container {
 // Parses GET /containers/json (dockerd and podman's compatible API).
 Result<std::vector<Container>> parse_container_list(std::string_view json);
 
+// Completes `c` from GET /containers/<id>/json: podman's compatible list leaves HostConfig and
+// NetworkSettings.Networks empty, the inspection has them. True when `json` was understood.
+bool apply_inspect(Container& c, std::string_view json);
+
 using provider::normalize; // Traefik's provider.Normalize (text.h)
 
 // Renders a defaultRule template. Supported actions (Go text/template subset Traefik's docs use):

@@ -78,6 +78,10 @@ void DockerProvider::loop(SourceThread& t) {
     r.timeout = options_.http_client_timeout;
     return r;
   };
+  // Containers whose `die` (or destroy) event arrived: dockerd 20.10 still lists a container as
+  // running when it sends `die` (measured: a list made on the event shows "running"), so the
+  // event itself withdraws it, until it starts again.
+  std::set<std::string> dead;
   auto list = [&]() -> Result<void> {
     SourceRequest r = base_request("/containers/json");
     if (r.timeout.count() == 0)
@@ -91,6 +95,19 @@ void DockerProvider::loop(SourceThread& t) {
     auto containers = docker::parse_container_list(resp->body);
     if (!containers)
       return containers.error();
+    std::set<std::string> listed;
+    for (auto& c : *containers) {
+      listed.insert(c.id);
+      if (c.network_mode.empty() && c.networks.empty() && c.state == "running") {
+        // podman: the list has no network facts; the inspection does.
+        auto inspected = lister.fetch(base_request("/containers/" + c.id + "/json"));
+        if (inspected && inspected->status == 200)
+          docker::apply_inspect(c, inspected->body);
+      }
+      if (dead.count(c.id))
+        c.state = "exited";
+    }
+    std::erase_if(dead, [&](const std::string& id) { return !listed.count(id); });
     auto built = docker::build_configuration(*containers, options_, constraints_);
     t.report(std::move(built.errors));
     log->debug("{} container(s), {} exposed", containers->size(), built.exposed);
@@ -142,7 +159,16 @@ void DockerProvider::loop(SourceThread& t) {
         std::string action = text("Action").empty() ? text("status") : text("Action");
         if (relevant(action)) {
           changed = true;
-          log->debug("event {} for {}", action, text("id"));
+          std::string id = text("id");
+          if (id.empty())
+            if (auto actor = j.find("Actor"); actor != j.end() && actor->is_object())
+              if (auto aid = actor->find("ID"); aid != actor->end() && aid->is_string())
+                id = aid->get<std::string>();
+          if (action == "die" || action == "destroy" || action == "remove")
+            dead.insert(id);
+          else if (action == "start" || action == "unpause")
+            dead.erase(id);
+          log->debug("event {} for {}", action, id);
         }
       });
       if (changed && !t.stopped()) {
