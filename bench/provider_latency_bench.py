@@ -167,7 +167,8 @@ def bench_docker(build_dir, n, procs):
         print(json.dumps({"provider": "docker", "skipped": why}))
         return None
     web = free_port()
-    with tempfile.TemporaryDirectory() as d:
+    # dockerd leaves its network namespace mount under the exec root: cleanup may fail.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as d:
         eng = ce.Engine("docker", Path(d))
         try:
             gw = start_gateway(build_dir, d, {"docker": {"endpoint": f"unix://{eng.sock}",

@@ -164,6 +164,11 @@ class Engine:
                 pass
         self.stop_daemon()
         shutil.rmtree(self.runroot, ignore_errors=True)
+        # dockerd leaves its "default" network namespace mounted under the exec root; unmount
+        # it so that the test's temporary directory can be removed.
+        netns = self.dir / "exec" / "netns" / "default"
+        if self.kind == "docker" and os.path.ismount(netns):
+            subprocess.run(["umount", str(netns)], capture_output=True)
 
 
 def available(kind: str) -> str | None:
