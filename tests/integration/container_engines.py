@@ -164,11 +164,11 @@ class Engine:
                 pass
         self.stop_daemon()
         shutil.rmtree(self.runroot, ignore_errors=True)
-        # dockerd leaves its "default" network namespace mounted under the exec root; unmount
-        # it so that the test's temporary directory can be removed.
-        netns = self.dir / "exec" / "netns" / "default"
-        if self.kind == "docker" and os.path.ismount(netns):
-            subprocess.run(["umount", str(netns)], capture_output=True)
+        # dockerd leaves its "default" network namespace and its data root mounted; unmount
+        # them so that the test's temporary directory can be removed.
+        for m in (self.dir / "exec" / "netns" / "default", self.dir / "data"):
+            if self.kind == "docker" and os.path.ismount(m):
+                subprocess.run(["umount", str(m)], capture_output=True)
 
 
 def available(kind: str) -> str | None:
