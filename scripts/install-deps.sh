@@ -9,7 +9,8 @@ build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev node-ll
   libgtest-dev libgmock-dev libbenchmark-dev)
 test_pkgs=(curl python3 python3-pytest python3-h11 python3-h2 python3-grpcio wrk apache2-utils openssl
   nghttp2-client nghttp2-server testssl.sh socat pebble lego bind9 bind9-dnsutils python3-cryptography
-  etcd-server etcd-client redis-server redis-tools brotli zstd python3-brotli python3-zstandard)
+  etcd-server etcd-client redis-server redis-tools brotli zstd python3-brotli python3-zstandard
+  docker.io podman runc crun containerd uidmap fuse-overlayfs slirp4netns iptables busybox-static)
 bench_pkgs=(wrk nginx-light haproxy caddy h2o nghttp2-client openssl curl python3 util-linux procps)
 pkgs=("${build_pkgs[@]}")
 case $what in
@@ -18,6 +19,9 @@ case $what in
   bench) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
+# kubectl for the Kubernetes provider tests (they talk to tests/fakes/fake_kube_apiserver.py):
+# Debian's kubernetes-client unless a kubectl is already installed some other way.
+if [ "$what" != build ] && ! command -v kubectl >/dev/null; then pkgs+=(kubernetes-client); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

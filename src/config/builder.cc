@@ -288,6 +288,8 @@ Result<service::ServicePtr> Builder::build_service(const HttpService& svc) {
 
 Result<service::ServicePtr> Builder::service(const std::string& name) {
   if (auto it = services_.find(name); it != services_.end()) return it->second;
+  if (auto it = opts_.internal_services.find(name); it != opts_.internal_services.end())
+    return it->second;
   auto it = cfg_.http.services.find(name);
   if (it == cfg_.http.services.end()) return make_error("the service \"" + name + "\" does not exist");
   if (services_in_progress_.count(name)) return make_error("service reference cycle through \"" + name + "\"");

@@ -7,6 +7,7 @@
 // service or middleware is left out of the route tables and carries its errors in the
 // snapshot's status maps; everything else serves.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 #include "router/rule.h"
 #include "tls/tls_manager.h"
 #include "service/health_check.h"
+#include "service/load_balancer.h"
 
 namespace turnpike::config {
 
@@ -47,6 +49,9 @@ struct BuildOptions {
   RuleCache* rule_cache = nullptr;
   // Added to every snapshot (unknown entrypoints are reported on the route's status).
   std::vector<InternalRoute> internal_routes;
+  // Services the gateway provides itself, by qualified name ("rest@internal"): routers of any
+  // provider may use them (`service: rest@internal`), as Traefik's api@internal and rest@internal.
+  std::map<std::string, service::ServicePtr> internal_services;
   // Builds the TLS contexts (certificates, options). Without it the snapshot has no TLS state
   // (entrypoints' `tls` is null: TLS connections are refused), which some unit tests want.
   tls::TlsManager* tls = nullptr;

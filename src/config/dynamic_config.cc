@@ -4,6 +4,8 @@
 
 #include "common/strings.h"
 #include "config/decode_helpers.h"
+#include "middleware/middleware.h"
+#include "tcp/middleware.h"
 
 namespace turnpike::config {
 namespace {
@@ -336,5 +338,39 @@ DynamicConfig decode_providers(const std::map<std::string, Node>& trees) {
     parts.push_back(decode_dynamic(tree, provider));
   return merge(std::move(parts));
 }
+
+// Problems that make a provider's whole configuration unusable, as Traefik's decoding of a file:
+// structural errors (a section of the wrong type, unknown keys, bad values for typed fields) and
+// middlewares of an unknown type. Semantic problems (a bad rule, a missing service, an invalid
+// middleware option value) only disable the objects concerned, in the builder.
+std::vector<std::string> rejecting_errors(const config::DynamicConfig& d) {
+  std::vector<std::string> out = d.errors;
+  auto add = [&](const std::vector<std::string>& errs) { out.insert(out.end(), errs.begin(), errs.end()); };
+  for (const auto& [n, r] : d.http.routers) add(r.errors);
+  for (const auto& [n, sv] : d.http.services) add(sv.errors);
+  for (const auto& [n, t] : d.http.servers_transports) add(t.errors);
+  auto middlewares = [&](std::string_view section, const auto& map, auto known) {
+    for (const auto& [n, m] : map) {
+      add(m.errors);
+      if (m.errors.empty() && !known(m.type))
+        out.push_back((m.location.describe().empty() ? "" : m.location.describe() + ": ") +
+                      std::string(section) + n + ": unknown middleware type \"" + m.type + "\"");
+    }
+  };
+  for (const auto& c : d.tls.certificates) add(c.errors);
+  for (const auto& [n, o] : d.tls.options) add(o.errors);
+  for (const auto& [n, st] : d.tls.stores) add(st.errors);
+  middlewares("http.middlewares.", d.http.middlewares,
+              [](std::string_view t) { return middleware::find(t) != nullptr; });
+  for (const auto& [n, r] : d.tcp.routers) add(r.errors);
+  for (const auto& [n, sv] : d.tcp.services) add(sv.errors);
+  for (const auto& [n, t] : d.tcp.servers_transports) add(t.errors);
+  middlewares("tcp.middlewares.", d.tcp.middlewares,
+              [](std::string_view t) { return tcp::find_middleware(t) != nullptr; });
+  for (const auto& [n, r] : d.udp.routers) add(r.errors);
+  for (const auto& [n, sv] : d.udp.services) add(sv.errors);
+  return out;
+}
+
 
 } // namespace turnpike::config

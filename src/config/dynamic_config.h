@@ -244,6 +244,14 @@ std::string qualify_tls_name(std::string_view name, std::string_view provider);
 // Decodes one provider's full tree. Never fails as a whole: see `errors` at each level.
 DynamicConfig decode_dynamic(const Node& root, std::string_view provider);
 
+// Problems that make a provider's whole configuration unusable, as Traefik's decoding of a file:
+// structural errors (a section of the wrong type, unknown keys, bad values for typed fields) and
+// middlewares of an unknown type. Semantic problems (a bad rule, a missing service, an invalid
+// middleware option value) only disable the objects concerned, in the builder. Providers that
+// build trees from many independent objects (labels, KV keys) check each object with it and drop
+// the ones that fail instead of losing the whole configuration (provider/validate.h).
+std::vector<std::string> rejecting_errors(const DynamicConfig& d);
+
 // Unions several providers' configurations. Qualified names from different providers cannot
 // collide; a name present twice (same provider given twice, or `tls.options.default` /
 // `tls.stores.default` from two providers) keeps the first and records an error.

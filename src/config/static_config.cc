@@ -21,24 +21,11 @@ constexpr std::array<std::string_view, 8> kSupportedRoots = {
 constexpr std::array<std::string_view, 9> kUnsupportedRoots = {
     "global",  "api",          "metrics", "ping", "tracing", "hostResolver",
     "experimental", "spiffe", "ocsp"};
-constexpr std::array<std::string_view, 18> kUnsupportedProviders = {"docker",
-                                                                    "swarm",
-                                                                    "kubernetesIngress",
-                                                                    "kubernetesIngressNGINX",
-                                                                    "kubernetesCRD",
-                                                                    "kubernetesGateway",
-                                                                    "knative",
-                                                                    "rest",
-                                                                    "consulCatalog",
-                                                                    "nomad",
-                                                                    "ecs",
-                                                                    "consul",
-                                                                    "etcd",
-                                                                    "zooKeeper",
-                                                                    "redis",
-                                                                    "http",
-                                                                    "plugin",
-                                                                    "precedence"};
+constexpr std::array<std::string_view, 13> kUnsupportedProviders = {
+    "swarm",      "kubernetesIngressNGINX",
+    "kubernetesGateway", "knative",    "consulCatalog",          "nomad",
+    "ecs",        "consul",            "etcd",                   "zooKeeper",
+    "redis",      "plugin",            "precedence"};
 
 // Warns about (and consumes) each of `keys` present in `dec`'s map. A section switched off
 // (`api: false`) is silently accepted.
@@ -242,6 +229,16 @@ void decode_entry_point(Decoder& dec, EntryPoint& ep, const Node& entry_points, 
 
 // ---- the other sections ------------------------------------------------------------------------
 
+void decode_provider_tls(Decoder& t, ProviderClientTls& tls) {
+  t.get("ca", tls.ca);
+  t.get("cert", tls.cert);
+  t.get("key", tls.key);
+  t.get("insecureSkipVerify", tls.insecure_skip_verify);
+  t.skip("caOptional"); // Traefik v2 leftover, no effect
+  if (tls.cert.empty() != tls.key.empty())
+    t.fail(tls.cert.empty() ? "cert" : "key", "cert and key go together");
+}
+
 void decode_providers(Decoder& dec, ProvidersConfig& p, Errors& warnings) {
   dec.get_non_negative("providersThrottleDuration", p.providers_throttle_duration);
   with_section(dec, "file", [&](Decoder& f) {
@@ -258,6 +255,63 @@ void decode_providers(Decoder& dec, ProvidersConfig& p, Errors& warnings) {
     if (!file.filename.empty() && !file.directory.empty())
       warnings.add(f.node().location(), f.path(),
                    "both filename and directory are set; directory is used (as in Traefik)");
+  });
+  with_section(dec, "http", [&](Decoder& h) {
+    auto& http = p.http.emplace();
+    h.get("endpoint", http.endpoint);
+    h.get_non_negative("pollInterval", http.poll_interval);
+    h.get_non_negative("pollTimeout", http.poll_timeout);
+    h.get("headers", http.headers);
+    h.get("maxResponseBodySize", http.max_response_body_size);
+    with_section(h, "tls", [&](Decoder& t) { decode_provider_tls(t, http.tls.emplace()); });
+    if (http.endpoint.empty())
+      h.fail("endpoint", "is required");
+    if (http.poll_interval.count() == 0)
+      h.fail("pollInterval", "must be > 0");
+  });
+  with_section(dec, "rest", [&](Decoder& r) { r.get("insecure", p.rest.emplace().insecure); });
+  with_section(dec, "docker", [&](Decoder& d) {
+    auto& docker = p.docker.emplace();
+    d.get("endpoint", docker.endpoint);
+    d.get("watch", docker.watch);
+    d.get("exposedByDefault", docker.exposed_by_default);
+    d.get("network", docker.network);
+    d.get("useBindPortIP", docker.use_bind_port_ip);
+    d.get("defaultRule", docker.default_rule);
+    d.get("constraints", docker.constraints);
+    d.get("allowEmptyServices", docker.allow_empty_services);
+    d.get_non_negative("httpClientTimeout", docker.http_client_timeout);
+    d.get("labelPrefix", docker.label_prefix);
+    with_section(d, "tls", [&](Decoder& t) { decode_provider_tls(t, docker.tls.emplace()); });
+    ignore_keys(d, std::array<std::string_view, 3>{"username", "password", "allowNonRunning"},
+                warnings);
+    if (docker.label_prefix.empty() || docker.label_prefix.find('.') != std::string::npos)
+      d.fail("labelPrefix", "must be a non-empty name without dots");
+  });
+  auto kubernetes = [&](Decoder& k, KubernetesProviderConfig& o, bool crd) {
+    k.get("endpoint", o.endpoint);
+    k.get("token", o.token);
+    k.get("certAuthFilePath", o.cert_auth_file_path);
+    k.get("namespaces", o.namespaces);
+    k.get("labelSelector", o.label_selector);
+    k.get("ingressClass", o.ingress_class);
+    k.get("allowExternalNameServices", o.allow_external_name_services);
+    k.get("allowEmptyServices", o.allow_empty_services);
+    k.get("nativeLBByDefault", o.native_lb_by_default);
+    k.get_non_negative("throttleDuration", o.throttle_duration);
+    if (crd) {
+      k.get("allowCrossNamespace", o.allow_cross_namespace);
+    } else {
+      ignore_keys(k, std::array<std::string_view, 3>{"ingressEndpoint", "disableIngressClassLookup",
+                                                      "strictPrefixMatching"},
+                  warnings);
+    }
+  };
+  with_section(dec, "kubernetesIngress", [&](Decoder& k) {
+    kubernetes(k, p.kubernetes_ingress.emplace(), false);
+  });
+  with_section(dec, "kubernetesCRD", [&](Decoder& k) {
+    kubernetes(k, p.kubernetes_crd.emplace(), true);
   });
   ignore_keys(dec, kUnsupportedProviders, warnings);
 }
@@ -683,6 +737,16 @@ Result<StaticConfig> decode_static_config(const Node& root, std::vector<std::str
     http.address = ":80";
     http.listen.port = 80;
     cfg.entry_points.emplace("http", std::move(http));
+  }
+  // Traefik creates the `traefik` entrypoint on :8080 for internal services that ask for it
+  // (rest.insecure here), after the default
+  // `http` entrypoint, which exists only when none is configured.
+  if (cfg.providers.rest && cfg.providers.rest->insecure && !cfg.entry_points.count("traefik")) {
+    EntryPoint ep;
+    ep.name = "traefik";
+    ep.address = ":8080";
+    ep.listen.port = 8080;
+    cfg.entry_points.emplace("traefik", std::move(ep));
   }
   // After the entry points: httpChallenge.entryPoint must name one.
   with_section(top, "certificatesResolvers", [&](Decoder& d) { decode_resolvers(d, cfg, warns); });

@@ -141,9 +141,78 @@ struct FileProviderConfig {
   bool debug_log_generated_template = false; // accepted; templates are not supported
 };
 
+// Client TLS towards a provider's source (Traefik's `tls` block of the http and docker
+// providers): `ca` (PEM file) replaces the system roots, `cert`/`key` are the client
+// certificate, `insecureSkipVerify` disables verification.
+struct ProviderClientTls {
+  std::string ca;
+  std::string cert;
+  std::string key;
+  bool insecure_skip_verify = false;
+};
+
+// providers.http: polls `endpoint` for a JSON or YAML dynamic configuration.
+struct HttpProviderConfig {
+  std::string endpoint;
+  Duration poll_interval = std::chrono::seconds(5);
+  Duration poll_timeout = std::chrono::seconds(5);
+  std::map<std::string, std::string> headers;
+  std::optional<ProviderClientTls> tls;
+  int64_t max_response_body_size = -1; // bytes; -1 = no limit (Traefik's default)
+};
+
+// providers.rest: PUT /api/providers/rest. With `insecure` the handler is served on the `traefik`
+// entrypoint (created on :8080 when absent, as Traefik does).
+struct RestProviderConfig {
+  bool insecure = false;
+};
+
+// providers.docker: containers and their labels from the Docker Engine API (dockerd or
+// `podman system service`).
+struct DockerProviderConfig {
+  std::string endpoint = "unix:///var/run/docker.sock"; // unix://path, tcp://host:port, http(s)://
+  bool watch = true;
+  bool exposed_by_default = true;
+  std::string network;
+  bool use_bind_port_ip = false;
+  std::string default_rule = "Host(`{{ normalize .Name }}`)";
+  std::string constraints;
+  bool allow_empty_services = false;
+  Duration http_client_timeout = Duration::zero(); // 0 = none (the events stream is long-lived)
+  std::optional<ProviderClientTls> tls;
+  // Turnpike extension: the label namespace ("traefik" reads traefik.http.routers...), so that
+  // two gateways can share one Docker host.
+  std::string label_prefix = "traefik";
+};
+
+// providers.kubernetesIngress and providers.kubernetesCRD (their common options; each ignores
+// the ones that are not its own).
+struct KubernetesProviderConfig {
+  std::string endpoint;             // empty: in-cluster, else $KUBECONFIG
+  std::string token;                // bearer token (or the service account's)
+  std::string cert_auth_file_path;  // CA of the API server
+  std::vector<std::string> namespaces;  // empty = all
+  std::string label_selector;
+  std::string ingress_class;
+  bool allow_cross_namespace = false;          // CRD
+  bool allow_external_name_services = false;
+  bool allow_empty_services = false;
+  bool native_lb_by_default = false;
+  Duration throttle_duration = Duration::zero();  // accepted; the aggregator throttles
+};
+
 struct ProvidersConfig {
-  Duration providers_throttle_duration = std::chrono::seconds(2);
+  // Traefik's default is 2 s. Ours is 100 ms: the first change after a quiet period is applied at
+  // once anyway (see provider/aggregator.h), so the throttle only bounds the rebuild rate during
+  // a burst of changes; 100 ms keeps a burst's last change live within ~100 ms while a 10,000
+  // router configuration is still rebuilt at most 10 times a second.
+  Duration providers_throttle_duration = std::chrono::milliseconds(100);
   std::optional<FileProviderConfig> file; // present = file provider on
+  std::optional<HttpProviderConfig> http;
+  std::optional<RestProviderConfig> rest;
+  std::optional<DockerProviderConfig> docker;
+  std::optional<KubernetesProviderConfig> kubernetes_ingress;
+  std::optional<KubernetesProviderConfig> kubernetes_crd;
 };
 
 struct LogConfig {

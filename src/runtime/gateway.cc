@@ -8,9 +8,11 @@
 
 #include "common/log.h"
 #include "entrypoint/connection_dispatch.h"
-#include "middleware/middleware.h"
-#include "tcp/middleware.h"
+#include "provider/docker/docker_provider.h"
 #include "provider/file/file_provider.h"
+#include "provider/http/http_provider.h"
+#include "provider/kubernetes/kubernetes_provider.h"
+#include "provider/rest/rest_provider.h"
 
 namespace turnpike::runtime {
 
@@ -144,6 +146,29 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   // the certificate they were established with).
   g->tls_->set_on_change([gw = g.get()] { gw->schedule_apply(); });
 
+  // The providers' table: one line per provider (conventions: explicit registration).
+  const auto& pc = g->cfg_.providers;
+  if (pc.file) {
+    // 10 ms of quiet is enough to coalesce an editor's burst of writes; an atomic rename is one
+    // event. Longer settling would dominate the reload latency (target: well under 100 ms).
+    g->providers_.push_back(
+        std::make_unique<provider::FileProvider>(*pc.file, std::chrono::milliseconds(10)));
+  }
+  if (pc.http) g->providers_.push_back(std::make_unique<provider::HttpProvider>(*pc.http));
+  if (pc.docker) g->providers_.push_back(std::make_unique<provider::DockerProvider>(*pc.docker));
+  if (pc.kubernetes_ingress)
+    g->providers_.push_back(std::make_unique<provider::KubernetesProvider>(
+        provider::KubernetesProvider::Kind::kIngress, *pc.kubernetes_ingress));
+  if (pc.kubernetes_crd)
+    g->providers_.push_back(std::make_unique<provider::KubernetesProvider>(
+        provider::KubernetesProvider::Kind::kCrd, *pc.kubernetes_crd));
+  if (pc.rest) {
+    auto rest = std::make_unique<provider::RestProvider>(*pc.rest);
+    g->build_options_.internal_services.emplace(std::string(provider::RestProvider::kServiceName),
+                                                rest->service());
+    if (pc.rest->insecure) g->build_options_.internal_routes.push_back(rest->internal_route());
+    g->providers_.push_back(std::move(rest));
+  }
   // Until a provider publishes, workers serve an empty configuration (404 everywhere).
   auto empty = config::build_snapshot(config::DynamicConfig{}, g->build_options_, 0);
   for (auto& w : g->workers_) w->post_snapshot(empty);
@@ -153,52 +178,10 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
       [gw = g.get()](const std::map<std::string, provider::Aggregator::Tree>& trees) {
         gw->rebuild(trees);
       });
-  if (g->cfg_.providers.file) {
-    // 10 ms of quiet is enough to coalesce an editor's burst of writes; an atomic rename is one
-    // event. Longer settling would dominate the reload latency (target: well under 100 ms).
-    g->providers_.push_back(std::make_unique<provider::FileProvider>(
-        *g->cfg_.providers.file, std::chrono::milliseconds(10)));
-  }
   logger->info("{} worker(s), {} entrypoint(s)", n, g->eps_.size() + g->udp_eps_.size());
   return g;
 }
 
-namespace {
-
-// Problems that make a provider's whole configuration unusable, as Traefik's decoding of a file:
-// structural errors (a section of the wrong type, unknown keys, bad values for typed fields) and
-// middlewares of an unknown type. Semantic problems (a bad rule, a missing service, an invalid
-// middleware option value) only disable the objects concerned, in the builder.
-std::vector<std::string> rejecting_errors(const config::DynamicConfig& d) {
-  std::vector<std::string> out = d.errors;
-  auto add = [&](const std::vector<std::string>& errs) { out.insert(out.end(), errs.begin(), errs.end()); };
-  for (const auto& [n, r] : d.http.routers) add(r.errors);
-  for (const auto& [n, sv] : d.http.services) add(sv.errors);
-  for (const auto& [n, t] : d.http.servers_transports) add(t.errors);
-  auto middlewares = [&](std::string_view section, const auto& map, auto known) {
-    for (const auto& [n, m] : map) {
-      add(m.errors);
-      if (m.errors.empty() && !known(m.type))
-        out.push_back((m.location.describe().empty() ? "" : m.location.describe() + ": ") +
-                      std::string(section) + n + ": unknown middleware type \"" + m.type + "\"");
-    }
-  };
-  for (const auto& c : d.tls.certificates) add(c.errors);
-  for (const auto& [n, o] : d.tls.options) add(o.errors);
-  for (const auto& [n, st] : d.tls.stores) add(st.errors);
-  middlewares("http.middlewares.", d.http.middlewares,
-              [](std::string_view t) { return middleware::find(t) != nullptr; });
-  for (const auto& [n, r] : d.tcp.routers) add(r.errors);
-  for (const auto& [n, sv] : d.tcp.services) add(sv.errors);
-  for (const auto& [n, t] : d.tcp.servers_transports) add(t.errors);
-  middlewares("tcp.middlewares.", d.tcp.middlewares,
-              [](std::string_view t) { return tcp::find_middleware(t) != nullptr; });
-  for (const auto& [n, r] : d.udp.routers) add(r.errors);
-  for (const auto& [n, sv] : d.udp.services) add(sv.errors);
-  return out;
-}
-
-}  // namespace
 
 void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& trees) {
   auto started = Clock::now();
@@ -212,7 +195,7 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
     if (seen == tree) continue;
     seen = tree;
     auto decoded = config::decode_dynamic(*tree, name);
-    auto errors = rejecting_errors(decoded);
+    auto errors = config::rejecting_errors(decoded);
     if (errors.empty()) {
       // The replaced configuration is freed at the end, once workers have the new snapshot.
       retired.push_back(std::exchange(last_good_[name], std::move(decoded)));

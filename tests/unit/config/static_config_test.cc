@@ -104,7 +104,7 @@ TEST(StaticConfig, DefaultsFromEmptySections) {
   EXPECT_EQ(web.udp_timeout, 3s);
   EXPECT_FALSE(web.proxy_protocol.has_value());
   EXPECT_FALSE(web.http.tls.has_value());
-  EXPECT_EQ(cfg.providers.providers_throttle_duration, 2s);
+  EXPECT_EQ(cfg.providers.providers_throttle_duration, 100ms);  // Traefik: 2s (see static.md)
   ASSERT_TRUE(cfg.providers.file.has_value());
   EXPECT_TRUE(cfg.providers.file->watch);
   EXPECT_EQ(cfg.log.level, "ERROR");
@@ -263,7 +263,7 @@ TEST(StaticConfig, UnsupportedSectionsAreWarnings) {
               "certificatesResolvers:\n"
               "  ts: {tailscale: {}}\n"
               "providers:\n"
-              "  docker: {}\n"
+              "  etcd: {}\n"
               "entryPoints:\n"
               "  web:\n"
               "    address: :80\n"
@@ -271,11 +271,48 @@ TEST(StaticConfig, UnsupportedSectionsAreWarnings) {
               &warnings);
   EXPECT_THAT(warnings,
               ElementsAre("turnpike.yml:14: entryPoints.web.http3: not supported yet, ignored",
-                          "turnpike.yml:10: providers.docker: not supported yet, ignored",
+                          "turnpike.yml:10: providers.etcd: not supported yet, ignored",
                           "turnpike.yml:8: certificatesResolvers.ts.tailscale: not supported yet, ignored",
                           "turnpike.yml:1: global: not supported yet, ignored",
                           "turnpike.yml:3: api: not supported yet, ignored",
                           "turnpike.yml:5: ping: not supported yet, ignored"));
+}
+
+TEST(StaticConfig, DiscoveryProviders) {
+  auto cfg = decode_yaml("providers:\n"
+                         "  http:\n"
+                         "    endpoint: https://cfg.test/x\n"
+                         "    pollInterval: 250ms\n"
+                         "    headers: {X-Token: t}\n"
+                         "    tls: {ca: /ca.pem, insecureSkipVerify: true}\n"
+                         "  rest: {insecure: true}\n"
+                         "  docker:\n"
+                         "    endpoint: tcp://10.0.0.1:2376\n"
+                         "    exposedByDefault: false\n"
+                         "    constraints: Label(`a`,`b`)\n"
+                         "    labelPrefix: edge\n"
+                         "  kubernetesIngress: {namespaces: [a, b], ingressClass: traefik}\n"
+                         "  kubernetesCRD: {allowCrossNamespace: true}\n");
+  ASSERT_TRUE(cfg.providers.http);
+  EXPECT_EQ(cfg.providers.http->endpoint, "https://cfg.test/x");
+  EXPECT_EQ(cfg.providers.http->poll_interval, 250ms);
+  EXPECT_EQ(cfg.providers.http->poll_timeout, 5s);
+  EXPECT_EQ(cfg.providers.http->headers.at("X-Token"), "t");
+  ASSERT_TRUE(cfg.providers.http->tls);
+  EXPECT_TRUE(cfg.providers.http->tls->insecure_skip_verify);
+  ASSERT_TRUE(cfg.providers.rest);
+  // rest.insecure creates the `traefik` entrypoint on :8080 (Traefik), next to the default one.
+  EXPECT_EQ(cfg.entry_points.count("traefik"), 1u);
+  EXPECT_EQ(cfg.entry_points.at("traefik").listen.port, 8080);
+  EXPECT_EQ(cfg.entry_points.count("http"), 1u);
+  ASSERT_TRUE(cfg.providers.docker);
+  EXPECT_FALSE(cfg.providers.docker->exposed_by_default);
+  EXPECT_EQ(cfg.providers.docker->label_prefix, "edge");
+  EXPECT_EQ(cfg.providers.docker->default_rule, "Host(`{{ normalize .Name }}`)");
+  ASSERT_TRUE(cfg.providers.kubernetes_ingress);
+  EXPECT_EQ(cfg.providers.kubernetes_ingress->namespaces.size(), 2u);
+  ASSERT_TRUE(cfg.providers.kubernetes_crd);
+  EXPECT_TRUE(cfg.providers.kubernetes_crd->allow_cross_namespace);
 }
 
 TEST(StaticConfig, AcmeResolverDefaultsAndOptions) {

@@ -1,0 +1,183 @@
+#include <gtest/gtest.h>
+
+#include "config/dynamic_config.h"
+#include "provider/kubernetes/crd.h"
+#include "provider/kubernetes/ingress.h"
+
+namespace turnpike::provider::kubernetes {
+namespace {
+
+using json = nlohmann::json;
+
+void add(ObjectMap& m, json obj) {
+  std::string key = object_key(obj); // before the move: `a = b` evaluates b first
+  m[key] = std::move(obj);
+}
+
+json service(const std::string& name, int port = 80, const std::string& port_name = "http") {
+  return {{"metadata", {{"name", name}, {"namespace", "default"}}},
+          {"spec", {{"ports", json::array({{{"name", port_name}, {"port", port}}})}}}};
+}
+
+json slice(const std::string& svc, int target, std::vector<std::string> ips,
+           const std::string& port_name = "http", bool ready = true) {
+  return {{"metadata",
+           {{"name", svc + "-" + ips[0]},
+            {"namespace", "default"},
+            {"labels", {{"kubernetes.io/service-name", svc}}}}},
+          {"ports", json::array({{{"name", port_name}, {"port", target}}})},
+          {"endpoints", json::array({{{"addresses", ips}, {"conditions", {{"ready", ready}}}}})}};
+}
+
+json ingress(const std::string& name, const std::string& host, const std::string& svc,
+             const std::string& path = "/", const std::string& type = "Prefix") {
+  return {
+      {"metadata", {{"name", name}, {"namespace", "default"}}},
+      {"spec",
+       {{"rules",
+         json::array(
+             {{{"host", host},
+               {"http",
+                {{"paths",
+                  json::array(
+                      {{{"path", path},
+                        {"pathType", type},
+                        {"backend",
+                         {{"service", {{"name", svc}, {"port", {{"number", 80}}}}}}}}})}}}}})}}}};
+}
+
+config::DynamicConfig decode(const BuiltConfig& b, const char* provider) {
+  auto d = config::decode_dynamic(b.tree, provider);
+  EXPECT_TRUE(config::rejecting_errors(d).empty()) << b.tree.debug_string();
+  return d;
+}
+
+TEST(IngressConfig, RoutersServicesAndEndpoints) {
+  IngressInputs in;
+  add(in.services, service("web"));
+  add(in.endpoint_slices, slice("web", 8080, {"10.0.0.1", "10.0.0.2"}));
+  add(in.endpoint_slices, slice("web", 8080, {"10.0.0.9"}, "http", false)); // not ready
+  add(in.ingresses, ingress("ing", "a.example.com", "web"));
+  add(in.ingresses, ingress("exact", "b.example.com", "web", "/api", "Exact"));
+  auto built = build_ingress_configuration(in, {});
+  EXPECT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built, "kubernetes");
+  ASSERT_EQ(d.http.routers.count("default-ing-a-example-com@kubernetes"), 1u)
+      << built.tree.debug_string();
+  const auto& r = d.http.routers.at("default-ing-a-example-com@kubernetes");
+  EXPECT_EQ(r.rule, "Host(`a.example.com`) && PathPrefix(`/`)");
+  EXPECT_EQ(r.service, "default-web-80@kubernetes");
+  EXPECT_EQ(d.http.routers.at("default-exact-b-example-com-api@kubernetes").rule,
+            "Host(`b.example.com`) && Path(`/api`)");
+  const auto& lb = *d.http.services.at("default-web-80@kubernetes").load_balancer;
+  ASSERT_EQ(lb.servers.size(), 2u);
+  EXPECT_EQ(lb.servers[0].url, "http://10.0.0.1:8080");
+}
+
+TEST(IngressConfig, MissingServiceDisablesThatPathOnly) {
+  IngressInputs in;
+  add(in.services, service("web"));
+  add(in.endpoint_slices, slice("web", 8080, {"10.0.0.1"}));
+  add(in.ingresses, ingress("bad", "bad.example.com", "missing"));
+  add(in.ingresses, ingress("good", "good.example.com", "web"));
+  auto built = build_ingress_configuration(in, {});
+  ASSERT_EQ(built.errors.size(), 1u);
+  EXPECT_NE(built.errors[0].find("ingress default/bad"), std::string::npos) << built.errors[0];
+  EXPECT_NE(built.errors[0].find("service default/missing not found"), std::string::npos);
+  auto d = decode(built, "kubernetes");
+  EXPECT_EQ(d.http.routers.size(), 1u);
+}
+
+TEST(IngressConfig, ClassesAnnotationsWildcards) {
+  IngressInputs in;
+  add(in.services, service("web", 80, "https"));
+  add(in.endpoint_slices, slice("web", 8443, {"10.0.0.1"}, "https"));
+  add(in.ingress_classes, {{"metadata", {{"name", "traefik"}}},
+                           {"spec", {{"controller", "traefik.io/ingress-controller"}}}});
+  auto mine = ingress("mine", "*.example.com", "web");
+  mine["spec"]["ingressClassName"] = "traefik";
+  mine["metadata"]["annotations"] = {
+      {"traefik.ingress.kubernetes.io/router.entrypoints", "web,websecure"},
+      {"traefik.ingress.kubernetes.io/router.middlewares", "auth@file"},
+      {"traefik.ingress.kubernetes.io/router.priority", "42"}};
+  auto other = ingress("other", "o.example.com", "web");
+  other["spec"]["ingressClassName"] = "nginx";
+  add(in.ingresses, mine);
+  add(in.ingresses, other);
+  auto built = build_ingress_configuration(in, {});
+  auto d = decode(built, "kubernetes");
+  ASSERT_EQ(d.http.routers.size(), 1u) << built.tree.debug_string() << (built.errors.empty() ? "" : built.errors[0]);
+  const auto& r = d.http.routers.begin()->second;
+  EXPECT_EQ(r.rule, "HostRegexp(`^[a-z0-9-\\.]+\\.example\\.com$`) && PathPrefix(`/`)");
+  EXPECT_EQ(r.entry_points.size(), 2u);
+  EXPECT_EQ(r.priority, 42);
+  ASSERT_EQ(r.middlewares.size(), 1u);
+  EXPECT_EQ(r.middlewares[0], "auth@file");
+  EXPECT_EQ(d.http.services.begin()->second.load_balancer->servers[0].url, "https://10.0.0.1:8443");
+
+  config::KubernetesProviderConfig o;
+  o.ingress_class = "nginx";
+  d = decode(build_ingress_configuration(in, o), "kubernetes");
+  ASSERT_EQ(d.http.routers.size(), 1u);
+  EXPECT_NE(d.http.routers.begin()->first.find("other"), std::string::npos);
+}
+
+TEST(CrdConfig, IngressRouteMiddlewareWeighted) {
+  CrdInputs in;
+  add(in.services, service("a"));
+  add(in.services, service("b"));
+  add(in.endpoint_slices, slice("a", 1001, {"10.0.0.1"}));
+  add(in.endpoint_slices, slice("b", 1002, {"10.0.0.2"}));
+  add(in.middlewares, {{"metadata", {{"name", "strip"}, {"namespace", "default"}}},
+                       {"spec", {{"stripPrefix", {{"prefixes", json::array({"/x"})}}}}}});
+  add(in.ingress_routes,
+      {{"metadata", {{"name", "r"}, {"namespace", "default"}}},
+       {"spec",
+        {{"entryPoints", json::array({"web"})},
+         {"routes",
+          json::array({{{"match", "Host(`a.test`)"},
+                        {"middlewares", json::array({{{"name", "strip"}}})},
+                        {"services", json::array({{{"name", "a"}, {"port", 80}, {"weight", 3}},
+                                                  {{"name", "b"}, {"port", 80}}})}}})}}}});
+  auto built = build_crd_configuration(in, {});
+  EXPECT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built, "kubernetescrd");
+  ASSERT_EQ(d.http.routers.size(), 1u) << built.tree.debug_string();
+  const auto& r = d.http.routers.begin()->second;
+  EXPECT_EQ(r.rule, "Host(`a.test`)");
+  ASSERT_EQ(r.middlewares.size(), 1u);
+  EXPECT_EQ(r.middlewares[0], "default-strip@kubernetescrd");
+  EXPECT_EQ(d.http.middlewares.count("default-strip@kubernetescrd"), 1u);
+  const auto& svc = d.http.services.at(r.service);
+  ASSERT_TRUE(svc.weighted);
+  EXPECT_EQ(svc.weighted->services.size(), 2u);
+}
+
+TEST(CrdConfig, CrossNamespaceAndMissingService) {
+  CrdInputs in;
+  add(in.services, service("a"));
+  add(in.endpoint_slices, slice("a", 1001, {"10.0.0.1"}));
+  auto route = [](const std::string& name, json services, json mws = json::array()) {
+    return json{{"metadata", {{"name", name}, {"namespace", "default"}}},
+                {"spec",
+                 {{"routes", json::array({{{"match", "Host(`" + name + "`)"},
+                                           {"middlewares", mws},
+                                           {"services", services}}})}}}};
+  };
+  add(in.ingress_routes, route("ok", json::array({{{"name", "a"}, {"port", 80}}})));
+  add(in.ingress_routes, route("missing", json::array({{{"name", "zz"}, {"port", 80}}})));
+  add(in.ingress_routes, route("cross", json::array({{{"name", "a"}, {"port", 80}}}),
+                               json::array({{{"name", "m"}, {"namespace", "other"}}})));
+  auto built = build_crd_configuration(in, {});
+  ASSERT_EQ(built.errors.size(), 2u);
+  auto d = decode(built, "kubernetescrd");
+  EXPECT_EQ(d.http.routers.size(), 1u);
+
+  config::KubernetesProviderConfig o;
+  o.allow_cross_namespace = true;
+  built = build_crd_configuration(in, o);
+  EXPECT_EQ(built.errors.size(), 1u);
+}
+
+} // namespace
+} // namespace turnpike::provider::kubernetes
