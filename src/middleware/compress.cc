@@ -19,9 +19,19 @@ constexpr size_t kOutChunk = 16 * 1024;
 
 class GzipEncoder final : public Encoder {
 public:
-  GzipEncoder() {
-    ok_ = deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) ==
-          Z_OK;
+  // A body of known length gets a window and hash table no larger than it needs, as nginx does:
+  // deflateInit2 clears the hash table, 128 KiB at the default memLevel, which cost more than
+  // compressing a 4 KiB body (callgrind: ~90 k of ~230 k instructions per request). The output
+  // is the same format; only the search state is smaller.
+  explicit GzipEncoder(int64_t size_hint) {
+    int wbits = 15, mem_level = 8;
+    while (size_hint > 0 && wbits > 9 && size_hint < (int64_t{1} << (wbits - 1)) - 262) {
+      --wbits;
+      --mem_level;
+    }
+    mem_level = std::max(mem_level, 1);
+    ok_ = deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits + 16, mem_level,
+                       Z_DEFAULT_STRATEGY) == Z_OK;
   }
   ~GzipEncoder() override {
     if (ok_)
@@ -32,13 +42,17 @@ public:
       return false;
     z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
     z_.avail_in = static_cast<uInt>(in.size());
+    // Room for what this input can become (deflateBound plus the flush marker and trailer),
+    // not a fixed 16 KiB that resize() would zero for a short body; the loop grows it if needed.
+    const size_t chunk =
+        std::min(kOutChunk, static_cast<size_t>(deflateBound(&z_, z_.avail_in)) + 64);
     for (;;) {
       const size_t before = out.size();
-      out.resize(before + kOutChunk);
+      out.resize(before + chunk);
       z_.next_out = reinterpret_cast<Bytef*>(out.data() + before);
-      z_.avail_out = static_cast<uInt>(kOutChunk);
+      z_.avail_out = static_cast<uInt>(chunk);
       const int rc = deflate(&z_, last ? Z_FINISH : Z_SYNC_FLUSH);
-      out.resize(before + (kOutChunk - z_.avail_out));
+      out.resize(before + (chunk - z_.avail_out));
       if (rc == Z_STREAM_END)
         return true;
       if (rc != Z_OK && rc != Z_BUF_ERROR)
@@ -56,10 +70,15 @@ private:
 
 class BrotliEncoder final : public Encoder {
 public:
-  BrotliEncoder() : s_(BrotliEncoderCreateInstance(nullptr, nullptr, nullptr)) {
+  explicit BrotliEncoder(int64_t size_hint)
+      : s_(BrotliEncoderCreateInstance(nullptr, nullptr, nullptr)) {
     if (s_) {
       BrotliEncoderSetParameter(s_, BROTLI_PARAM_QUALITY, 5);
       BrotliEncoderSetParameter(s_, BROTLI_PARAM_LGWIN, 18);
+      // Lets the encoder size its tables for a short body (see GzipEncoder).
+      if (size_hint > 0)
+        BrotliEncoderSetParameter(s_, BROTLI_PARAM_SIZE_HINT,
+                                  static_cast<uint32_t>(std::min<int64_t>(size_hint, 1 << 30)));
     }
   }
   ~BrotliEncoder() override {
@@ -175,12 +194,12 @@ std::string_view coding_name(Coding c) {
   return "identity";
 }
 
-std::unique_ptr<Encoder> Encoder::make(Coding c) {
+std::unique_ptr<Encoder> Encoder::make(Coding c, int64_t size_hint) {
   switch (c) {
   case Coding::kGzip:
-    return std::make_unique<GzipEncoder>();
+    return std::make_unique<GzipEncoder>(size_hint);
   case Coding::kBrotli:
-    return std::make_unique<BrotliEncoder>();
+    return std::make_unique<BrotliEncoder>(size_hint);
   case Coding::kZstd:
     return std::make_unique<ZstdEncoder>();
   case Coding::kIdentity:
@@ -346,7 +365,7 @@ private:
   // `head` is the caller's (the proxy still frames the upstream body by it): the compressed
   // head sent downstream is a copy.
   http::Task<http::ProxyError> start(const http::Response& head) {
-    encoder_ = Encoder::make(coding_);
+    encoder_ = Encoder::make(coding_, head.content_length);
     http::Response out = head;
     out.headers.remove("Content-Length");
     out.headers.remove("Accept-Ranges");

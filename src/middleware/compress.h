@@ -62,7 +62,8 @@ public:
   // Compresses `in` and appends what is ready to `out`, flushed so that the client can decode
   // everything so far; with `last` the stream is ended. False on an encoder failure.
   virtual bool write(std::string_view in, bool last, std::string& out) = 0;
-  static std::unique_ptr<Encoder> make(Coding c);
+  // `size_hint`: the body's length when known (-1 otherwise), to size the encoder's state.
+  static std::unique_ptr<Encoder> make(Coding c, int64_t size_hint = -1);
 };
 
 // Immutable; shared by every worker.
