@@ -121,26 +121,18 @@ http::Task<void> BasicAuth::handle(http::Exchange& ex) const {
 Wrap build_basic_auth(config::Decoder& dec, BuildContext&) {
   ErrorMark mark(dec);
   auto opts = std::make_shared<BasicAuthOptions>();
-  std::vector<std::string> users;
-  std::string users_file;
-  dec.get("users", users);
-  dec.get("usersFile", users_file);
-  dec.get("realm", opts->realm);
-  dec.get("headerField", opts->header_field);
-  dec.get("removeHeader", opts->remove_header);
-  dec.finish();
+  AuthCommonOptions common = decode_auth_common(dec);
+  opts->realm = common.realm;
+  opts->header_field = common.header_field;
+  opts->remove_header = common.remove_header;
 
   // Control thread: reading the file here is the one blocking read, at configuration time.
-  for_each_user_line(dec, users, users_file,
+  for_each_user_line(dec, common.users, common.users_file,
                      [&](const std::string& key, const std::string& where, std::string_view line) {
                        add_user(dec, key, where, line, *opts);
                      });
   if (opts->users.empty() && mark.clean())
     dec.fail("users", "no user is defined (set users or usersFile)");
-  if (opts->realm.empty()) opts->realm = "traefik";
-  if (!is_realm(opts->realm)) dec.fail("realm", "must not contain quotes, backslashes or controls");
-  if (!opts->header_field.empty() && !is_header_name(opts->header_field))
-    dec.fail("headerField", "invalid header name \"" + opts->header_field + "\"");
   if (!mark.clean()) return {};
   return [opts = std::shared_ptr<const BasicAuthOptions>(std::move(opts))](
              HandlerPtr next) -> HandlerPtr {

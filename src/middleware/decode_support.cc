@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "common/strings.h"
+#include "middleware/local_reply.h"
 
 namespace turnpike::middleware {
 
@@ -65,6 +66,21 @@ bool is_realm(std::string_view realm) {
     if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
       return false;
   return true;
+}
+
+AuthCommonOptions decode_auth_common(config::Decoder& dec) {
+  AuthCommonOptions o;
+  dec.get("users", o.users);
+  dec.get("usersFile", o.users_file);
+  dec.get("realm", o.realm);
+  dec.get("headerField", o.header_field);
+  dec.get("removeHeader", o.remove_header);
+  dec.finish();
+  if (o.realm.empty()) o.realm = "traefik";
+  if (!is_realm(o.realm)) dec.fail("realm", "must not contain quotes, backslashes or controls");
+  if (!o.header_field.empty() && !is_header_name(o.header_field))
+    dec.fail("headerField", "invalid header name \"" + o.header_field + "\"");
+  return o;
 }
 
 }  // namespace turnpike::middleware

@@ -54,4 +54,16 @@ void for_each_user_line(config::Decoder& dec, const std::vector<std::string>& us
 // A realm may go into a quoted WWW-Authenticate parameter: no quotes, backslashes or controls.
 bool is_realm(std::string_view realm);
 
+// The options basicAuth and digestAuth share. decode_auth_common reads them and ends decoding
+// (Decoder::finish), defaults an empty realm to "traefik" and reports a realm or headerField that
+// cannot be used; the user lines are left to the caller (for_each_user_line).
+struct AuthCommonOptions {
+  std::vector<std::string> users;
+  std::string users_file;
+  std::string realm;
+  std::string header_field;
+  bool remove_header = false;
+};
+AuthCommonOptions decode_auth_common(config::Decoder& dec);
+
 }  // namespace turnpike::middleware

@@ -152,20 +152,12 @@ http::Task<void> DigestAuth::handle(http::Exchange& ex) const {
 Wrap build_digest_auth(config::Decoder& dec, BuildContext&) {
   ErrorMark mark(dec);
   auto opts = std::make_shared<DigestAuthOptions>();
-  std::vector<std::string> users;
-  std::string users_file;
-  dec.get("users", users);
-  dec.get("usersFile", users_file);
-  dec.get("realm", opts->realm);
-  dec.get("headerField", opts->header_field);
-  dec.get("removeHeader", opts->remove_header);
-  dec.finish();
-  if (opts->realm.empty())
-    opts->realm = "traefik";
-  if (!is_realm(opts->realm))
-    dec.fail("realm", "must not contain quotes, backslashes or controls");
+  AuthCommonOptions common = decode_auth_common(dec);
+  opts->realm = common.realm;
+  opts->header_field = common.header_field;
+  opts->remove_header = common.remove_header;
   for_each_user_line(
-      dec, users, users_file,
+      dec, common.users, common.users_file,
       [&](const std::string& key, const std::string& where, std::string_view line) {
         auto parts = split(line, ':');
         if (parts.size() != 3 || parts[2].size() != 32 ||
@@ -180,8 +172,6 @@ Wrap build_digest_auth(config::Decoder& dec, BuildContext&) {
   if (opts->users.empty() && mark.clean())
     dec.fail("users",
              "no user of realm \"" + opts->realm + "\" is defined (set users or usersFile)");
-  if (!opts->header_field.empty() && !is_header_name(opts->header_field))
-    dec.fail("headerField", "invalid header name \"" + opts->header_field + "\"");
   if (!mark.clean())
     return {};
   return [opts = std::shared_ptr<const DigestAuthOptions>(std::move(opts))](
