@@ -26,6 +26,15 @@ def wait_port(port, timeout=10.0):
     raise TimeoutError(f"port {port} not listening")
 
 
+def spawn(cmd, cpu=None):
+    """Starts cmd in its own process group (for stop_all), output discarded; pinned to `cpu`
+    with taskset when given."""
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu)] + list(cmd)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 def cpu_ticks(*pids):
     """utime + stime of the processes, in clock ticks (TCK per second); gone processes count 0."""
     total = 0

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, stop_all, wait_port  # noqa: E402
+from benchlib import free_port, spawn, stop_all, wait_port  # noqa: E402
 
 
 def wait_ok(url, timeout=60.0):
@@ -106,8 +106,7 @@ http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
   server {{ listen 127.0.0.1:{origin} backlog=4096;
     location / {{ default_type text/plain; return 200 "ok\\n"; }} }} }}
 """)
-        procs.append(subprocess.Popen(["nginx", "-c", f"{work}/origin.conf", "-p", work],
-                                      start_new_session=True))
+        procs.append(spawn(["nginx", "-c", f"{work}/origin.conf", "-p", work]))
         wait_port(origin)
         p = {k: (free_port(), free_port()) for k in ("turnpike", "nginx", "haproxy")}
         with open(f"{work}/turnpike.yml", "w") as f:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import TCK, cpu_ticks, free_port, stop_all, wait_http
+from benchlib import TCK, cpu_ticks, free_port, spawn, stop_all, wait_http
 
 
 def main():
@@ -59,13 +59,9 @@ def main():
     open(f"{work}/dynamic.yml", "w").write(dyn)
     procs = []
     try:
-        procs.append(subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", f"{work}/nginx.conf", "-p", work],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True))
-        gw = subprocess.Popen(["taskset", "-c", "1", os.path.abspath(args.turnpike),
-                               f"--configFile={work}/turnpike.yml", "--core.workers=1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+        procs.append(spawn(["nginx", "-c", f"{work}/nginx.conf", "-p", work], cpu=0))
+        gw = spawn([os.path.abspath(args.turnpike), f"--configFile={work}/turnpike.yml",
+                    "--core.workers=1"], cpu=1)
         procs.append(gw)
         for p in ports.values():
             wait_http(p)

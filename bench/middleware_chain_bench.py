@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import TCK, cpu_ticks, free_port, stop_all, wait_http
+from benchlib import TCK, cpu_ticks, free_port, spawn, stop_all, wait_http
 
 SECRET = b"bench-secret"
 
@@ -123,19 +123,13 @@ def main():
             "nginx-chain": [("Accept-Encoding", "gzip")]}
     procs = []
     try:
-        procs.append(subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", f"{work}/origin.conf", "-p", work],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True))
-        gw = subprocess.Popen(["taskset", "-c", "1", os.path.abspath(args.turnpike),
-                               f"--configFile={work}/turnpike.yml", "--core.workers=1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+        procs.append(spawn(["nginx", "-c", f"{work}/origin.conf", "-p", work], cpu=0))
+        gw = spawn([os.path.abspath(args.turnpike), f"--configFile={work}/turnpike.yml",
+                    "--core.workers=1"], cpu=1)
         procs.append(gw)
         pid = {"turnpike-bare": gw.pid, "turnpike-chain": gw.pid}
         if not args.no_nginx:
-            nx = subprocess.Popen(["taskset", "-c", "1", "nginx", "-c", f"{work}/proxy.conf", "-p", work],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
+            nx = spawn(["nginx", "-c", f"{work}/proxy.conf", "-p", work], cpu=1)
             procs.append(nx)
             # The worker process does the work: count the whole group (master + worker).
             pid.update({"nginx-bare": nx.pid, "nginx-chain": nx.pid})
