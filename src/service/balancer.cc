@@ -1,5 +1,7 @@
 #include "service/balancer.h"
 
+#include "common/fnv.h"
+
 namespace turnpike::service {
 
 Strategy parse_strategy(std::string_view name) {
@@ -20,12 +22,7 @@ std::string_view strategy_name(Strategy s) {
 }
 
 uint64_t hash64(std::string_view data, uint64_t seed) {
-  uint64_t h = 0xcbf29ce484222325ull ^ seed;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return mix64(h);
+  return mix64(fnv1a64(data, kFnv1aOffset ^ seed));
 }
 
 Balancer::Balancer(Strategy strategy, std::vector<int> weights,

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "common/fnv.h"
 #include "common/strings.h"
 
 namespace turnpike::service {
@@ -24,11 +25,7 @@ std::string digest_hex(const EVP_MD* md, std::string_view data, size_t hex_digit
 }
 
 std::string fnv_hex(std::string_view data) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
+  const uint64_t h = fnv1a64(data);
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(h));
   return buf;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "common/fnv.h"
 #include "common/strings.h"
 #include "provider/kubernetes/objects.h"
 #include "provider/validate.h"
@@ -39,11 +40,9 @@ namespace {
 
 // A short stable hash of a route's match (router names).
 std::string hash(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
+  // Not FNV's standard offset basis (a digit short), kept so that generated names stay as they
+  // were.
+  const uint64_t h = fnv1a64(s, 1469598103934665603ULL);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return std::string(buf, 10);
