@@ -1,8 +1,10 @@
 """Helpers shared by the Python benchmarks: ports, process CPU time, stopping process groups."""
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 TCK = os.sysconf("SC_CLK_TCK")
@@ -77,3 +79,21 @@ def wait_http(port, headers=(), timeout=15.0):
             pass
         time.sleep(0.1)
     raise TimeoutError(f"port {port} does not answer 200")
+
+
+def wrk_cpu(name, url, duration, ticks, extra=()):
+    """One `wrk -t1 -c50` run pinned to CPU 0 against url; `ticks()` gives the measured
+    processes' CPU ticks. Returns (req/s, CPU µs per request); exits on any non-2xx answer."""
+    before = ticks()
+    t0 = time.monotonic()
+    out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c50", f"-d{duration}s", *extra, url],
+                         capture_output=True, text=True).stdout
+    elapsed = time.monotonic() - t0
+    used = (ticks() - before) / TCK
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        sys.exit(f"{name}: {non2xx.group(1)} non-2xx responses")
+    rps, us = reqs / elapsed, used * 1e6 / max(reqs, 1)
+    print(f"{name:15} {rps:9.0f} req/s {us:6.1f} us/req", file=sys.stderr)
+    return rps, us

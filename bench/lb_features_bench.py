@@ -21,9 +21,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from benchlib import TCK, cpu_ticks, free_port, spawn, stop_all, wait_http
+from benchlib import cpu_ticks, free_port, spawn, stop_all, wait_http, wrk_cpu
 
 
 def main():
@@ -76,19 +75,10 @@ def main():
         for rep in range(args.reps):
             for n, p in ports.items():
                 extra = ["-H", f"Cookie: {cookie}"] if n == "sticky" else []
-                before = cpu_ticks(gw.pid)
-                t0 = time.monotonic()
-                o = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c50", f"-d{args.duration}s"] + extra +
-                                   [f"http://127.0.0.1:{p}/"], capture_output=True, text=True).stdout
-                used = (cpu_ticks(gw.pid) - before) / TCK
-                reqs = int(re.search(r"(\d+) requests in", o).group(1))
-                non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", o)
-                if non2xx:
-                    sys.exit(f"{n}: {non2xx.group(1)} non-2xx responses")
-                results[n]["rps"].append(reqs / (time.monotonic() - t0))
-                results[n]["us"].append(used * 1e6 / reqs)
-                print(f"rep{rep + 1} {n:7} {reqs / args.duration:9.0f} req/s "
-                      f"{used * 1e6 / reqs:6.1f} us/req", file=sys.stderr)
+                rps, us = wrk_cpu(f"rep{rep + 1} {n}", f"http://127.0.0.1:{p}/", args.duration,
+                                  lambda: cpu_ticks(gw.pid), extra)
+                results[n]["rps"].append(rps)
+                results[n]["us"].append(us)
         base_rps = statistics.median(results["bare"]["rps"])
         base_us = statistics.median(results["bare"]["us"])
         print("| load balancer | req/s | ratio to bare | gateway CPU µs/req | CPU ratio |")

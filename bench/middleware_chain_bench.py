@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import TCK, cpu_ticks, free_port, spawn, stop_all, wait_http
+from benchlib import cpu_ticks, free_port, spawn, stop_all, wait_http, wrk_cpu
 
 SECRET = b"bench-secret"
 
@@ -154,20 +153,10 @@ def main():
         for rep in range(args.reps):
             for n, p in ports.items():
                 extra = [a for k, v in hdrs.get(n, ()) for a in ("-H", f"{k}: {v}")]
-                before = group_ticks(n)
-                t0 = time.monotonic()
-                o = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c50", f"-d{args.duration}s"] + extra +
-                                   [f"http://127.0.0.1:{p}/"], capture_output=True, text=True).stdout
-                elapsed = time.monotonic() - t0
-                used = (group_ticks(n) - before) / TCK
-                reqs = int(re.search(r"(\d+) requests in", o).group(1))
-                non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", o)
-                if non2xx:
-                    sys.exit(f"{n}: {non2xx.group(1)} non-2xx responses")
-                results[n]["rps"].append(reqs / elapsed)
-                results[n]["us"].append(used * 1e6 / max(reqs, 1))
-                print(f"rep{rep + 1} {n:15} {reqs / elapsed:9.0f} req/s "
-                      f"{used * 1e6 / max(reqs, 1):6.1f} us/req", file=sys.stderr)
+                rps, us = wrk_cpu(f"rep{rep + 1} {n}", f"http://127.0.0.1:{p}/", args.duration,
+                                  lambda: group_ticks(n), extra)
+                results[n]["rps"].append(rps)
+                results[n]["us"].append(us)
         print("| route | req/s | ratio to its bare route | proxy CPU µs/req | CPU ratio |")
         print("|---|---|---|---|---|")
         for n, r in results.items():
