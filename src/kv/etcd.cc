@@ -99,6 +99,12 @@ size_t append_body(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// curl's detailed message ("SSL certificate problem: unable to get local issuer certificate")
+// when it wrote one, else the generic one for `rc`.
+std::string curl_failure(CURLcode rc, const char* detail) {
+  return detail[0] ? std::string(detail) : std::string(curl_easy_strerror(rc));
+}
+
 struct Reply {
   long status = 0;
   std::string body;
@@ -335,14 +341,16 @@ class EtcdClient final : public Client {
     curl_slist* headers = nullptr;
     std::string url = base + std::string(path);
     prepare(h, url, body, headers, token, false);
+    char detail[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply.body);
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(headers);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply.status);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);  // `detail` dies here; the handle lives on
     give_back(h);
-    if (rc != CURLE_OK)
-      return KvError{KvErrorKind::kUnavailable, url + ": " + curl_easy_strerror(rc)};
+    if (rc != CURLE_OK) return KvError{KvErrorKind::kUnavailable, url + ": " + curl_failure(rc, detail)};
     return reply;
   }
 
@@ -447,6 +455,8 @@ KvResult<void> EtcdClient::stream_watch(const std::string& base, const std::stri
   if (!h) return KvError{KvErrorKind::kUnavailable, "cannot create a curl handle"};
   curl_slist* headers = nullptr;
   prepare(h, base + "/v3/watch", body, headers, *tok, true);
+  char detail[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
   StreamState state;
   state.on_object = &on_object;
   state.stop = &stop;
@@ -462,7 +472,7 @@ KvResult<void> EtcdClient::stream_watch(const std::string& base, const std::stri
   curl_easy_cleanup(h);
   if (state.abort) return {};
   if (rc != CURLE_OK)
-    return KvError{KvErrorKind::kUnavailable, base + "/v3/watch: " + curl_easy_strerror(rc)};
+    return KvError{KvErrorKind::kUnavailable, base + "/v3/watch: " + curl_failure(rc, detail)};
   if (status != 200)
     return KvError{KvErrorKind::kRejected,
                    base + "/v3/watch: HTTP " + std::to_string(status) + ": " + state.buffer};

@@ -12,9 +12,10 @@
 //       libcurl; several endpoints with failover; username/password through `/v3/auth/
 //       authenticate`; TLS with a CA and a client certificate. A key with a time to live is bound
 //       to its own lease.
-//   Redis (redis.cc): hiredis; SET NX PX for put_if_absent, Lua scripts (EVAL) for the compare
-//       operations, SCAN for list, keyspace notifications for watch; db, AUTH (with a username
-//       on Redis 6 ACLs).
+//   Redis (redis.cc): RESP over TCP or TLS (redis_connection.h: our socket and OpenSSL, hiredis's
+//       encoder and reply parser); SET NX PX for put_if_absent, Lua scripts (EVAL) for the
+//       compare operations, SCAN for list, keyspace notifications for watch; db, AUTH (with a
+//       username on Redis 6 ACLs); TLS with a CA, the server name checked, a client certificate.
 //
 // Threads: every operation BLOCKS (network round trips, bounded by the options' timeout) and is
 // thread-safe. Call them from a thread of your own or a pool (the ACME pool does), never from a
@@ -161,13 +162,13 @@ struct RedisOptions {
   std::vector<std::string> endpoints;  // "host:port"; tried in order
   int db = 0;
   std::string username, password;     // AUTH [username] password
-  std::optional<TlsOptions> tls;       // refused: Debian 12's hiredis 0.14 has no TLS
+  std::optional<TlsOptions> tls;       // TLS (redis-server --tls-port); the host is verified
   Duration timeout = std::chrono::seconds(5);
 };
 
 // Creates a client. Nothing is contacted yet: a store that is down makes operations fail with
-// kUnavailable, not the creation. Errors: bad options (no endpoints, unreadable TLS files, TLS
-// for Redis).
+// kUnavailable, not the creation. Errors: bad options (no endpoints, unreadable TLS files, a
+// key that does not match its certificate).
 KvResult<std::unique_ptr<Client>> make_etcd_client(EtcdOptions options);
 KvResult<std::unique_ptr<Client>> make_redis_client(RedisOptions options);
 

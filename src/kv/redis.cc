@@ -1,4 +1,5 @@
-// Redis with hiredis (Debian 12: 0.14, blocking API, no TLS).
+// Redis over TCP or TLS: our own transport (redis_connection.h: a socket with OpenSSL, since
+// Debian 12's hiredis 0.14 has no TLS), hiredis's encoder and reply parser.
 //
 // Operations take a connection from a small pool (one per concurrent caller), run one command
 // and give it back; a connection that failed is dropped, and a pooled connection that turns out
@@ -6,9 +7,6 @@
 // The compare operations are Lua scripts, atomic on the server. A watch is PSUBSCRIBE to the
 // keyspace notifications of the prefix on a connection of its own; it enables the notification
 // classes it needs (K, g, $, x, e) with CONFIG SET when the server allows it.
-
-#include <poll.h>
-#include <sys/time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +21,7 @@
 #include "common/log.h"
 #include "kv/kv.h"
 #include "kv/kv_internal.h"
+#include "kv/redis_connection.h"
 
 namespace turnpike::kv {
 namespace {
@@ -42,31 +41,8 @@ constexpr const char* kCompareDeleteScript =
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
     "return redis.call('del', KEYS[1]) else return 0 end";
 
-struct Reply {
-  int type = REDIS_REPLY_NIL;
-  std::string str;
-  long long integer = 0;
-  std::vector<Reply> elements;
-
-  static Reply from(const redisReply* r) {
-    Reply out;
-    out.type = r->type;
-    out.integer = r->integer;
-    if (r->str) out.str.assign(r->str, r->len);
-    for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(from(r->element[i]));
-    return out;
-  }
-};
-
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using Context = std::unique_ptr<redisContext, ContextDeleter>;
-
-timeval to_timeval(Duration d) {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
-}
+using Reply = RedisReply;
+using Context = std::unique_ptr<RedisConnection>;
 
 // "*", "?", "[", "]" and "\" are glob characters in PSUBSCRIBE and SCAN MATCH patterns.
 std::string glob_escape(std::string_view s) {
@@ -90,7 +66,8 @@ std::pair<std::string, int> split_endpoint(const std::string& e) {
 
 class RedisClient final : public Client {
  public:
-  explicit RedisClient(RedisOptions options) : options_(std::move(options)) {}
+  RedisClient(RedisOptions options, SslCtxPtr tls)
+      : options_(std::move(options)), tls_(std::move(tls)) {}
   ~RedisClient() override {
     stopped_ = true;
     async_pool_.join();
@@ -191,13 +168,12 @@ class RedisClient final : public Client {
     std::string last;
     for (const auto& e : options_.endpoints) {
       auto [host, port] = split_endpoint(e);
-      Context c(redisConnectWithTimeout(host.c_str(), port, to_timeval(options_.timeout)));
-      if (!c || c->err) {
-        last = e + ": " + (c ? c->errstr : "out of memory");
+      auto opened = RedisConnection::open(host, port, options_.timeout, tls_.get());
+      if (!opened) {
+        last = e + ": " + opened.error().message;
         continue;
       }
-      redisSetTimeout(c.get(), to_timeval(options_.timeout));
-      redisEnableKeepAlive(c.get());
+      Context c = std::move(*opened);
       if (!options_.password.empty()) {
         std::vector<std::string> auth{"AUTH"};
         if (!options_.username.empty()) auth.push_back(options_.username);
@@ -226,20 +202,8 @@ class RedisClient final : public Client {
 
   // One command on connection `c`. Transport failures are kUnavailable (and leave `c` unusable),
   // error replies kRejected.
-  static KvResult<Reply> run(redisContext* c, const std::vector<std::string>& argv) {
-    std::vector<const char*> args;
-    std::vector<size_t> lens;
-    for (const auto& a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* raw = static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data()));
-    if (!raw) return KvError{KvErrorKind::kUnavailable, c->errstr[0] ? c->errstr : "connection lost"};
-    Reply r = Reply::from(raw);
-    freeReplyObject(raw);
-    if (r.type == REDIS_REPLY_ERROR) return KvError{KvErrorKind::kRejected, r.str};
-    return r;
+  static KvResult<Reply> run(RedisConnection* c, const std::vector<std::string>& argv) {
+    return c->run(argv);
   }
 
   const RedisOptions& options() const { return options_; }
@@ -291,6 +255,7 @@ class RedisClient final : public Client {
   static constexpr size_t kMaxIdle = 8;
 
   RedisOptions options_;
+  SslCtxPtr tls_;  // null: plain TCP
   std::atomic<bool> stopped_{false};
   std::mutex mu_;
   std::vector<Context> idle_;
@@ -324,7 +289,7 @@ class RedisWatch final : public ThreadedWatch {
     }
   }
 
-  void enable_notifications(redisContext* c) {
+  void enable_notifications(RedisConnection* c) {
     auto current = RedisClient::run(c, {"CONFIG", "GET", "notify-keyspace-events"});
     std::string flags;
     if (current && current->elements.size() == 2) flags = current->elements[1].str;
@@ -346,17 +311,11 @@ class RedisWatch final : public ThreadedWatch {
   KvResult<void> session(bool& established, Backoff& backoff) {
     auto conn = client_.connect();
     if (!conn) return conn.error();
-    redisContext* c = conn->get();
+    RedisConnection* c = conn->get();
     enable_notifications(c);
     std::string channel_prefix = "__keyspace@" + std::to_string(client_.options().db) + "__:";
     std::string pattern = channel_prefix + glob_escape(prefix_) + "*";
-    const char* argv[] = {"PSUBSCRIBE", pattern.c_str()};
-    size_t lens[] = {10, pattern.size()};
-    if (redisAppendCommandArgv(c, 2, argv, lens) != REDIS_OK)
-      return KvError{KvErrorKind::kUnavailable, c->errstr};
-    int done = 0;
-    while (!done)
-      if (redisBufferWrite(c, &done) != REDIS_OK) return KvError{KvErrorKind::kUnavailable, c->errstr};
+    if (auto sent = c->send({"PSUBSCRIBE", pattern}); !sent) return sent.error();
     auto last_data = Clock::now();
     auto last_ping = Clock::now();
     constexpr auto kPingEvery = std::chrono::seconds(5);
@@ -364,12 +323,10 @@ class RedisWatch final : public ThreadedWatch {
     while (!stopped_) {
       // Replies already read.
       for (;;) {
-        void* raw = nullptr;
-        if (redisGetReplyFromReader(c, &raw) != REDIS_OK)
-          return KvError{KvErrorKind::kProtocol, c->errstr};
-        if (!raw) break;
-        Reply r = Reply::from(static_cast<redisReply*>(raw));
-        freeReplyObject(raw);
+        auto next = c->next_buffered();
+        if (!next) return next.error();
+        if (!*next) break;
+        Reply& r = **next;
         if (r.type != REDIS_REPLY_ARRAY || r.elements.empty()) continue;
         const std::string& kind = r.elements[0].str;
         if (kind == "psubscribe") {
@@ -382,12 +339,10 @@ class RedisWatch final : public ThreadedWatch {
           deliver(ch.substr(channel_prefix.size()), r.elements[3].str);
         }
       }
-      pollfd p{c->fd, POLLIN, 0};
-      int n = ::poll(&p, 1, 200);
+      auto got = c->receive(std::chrono::milliseconds(200));
+      if (!got) return got.error();
       auto now = Clock::now();
-      if (n > 0) {
-        if (redisBufferRead(c) != REDIS_OK)
-          return KvError{KvErrorKind::kUnavailable, c->errstr[0] ? c->errstr : "connection lost"};
+      if (*got) {
         last_data = now;
         continue;
       }
@@ -395,13 +350,7 @@ class RedisWatch final : public ThreadedWatch {
         return KvError{KvErrorKind::kUnavailable, "no reply to PING"};
       if (now - last_ping > kPingEvery) {
         // Allowed in subscribed mode; its reply proves the connection is alive.
-        const char* ping[] = {"PING"};
-        size_t plen[] = {4};
-        redisAppendCommandArgv(c, 1, ping, plen);
-        int wdone = 0;
-        while (!wdone)
-          if (redisBufferWrite(c, &wdone) != REDIS_OK)
-            return KvError{KvErrorKind::kUnavailable, c->errstr};
+        if (auto sent = c->send({"PING"}); !sent) return sent.error();
         last_ping = now;
       }
     }
@@ -440,12 +389,14 @@ std::unique_ptr<Watch> RedisClient::watch(std::string prefix,
 KvResult<std::unique_ptr<Client>> make_redis_client(RedisOptions options) {
   if (options.endpoints.empty())
     return KvError{KvErrorKind::kRejected, "redis: endpoints: at least one is required"};
-  if (options.tls)
-    return KvError{KvErrorKind::kRejected,
-                   "redis: tls: not supported: Debian 12's hiredis (0.14) has no TLS; use a TLS "
-                   "tunnel (stunnel) or etcd"};
   if (options.db < 0) return KvError{KvErrorKind::kRejected, "redis: db: must be >= 0"};
-  return std::unique_ptr<Client>(std::make_unique<RedisClient>(std::move(options)));
+  SslCtxPtr tls;
+  if (options.tls) {
+    auto ctx = make_redis_tls_context(*options.tls);
+    if (!ctx) return KvError{ctx.error().kind, "redis: " + ctx.error().message};
+    tls = std::move(*ctx);
+  }
+  return std::unique_ptr<Client>(std::make_unique<RedisClient>(std::move(options), std::move(tls)));
 }
 
 }  // namespace turnpike::kv

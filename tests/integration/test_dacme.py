@@ -11,7 +11,9 @@ Orders are counted in pebble's log.
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -36,6 +38,20 @@ def store(request, tmp_path):
     if not kv_rig.available(request.param):
         pytest.skip(f"{request.param} is not installed (scripts/install-deps.sh test)")
     s = kv_rig.start_store(request.param, tmp_path)
+    yield s
+    s.kill()
+
+
+@pytest.fixture(params=["etcd-tls", "redis-tls", "etcd-auth", "redis-auth"])
+def secured_store(request, tmp_path):
+    """A store that wants credentials: TLS only with client certificates, or authentication
+    (etcd's root user; a Redis ACL user, the default user disabled)."""
+    backend, how = request.param.split("-")
+    if not kv_rig.available(backend):
+        pytest.skip(f"{backend} is not installed (scripts/install-deps.sh test)")
+    s = kv_rig.start_store(backend, tmp_path, tls=how == "tls")
+    if how == "auth":
+        s.enable_auth("s3cret-pw")
     yield s
     s.kill()
 
@@ -159,6 +175,21 @@ def assert_all_serve(gws, name: str, root: Path, serial: str, timeout: float = 1
         assert hs.subject_cn == name, hs
 
 
+def issue(env, pebble, store, name: str, tmp_path: Path, n: int = 3):  # noqa: F811
+    """`n` gateways with a router for `name` (HTTP-01 through a Relay) once all serve its stored
+    certificate: (gateways, pebble's root file, the certificate's serial)."""
+    gws = []
+    relay = relay_for(pebble, store, gws, name, "http")
+    try:
+        gws.extend(cluster(env, pebble, store, {"app": rig.tls_router(name)}, n=n))
+        root = rig.pebble_root(pebble, tmp_path)
+        serial = wait_stored(store, name)
+        assert_all_serve(gws, name, root, serial)
+    finally:
+        relay.close()
+    return gws, root, serial
+
+
 @pytest.mark.parametrize("challenge", ["http", "tls"])
 def test_one_order_validated_by_a_non_holder_served_by_all(env, pebble, store, tmp_path,  # noqa: F811
                                                            challenge):
@@ -218,15 +249,7 @@ def test_kill_9_of_the_holder_mid_order(env, pebble, store, tmp_path):  # noqa: 
 
 def test_store_down_keeps_serving_and_issuance_resumes(env, pebble, store, tmp_path):  # noqa: F811
     name = f"down-{store.name}.app.test"
-    gws = []
-    relay = relay_for(pebble, store, gws, name, "http")
-    try:
-        gws.extend(cluster(env, pebble, store, {"app": rig.tls_router(name)}))
-        root = rig.pebble_root(pebble, tmp_path)
-        serial = wait_stored(store, name)
-        assert_all_serve(gws, name, root, serial)
-    finally:
-        relay.close()
+    gws, root, serial = issue(env, pebble, store, name, tmp_path)
     store.kill()
     # Every handshake on the stored certificate keeps working while the store is down.
     for _ in range(3):
@@ -265,3 +288,44 @@ def test_corrupt_value_in_the_store_is_reported_and_skipped(env, pebble, store, 
     gws[0].wait_log(r"account: ignoring a value that is not Turnpike's")
     hs = tls_it.s_client(gws[0].ports["websecure"], "bad.app.test")
     assert hs.ok and hs.subject_cn == "TRAEFIK DEFAULT CERT", hs
+
+
+def test_secured_store_one_order_served_by_all(env, pebble, secured_store, tmp_path):  # noqa: F811
+    """The core test on a store that wants credentials; `turnpike certs` reads the same store."""
+    store = secured_store
+    name = f"sec-{store.name}-{'tls' if store.pki else 'auth'}.app.test"
+    before = pebble.orders()
+    gws, root, serial = issue(env, pebble, store, name, tmp_path)
+    assert pebble.orders() - before == 1
+    report = rig.certs_report(gws[0])
+    assert re.search(rf"^le +{re.escape(name)} +\S+Z +\S+Z +valid$", report, re.M), report
+
+
+def test_secured_store_refuses_wrong_credentials(env, pebble, secured_store, tmp_path):  # noqa: F811
+    """Another CA (TLS) or a wrong password: the instance logs a clear error naming the store,
+    serves nothing from it and orders nothing; what the cluster stored and serves is untouched."""
+    store = secured_store
+    name = f"bad-{store.name}-{'tls' if store.pki else 'auth'}.app.test"
+    gws, root, serial = issue(env, pebble, store, name, tmp_path, n=1)
+    before = pebble.orders()
+    if store.pki:
+        other = kv_rig.Pki(tmp_path / "other-pki", "other")
+        wrong = {"tls": {**store.pki.storage_tls(), "ca": str(other.ca.crt)}}
+        said = r"certificate verify failed|SSL certificate problem"
+    else:
+        wrong = {"password": "not-the-password"}
+        said = r"WRONGPASS|authentication failed"
+    bad = cluster(env, pebble, store, {"app": rig.tls_router(name)}, n=1, storage_extra=wrong)[0]
+    described = re.escape(store.name + " " + store.endpoint)
+    bad.wait_log(rf"resolver le: {described}\S*: .*({said}).*: starting without stored "
+                 r"certificates until the store is reachable", timeout=30)
+    hs = tls_it.s_client(bad.ports["websecure"], name)
+    assert hs.ok and hs.subject_cn == "TRAEFIK DEFAULT CERT", hs
+    r = subprocess.run([str(bad.binary), "certs", f"--configFile={bad.static_path}"],
+                       capture_output=True, text=True, cwd=bad.workdir, timeout=30)
+    assert r.returncode == 1 and re.search(rf"^le +storage: {described}.*({said})", r.stdout,
+                                           re.M), r.stdout + r.stderr
+    # The cluster is untouched: same certificate stored and served, no order.
+    assert stored_serial(store, name) == serial
+    assert_all_serve(gws, name, root, serial)
+    assert pebble.orders() == before

@@ -68,8 +68,9 @@ def make_ca(dir: Path, name: str, cn: str) -> Cert:
 
 def make_cert(dir: Path, name: str, ca: Cert, subject: str, dns=(), ips=(), emails=(), uris=(),
               client: bool = False, key_type: str = "ec", serial: int | None = None,
-              crl: bool = True) -> Cert:
-    """A certificate signed by `ca`. `subject` is openssl's form ("/C=FR/O=Acme/CN=x")."""
+              crl: bool = True, usage: str | None = None) -> Cert:
+    """A certificate signed by `ca`. `subject` is openssl's form ("/C=FR/O=Acme/CN=x");
+    `usage` replaces the extended key usage `client` picks ("serverAuth,clientAuth")."""
     crt, key, csr, ext = (dir / f"{name}.crt", dir / f"{name}.key", dir / f"{name}.csr",
                           dir / f"{name}.ext")
     newkey = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if key_type == "ec"
@@ -80,7 +81,7 @@ def make_cert(dir: Path, name: str, ca: Cert, subject: str, dns=(), ips=(), emai
             + [f"URI:{u}" for u in uris])
     lines = ["basicConstraints=critical,CA:FALSE",
              "keyUsage=critical,digitalSignature" + ("" if key_type == "ec" else ",keyEncipherment"),
-             "extendedKeyUsage=" + ("clientAuth" if client else "serverAuth")]
+             "extendedKeyUsage=" + (usage or ("clientAuth" if client else "serverAuth"))]
     if sans:
         lines.append("subjectAltName=" + ",".join(sans))
     if crl:

@@ -141,22 +141,51 @@ class EtcdServer final : public Server {
   int peer_port_ = 0;
 };
 
+// A CA with a server certificate for 127.0.0.1 and a client certificate, made by the openssl
+// CLI in `dir` (ca.pem, server.pem/-key.pem, client.pem/-key.pem); `name` tells CAs apart.
+void make_pki(const fs::path& dir, const std::string& name) {
+  fs::create_directories(dir);
+  std::string script = "cd '" + dir.string() + "' && exec >openssl.log 2>&1 && set -e && " +
+                       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                       "-keyout ca-key.pem -out ca.pem -days 2 -subj '/CN=" + name + " CA' && "
+                       "for who in server client; do "
+                       "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                       "-keyout $who-key.pem -out $who.csr -subj /CN=$who && "
+                       "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,"
+                       "clientAuth\\n' > $who.ext && "
+                       "openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem "
+                       "-CAcreateserial -days 2 -extfile $who.ext -out $who.pem; done";
+  ASSERT_EQ(std::system(script.c_str()), 0) << "openssl in " << dir;
+}
+
 class RedisServer final : public Server {
  public:
-  explicit RedisServer(std::string password = {}) : password_(std::move(password)) {
+  // `tls`: TLS only (no plain port), client certificates required.
+  explicit RedisServer(std::string password = {}, bool tls = false)
+      : password_(std::move(password)), tls_(tls) {
     dir_ = fs::temp_directory_path() / ("kv_test_redis_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     port_ = free_port();
+    if (tls_) make_pki(dir_ / "pki", "kv test");
   }
+  fs::path pki() const { return dir_ / "pki"; }
   ~RedisServer() override {
     stop();
     fs::remove_all(dir_);
   }
   std::string name() const override { return "redis"; }
   void start() override {
-    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind",
-                                  "127.0.0.1", "--dir", dir_.string(), "--save", "",
-                                  "--appendonly", "no", "--daemonize", "no"};
+    std::vector<std::string> args{"redis-server", "--bind", "127.0.0.1", "--dir", dir_.string(),
+                                  "--save", "", "--appendonly", "no", "--daemonize", "no"};
+    if (tls_) {
+      args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_),
+                               "--tls-cert-file", (pki() / "server.pem").string(),
+                               "--tls-key-file", (pki() / "server-key.pem").string(),
+                               "--tls-ca-cert-file", (pki() / "ca.pem").string(),
+                               "--tls-auth-clients", "yes"});
+    } else {
+      args.insert(args.end(), {"--port", std::to_string(port_)});
+    }
     if (!password_.empty()) {
       args.push_back("--requirepass");
       args.push_back(password_);
@@ -169,6 +198,9 @@ class RedisServer final : public Server {
     o.timeout = 2s;
     o.password = password_;
     o.db = 2;
+    if (tls_)
+      o.tls = TlsOptions{(pki() / "ca.pem").string(), (pki() / "client.pem").string(),
+                         (pki() / "client-key.pem").string(), false};
     auto c = make_redis_client(o);
     EXPECT_TRUE(c) << c.error().message;
     return std::move(*c);
@@ -176,6 +208,7 @@ class RedisServer final : public Server {
 
  private:
   std::string password_;
+  bool tls_ = false;
 };
 
 bool have(const char* binary) {
@@ -211,7 +244,7 @@ class KvTest : public ::testing::TestWithParam<std::string> {
       server_ = std::make_unique<EtcdServer>();
     } else {
       if (!have("redis-server")) GTEST_SKIP() << "redis-server is not installed";
-      server_ = std::make_unique<RedisServer>("s3cret");
+      server_ = std::make_unique<RedisServer>("s3cret", GetParam() == "redis_tls");
     }
     server_->start();
     client_ = server_->client();
@@ -376,7 +409,7 @@ TEST_P(KvTest, AsyncPostsTheResultToTheExecutor) {
   EXPECT_EQ(ran_on, std::this_thread::get_id());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, KvTest, ::testing::Values("etcd", "redis"),
+INSTANTIATE_TEST_SUITE_P(Backends, KvTest, ::testing::Values("etcd", "redis", "redis_tls"),
                          [](const auto& info) { return info.param; });
 
 TEST(KvRedis, WrongPasswordIsRejectedNotUnavailable) {
@@ -393,15 +426,96 @@ TEST(KvRedis, WrongPasswordIsRejectedNotUnavailable) {
   EXPECT_EQ(r.error().kind, KvErrorKind::kRejected) << r.error().message;
 }
 
+// Redis over TLS: what the server and the client refuse, and what each refusal says.
+class KvRedisTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have("redis-server")) GTEST_SKIP() << "redis-server is not installed";
+    server_ = std::make_unique<RedisServer>("", true);
+    server_->start();
+  }
+  KvResult<std::optional<std::string>> get_with(TlsOptions tls, std::string endpoint = {}) {
+    RedisOptions o;
+    o.endpoints = {endpoint.empty() ? server_->endpoint() : endpoint};
+    o.timeout = 2s;
+    o.tls = std::move(tls);
+    auto c = make_redis_client(o);
+    EXPECT_TRUE(c) << c.error().message;
+    if (!c) return c.error();
+    return (*c)->get("k");
+  }
+  TlsOptions good() const {
+    auto p = server_->pki();
+    return {(p / "ca.pem").string(), (p / "client.pem").string(), (p / "client-key.pem").string(),
+            false};
+  }
+  std::unique_ptr<RedisServer> server_;
+};
+
+TEST_F(KvRedisTls, ServesWithTheRightCaAndClientCertificate) {
+  auto r = get_with(good());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->has_value());
+}
+
+TEST_F(KvRedisTls, AnotherCaIsRefusedWithAClearError) {
+  auto other = server_->pki().parent_path() / "other";
+  make_pki(other, "other");
+  TlsOptions t = good();
+  t.ca = (other / "ca.pem").string();
+  auto r = get_with(t);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, KvErrorKind::kUnavailable);
+  EXPECT_NE(r.error().message.find("redis 127.0.0.1:"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("certificate verify failed"), std::string::npos)
+      << r.error().message;
+  // insecureSkipVerify accepts it (the client certificate is still the server's business).
+  t.insecure_skip_verify = true;
+  auto skip = get_with(t);
+  EXPECT_TRUE(skip) << skip.error().message;
+}
+
+TEST_F(KvRedisTls, TheServerNameIsChecked) {
+  // The certificate is for IP 127.0.0.1, not for the name "localhost".
+  auto r = get_with(good(), "localhost:" + server_->endpoint().substr(10));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("certificate verify failed"), std::string::npos)
+      << r.error().message;
+}
+
+TEST_F(KvRedisTls, WithoutAClientCertificateTheServerRefuses) {
+  TlsOptions t = good();
+  t.cert.clear();
+  t.key.clear();
+  auto r = get_with(t);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().unavailable()) << r.error().message;
+}
+
+TEST_F(KvRedisTls, PlainTextToATlsPortFails) {
+  RedisOptions o;
+  o.endpoints = {server_->endpoint()};
+  o.timeout = 1s;
+  auto c = make_redis_client(o);
+  ASSERT_TRUE(c);
+  auto r = (*c)->get("k");
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().unavailable()) << r.error().message;
+}
+
 TEST(KvOptions, BadOptionsAreRefused) {
   EXPECT_FALSE(make_etcd_client({}));
   EXPECT_FALSE(make_redis_client({}));
   RedisOptions r;
   r.endpoints = {"127.0.0.1:6379"};
-  r.tls = TlsOptions{};
+  r.tls = TlsOptions{"/nonexistent/ca.pem", "", "", false};
   auto tls = make_redis_client(r);
   ASSERT_FALSE(tls);
-  EXPECT_NE(tls.error().message.find("hiredis"), std::string::npos);
+  EXPECT_NE(tls.error().message.find("/nonexistent/ca.pem"), std::string::npos);
+  r.tls = TlsOptions{"", "/nonexistent/client.pem", "", false};
+  EXPECT_FALSE(make_redis_client(r));
+  r.tls = TlsOptions{};  // the system roots
+  EXPECT_TRUE(make_redis_client(r));
   EtcdOptions e;
   e.endpoints = {"127.0.0.1:2379"};
   e.tls = TlsOptions{"/nonexistent/ca.pem", "", "", false};
