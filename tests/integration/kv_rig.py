@@ -176,14 +176,15 @@ class Redis(Store):
         return subprocess.run(["redis-cli", "-p", str(self.port), *opts, *args],
                               capture_output=True, text=True, timeout=10)
 
-    def enable_auth(self, password: str, user: str = "turnpike"):
-        """An ACL user `user` with `password` and every permission; the default user disabled (so
-        a connection without that user's AUTH can do nothing). Not kept across a restart."""
-        r = self._cli("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all")
+    def enable_auth(self, password: str, user: str = "turnpike",
+                    rules: tuple[str, ...] = ("~*", "&*", "+@all")):
+        """An ACL user `user` with `password` and `rules`; the default user disabled (so a
+        connection without that user's AUTH can do nothing). Not kept across a restart."""
+        r = self._cli("ACL", "SETUSER", user, "on", f">{password}", *rules)
+        assert r.stdout.strip() == "OK", r
+        r = self._cli("ACL", "SETUSER", "default", "off")  # as the default user, who may
         assert r.stdout.strip() == "OK", r
         self.auth = (user, password)
-        r = self._cli("ACL", "SETUSER", "default", "off")
-        assert r.stdout.strip() == "OK", r
 
     def storage(self, prefix: str, **extra) -> dict:
         return {"redis": {"endpoints": [self.endpoint], "prefix": prefix, **self._secure(extra)}}
