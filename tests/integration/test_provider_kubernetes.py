@@ -251,3 +251,121 @@ def test_crd_ingressroute_middleware_traefikservice(env, kube):
     finally:
         count, failures = load.stop()
     assert count > 0 and failures == [], failures[:5]
+
+
+def crd(kind, name, spec, ns="default"):
+    return {"apiVersion": "traefik.io/v1alpha1", "kind": kind,
+            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def secret(name, data: dict, ns="default"):
+    import base64
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
+            "data": {k: base64.b64encode(Path(v).read_bytes()).decode() for k, v in data.items()}}
+
+
+def test_crd_ingressroute_tcp_and_udp(env, kube):
+    """IngressRouteTCP to a real TCP echo server, IngressRouteUDP to a real UDP echo server."""
+    import socket
+
+    from l4_peers import TcpBackend, UdpBackend, tcp_exchange
+    tcp, udp = env.group.add(TcpBackend("t")), env.group.add(UdpBackend("u"))
+    backends(kube, {"t": tcp, "u": udp})
+    kube.apply(crd("IngressRouteTCP", "echo", {"entryPoints": ["tcpep"], "routes": [
+        {"match": "HostSNI(`*`)", "services": [{"name": "t", "port": 80}]}]}))
+    kube.apply(crd("IngressRouteUDP", "echo", {"entryPoints": ["udpep"], "routes": [
+        {"services": [{"name": "u", "port": 80}]}]}))
+    gw = env.gateway(entrypoints={"web": {}, "tcpep": {}, "udpep": {"_udp": True}},
+                     static_extra={"providers": {"kubernetesCRD": {"endpoint": kube.url}}})
+    wait_until(lambda: tcp_exchange(gw.ports["tcpep"], b"hello tcp") == b"hello tcp",
+               what="IngressRouteTCP")
+    assert tcp.connections and tcp.connections[-1]["data"] == b"hello tcp"
+
+    def udp_answer():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            s.sendto(b"hello udp", ("127.0.0.1", gw.udp_ports["udpep"]))
+            try:
+                return s.recvfrom(65536)[0]
+            except socket.timeout:
+                return None
+    assert wait_until(udp_answer, what="IngressRouteUDP")[0] == b"u:hello udp"
+    # Deleting the TCP route closes the entrypoint to new connections' data.
+    kube.delete("IngressRouteTCP", "echo")
+
+    def tcp_gone():
+        try:
+            return tcp_exchange(gw.ports["tcpep"], b"x", timeout=2) != b"x"
+        except OSError:
+            return True
+    wait_until(tcp_gone, what="IngressRouteTCP deleted")
+
+
+def test_crd_tlsoption_and_tlsstore(env, kube, pki):
+    """A TLSStore's default certificate comes from a Secret; a TLSOption's minVersion refuses
+    the older protocol on the routes that use it, and only there."""
+    import tls_it
+    backends(kube, {"a": env.upstream("a")})
+    kube.apply(secret("store-cert", {"tls.crt": pki.path("other.pem"),
+                                     "tls.key": pki.path("other.key")}))
+    kube.apply(crd("TLSStore", "default",
+                   {"defaultCertificate": {"secretName": "store-cert"}}))
+    kube.apply(crd("TLSOption", "modern", {"minVersion": "VersionTLS13"}))
+    for name, host, options in (("strict", "strict.crd.test", {"name": "modern"}),
+                                ("loose", "loose.crd.test", None)):
+        route = ingress_route(name, f"Host(`{host}`)", [{"name": "a", "port": 80}],
+                              tls={"options": options} if options else {})
+        route["spec"]["entryPoints"] = ["websecure"]
+        kube.apply(route)
+    gw = env.gateway(entrypoints={"web": {}, "websecure": {}},
+                     static_extra={"providers": {"kubernetesCRD": {"endpoint": kube.url}}})
+    port = gw.ports["websecure"]
+    # Every name gets the store's default certificate (no route has a certificate of its own).
+    hs, _ = wait_until(lambda: (h := tls_it.s_client(port, "loose.crd.test")).ok and
+                       h.subject_cn == "other.test" and h, what="TLSStore default certificate")
+    # TLS 1.2: accepted on the loose route, refused on the strict one (minVersion TLS 1.3).
+    wait_until(lambda: not tls_it.s_client(port, "strict.crd.test", "-tls1_2").ok,
+               what="TLSOption applied")
+    loose12 = tls_it.s_client(port, "loose.crd.test", "-tls1_2")
+    assert loose12.ok and loose12.protocol == "TLSv1.2", loose12
+    strict13 = tls_it.s_client(port, "strict.crd.test", "-tls1_3")
+    assert strict13.ok and strict13.protocol == "TLSv1.3", strict13
+    # The TLSOption named default (in the default namespace) applies to every other route.
+    kube.apply(crd("TLSOption", "default", {"minVersion": "VersionTLS13"}))
+    wait_until(lambda: not tls_it.s_client(port, "loose.crd.test", "-tls1_2").ok,
+               what="default TLSOption")
+
+
+def test_crd_servers_transport(env, kube, pki):
+    """A ServersTransport's rootCAsSecrets (a CA from a Secret) verifies a TLS upstream; its
+    insecureSkipVerify accepts an upstream no known CA signed; without either, 502."""
+    import upstream_it as ut
+    h1 = ("--alpn", "http/1.1")
+    good = ut.upstream_peer(env, "good", "--tls", pki.path("server.pem"), pki.path("server.key"), *h1)
+    rogue = ut.upstream_peer(env, "rogue", "--tls", pki.path("rogue.pem"), pki.path("rogue.key"),
+                             *h1)
+    # One Service per route: the generated service of a Service and port is shared by every route
+    # using them (Traefik's naming), so two transports on one Service would be one service.
+    for name, peer in (("good", good), ("good2", good), ("rogue", rogue), ("rogue2", rogue)):
+        kube.apply(service(name, port=443, port_name="https"))
+        kube.apply(slice_for(name, peer, port_name="https"))
+    kube.apply(secret("upstream-ca", {"tls.ca": pki.path("ca.pem")}))
+    kube.apply(crd("ServersTransport", "trusted", {"rootCAsSecrets": ["upstream-ca"]}))
+    kube.apply(crd("ServersTransport", "insecure", {"insecureSkipVerify": True}))
+    for route, svc, transport in (("trusted", "good", "trusted"), ("insecure", "rogue", "insecure"),
+                                  ("refused", "rogue2", "trusted"), ("system", "good2", None)):
+        s = {"name": svc, "port": 443}
+        if transport:
+            s["serversTransport"] = transport
+        kube.apply(ingress_route(route, f"Host(`{route}.crd.test`)", [s]))
+    gw = k8s_gateway(env, kube, provider="kubernetesCRD")
+
+    def peer_name(host):  # the python peer's echo: JSON with its --name
+        with it.Client(gw.port, timeout=5) as c:
+            r = c.get("/", host=host)
+            return json.loads(r.body)["name"] if r.status == 200 else r.status
+    wait_until(lambda: peer_name("trusted.crd.test") == "good", what="rootCAsSecrets")
+    assert peer_name("insecure.crd.test") == "rogue"
+    # Another CA through the trusted transport, and our CA without a transport (system roots).
+    assert status_of(gw.port, "refused.crd.test") == 502
+    assert status_of(gw.port, "system.crd.test") == 502

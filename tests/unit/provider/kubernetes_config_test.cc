@@ -179,5 +179,38 @@ TEST(CrdConfig, CrossNamespaceAndMissingService) {
   EXPECT_EQ(built.errors.size(), 1u);
 }
 
+TEST(CrdConfig, ServersTransportFromSecretsReachesTheService) {
+  CrdInputs in;
+  add(in.services, service("up", 443, "https"));
+  add(in.endpoint_slices, slice("up", 8443, {"10.0.0.1"}, "https"));
+  // "-----BEGIN CA-----" base64: a PEM-looking value is enough for the configuration.
+  add(in.secrets, {{"metadata", {{"name", "ca"}, {"namespace", "default"}}},
+                   {"data", {{"tls.ca", "LS0tLS1CRUdJTiBDQS0tLS0t"}}}});
+  add(in.servers_transports, {{"metadata", {{"name", "trusted"}, {"namespace", "default"}}},
+                              {"spec", {{"rootCAsSecrets", json::array({"ca"})},
+                                        {"serverName", "up.test"}}}});
+  add(in.ingress_routes,
+      {{"metadata", {{"name", "r"}, {"namespace", "default"}}},
+       {"spec",
+        {{"routes", json::array({{{"match", "Host(`a.test`)"},
+                                  {"services", json::array({{{"name", "up"},
+                                                             {"port", 443},
+                                                             {"serversTransport", "trusted"}}})}}})}}}});
+  auto built = build_crd_configuration(in, {});
+  ASSERT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built, "kubernetescrd");
+  ASSERT_EQ(d.http.routers.size(), 1u) << built.tree.debug_string();
+  const auto& svc = d.http.services.at(d.http.routers.begin()->second.service);
+  ASSERT_TRUE(svc.load_balancer) << built.tree.debug_string();
+  EXPECT_EQ(svc.load_balancer->servers_transport, "default-trusted@kubernetescrd")
+      << built.tree.debug_string();
+  ASSERT_EQ(svc.load_balancer->servers.size(), 1u);
+  EXPECT_EQ(svc.load_balancer->servers[0].url, "https://10.0.0.1:8443");
+  const auto& st = d.http.servers_transports.at("default-trusted@kubernetescrd");
+  ASSERT_EQ(st.root_cas.size(), 1u) << built.tree.debug_string();
+  EXPECT_EQ(st.root_cas[0], "-----BEGIN CA-----");
+  EXPECT_EQ(st.server_name, "up.test");
+}
+
 } // namespace
 } // namespace turnpike::provider::kubernetes
