@@ -212,5 +212,29 @@ TEST(CrdConfig, ServersTransportFromSecretsReachesTheService) {
   EXPECT_EQ(st.server_name, "up.test");
 }
 
+// The service of a Service and port is shared by the routes naming it: the first IngressRoute
+// (by namespace/name) gives its options (docs/providers/kubernetes.md).
+TEST(CrdConfig, TheFirstRouteDefinesASharedService) {
+  CrdInputs in;
+  add(in.services, service("up", 443, "https"));
+  add(in.endpoint_slices, slice("up", 8443, {"10.0.0.1"}, "https"));
+  add(in.servers_transports, {{"metadata", {{"name", "t"}, {"namespace", "default"}}},
+                              {"spec", {{"insecureSkipVerify", true}}}});
+  auto route = [](const std::string& name, json svc) {
+    return json{{"metadata", {{"name", name}, {"namespace", "default"}}},
+                {"spec", {{"routes", json::array({{{"match", "Host(`" + name + "`)"},
+                                                   {"services", json::array({svc})}}})}}}};
+  };
+  add(in.ingress_routes, route("b", {{"name", "up"}, {"port", 443}}));
+  add(in.ingress_routes, route("a", {{"name", "up"}, {"port", 443}, {"serversTransport", "t"}}));
+  auto built = build_crd_configuration(in, {});
+  ASSERT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built, "kubernetescrd");
+  ASSERT_EQ(d.http.routers.size(), 2u);
+  ASSERT_EQ(d.http.services.size(), 1u) << built.tree.debug_string();
+  EXPECT_EQ(d.http.services.begin()->second.load_balancer->servers_transport,
+            "default-t@kubernetescrd");
+}
+
 } // namespace
 } // namespace turnpike::provider::kubernetes
