@@ -242,7 +242,8 @@ class RedisClient final : public Client {
         if (pooled) continue;  // a connection from before a server restart: try a new one
         return KvError{KvErrorKind::kUnavailable, describe() + ": " + r.error().message};
       }
-      {
+      // An error reply leaves the connection usable; a reply it could not parse does not.
+      if (r || r.error().kind == KvErrorKind::kRejected) {
         std::lock_guard lock(mu_);
         if (idle_.size() < kMaxIdle) idle_.push_back(std::move(c));
       }

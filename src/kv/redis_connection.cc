@@ -146,8 +146,12 @@ RedisConnection::RedisConnection(int fd, Duration timeout)
 
 RedisConnection::~RedisConnection() {
   if (ssl_) {
-    SigpipeGuard guard;
-    SSL_shutdown(ssl_);  // best effort: the close_notify, without waiting for the server's
+    // Best effort: the close_notify, without waiting for the server's (and none after a failed
+    // handshake, where SSL_shutdown must not be called).
+    if (SSL_is_init_finished(ssl_)) {
+      SigpipeGuard guard;
+      SSL_shutdown(ssl_);
+    }
     SSL_free(ssl_);
   }
   if (reader_) redisReaderFree(reader_);
