@@ -42,6 +42,42 @@ def token() -> str:
     return f"{head}.{body}.{b64u(sig)}"
 
 
+def dynamic_yaml(origin: int) -> str:
+    """The bare route (entrypoint `bare`) and the chain (entrypoint `chain`) to the origin."""
+    return f"""http:
+  routers:
+    bare:
+      rule: "PathPrefix(`/`)"
+      entryPoints: [bare]
+      service: origin
+    chain:
+      rule: "PathPrefix(`/`)"
+      entryPoints: [chain]
+      service: origin
+      middlewares: [hdr, limit, auth, gzip]
+  middlewares:
+    hdr:
+      headers:
+        customResponseHeaders:
+          X-Chain: "on"
+    limit:
+      rateLimit:
+        average: 100000000
+        burst: 100000000
+    auth:
+      jwt:
+        signingSecret: "{SECRET.decode()}"
+    gzip:
+      compress:
+        encodings: [gzip]
+  services:
+    origin:
+      loadBalancer:
+        servers:
+          - url: "http://127.0.0.1:{origin}"
+"""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("turnpike")
@@ -86,38 +122,7 @@ def main():
         f"  bare:\n    address: \"127.0.0.1:{ports['turnpike-bare']}\"\n"
         f"  chain:\n    address: \"127.0.0.1:{ports['turnpike-chain']}\"\n"
         f"providers:\n  file:\n    filename: \"{work}/dynamic.yml\"\nlog:\n  level: ERROR\n")
-    open(f"{work}/dynamic.yml", "w").write(f"""http:
-  routers:
-    bare:
-      rule: "PathPrefix(`/`)"
-      entryPoints: [bare]
-      service: origin
-    chain:
-      rule: "PathPrefix(`/`)"
-      entryPoints: [chain]
-      service: origin
-      middlewares: [hdr, limit, auth, gzip]
-  middlewares:
-    hdr:
-      headers:
-        customResponseHeaders:
-          X-Chain: "on"
-    limit:
-      rateLimit:
-        average: 100000000
-        burst: 100000000
-    auth:
-      jwt:
-        signingSecret: "{SECRET.decode()}"
-    gzip:
-      compress:
-        encodings: [gzip]
-  services:
-    origin:
-      loadBalancer:
-        servers:
-          - url: "http://127.0.0.1:{origin}"
-""")
+    open(f"{work}/dynamic.yml", "w").write(dynamic_yaml(origin))
     hdrs = {"turnpike-chain": [("Authorization", f"Bearer {token()}"), ("Accept-Encoding", "gzip")],
             "nginx-chain": [("Accept-Encoding", "gzip")]}
     procs = []

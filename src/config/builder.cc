@@ -1,6 +1,7 @@
 #include "config/builder.h"
 
 #include <set>
+#include <utility>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -59,6 +60,7 @@ class Builder : public middleware::BuildContext {
   std::string_view provider() const override { return current_provider_; }
   Result<middleware::HandlerPtr> service_handler(std::string_view name) override;
   unsigned workers() const override { return opts_.workers; }
+  middleware::StateSlot state_slot() override;
 
  private:
   Result<service::ServicePtr> service(const std::string& name);
@@ -77,6 +79,8 @@ class Builder : public middleware::BuildContext {
   const BuildOptions& opts_;
   Snapshot& snap_;
   std::string current_provider_;
+  const HttpMiddleware* decoding_ = nullptr;  // the middleware whose factory runs now
+  std::string decoding_name_;
 
   std::map<std::string, Result<service::ServicePtr>> services_;
   std::set<std::string> services_in_progress_;
@@ -328,11 +332,15 @@ Result<middleware::Wrap> Builder::middleware(std::string_view raw_name) {
   } else {
     middlewares_in_progress_.insert(name);
     std::string saved = current_provider_;
+    const HttpMiddleware* saved_mw = std::exchange(decoding_, &mw);
+    std::string saved_name = std::exchange(decoding_name_, name);
     current_provider_ = mw.provider;
     Errors errors;
     Decoder dec(mw.options, "http.middlewares." + name + "." + mw.type, errors);
     middleware::Wrap wrap = reg->factory(dec, *this);
     current_provider_ = saved;
+    decoding_ = saved_mw;
+    decoding_name_ = std::move(saved_name);
     middlewares_in_progress_.erase(name);
     if (!errors.empty() || !wrap) {
       result = make_error(errors.empty() ? "invalid middleware" : errors.joined());
@@ -343,6 +351,12 @@ Result<middleware::Wrap> Builder::middleware(std::string_view raw_name) {
   if (!result) disable(snap_.middlewares, name, result.error().message);
   middlewares_.emplace(name, result);
   return result;
+}
+
+middleware::StateSlot Builder::state_slot() {
+  if (!opts_.middleware_state || !decoding_) return {};
+  return middleware::StateSlot(opts_.middleware_state, decoding_name_ + "/" + decoding_->type,
+                               decoding_->options);
 }
 
 void Builder::build_routers() {
@@ -436,6 +450,8 @@ void Builder::build_routers() {
       chain.insert(chain.end(), r.middlewares.begin(), r.middlewares.end());
       HandlerPtr handler = *svc;
       bool ok = true;
+      if (opts_.middleware_state)
+        opts_.middleware_state->enter_chain(name + " " + opts_.entrypoints[ep]->name);
       for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
         auto wrap = middleware(*it);
         if (!wrap) {
@@ -662,6 +678,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
   builder.run();
   build_tcp_udp(config, options, *snap);
   if (options.health) options.health->end_build();
+  if (options.middleware_state) options.middleware_state->end_build();
   if (options.rule_cache) *options.rule_cache = std::move(builder.new_rules_);
   return snap;
 }

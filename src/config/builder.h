@@ -16,6 +16,7 @@
 #include "config/dynamic_config.h"
 #include "config/snapshot.h"
 #include "config/static_config.h"
+#include "middleware/state_store.h"
 #include "router/rule.h"
 #include "tls/tls_manager.h"
 #include "service/health_check.h"
@@ -58,6 +59,9 @@ struct BuildOptions {
   // Optional: health tables kept across builds (without it each build starts all servers
   // healthy, as --validate needs). Its end_build() is called by build_snapshot.
   service::HealthRegistry* health = nullptr;
+  // Optional: middleware state (rate-limit buckets, in-flight counts) kept across builds; without
+  // it every build starts fresh. Its end_build() is called by build_snapshot.
+  middleware::StateStore* middleware_state = nullptr;
   // Optional: receives the active health checks of the services built.
   std::vector<service::HealthCheckTarget>* health_checks = nullptr;
 };

@@ -132,6 +132,17 @@ class Client {
   virtual std::unique_ptr<Watch> watch(std::string prefix,
                                        std::function<void(const WatchEvent&)> callback) = 0;
 
+  // Runs the Lua `script` atomically in the store with `keys` (KEYS) and `args` (ARGV) and returns
+  // its reply read as integers: an integer reply is one element, an array of integers is read in
+  // order. Redis only (EVALSHA, sending the script with EVAL when the server does not know it
+  // yet); other stores answer kRejected.
+  virtual KvResult<std::vector<int64_t>> eval(std::string_view script,
+                                              const std::vector<std::string>& keys,
+                                              const std::vector<std::string>& args) {
+    (void)script, (void)keys, (void)args;
+    return KvError{KvErrorKind::kRejected, describe() + ": scripts are not supported"};
+  }
+
   // Runs `op(*this)` on the client's threads and posts `done(result)` to `executor`. For callers
   // that must not block (workers, the control thread). The client must outlive the operation.
   template <class T>

@@ -17,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 
 #include "common/log.h"
 #include "kv/kv.h"
@@ -31,6 +32,20 @@ using Clock = std::chrono::steady_clock;
 const std::shared_ptr<spdlog::logger>& logger() {
   static auto l = log::get("kv");
   return l;
+}
+
+// Lowercase hex SHA-1 of a script: its name for EVALSHA.
+std::string script_sha1(std::string_view script) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(script.data(), script.size(), digest, &len, EVP_sha1(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 15]);
+  }
+  return out;
 }
 
 // Refresh / compare-and-delete: only when the key still holds the caller's value.
@@ -162,6 +177,35 @@ class RedisClient final : public Client {
 
   std::unique_ptr<Watch> watch(std::string prefix,
                                std::function<void(const WatchEvent&)> callback) override;
+
+  KvResult<std::vector<int64_t>> eval(std::string_view script,
+                                      const std::vector<std::string>& keys,
+                                      const std::vector<std::string>& args) override {
+    // EVALSHA sends 40 bytes instead of the script; a server that does not have it (first use,
+    // restart, SCRIPT FLUSH) answers NOSCRIPT and gets the script once with EVAL.
+    std::vector<std::string> argv{"EVALSHA", script_sha1(script), std::to_string(keys.size())};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = command(argv);
+    if (!r && r.error().kind == KvErrorKind::kRejected &&
+        r.error().message.find("NOSCRIPT") != std::string::npos) {
+      argv[0] = "EVAL";
+      argv[1] = std::string(script);
+      r = command(argv);
+    }
+    if (!r) return r.error();
+    std::vector<int64_t> out;
+    if (r->type == REDIS_REPLY_INTEGER) {
+      out.push_back(r->integer);
+      return out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) return protocol("EVAL");
+    for (const auto& e : r->elements) {
+      if (e.type != REDIS_REPLY_INTEGER) return protocol("EVAL");
+      out.push_back(e.integer);
+    }
+    return out;
+  }
 
   // A new connection (AUTH and SELECT done) to the first endpoint that accepts one.
   KvResult<Context> connect() {

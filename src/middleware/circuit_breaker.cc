@@ -14,10 +14,11 @@ namespace {
 constexpr int64_t kSecondNs = 1'000'000'000;
 
 // The expression's functions, in the order Resolve receives their index.
-constexpr std::array<Predicate::Function, 3> kFunctions{{
+constexpr std::array<Predicate::Function, 4> kFunctions{{
     {"NetworkErrorRatio", 0, false},
     {"ResponseCodeRatio", 4, false},
     {"LatencyAtQuantileMS", 1, false},
+    {"RequestThreshold", 0, false},
 }};
 
 int64_t now_ns() {
@@ -94,6 +95,14 @@ double RollingMetrics::network_error_ratio(int64_t now) const {
   return total == 0 ? 0 : static_cast<double>(errors) / static_cast<double>(total);
 }
 
+uint64_t RollingMetrics::requests(int64_t now) const {
+  uint64_t total = 0;
+  for (const auto& b : buckets_)
+    if (live(b, now / kSecondNs))
+      total += b.total.load(std::memory_order_relaxed);
+  return total;
+}
+
 double RollingMetrics::response_code_ratio(int64_t now, int from, int to, int div_from,
                                            int div_to) const {
   uint64_t num = 0, den = 0;
@@ -147,8 +156,10 @@ bool BreakerState::tripped(int64_t now) const {
       return metrics_.response_code_ratio(
           now, static_cast<int>(a[0].number), static_cast<int>(a[1].number),
           static_cast<int>(a[2].number), static_cast<int>(a[3].number));
-    default:
+    case 2:
       return metrics_.latency_at_quantile_ms(now, a[0].number);
+    default:
+      return static_cast<double>(metrics_.requests(now));
     }
   });
 }

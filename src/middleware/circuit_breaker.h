@@ -25,6 +25,10 @@
 //                                            those in [dFrom, dTo); 0 when there are none
 //   LatencyAtQuantileMS(q)                   the q-th percentile (q in 0..100) of the time to
 //                                            serve, in milliseconds (about 19 % resolution)
+//   RequestThreshold()                       the number of requests measured in the window (the
+//                                            last 10 s, or since recovery started / the breaker
+//                                            closed), so that `RequestThreshold() > 20 &&
+//                                            NetworkErrorRatio() > 0.5` ignores tiny samples
 //
 // Each router that uses the middleware has its own breaker (as in Traefik). The state and the
 // measurements are shared by every worker and updated with atomic operations only: the rolling
@@ -61,6 +65,7 @@ public:
   void reset();
 
   double network_error_ratio(int64_t now_ns) const;
+  uint64_t requests(int64_t now_ns) const;  // requests recorded in the window
   double response_code_ratio(int64_t now_ns, int from, int to, int div_from, int div_to) const;
   double latency_at_quantile_ms(int64_t now_ns, double quantile) const;
 

@@ -22,50 +22,62 @@ public:
   // A body of known length gets a window and hash table no larger than it needs, as nginx does:
   // deflateInit2 clears the hash table, 128 KiB at the default memLevel, which cost more than
   // compressing a 4 KiB body (callgrind: ~90 k of ~230 k instructions per request). The output
-  // is the same format; only the search state is smaller.
-  explicit GzipEncoder(int64_t size_hint) {
-    int wbits = 15, mem_level = 8;
-    while (size_hint > 0 && wbits > 9 && size_hint < (int64_t{1} << (wbits - 1)) - 262) {
-      --wbits;
-      --mem_level;
+  // is the same format; only the search state is smaller. A state from the worker's pool with
+  // the same sizes is reused when there is one.
+  GzipEncoder(int64_t size_hint, DeflatePool* pool) : pool_(pool) {
+    while (size_hint > 0 && wbits_ > 9 && size_hint < (int64_t{1} << (wbits_ - 1)) - 262) {
+      --wbits_;
+      --mem_level_;
     }
-    mem_level = std::max(mem_level, 1);
-    ok_ = deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits + 16, mem_level,
-                       Z_DEFAULT_STRATEGY) == Z_OK;
+    mem_level_ = std::max(mem_level_, 1);
+    if (pool_)
+      z_ = pool_->take(wbits_, mem_level_);
+    if (z_)
+      return;
+    z_ = std::make_unique<z_stream>();
+    if (deflateInit2(z_.get(), Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits_ + 16, mem_level_,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+      z_.reset();
   }
   ~GzipEncoder() override {
-    if (ok_)
-      deflateEnd(&z_);
+    if (!z_)
+      return;
+    if (pool_)
+      pool_->give(std::move(z_), wbits_, mem_level_);
+    else
+      deflateEnd(z_.get());
   }
   bool write(std::string_view in, bool last, std::string& out) override {
-    if (!ok_)
+    if (!z_)
       return false;
-    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z_.avail_in = static_cast<uInt>(in.size());
+    z_stream& z = *z_;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z.avail_in = static_cast<uInt>(in.size());
     // Room for what this input can become (deflateBound plus the flush marker and trailer),
     // not a fixed 16 KiB that resize() would zero for a short body; the loop grows it if needed.
     const size_t chunk =
-        std::min(kOutChunk, static_cast<size_t>(deflateBound(&z_, z_.avail_in)) + 64);
+        std::min(kOutChunk, static_cast<size_t>(deflateBound(&z, z.avail_in)) + 64);
     for (;;) {
       const size_t before = out.size();
       out.resize(before + chunk);
-      z_.next_out = reinterpret_cast<Bytef*>(out.data() + before);
-      z_.avail_out = static_cast<uInt>(chunk);
-      const int rc = deflate(&z_, last ? Z_FINISH : Z_SYNC_FLUSH);
-      out.resize(before + (chunk - z_.avail_out));
+      z.next_out = reinterpret_cast<Bytef*>(out.data() + before);
+      z.avail_out = static_cast<uInt>(chunk);
+      const int rc = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
+      out.resize(before + (chunk - z.avail_out));
       if (rc == Z_STREAM_END)
         return true;
       if (rc != Z_OK && rc != Z_BUF_ERROR)
         return false;
       // Done when deflate had room left: all input consumed and the flush marker written.
-      if (!last && z_.avail_out != 0)
+      if (!last && z.avail_out != 0)
         return true;
     }
   }
 
 private:
-  z_stream z_{};
-  bool ok_ = false;
+  DeflatePool* pool_;
+  int wbits_ = 15, mem_level_ = 8;
+  std::unique_ptr<z_stream> z_;  // null when deflateInit2 failed
 };
 
 class BrotliEncoder final : public Encoder {
@@ -194,10 +206,35 @@ std::string_view coding_name(Coding c) {
   return "identity";
 }
 
-std::unique_ptr<Encoder> Encoder::make(Coding c, int64_t size_hint) {
+DeflatePool::~DeflatePool() {
+  for (auto& k : kept_)
+    deflateEnd(k.z.get());
+}
+
+std::unique_ptr<z_stream_s> DeflatePool::take(int wbits, int mem_level) {
+  for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+    if (it->wbits == wbits && it->mem_level == mem_level) {
+      auto z = std::move(it->z);
+      kept_.erase(it);
+      return z;
+    }
+  }
+  return nullptr;
+}
+
+void DeflatePool::give(std::unique_ptr<z_stream_s> z, int wbits, int mem_level) {
+  // A stream abandoned mid-way (client gone) resets as well as a finished one.
+  if (kept_.size() >= kMax || deflateReset(z.get()) != Z_OK) {
+    deflateEnd(z.get());
+    return;
+  }
+  kept_.push_back(Kept{std::move(z), wbits, mem_level});
+}
+
+std::unique_ptr<Encoder> Encoder::make(Coding c, int64_t size_hint, DeflatePool* pool) {
   switch (c) {
   case Coding::kGzip:
-    return std::make_unique<GzipEncoder>(size_hint);
+    return std::make_unique<GzipEncoder>(size_hint, pool);
   case Coding::kBrotli:
     return std::make_unique<BrotliEncoder>(size_hint);
   case Coding::kZstd:
@@ -284,8 +321,9 @@ namespace {
 // flushes every body piece. Lives on the exchange's coroutine frame.
 class CompressWriter final : public http::ResponseWriter {
 public:
-  CompressWriter(http::ResponseWriter& inner, const CompressOptions& o, Coding coding)
-      : inner_(inner), options_(o), coding_(coding) {}
+  CompressWriter(http::ResponseWriter& inner, const CompressOptions& o, Coding coding,
+                 DeflatePool* pool)
+      : inner_(inner), options_(o), coding_(coding), pool_(pool) {}
 
   http::Task<http::ProxyError> write_head(http::Response& head) override {
     if (state_ != State::kHead || head.status < 200)
@@ -365,7 +403,7 @@ private:
   // `head` is the caller's (the proxy still frames the upstream body by it): the compressed
   // head sent downstream is a copy.
   http::Task<http::ProxyError> start(const http::Response& head) {
-    encoder_ = Encoder::make(coding_, head.content_length);
+    encoder_ = Encoder::make(coding_, head.content_length, pool_);
     http::Response out = head;
     out.headers.remove("Content-Length");
     out.headers.remove("Accept-Ranges");
@@ -409,6 +447,7 @@ private:
   http::ResponseWriter& inner_;
   const CompressOptions& options_;
   Coding coding_;
+  DeflatePool* pool_;
   State state_ = State::kHead;
   http::Response held_;
   std::string pending_;
@@ -418,8 +457,9 @@ private:
 
 } // namespace
 
-Compress::Compress(std::shared_ptr<const CompressOptions> options, HandlerPtr next)
-    : options_(std::move(options)), next_(std::move(next)) {}
+Compress::Compress(std::shared_ptr<const CompressOptions> options, HandlerPtr next,
+                   unsigned workers)
+    : options_(std::move(options)), next_(std::move(next)), pools_(std::max(1u, workers)) {}
 
 http::Task<void> Compress::handle(http::Exchange& ex) const {
   const auto& req = ex.request;
@@ -434,12 +474,13 @@ http::Task<void> Compress::handle(http::Exchange& ex) const {
   }
   const auto fields = req.headers.values("Accept-Encoding");
   const Coding coding = options_->negotiate(fields, !fields.empty());
-  CompressWriter writer(*ex.writer, *options_, coding);
+  CompressWriter writer(*ex.writer, *options_, coding,
+                        &pools_[ex.worker_id % pools_.size()].pool);
   http::WriterScope scope(ex, writer);
   co_await next_->handle(ex);
 }
 
-Wrap build_compress(config::Decoder& dec, BuildContext&) {
+Wrap build_compress(config::Decoder& dec, BuildContext& ctx) {
   ErrorMark mark(dec);
   auto opts = std::make_shared<CompressOptions>();
   std::vector<std::string> encodings, excluded, included;
@@ -481,9 +522,9 @@ Wrap build_compress(config::Decoder& dec, BuildContext&) {
     opts->included.push_back(media_type(t));
   if (!mark.clean())
     return {};
-  return [opts = std::shared_ptr<const CompressOptions>(std::move(opts))](
-             HandlerPtr next) -> HandlerPtr {
-    return std::make_shared<const Compress>(opts, std::move(next));
+  return [opts = std::shared_ptr<const CompressOptions>(std::move(opts)),
+          workers = ctx.workers()](HandlerPtr next) -> HandlerPtr {
+    return std::make_shared<const Compress>(opts, std::move(next), workers);
   };
 }
 

@@ -98,9 +98,10 @@ int64_t InFlightTable::count(std::string_view source) const {
   return n;
 }
 
-InFlightReq::InFlightReq(int64_t amount, SourceCriterion criterion, HandlerPtr next)
+InFlightReq::InFlightReq(SourceCriterion criterion, std::shared_ptr<InFlightTable> table,
+                         HandlerPtr next)
     : criterion_(std::move(criterion)),
-      table_(std::make_unique<InFlightTable>(amount)),
+      table_(std::move(table)),
       next_(std::move(next)) {}
 
 namespace {
@@ -133,7 +134,7 @@ http::Task<void> InFlightReq::handle(http::Exchange& ex) const {
   co_await next_->handle(ex);
 }
 
-Wrap build_in_flight_req(config::Decoder& dec, BuildContext&) {
+Wrap build_in_flight_req(config::Decoder& dec, BuildContext& ctx) {
   ErrorMark mark(dec);
   int64_t amount = 0;
   const bool has_amount = dec.get("amount", amount);
@@ -145,8 +146,11 @@ Wrap build_in_flight_req(config::Decoder& dec, BuildContext&) {
     dec.fail("amount", "must be between 1 and " + std::to_string(InFlightTable::kMaxAmount));
   }
   if (!mark.clean()) return {};
-  return [amount, criterion = std::move(criterion)](HandlerPtr next) -> HandlerPtr {
-    return std::make_shared<const InFlightReq>(amount, criterion, std::move(next));
+  return [amount, criterion = std::move(criterion),
+          slot = ctx.state_slot()](HandlerPtr next) -> HandlerPtr {
+    auto table =
+        slot.get<InFlightTable>([amount] { return std::make_shared<InFlightTable>(amount); });
+    return std::make_shared<const InFlightReq>(criterion, std::move(table), std::move(next));
   };
 }
 

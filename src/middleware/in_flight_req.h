@@ -11,8 +11,9 @@
 // exchange ends), like Traefik's.
 //
 // The count is per router that uses the middleware (each router's chain has its own instance, as
-// in Traefik) and per configuration snapshot: a reload starts from zero for new requests while
-// requests in flight on the old snapshot release their own counters.
+// in Traefik). It survives a reload that leaves the middleware's options unchanged (state_store.h):
+// requests in flight on the old snapshot still count against the new one, and release into the
+// same table. Changed options start a new table from zero.
 //
 // Threading: the handler is shared by every worker and so is its InFlightTable, which is lock-free
 // on its normal path (see there).
@@ -76,14 +77,15 @@ class InFlightTable {
 
 class InFlightReq final : public http::Handler {
  public:
-  InFlightReq(int64_t amount, SourceCriterion criterion, HandlerPtr next);
+  // `table`: the instance's counts, possibly kept from the previous snapshot.
+  InFlightReq(SourceCriterion criterion, std::shared_ptr<InFlightTable> table, HandlerPtr next);
   http::Task<void> handle(http::Exchange& ex) const override;
 
   const InFlightTable& table() const { return *table_; }
 
  private:
   SourceCriterion criterion_;
-  std::unique_ptr<InFlightTable> table_;
+  std::shared_ptr<InFlightTable> table_;
   HandlerPtr next_;
 };
 

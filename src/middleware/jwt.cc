@@ -1,5 +1,7 @@
 #include "middleware/jwt.h"
 
+#include <limits>
+
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/hmac.h>
@@ -455,9 +457,37 @@ bool JwksCache::claim_refresh(int64_t now, int64_t min_gap_ns) {
   return true;
 }
 
+std::shared_ptr<const json> VerifiedTokens::find(const std::string& token, int64_t now_s,
+                                                 const std::shared_ptr<const JwtKeys>& keys) {
+  auto it = map_.find(token);
+  if (it == map_.end())
+    return nullptr;
+  const auto now = static_cast<double>(now_s);
+  if (it->second.keys != keys || now >= it->second.exp || now < it->second.nbf) {
+    map_.erase(it);  // expired, not valid yet, or other keys now: verify it again
+    return nullptr;
+  }
+  return it->second.claims;
+}
+
+void VerifiedTokens::insert(const std::string& token, std::shared_ptr<const json> claims,
+                            std::shared_ptr<const JwtKeys> keys) {
+  if (token.size() > kMaxTokenBytes)
+    return;
+  if (map_.size() >= kMaxEntries)
+    map_.clear();
+  // verify_jwt accepted the token, so exp and nbf, when present, are numbers.
+  const double inf = std::numeric_limits<double>::infinity();
+  const auto exp = claims->find("exp"), nbf = claims->find("nbf");
+  const double e = exp != claims->end() && exp->is_number() ? exp->get<double>() : inf;
+  const double n = nbf != claims->end() && nbf->is_number() ? nbf->get<double>() : -inf;
+  map_.insert_or_assign(token, Entry{std::move(claims), std::move(keys), e, n});
+}
+
 Jwt::Jwt(std::shared_ptr<const JwtOptions> options, std::shared_ptr<JwksCache> cache,
-         HandlerPtr next)
-    : options_(std::move(options)), cache_(std::move(cache)), next_(std::move(next)) {}
+         HandlerPtr next, unsigned workers)
+    : options_(std::move(options)), cache_(std::move(cache)), next_(std::move(next)),
+      verified_(std::max(1u, workers)) {}
 
 http::Task<std::shared_ptr<const JwtKeys>> Jwt::jwks(http::Exchange& ex, bool unknown_kid) const {
   auto current = cache_->keys();
@@ -496,31 +526,38 @@ http::Task<void> Jwt::handle(http::Exchange& ex) const {
   const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-  JwtKeys keys = o.static_keys;
   std::shared_ptr<const JwtKeys> fetched;
-  if (o.jwks_client) {
+  if (o.jwks_client)
     fetched = co_await jwks(ex, false);
+  VerifiedTokens& verified = verified_[ex.worker_id % verified_.size()].tokens;
+  std::shared_ptr<const json> parsed = verified.find(token, now_s, fetched);
+  if (!parsed) {
+    JwtKeys keys = o.static_keys;
     if (fetched)
       keys.insert(keys.end(), fetched->begin(), fetched->end());
-  }
-  JwtCheck check = verify_jwt(token, keys, now_s);
-  if (!check.ok && o.jwks_client && !check.kid.empty()) {
-    const bool known = fetched && std::any_of(fetched->begin(), fetched->end(),
-                                              [&](const JwtKey& k) { return k.kid == check.kid; });
-    if (!known) {
-      auto refreshed = co_await jwks(ex, true);
-      if (refreshed && refreshed != fetched) {
-        keys = o.static_keys;
-        keys.insert(keys.end(), refreshed->begin(), refreshed->end());
-        check = verify_jwt(token, keys, now_s);
+    JwtCheck check = verify_jwt(token, keys, now_s);
+    if (!check.ok && o.jwks_client && !check.kid.empty()) {
+      const bool known =
+          fetched && std::any_of(fetched->begin(), fetched->end(),
+                                 [&](const JwtKey& k) { return k.kid == check.kid; });
+      if (!known) {
+        auto refreshed = co_await jwks(ex, true);
+        if (refreshed && refreshed != fetched) {
+          keys = o.static_keys;
+          keys.insert(keys.end(), refreshed->begin(), refreshed->end());
+          check = verify_jwt(token, keys, now_s);
+          fetched = std::move(refreshed);
+        }
       }
     }
+    if (!check.ok) {
+      co_await reply_unauthorized(ex, "Bearer");
+      co_return;
+    }
+    parsed = std::make_shared<const json>(json::parse(check.payload, nullptr, false));
+    verified.insert(token, parsed, fetched);
   }
-  if (!check.ok) {
-    co_await reply_unauthorized(ex, "Bearer");
-    co_return;
-  }
-  const json claims = json::parse(check.payload, nullptr, false);
+  const json& claims = *parsed;
   if (o.claims.claims && !claims_hold(*o.claims.claims, claims)) {
     co_await reply(ex, 403, status_text(403));
     co_return;
@@ -612,9 +649,9 @@ Wrap build_jwt(config::Decoder& dec, BuildContext& ctx) {
   if (!mark.clean())
     return {};
   auto cache = std::make_shared<JwksCache>();
-  return [opts = std::shared_ptr<const JwtOptions>(std::move(opts)),
-          cache](HandlerPtr next) -> HandlerPtr {
-    return std::make_shared<const Jwt>(opts, cache, std::move(next));
+  return [opts = std::shared_ptr<const JwtOptions>(std::move(opts)), cache,
+          workers = ctx.workers()](HandlerPtr next) -> HandlerPtr {
+    return std::make_shared<const Jwt>(opts, cache, std::move(next), workers);
   };
 }
 

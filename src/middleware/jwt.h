@@ -38,6 +38,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -117,17 +118,53 @@ private:
   std::atomic<bool> refreshing_{false};
 };
 
+// Tokens one worker verified recently, with their parsed claims: a client that sends the same
+// token on every request pays the base64 and JSON decoding and the signature check once. An entry
+// is used only while the token's exp and nbf allow it (checked on every use, against the same
+// clock as a full verification) and while the JWKS keys it was verified with are still the
+// current ones (a refresh makes every entry verify again). Only verified tokens are stored, so
+// clients cannot fill it with junk; at most kMaxEntries tokens of at most kMaxTokenBytes each,
+// and a full cache is emptied (the next requests verify again). Worker-confined.
+class VerifiedTokens {
+public:
+  static constexpr size_t kMaxEntries = 256;
+  static constexpr size_t kMaxTokenBytes = 4096;
+
+  // The claims of `token` when it was verified with `keys` (the JWKS keys then, null without a
+  // jwksUrl) and is valid at `now_s`; null otherwise.
+  std::shared_ptr<const nlohmann::json> find(const std::string& token, int64_t now_s,
+                                             const std::shared_ptr<const JwtKeys>& keys);
+  void insert(const std::string& token, std::shared_ptr<const nlohmann::json> claims,
+              std::shared_ptr<const JwtKeys> keys);
+  size_t size() const { return map_.size(); }
+
+private:
+  struct Entry {
+    std::shared_ptr<const nlohmann::json> claims;
+    std::shared_ptr<const JwtKeys> keys;
+    double exp, nbf;  // +inf / -inf when absent
+  };
+  std::unordered_map<std::string, Entry> map_;
+};
+
 class Jwt final : public http::Handler {
 public:
-  Jwt(std::shared_ptr<const JwtOptions> options, std::shared_ptr<JwksCache> cache, HandlerPtr next);
+  // `workers`: how many per-worker token caches to keep (Exchange::worker_id indexes them).
+  Jwt(std::shared_ptr<const JwtOptions> options, std::shared_ptr<JwksCache> cache, HandlerPtr next,
+      unsigned workers = 1);
   http::Task<void> handle(http::Exchange& ex) const override;
 
 private:
   http::Task<std::shared_ptr<const JwtKeys>> jwks(http::Exchange& ex, bool unknown_kid) const;
 
+  struct alignas(64) WorkerTokens {
+    VerifiedTokens tokens;
+  };
+
   std::shared_ptr<const JwtOptions> options_;
   std::shared_ptr<JwksCache> cache_;
   HandlerPtr next_;
+  mutable std::vector<WorkerTokens> verified_;  // one per worker, touched only by that worker
 };
 
 // Factory registered as "jwt".

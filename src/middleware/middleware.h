@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "config/tree/decoder.h"
 #include "http/exchange.h"
+#include "middleware/state_store.h"
 
 namespace turnpike::middleware {
 
@@ -41,6 +42,10 @@ class BuildContext {
   virtual Result<HandlerPtr> service_handler(std::string_view name) {
     return make_error("the service \"" + std::string(name) + "\" is not available here");
   }
+  // State kept across snapshots for the middleware being decoded (state_store.h): its Wrap gets
+  // each instance's state from the slot, which hands back the previous snapshot's while the
+  // options are unchanged. The default slot keeps nothing.
+  virtual StateSlot state_slot() { return {}; }
 };
 
 // A middleware type: decodes the options under its type key (e.g. the map under `addPrefix:`)

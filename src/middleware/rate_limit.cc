@@ -8,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/log.h"
 #include "middleware/decode_support.h"
 #include "middleware/local_reply.h"
 
@@ -104,19 +105,32 @@ int64_t RateLimitOptions::max_delay_ns() const {
   return kSecond / (static_cast<int64_t>(per_second) * 2);
 }
 
-RateLimit::RateLimit(std::shared_ptr<const RateLimitOptions> options, HandlerPtr next)
+RateLimit::RateLimit(std::shared_ptr<const RateLimitOptions> options,
+                     std::shared_ptr<RateBuckets> buckets,
+                     std::shared_ptr<const RedisRateLimiter> redis, HandlerPtr next)
     : options_(std::move(options)),
-      buckets_(std::make_unique<RateBuckets>(options_->interval_ns(), options_->burst,
-                                             options_->max_delay_ns())),
+      buckets_(std::move(buckets)),
+      redis_(std::move(redis)),
       next_(std::move(next)) {}
 
 http::Task<void> RateLimit::handle(http::Exchange& ex) const {
   std::string source;
   options_->criterion.source(ex.request, source);
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch())
-                          .count();
-  const auto decision = buckets_->reserve(source, now);
+  RateBuckets::Decision decision;
+  if (redis_) {
+    auto d = co_await redis_->reserve(std::move(source));
+    if (!d.ok) {
+      log::get("ratelimit")->error("rateLimit: could not insert/update bucket: {}", d.error);
+      co_await reply(ex, 500, "Could not insert/update bucket");
+      co_return;
+    }
+    decision = {d.allowed, d.delay_ns};
+  } else {
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    decision = buckets_->reserve(source, now);
+  }
   if (!decision.allowed) {
     http::HeaderMap headers;
     const double seconds = static_cast<double>(decision.delay_ns) / kSecond;
@@ -136,27 +150,44 @@ http::Task<void> RateLimit::handle(http::Exchange& ex) const {
   co_await next_->handle(ex);
 }
 
-Wrap build_rate_limit(config::Decoder& dec, BuildContext&) {
+void decode_rate_options(config::Decoder& dec, std::string_view count_key, RateLimitOptions& opts) {
+  Duration period{0};
+  if (dec.get(count_key, opts.average) && opts.average < 0)
+    dec.fail(count_key, "must not be negative");
+  if (dec.get("period", period)) {
+    if (period.count() < 0) dec.fail("period", "must not be negative");
+    if (period.count() > 0) opts.period = period;
+  }
+  dec.get("burst", opts.burst);
+  if (opts.burst < 1) opts.burst = 1;  // Traefik's default and floor
+  opts.criterion = SourceCriterion::decode(dec, "sourceCriterion");
+}
+
+Wrap build_rate_limit(config::Decoder& dec, BuildContext& ctx) {
   ErrorMark mark(dec);
   auto opts = std::make_shared<RateLimitOptions>();
-  dec.get("average", opts->average);
-  Duration period{0};
-  const bool has_period = dec.get("period", period);
-  dec.get("burst", opts->burst);
-  opts->criterion = SourceCriterion::decode(dec, "sourceCriterion");
-  if (dec.section("redis"))
-    dec.fail("redis", "the Redis-backed (distributed) rateLimit is not supported; remove `redis` "
-                      "to limit in memory, per gateway instance");
+  decode_rate_options(dec, "average", *opts);
+  std::optional<kv::RedisOptions> redis = decode_redis_options(dec, "redis", /*hub=*/false);
+  const bool has_redis = dec.node().find("redis") != nullptr;
   dec.finish();
-  if (opts->average < 0) dec.fail("average", "must not be negative");
-  if (has_period && period.count() < 0) dec.fail("period", "must not be negative");
-  if (has_period && period.count() > 0) opts->period = period;
-  if (opts->burst < 1) opts->burst = 1;  // Traefik's default and floor
-  if (!mark.clean()) return {};
+  if (!mark.clean() || (has_redis && !redis)) return {};
   if (opts->average == 0) return [](HandlerPtr next) { return next; };  // no limit (Traefik)
-  return [opts = std::shared_ptr<const RateLimitOptions>(std::move(opts))](
-             HandlerPtr next) -> HandlerPtr {
-    return std::make_shared<const RateLimit>(opts, std::move(next));
+  std::shared_ptr<const RedisRateLimiter> limiter;
+  if (redis) {
+    limiter = shared_redis_limiter(dec, "redis", ctx, std::move(*redis), opts->interval_ns(),
+                                   opts->burst, opts->max_delay_ns());
+    if (!limiter) return {};
+  }
+  return [opts = std::shared_ptr<const RateLimitOptions>(std::move(opts)), limiter,
+          slot = ctx.state_slot()](HandlerPtr next) -> HandlerPtr {
+    std::shared_ptr<RateBuckets> buckets;
+    if (!limiter) {
+      buckets = slot.get<RateBuckets>([&] {
+        return std::make_shared<RateBuckets>(opts->interval_ns(), opts->burst,
+                                             opts->max_delay_ns());
+      });
+    }
+    return std::make_shared<const RateLimit>(opts, std::move(buckets), limiter, std::move(next));
   };
 }
 

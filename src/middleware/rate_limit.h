@@ -15,11 +15,17 @@
 // wait as a Go duration), and takes no token. A delayed request waits on a timer on its worker;
 // the worker keeps serving others.
 //
-// The `redis` section (Traefik 3.4's distributed limiter) is not supported: configuring it is an
-// error naming the option, so the router is disabled rather than silently limited per gateway.
+// With a `redis` section (Traefik 3.4: endpoints, username, password, db, tls, readTimeout,
+// writeTimeout, dialTimeout; poolSize, minIdleConns, maxActiveConns accepted) the buckets live in
+// Redis instead (RedisRateLimiter, distributed_rate_limit.h), shared by every gateway instance
+// and every router using the middleware, keyed by the middleware's name and the source; the same
+// delay-or-429 rule applies. When Redis cannot decide (unreachable, timeout, error) the request is
+// answered 500 "Could not insert/update bucket", as Traefik does.
 //
 // Buckets are per router that uses the middleware (as in Traefik, each router's chain has its own
-// instance) and per configuration snapshot; they are shared by every worker (RateBuckets).
+// instance); they are shared by every worker (RateBuckets) and survive a reload that leaves the
+// middleware's options unchanged (state_store.h), so touching an unrelated router does not refill
+// every client's bucket. Changed options start new buckets.
 
 #include <chrono>
 #include <cstdint>
@@ -29,6 +35,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "middleware/distributed_rate_limit.h"
 #include "middleware/middleware.h"
 #include "middleware/source_criterion.h"
 
@@ -85,14 +92,23 @@ struct RateLimitOptions {
 
 class RateLimit final : public http::Handler {
  public:
-  RateLimit(std::shared_ptr<const RateLimitOptions> options, HandlerPtr next);
+  // `buckets`: the instance's state, possibly kept from the previous snapshot; or `redis`, the
+  // middleware's Redis limiter (then `buckets` is null).
+  RateLimit(std::shared_ptr<const RateLimitOptions> options, std::shared_ptr<RateBuckets> buckets,
+            std::shared_ptr<const RedisRateLimiter> redis, HandlerPtr next);
   http::Task<void> handle(http::Exchange& ex) const override;
 
  private:
   std::shared_ptr<const RateLimitOptions> options_;
-  std::unique_ptr<RateBuckets> buckets_;
+  std::shared_ptr<RateBuckets> buckets_;
+  std::shared_ptr<const RedisRateLimiter> redis_;
   HandlerPtr next_;
 };
+
+// Decodes `count_key` (rateLimit's "average", distributedRateLimit's "limit"), `period`, `burst`
+// and `sourceCriterion` of `dec` into `opts`, with Traefik's checks and defaults (period 1s, burst
+// at least 1). Errors go to `dec`.
+void decode_rate_options(config::Decoder& dec, std::string_view count_key, RateLimitOptions& opts);
 
 // Go's time.Duration.String ("1.5s", "250ms", "1m0.5s", "800µs"), for X-Retry-In.
 std::string go_duration_string(int64_t ns);

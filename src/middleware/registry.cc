@@ -11,6 +11,7 @@
 #include "middleware/compress.h"
 #include "middleware/content_type.h"
 #include "middleware/digest_auth.h"
+#include "middleware/distributed_rate_limit.h"
 #include "middleware/encoded_characters.h"
 #include "middleware/errors.h"
 #include "middleware/forward_auth.h"
@@ -44,6 +45,7 @@ constexpr Registration kRegistry[] = {
     {"compress", &build_compress},
     {"contentType", &build_content_type},
     {"digestAuth", &build_digest_auth},
+    {"distributedRateLimit", &build_distributed_rate_limit},
     {"encodedCharacters", &build_encoded_characters},
     {"errors", &build_errors},
     {"forwardAuth", &build_forward_auth},

@@ -135,6 +135,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   g->build_options_.default_tcp_transport = g->cfg_.tcp_servers_transport;
   g->build_options_.rule_cache = &g->rule_cache_;
   g->build_options_.health = &g->health_registry_;
+  g->build_options_.middleware_state = &g->middleware_state_;
 
   // Certificate resolvers: stored certificates are published before anything is served (the
   // first snapshot below already holds them).

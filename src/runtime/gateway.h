@@ -81,6 +81,8 @@ class Gateway {
   // Server health kept across snapshots, and the active health checks' own thread (started
   // with the first service that declares a healthCheck).
   service::HealthRegistry health_registry_;
+  // rateLimit buckets and inFlightReq counts kept across snapshots while unchanged.
+  middleware::StateStore middleware_state_;
   std::unique_ptr<service::HealthChecker> health_checker_;
 };
 

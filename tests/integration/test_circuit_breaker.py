@@ -22,6 +22,7 @@ def gw(module_env):
         "routers": {
             "codes": r("/codes", "app", ["codes"]),
             "net": r("/net", "dead", ["net"]),
+            "thr": r("/thr", "app", ["thr"]),
         },
         "services": {"app": it.service(app), "dead": it.service(dead)},
         "middlewares": {
@@ -30,6 +31,9 @@ def gw(module_env):
                 "checkPeriod": "20ms", "fallbackDuration": "1500ms", "recoveryDuration": "1s"}},
             "net": {"circuitBreaker": {"expression": "NetworkErrorRatio() > 0.5",
                                        "checkPeriod": "20ms", "responseCode": 429}},
+            "thr": {"circuitBreaker": {
+                "expression": "RequestThreshold() > 20 && ResponseCodeRatio(500, 600, 0, 600) > 0.5",
+                "checkPeriod": "5ms"}},
         },
     }}
     g = module_env.gateway(dynamic=dynamic, ready=(H, "/codes/ok"))
@@ -75,3 +79,15 @@ def test_network_errors_open_it_with_the_configured_code(gw):
         assert request(gw.port, "/net/x", host=H).status == 502
     r = poll(lambda: (lambda x: x if x.status == 429 else None)(request(gw.port, "/net/x", host=H)))
     assert r.body == b"Too Many Requests"
+
+
+def test_request_threshold_ignores_a_tiny_sample(gw):
+    # Every response fails, but ten requests are below the threshold: checks run (5 ms apart,
+    # the requests are slower than that) and the breaker stays closed.
+    for _ in range(10):
+        assert request(gw.port, "/thr/status/500", host=H).status == 500
+        time.sleep(0.01)
+    # Past 20 requests in the window the same ratio opens it.
+    for _ in range(11):
+        assert request(gw.port, "/thr/status/500", host=H).status == 500
+    poll(lambda: request(gw.port, "/thr/status/500", host=H).status == 503)

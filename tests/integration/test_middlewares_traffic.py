@@ -7,7 +7,7 @@ import time
 import pytest
 
 import turnpike_it as it
-from turnpike_it import request
+from turnpike_it import request, wait_until
 
 H = "traffic.test"
 
@@ -59,15 +59,6 @@ def test_content_type_detected_only_with_the_middleware(gw):
     r = request(gw.port, "/sniff/x?h=Content-Type:", host=H)
     assert r.header("Content-Type") == "text/plain; charset=utf-8"
     assert r.echo.path.startswith("/sniff/x")
-
-
-def wait_until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_in_flight_req_limits_concurrent_requests_per_source(gw):

@@ -161,6 +161,16 @@ def write_atomic(path: Path, text: str) -> None:
 # Processes
 
 
+def wait_until(pred, timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Polls `pred` until it holds (True) or `timeout` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return False
+
+
 def stop_process(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 5.0) -> int:
     """Ends `proc` (by its own PID): `sig`, then SIGKILL if it is still there after `timeout`."""
     if proc.poll() is None:

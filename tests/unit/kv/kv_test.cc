@@ -503,6 +503,33 @@ TEST_F(KvRedisTls, PlainTextToATlsPortFails) {
   EXPECT_TRUE(r.error().unavailable()) << r.error().message;
 }
 
+TEST_P(KvTest, EvalRunsAScriptOnRedisOnly) {
+  auto& c = *client_;
+  const std::string script =
+      "redis.call('set', KEYS[1], ARGV[1]) return {tonumber(ARGV[1]) + 1, #KEYS, -5}";
+  auto r = c.eval(script, {"eval/k"}, {"41"});
+  if (GetParam() == "etcd") {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, KvErrorKind::kRejected);
+    return;
+  }
+  ASSERT_TRUE(r) << r.error().message;  // first use: NOSCRIPT, then EVAL
+  EXPECT_EQ(*r, (std::vector<int64_t>{42, 1, -5}));
+  EXPECT_EQ(c.get("eval/k")->value_or("?"), "41");
+  auto again = c.eval(script, {"eval/k"}, {"1"});  // EVALSHA now finds it
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->front(), 2);
+  auto one = c.eval("return 7", {}, {});
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(*one, std::vector<int64_t>{7});
+  auto bad = c.eval("return redis.call('nosuchcommand')", {}, {});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind, KvErrorKind::kRejected);
+  auto text = c.eval("return 'text'", {}, {});
+  ASSERT_FALSE(text);
+  EXPECT_EQ(text.error().kind, KvErrorKind::kProtocol);
+}
+
 TEST(KvOptions, BadOptionsAreRefused) {
   EXPECT_FALSE(make_etcd_client({}));
   EXPECT_FALSE(make_redis_client({}));

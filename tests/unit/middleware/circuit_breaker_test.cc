@@ -57,6 +57,38 @@ TEST(CircuitBreaker, OpensFastFailsRecoversAndCloses) {
   }));
 }
 
+TEST(CircuitBreaker, RequestThresholdIgnoresTinySamples) {
+  auto b = testing::build("circuitBreaker",
+                          "expression: \"RequestThreshold() > 20 && "
+                          "ResponseCodeRatio(500, 600, 0, 600) > 0.5\"\ncheckPeriod: 1ms\n");
+  ASSERT_TRUE(b) << b.error_text();
+  b.terminal->status = 500;
+  // Ten failures out of ten: the ratio holds, but the sample is too small to trip on.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(get(b), 500);
+    std::this_thread::sleep_for(2ms);  // a check is due before each next request
+  }
+  EXPECT_EQ(b.terminal->calls, 10);
+  // Past 20 requests in the window the same ratio opens the breaker.
+  for (int i = 0; i < 11; ++i)
+    EXPECT_EQ(get(b), 500);
+  ASSERT_TRUE(eventually([&] { return get(b) == 503; }));
+}
+
+TEST(CircuitBreaker, RequestThresholdCountsTheWindow) {
+  RollingMetrics m;
+  const int64_t t0 = 100'000'000'000;
+  EXPECT_EQ(m.requests(t0), 0u);
+  for (int i = 0; i < 5; ++i)
+    m.record(t0, 200, false, 1000);
+  m.record(t0 + 3'000'000'000, 502, true, 1000);
+  EXPECT_EQ(m.requests(t0 + 3'000'000'000), 6u);
+  // Ten seconds later the first second has left the window.
+  EXPECT_EQ(m.requests(t0 + 10'500'000'000), 1u);
+  m.reset();
+  EXPECT_EQ(m.requests(t0 + 10'500'000'000), 0u);
+}
+
 TEST(CircuitBreaker, CustomResponseCodeAndNetworkErrors) {
   auto b = testing::build("circuitBreaker",
                           "expression: \"NetworkErrorRatio() > 0.3\"\ncheckPeriod: 1ms\n"

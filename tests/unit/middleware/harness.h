@@ -110,7 +110,7 @@ class Terminal final : public http::Handler {
   mutable std::optional<http::Request> seen;
 };
 
-class FakeBuildContext final : public BuildContext {
+class FakeBuildContext : public BuildContext {
  public:
   Result<Wrap> middleware(std::string_view name) override {
     auto it = known.find(std::string(name));

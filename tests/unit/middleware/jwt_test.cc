@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -132,6 +134,55 @@ TEST(Jwt, BadTokensAre401) {
   EXPECT_EQ(out.status, 401);
   EXPECT_EQ(out.header("WWW-Authenticate"), "Bearer");
   EXPECT_EQ(b.terminal->calls, 0);
+}
+
+TEST(Jwt, AVerifiedTokenIsServedFromTheWorkersCacheWithSameResults) {
+  auto b = testing::build("jwt", "signingSecret: s3cret\nforwardHeaders: {X-User: sub}\n"
+                                 "claims: \"Equals(`sub`, `alice`)\"\n");
+  ASSERT_TRUE(b) << b.error_text();
+  const std::string alice = hs256(R"({"sub":"alice","exp":)" + std::to_string(now() + 60) + "}",
+                                  "s3cret");
+  const std::string bob = hs256(R"({"sub":"bob"})", "s3cret");
+  for (int i = 0; i < 3; ++i) {  // the first verifies, the others hit the cache
+    http::Request seen;
+    EXPECT_EQ(call(b, alice, &seen).status, 200);
+    EXPECT_EQ(seen.headers.get("X-User").value_or(""), "alice");
+    EXPECT_EQ(call(b, bob).status, 403);  // claims are checked on every request
+  }
+  // A token that differs by one signature byte is not the cached one.
+  std::string forged = alice;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(call(b, forged).status, 401);
+}
+
+TEST(VerifiedTokens, HonoursExpNbfKeysAndBounds) {
+  VerifiedTokens cache;
+  auto claims = [](std::string_view j) {
+    return std::make_shared<const nlohmann::json>(nlohmann::json::parse(j));
+  };
+  const int64_t t = 1'700'000'000;
+  cache.insert("exp", claims(R"({"exp":1700000010})"), nullptr);
+  cache.insert("nbf", claims(R"({"nbf":1700000005})"), nullptr);
+  cache.insert("plain", claims(R"({"sub":"x"})"), nullptr);
+  EXPECT_NE(cache.find("exp", t, nullptr), nullptr);
+  EXPECT_NE(cache.find("exp", t + 9, nullptr), nullptr);
+  EXPECT_EQ(cache.find("exp", t + 10, nullptr), nullptr);  // expired at exp, as verify_jwt
+  EXPECT_EQ(cache.find("exp", t, nullptr), nullptr);       // and dropped
+  EXPECT_EQ(cache.find("nbf", t + 4, nullptr), nullptr);   // not valid yet
+  cache.insert("nbf", claims(R"({"nbf":1700000005})"), nullptr);
+  EXPECT_NE(cache.find("nbf", t + 5, nullptr), nullptr);
+  // Verified with other JWKS keys than the current ones: verify again.
+  auto keys = std::make_shared<const JwtKeys>();
+  EXPECT_EQ(cache.find("plain", t, keys), nullptr);
+  cache.insert("jwks", claims("{}"), keys);
+  EXPECT_NE(cache.find("jwks", t, keys), nullptr);
+  EXPECT_EQ(cache.find("jwks", t, std::make_shared<const JwtKeys>()), nullptr);
+  // Bounded: oversized tokens are not kept, and a full cache starts over.
+  cache.insert(std::string(VerifiedTokens::kMaxTokenBytes + 1, 'x'), claims("{}"), nullptr);
+  EXPECT_EQ(cache.find(std::string(VerifiedTokens::kMaxTokenBytes + 1, 'x'), t, nullptr), nullptr);
+  for (size_t i = 0; i < 2 * VerifiedTokens::kMaxEntries; ++i)
+    cache.insert("t" + std::to_string(i), claims("{}"), nullptr);
+  EXPECT_LE(cache.size(), VerifiedTokens::kMaxEntries);
 }
 
 TEST(Jwt, Es256WithPublicKeyAndJwks) {

@@ -149,12 +149,49 @@ TEST(RateLimit, AverageZeroIsNoLimit) {
   }
 }
 
+TEST(RateLimit, RedisOptionsDecode) {
+  // Traefik 3.4's redis section; nothing is contacted while the configuration is built.
+  auto b = build("rateLimit",
+                 "average: 5\nredis:\n  endpoints: ['127.0.0.1:1']\n  username: u\n"
+                 "  password: p\n  db: 2\n  poolSize: 10\n  minIdleConns: 1\n"
+                 "  maxActiveConns: 20\n  readTimeout: 1s\n  writeTimeout: 1s\n"
+                 "  dialTimeout: 2s\n");
+  EXPECT_TRUE(b) << b.error_text();
+}
+
+TEST(DistributedRateLimit, Decode) {
+  auto b = build("distributedRateLimit",
+                 "limit: 10\nperiod: 1m\nburst: 5\ndenyOnError: true\nresponseHeaders: true\n"
+                 "sourceCriterion: {requestHeaderName: X-Key}\n"
+                 "store: {redis: {endpoints: ['127.0.0.1:1'], database: 3, timeout: 500ms}}\n");
+  EXPECT_TRUE(b) << b.error_text();
+  testing::expect_decode_error("distributedRateLimit", "limit: 1",
+                               "distributedRateLimit.store: is required");
+  testing::expect_decode_error("distributedRateLimit", "limit: 1\nstore: {}",
+                               "distributedRateLimit.store.redis: is required");
+  testing::expect_decode_error(
+      "distributedRateLimit", "limit: 1\nstore: {redis: {endpoints: ['a:1'], cluster: {}}}",
+      "distributedRateLimit.store.redis.cluster: Redis Cluster is not supported");
+  testing::expect_decode_error("distributedRateLimit",
+                               "limit: -1\nstore: {redis: {endpoints: ['a:1']}}",
+                               "distributedRateLimit.limit: must not be negative");
+  testing::expect_decode_error("distributedRateLimit",
+                               "limit: 1\naverage: 1\nstore: {redis: {endpoints: ['a:1']}}",
+                               "distributedRateLimit.average");
+}
+
 TEST(RateLimit, Errors) {
   testing::expect_decode_error("rateLimit", "average: -1", "rateLimit.average: must not be negative");
   testing::expect_decode_error("rateLimit", "average: 1\nperiod: -1s", "rateLimit.period");
   testing::expect_decode_error("rateLimit", "average: 1\nperiod: soon", "rateLimit.period");
-  testing::expect_decode_error("rateLimit", "average: 1\nredis: {endpoints: ['127.0.0.1:6379']}",
-                               "rateLimit.redis: the Redis-backed");
+  testing::expect_decode_error("rateLimit", "average: 1\nredis: {}",
+                               "rateLimit.redis.endpoints: at least one is required");
+  testing::expect_decode_error("rateLimit",
+                               "average: 1\nredis: {endpoints: ['127.0.0.1:6379'], database: 1}",
+                               "rateLimit.redis.database");
+  testing::expect_decode_error("rateLimit",
+                               "average: 1\nredis: {endpoints: ['127.0.0.1:6379'], db: -1}",
+                               "rateLimit.redis.db: must not be negative");
   testing::expect_decode_error("rateLimit", "average: 1\nrate: 2", "rateLimit.rate");
 }
 

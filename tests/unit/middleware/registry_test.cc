@@ -16,6 +16,7 @@ TEST(Registry, ListsTraefikTypeKeys) {
                                 "compress",
                                 "contentType",
                                 "digestAuth",
+                                "distributedRateLimit",
                                 "encodedCharacters",
                                 "errors",
                                 "forwardAuth",
@@ -40,7 +41,7 @@ TEST(Registry, ListsTraefikTypeKeys) {
     EXPECT_EQ(r->type, type);
     EXPECT_NE(r->factory, nullptr);
   }
-  EXPECT_EQ(registry().size(), 28u);
+  EXPECT_EQ(registry().size(), 29u);
 }
 
 TEST(Registry, LookupIsCaseInsensitive) {
