@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "http/head_editor.h"
 #include "middleware/decode_support.h"
+#include "middleware/http_client.h"
 #include "middleware/local_reply.h"
 #include "middleware/rate_limit.h"
 
@@ -57,18 +58,17 @@ struct Pending {
   std::optional<kv::KvResult<std::vector<int64_t>>> result;
 };
 
+// kv's TLS options from the shared client `tls` section (ca, cert, key, insecureSkipVerify).
 std::optional<kv::TlsOptions> decode_tls(config::Decoder& dec) {
-  const config::Node* node = dec.section("tls");
-  if (!node) return std::nullopt;
-  config::Decoder sub(*node, dec.child_path("tls"), dec.errors());
+  auto client = decode_client_tls(dec);
+  if (!client) return std::nullopt;
   kv::TlsOptions tls;
-  sub.get("ca", tls.ca);
-  sub.get("cert", tls.cert);
-  sub.get("key", tls.key);
-  sub.get("insecureSkipVerify", tls.insecure_skip_verify);
-  bool ca_optional = false;
-  sub.get("caOptional", ca_optional);  // a server-side notion in Traefik's type: accepted, unused
-  sub.finish();
+  if (!client->root_cas.empty()) tls.ca = client->root_cas.front();
+  if (!client->certificates.empty()) {
+    tls.cert = client->certificates.front().cert;
+    tls.key = client->certificates.front().key;
+  }
+  tls.insecure_skip_verify = client->insecure_skip_verify;
   return tls;
 }
 
