@@ -459,7 +459,7 @@ private:
 
 Compress::Compress(std::shared_ptr<const CompressOptions> options, HandlerPtr next,
                    unsigned workers)
-    : options_(std::move(options)), next_(std::move(next)), pools_(std::max(1u, workers)) {}
+    : options_(std::move(options)), next_(std::move(next)), pools_(workers) {}
 
 http::Task<void> Compress::handle(http::Exchange& ex) const {
   const auto& req = ex.request;
@@ -475,7 +475,7 @@ http::Task<void> Compress::handle(http::Exchange& ex) const {
   const auto fields = req.headers.values("Accept-Encoding");
   const Coding coding = options_->negotiate(fields, !fields.empty());
   CompressWriter writer(*ex.writer, *options_, coding,
-                        &pools_[ex.worker_id % pools_.size()].pool);
+                        &pools_[ex.worker_id]);
   http::WriterScope scope(ex, writer);
   co_await next_->handle(ex);
 }

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/per_worker.h"
 #include "middleware/middleware.h"
 
 struct z_stream_s;  // zlib
@@ -106,12 +107,9 @@ public:
   http::Task<void> handle(http::Exchange& ex) const override;
 
 private:
-  struct alignas(64) WorkerPool {
-    DeflatePool pool;
-  };
   std::shared_ptr<const CompressOptions> options_;
   HandlerPtr next_;
-  mutable std::vector<WorkerPool> pools_;
+  mutable PerWorker<DeflatePool> pools_;
 };
 
 // Factory registered as "compress".

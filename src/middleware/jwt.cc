@@ -487,7 +487,7 @@ void VerifiedTokens::insert(const std::string& token, std::shared_ptr<const json
 Jwt::Jwt(std::shared_ptr<const JwtOptions> options, std::shared_ptr<JwksCache> cache,
          HandlerPtr next, unsigned workers)
     : options_(std::move(options)), cache_(std::move(cache)), next_(std::move(next)),
-      verified_(std::max(1u, workers)) {}
+      verified_(workers) {}
 
 http::Task<std::shared_ptr<const JwtKeys>> Jwt::jwks(http::Exchange& ex, bool unknown_kid) const {
   auto current = cache_->keys();
@@ -529,7 +529,7 @@ http::Task<void> Jwt::handle(http::Exchange& ex) const {
   std::shared_ptr<const JwtKeys> fetched;
   if (o.jwks_client)
     fetched = co_await jwks(ex, false);
-  VerifiedTokens& verified = verified_[ex.worker_id % verified_.size()].tokens;
+  VerifiedTokens& verified = verified_[ex.worker_id];
   std::shared_ptr<const json> parsed = verified.find(token, now_s, fetched);
   if (!parsed) {
     JwtKeys keys = o.static_keys;

@@ -44,6 +44,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <openssl/evp.h>
 
+#include "common/per_worker.h"
 #include "middleware/credential_source.h"
 #include "middleware/http_client.h"
 #include "middleware/middleware.h"
@@ -157,14 +158,10 @@ public:
 private:
   http::Task<std::shared_ptr<const JwtKeys>> jwks(http::Exchange& ex, bool unknown_kid) const;
 
-  struct alignas(64) WorkerTokens {
-    VerifiedTokens tokens;
-  };
-
   std::shared_ptr<const JwtOptions> options_;
   std::shared_ptr<JwksCache> cache_;
   HandlerPtr next_;
-  mutable std::vector<WorkerTokens> verified_;  // one per worker, touched only by that worker
+  mutable PerWorker<VerifiedTokens> verified_;  // one per worker, touched only by that worker
 };
 
 // Factory registered as "jwt".

@@ -27,7 +27,7 @@ uint64_t hash64(std::string_view data, uint64_t seed) {
 
 Balancer::Balancer(Strategy strategy, std::vector<int> weights,
                    const std::vector<std::string>& keys, unsigned workers)
-    : strategy_(strategy), weights_(std::move(weights)), slots_(workers == 0 ? 1 : workers) {
+    : strategy_(strategy), weights_(std::move(weights)), slots_(workers) {
   for (int w : weights_) {
     equal_weights_ = equal_weights_ && w == weights_.front();
     total_ += w;
@@ -38,13 +38,13 @@ Balancer::Balancer(Strategy strategy, std::vector<int> weights,
                            i < keys.size() ? 0 : i + 1));
   tracks_load_ = strategy_ == Strategy::kP2c || strategy_ == Strategy::kLeastTime;
   uint64_t seed = 0x9E3779B97F4A7C15ull;
-  for (auto& s : slots_) {
+  slots_.for_each([&](Slot& s) {
     s.current.assign(weights_.size(), 0);
     if (tracks_load_) s.in_flight.assign(weights_.size(), 0);
     if (strategy_ == Strategy::kLeastTime) s.ttfb_ns.assign(weights_.size(), 0.0);
     seed = hash64("slot", seed);
     s.rng = seed | 1;
-  }
+  });
 }
 
 void Balancer::first_byte(unsigned worker, size_t i, Clock::duration ttfb) const {

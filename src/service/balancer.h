@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/deadline.h"
+#include "common/per_worker.h"
 
 namespace turnpike::service {
 
@@ -82,13 +83,13 @@ class Balancer {
   bool tracks_load() const { return tracks_load_; }
 
  private:
-  struct alignas(64) Slot {
+  struct Slot {
     std::vector<int64_t> current;   // wrr
     std::vector<int32_t> in_flight;  // p2c, leasttime
     std::vector<double> ttfb_ns;     // leasttime: moving average, 0 = unknown
     uint64_t rng = 0x9E3779B97F4A7C15ull;
   };
-  Slot& slot(unsigned worker) const { return slots_[worker % slots_.size()]; }
+  Slot& slot(unsigned worker) const { return slots_[worker]; }
   static uint64_t next_random(Slot& s) {
     // xorshift64*: fast and good enough to draw targets.
     s.rng ^= s.rng >> 12;
@@ -123,7 +124,7 @@ class Balancer {
   int64_t total_ = 0;
   bool equal_weights_ = true;
   bool tracks_load_ = false;
-  mutable std::vector<Slot> slots_;
+  mutable PerWorker<Slot> slots_;
 };
 
 // ---- implementation (templates: the predicate is inlined into the scan) ---------------------

@@ -14,8 +14,8 @@ MirroringService::MirroringService(std::string name, ServicePtr main, std::vecto
       main_(std::move(main)),
       mirrors_(std::move(mirrors)),
       options_(options),
-      slots_(workers == 0 ? 1 : workers) {
-  for (auto& s : slots_) s.sent.assign(mirrors_.size(), 0);
+      slots_(workers) {
+  slots_.for_each([this](Slot& s) { s.sent.assign(mirrors_.size(), 0); });
 }
 
 bool MirroringService::healthy(int64_t now_ns) const {
@@ -36,7 +36,7 @@ void MirroringService::spawn_mirror(const http::Exchange& ex, size_t m,
   unsigned worker_id = ex.worker_id;
   WorkerContext* worker = ex.worker;
   auto executor = ex.executor;
-  auto& slot = slots_[worker_id % slots_.size()];
+  auto& slot = slots_[worker_id];
   ++slot.in_flight;
   auto run = [](std::shared_ptr<const MirroringService> self, size_t m,
                 std::shared_ptr<http::Request> req, std::shared_ptr<const std::string> body,
@@ -51,7 +51,7 @@ void MirroringService::spawn_mirror(const http::Exchange& ex, size_t m,
     ex.worker_id = worker_id;
     ex.worker = worker;
     co_await self->mirrors_[m].handler->handle(ex);
-    --self->slots_[worker_id % self->slots_.size()].in_flight;
+    --self->slots_[worker_id].in_flight;
   };
   boost::asio::co_spawn(executor, run(std::move(self), m, std::move(req), std::move(body), executor,
                                       worker_id, worker),
@@ -67,7 +67,7 @@ void MirroringService::spawn_mirror(const http::Exchange& ex, size_t m,
 }
 
 http::Task<void> MirroringService::handle(http::Exchange& ex) const {
-  auto& slot = slots_[ex.worker_id % slots_.size()];
+  auto& slot = slots_[ex.worker_id];
   ++slot.requests;
   // Exact shares: mirror m has been sent floor(requests * percent / 100) of the requests.
   std::vector<size_t> chosen;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/per_worker.h"
 #include "service/load_balancer.h"
 
 namespace turnpike::service {
@@ -41,7 +42,7 @@ class MirroringService : public Service, public std::enable_shared_from_this<Mir
   bool healthy(int64_t now_ns) const override;
 
  private:
-  struct alignas(64) Slot {
+  struct Slot {
     uint64_t requests = 0;
     std::vector<uint64_t> sent;  // per mirror
     size_t in_flight = 0;
@@ -53,7 +54,7 @@ class MirroringService : public Service, public std::enable_shared_from_this<Mir
   ServicePtr main_;
   std::vector<Mirror> mirrors_;
   MirroringOptions options_;
-  mutable std::vector<Slot> slots_;
+  mutable PerWorker<Slot> slots_;
 };
 
 }  // namespace turnpike::service
