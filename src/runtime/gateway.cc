@@ -12,6 +12,7 @@
 #include "provider/file/file_provider.h"
 #include "provider/http/http_provider.h"
 #include "provider/kubernetes/kubernetes_provider.h"
+#include "provider/kv/kv_provider.h"
 #include "provider/rest/rest_provider.h"
 
 namespace turnpike::runtime {
@@ -162,6 +163,14 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   if (pc.kubernetes_crd)
     g->providers_.push_back(std::make_unique<provider::KubernetesProvider>(
         provider::KubernetesProvider::Kind::kCrd, *pc.kubernetes_crd));
+  using KvStore = provider::KvProvider::Store;
+  if (pc.etcd)
+    g->providers_.push_back(std::make_unique<provider::KvProvider>(KvStore::kEtcd, *pc.etcd));
+  if (pc.redis)
+    g->providers_.push_back(std::make_unique<provider::KvProvider>(KvStore::kRedis, *pc.redis));
+  if (pc.zookeeper)
+    g->providers_.push_back(
+        std::make_unique<provider::KvProvider>(KvStore::kZooKeeper, *pc.zookeeper));
   if (pc.rest) {
     auto rest = std::make_unique<provider::RestProvider>(*pc.rest);
     g->build_options_.internal_services.emplace(std::string(provider::RestProvider::kServiceName),
