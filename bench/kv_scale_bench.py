@@ -15,6 +15,7 @@ Usage: bench/kv_scale_bench.py BUILD_DIR [--routers 10000] [--changes 20] [--jso
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -44,7 +45,8 @@ def main():
     a = ap.parse_args()
     import kv_rig
     procs = []
-    with tempfile.TemporaryDirectory() as d:
+    keep = os.environ.get("BENCH_KEEP_DIR")  # keeps the gateway's log there
+    with tempfile.TemporaryDirectory(dir=keep) as d:
         etcd = kv_rig.Etcd(Path(d))
         try:
             up, up_port = start_upstream(a.build_dir)
@@ -77,6 +79,9 @@ def main():
                 wait_status(web, f"changed{j}.bench", 200)
                 samples.append(time.monotonic() - t0)
             rss_after = rss_mb(gw.pid)
+            if keep:
+                import shutil
+                shutil.copy(Path(d) / "turnpike.log", Path(keep) / "turnpike.log")
             s = sorted(samples)
             out = {"routers": a.routers, "keys": len(items), "etcd_write_s": round(write_s, 2),
                    "load_s": round(load_s, 2), "rss_mb": round(rss, 1),

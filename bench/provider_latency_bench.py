@@ -69,7 +69,8 @@ def wait_status(port, host, want, bound=10.0):
 
 def start_gateway(build_dir, workdir, providers, entrypoints):
     static = {"entryPoints": {n: {"address": f"127.0.0.1:{p}"} for n, p in entrypoints.items()},
-              "providers": providers, "log": {"level": "ERROR"}}
+              "providers": providers,
+              "log": {"level": os.environ.get("BENCH_LOG_LEVEL", "ERROR")}}
     cfg = Path(workdir) / "turnpike.yml"
     cfg.write_text(json.dumps(static))  # JSON is YAML
     log = open(Path(workdir) / "turnpike.log", "ab")

@@ -150,8 +150,10 @@ KvConfig::Built KvConfig::build() {
   config::Node* kind = nullptr;
   std::string kind_id;
   for (auto& [id, o] : objects_) {
-    if (o.dirty)
+    if (o.dirty) {
       rebuild(o);
+      ++out.decoded;
+    }
     for (const auto& e : o.errors)
       out.errors.push_back(e);
     if (!o.errors.empty())

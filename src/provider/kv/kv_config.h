@@ -43,6 +43,7 @@ public:
   struct Built {
     config::Node tree;               // the valid objects
     std::vector<std::string> errors; // one per object left out, naming its key(s)
+    size_t decoded = 0;              // objects decoded by this build (the changed ones)
   };
   // The whole configuration; objects changed since the last build are decoded again.
   Built build();

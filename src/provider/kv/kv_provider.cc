@@ -184,9 +184,16 @@ void KvProvider::loop(SourceThread& t) {
     }
     if (!changed || !listed)
       continue;
+    auto started = Clock::now();
     auto built = config.build();
+    auto decoded = built.decoded;
     t.report(std::move(built.errors));
     t.publish(std::move(built.tree));
+    log->debug("{} event(s): {} object(s) decoded again, {} keys; tree built and handed over in "
+               "{} us",
+               events.size(), decoded, config.key_count(),
+               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
+                   .count());
   }
   watch->stop();
 }
