@@ -6,19 +6,29 @@ serving, polled by a client every millisecond, over N changes (p50/p99/max).
   http    the polled endpoint's body gains a router (pollInterval 10ms) -> route serves
   docker  POST /containers/<id>/start of a labelled busybox httpd (real dockerd, host network)
           -> route serves (includes the container's own start time); and kill -> route gone
-  etcd    (when the KV providers are built) put traefik/http/routers/<r>/rule -> route serves
+  etcd    put traefik/http/routers/r/rule = Host(`r<i>.bench`) (v3 JSON gateway, keep-alive)
+          -> the new host serves
+  redis   SET of the same key (one RESP command on an open connection) -> the new host serves
+  zookeeper  set of the same znode (kazoo, connected session) -> the new host serves
+  kubernetes  the fake API server (tests/fakes) replaces an Ingress with host r<i>.bench; the
+          provider's watch stream gets the MODIFIED event -> the new host serves
 
 Each provider runs against the real turnpike binary and real peers on loopback; the throttle is
 the default (100 ms), so the figure is what a user gets. Only the sizes change with the flags.
+For the KV and Kubernetes providers each change is ISOLATED: the next one is made 150 ms after
+the previous one served (more than the 100 ms throttle), so no change waits for the throttle
+window of the one before; the output says so ("isolated": true).
 
-Usage: bench/provider_latency_bench.py BUILD_DIR [--providers rest,http,docker]
-       [--changes 100] [--json OUT]
+Usage: bench/provider_latency_bench.py BUILD_DIR
+       [--providers rest,http,docker,etcd,redis,zookeeper,kubernetes] [--changes 100] [--json OUT]
 """
 import argparse
+import base64
 import http.client
 import http.server
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -59,7 +69,8 @@ def wait_status(port, host, want, bound=10.0):
 
 def start_gateway(build_dir, workdir, providers, entrypoints):
     static = {"entryPoints": {n: {"address": f"127.0.0.1:{p}"} for n, p in entrypoints.items()},
-              "providers": providers, "log": {"level": "ERROR"}}
+              "providers": providers,
+              "log": {"level": os.environ.get("BENCH_LOG_LEVEL", "ERROR")}}
     cfg = Path(workdir) / "turnpike.yml"
     cfg.write_text(json.dumps(static))  # JSON is YAML
     log = open(Path(workdir) / "turnpike.log", "ab")
@@ -93,12 +104,12 @@ def routers_cfg(n, upstream):
                          {"url": f"http://127.0.0.1:{upstream}"}]}}}}}
 
 
-def summary(name, samples):
+def summary(name, samples, **extra):
     s = sorted(samples)
     p = lambda q: s[min(len(s) - 1, int(q * len(s)))] * 1000  # noqa: E731
     out = {"provider": name, "changes": len(s), "p50_ms": round(p(0.5), 2),
            "p99_ms": round(p(0.99), 2), "max_ms": round(s[-1] * 1000, 2),
-           "mean_ms": round(statistics.mean(s) * 1000, 2)}
+           "mean_ms": round(statistics.mean(s) * 1000, 2), **extra}
     print(json.dumps(out))
     return out
 
@@ -203,13 +214,165 @@ def bench_docker(build_dir, n, procs):
             eng.close()
 
 
-BENCHES = {"rest": bench_rest, "http": bench_http, "docker": bench_docker}
+# Fast writers: one request on an open connection, so the figure is the gateway's, not a client
+# process's start-up (etcdctl, redis-cli and zkCli take 20 ms to 1 s to start).
+class EtcdWriter:
+    def __init__(self, endpoint):
+        host, port = endpoint.rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def _post(self, path, body):
+        self.conn.request("POST", path, body=json.dumps(body))
+        r = self.conn.getresponse()
+        data = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"etcd {path}: {r.status} {data[:200]!r}")
+        return json.loads(data)
+
+    @staticmethod
+    def b64(s):
+        return base64.b64encode(s.encode()).decode()
+
+    def put(self, key, value):
+        self._post("/v3/kv/put", {"key": self.b64(key), "value": self.b64(value)})
+
+    def put_many(self, items, batch=128):
+        """Many keys, 128 per transaction (etcd's default --max-txn-ops)."""
+        for i in range(0, len(items), batch):
+            ops = [{"request_put": {"key": self.b64(k), "value": self.b64(v)}}
+                   for k, v in items[i:i + batch]]
+            self._post("/v3/kv/txn", {"success": ops})
+
+
+class RedisWriter:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def put(self, key, value):
+        parts = [b"SET", key.encode(), value.encode()]
+        cmd = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p)
+                                                  for p in parts)
+        self.sock.sendall(cmd)
+        while b"\r\n" not in self.buf:
+            self.buf += self.sock.recv(4096)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        if line != b"+OK":
+            raise RuntimeError(f"redis SET: {line!r}")
+
+
+class ZooKeeperWriter:
+    def __init__(self, store):
+        self.zk = store.client()
+
+    def put(self, key, value):
+        path = "/" + key
+        if self.zk.exists(path):
+            self.zk.set(path, value.encode())
+        else:
+            self.zk.create(path, value.encode(), makepath=True)
+
+
+ISOLATION_GAP = 0.15  # s between a change serving and the next change: > the 100 ms throttle
+
+
+def isolated_changes(web, n, change):
+    """n changes, each `change(i)` making host r<i>.bench serve, ISOLATION_GAP apart; returns
+    the seconds from each change to its host serving."""
+    samples = []
+    for i in range(n):
+        time.sleep(ISOLATION_GAP)
+        t0 = time.monotonic()
+        change(i)
+        wait_status(web, f"r{i}.bench", 200)
+        samples.append(time.monotonic() - t0)
+    return samples
+
+
+def bench_kv(backend, build_dir, n, procs):
+    import kv_rig
+    if not kv_rig.available(backend):
+        print(json.dumps({"provider": backend, "skipped": "not installed"}))
+        return None
+    up, up_port = start_upstream(build_dir)
+    procs.append(up)
+    web = free_port()
+    with tempfile.TemporaryDirectory() as d:
+        store = kv_rig.start_store(backend, Path(d))
+        try:
+            writer = {"etcd": lambda: EtcdWriter(store.endpoint),
+                      "redis": lambda: RedisWriter(store.port),
+                      "zookeeper": lambda: ZooKeeperWriter(store)}[backend]()
+            writer.put("traefik/http/services/u/loadBalancer/servers/0/url",
+                       f"http://127.0.0.1:{up_port}")
+            writer.put("traefik/http/routers/r/service", "u")
+            writer.put("traefik/http/routers/r/rule", "Host(`start.bench`)")
+            option = "zooKeeper" if backend == "zookeeper" else backend
+            gw = start_gateway(build_dir, d, {option: {"endpoints": [store.endpoint]}},
+                               {"web": web})
+            procs.append(gw)
+            wait_status(web, "start.bench", 200, bound=30)
+            samples = isolated_changes(
+                web, n, lambda i: writer.put("traefik/http/routers/r/rule", f"Host(`r{i}.bench`)"))
+            verb = {"etcd": "put", "redis": "SET", "zookeeper": "set"}[backend]
+            return summary(f"{backend} {verb} -> route serving", samples, isolated=True,
+                           gap_ms=ISOLATION_GAP * 1000)
+        finally:
+            if backend == "zookeeper":
+                store.close_client()
+            store.kill()
+
+
+def bench_kubernetes(build_dir, n, procs):
+    sys.path.insert(0, str(REPO / "tests" / "fakes"))
+    from fake_kube_apiserver import FakeKube
+    up, up_port = start_upstream(build_dir)
+    procs.append(up)
+    kube = FakeKube(bookmark_interval=0.2).start()
+
+    def ingress(host):
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "app", "namespace": "default"},
+                "spec": {"rules": [{"host": host, "http": {"paths": [{
+                    "path": "/", "pathType": "Prefix",
+                    "backend": {"service": {"name": "u", "port": {"number": 80}}}}]}}]}}
+
+    try:
+        kube.apply({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "u", "namespace": "default"},
+                    "spec": {"ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
+        kube.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": "u-abc", "namespace": "default",
+                                 "labels": {"kubernetes.io/service-name": "u"}},
+                    "addressType": "IPv4",
+                    "ports": [{"name": "http", "port": up_port, "protocol": "TCP"}],
+                    "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]})
+        kube.apply(ingress("start.bench"))
+        web = free_port()
+        with tempfile.TemporaryDirectory() as d:
+            gw = start_gateway(build_dir, d, {"kubernetesIngress": {"endpoint": kube.url}},
+                               {"web": web})
+            procs.append(gw)
+            wait_status(web, "start.bench", 200, bound=30)
+            samples = isolated_changes(web, n, lambda i: kube.apply(ingress(f"r{i}.bench")))
+            return summary("kubernetes watch event -> route serving", samples, isolated=True,
+                           gap_ms=ISOLATION_GAP * 1000)
+    finally:
+        kube.stop()
+
+
+BENCHES = {"rest": bench_rest, "http": bench_http, "docker": bench_docker,
+           "etcd": lambda b, n, p: bench_kv("etcd", b, n, p),
+           "redis": lambda b, n, p: bench_kv("redis", b, n, p),
+           "zookeeper": lambda b, n, p: bench_kv("zookeeper", b, n, p),
+           "kubernetes": bench_kubernetes}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
-    ap.add_argument("--providers", default="rest,http,docker")
+    ap.add_argument("--providers",
+                    default="rest,http,docker,etcd,redis,zookeeper,kubernetes")
     ap.add_argument("--changes", type=int, default=100)
     ap.add_argument("--json")
     a = ap.parse_args()

@@ -21,11 +21,9 @@ constexpr std::array<std::string_view, 8> kSupportedRoots = {
 constexpr std::array<std::string_view, 9> kUnsupportedRoots = {
     "global",  "api",          "metrics", "ping", "tracing", "hostResolver",
     "experimental", "spiffe", "ocsp"};
-constexpr std::array<std::string_view, 13> kUnsupportedProviders = {
-    "swarm",      "kubernetesIngressNGINX",
-    "kubernetesGateway", "knative",    "consulCatalog",          "nomad",
-    "ecs",        "consul",            "etcd",                   "zooKeeper",
-    "redis",      "plugin",            "precedence"};
+constexpr std::array<std::string_view, 10> kUnsupportedProviders = {
+    "swarm", "kubernetesIngressNGINX", "kubernetesGateway", "knative", "consulCatalog",
+    "nomad", "ecs",                    "consul",            "plugin",  "precedence"};
 
 // Warns about (and consumes) each of `keys` present in `dec`'s map. A section switched off
 // (`api: false`) is silently accepted.
@@ -313,6 +311,28 @@ void decode_providers(Decoder& dec, ProvidersConfig& p, Errors& warnings) {
   with_section(dec, "kubernetesCRD", [&](Decoder& k) {
     kubernetes(k, p.kubernetes_crd.emplace(), true);
   });
+  // etcd, redis, zooKeeper: `which` names the store for the options that are its own.
+  auto kv = [&](Decoder& k, KvProviderConfig& o, std::string_view which) {
+    k.get("endpoints", o.endpoints);
+    k.get("rootKey", o.root_key);
+    k.get("username", o.username);
+    k.get("password", o.password);
+    if (which == "redis") {
+      k.get_non_negative("db", o.db);
+      ignore_key(k, "sentinel", warnings);
+    }
+    if (which != "zooKeeper")
+      with_section(k, "tls", [&](Decoder& t) { decode_provider_tls(t, o.tls.emplace()); });
+    if (o.endpoints.empty())
+      k.fail("endpoints", "at least one is required");
+    while (o.root_key.ends_with('/'))
+      o.root_key.pop_back();
+    if (o.root_key.empty())
+      k.fail("rootKey", "must not be empty");
+  };
+  with_section(dec, "etcd", [&](Decoder& k) { kv(k, p.etcd.emplace(), "etcd"); });
+  with_section(dec, "redis", [&](Decoder& k) { kv(k, p.redis.emplace(), "redis"); });
+  with_section(dec, "zooKeeper", [&](Decoder& k) { kv(k, p.zookeeper.emplace(), "zooKeeper"); });
   ignore_keys(dec, kUnsupportedProviders, warnings);
 }
 

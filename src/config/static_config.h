@@ -201,6 +201,18 @@ struct KubernetesProviderConfig {
   Duration throttle_duration = Duration::zero();  // accepted; the aggregator throttles
 };
 
+// providers.etcd, providers.redis and providers.zooKeeper (Traefik's KV providers): the dynamic
+// configuration as keys under `rootKey` (`traefik/http/routers/<r>/rule`). Each store ignores
+// the options that are not its own (`db` is Redis's; ZooKeeper has no TLS).
+struct KvProviderConfig {
+  std::vector<std::string> endpoints;
+  std::string root_key = "traefik";
+  std::string username;
+  std::string password;
+  int db = 0; // redis
+  std::optional<ProviderClientTls> tls;
+};
+
 struct ProvidersConfig {
   // Traefik's default is 2 s. Ours is 100 ms: the first change after a quiet period is applied at
   // once anyway (see provider/aggregator.h), so the throttle only bounds the rebuild rate during
@@ -213,6 +225,9 @@ struct ProvidersConfig {
   std::optional<DockerProviderConfig> docker;
   std::optional<KubernetesProviderConfig> kubernetes_ingress;
   std::optional<KubernetesProviderConfig> kubernetes_crd;
+  std::optional<KvProviderConfig> etcd;
+  std::optional<KvProviderConfig> redis;
+  std::optional<KvProviderConfig> zookeeper;
 };
 
 struct LogConfig {

@@ -12,6 +12,8 @@
 //       libcurl; several endpoints with failover; username/password through `/v3/auth/
 //       authenticate`; TLS with a CA and a client certificate. A key with a time to live is bound
 //       to its own lease.
+//   ZooKeeper (zookeeper.cc): the C client (libzookeeper-mt), znodes as keys, watches re-armed
+//       by walking the tree after each notification; get/list/put/erase/watch only.
 //   Redis (redis.cc): RESP over TCP or TLS (redis_connection.h: our socket and OpenSSL, hiredis's
 //       encoder and reply parser); SET NX PX for put_if_absent, Lua scripts (EVAL) for the
 //       compare operations, SCAN for list, keyspace notifications for watch; db, AUTH (with a
@@ -143,6 +145,13 @@ class Client {
     return KvError{KvErrorKind::kRejected, describe() + ": scripts are not supported"};
   }
 
+  // Why watch() cannot follow changes on this store now, or nullopt when it can (Redis: keyspace
+  // notifications are off on the server and could not be turned on). Blocking. Callers that
+  // depend on changes then poll with list().
+  virtual KvResult<std::optional<std::string>> watch_unsupported() {
+    return std::optional<std::string>();
+  }
+
   // Runs `op(*this)` on the client's threads and posts `done(result)` to `executor`. For callers
   // that must not block (workers, the control thread). The client must outlive the operation.
   template <class T>
@@ -177,10 +186,20 @@ struct RedisOptions {
   Duration timeout = std::chrono::seconds(5);
 };
 
+struct ZooKeeperOptions {
+  std::vector<std::string> endpoints;  // "host:port"; the C client picks one and fails over
+  std::string username, password;     // digest authentication ("user:password"), optional
+  Duration timeout = std::chrono::seconds(5);  // connection wait per operation; session 10 s
+};
+
 // Creates a client. Nothing is contacted yet: a store that is down makes operations fail with
 // kUnavailable, not the creation. Errors: bad options (no endpoints, unreadable TLS files, a
 // key that does not match its certificate).
 KvResult<std::unique_ptr<Client>> make_etcd_client(EtcdOptions options);
 KvResult<std::unique_ptr<Client>> make_redis_client(RedisOptions options);
+// ZooKeeper (zookeeper.cc): keys are znode paths without the leading '/'; list() returns the
+// znodes that hold a value or have no children (the directories in between are not keys).
+// put_if_absent, refresh and compare_and_delete are not supported (kRejected).
+KvResult<std::unique_ptr<Client>> make_zookeeper_client(ZooKeeperOptions options);
 
 }  // namespace turnpike::kv

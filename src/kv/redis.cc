@@ -207,6 +207,18 @@ class RedisClient final : public Client {
     return out;
   }
 
+  // Keyspace notifications for string writes and deletions: K with A (all classes) or g and $.
+  // The watch turns them on when CONFIG SET is allowed; this reads what the server has now.
+  KvResult<std::optional<std::string>> watch_unsupported() override {
+    auto r = command({"CONFIG", "GET", "notify-keyspace-events"});
+    if (!r) return r.error();
+    std::string flags = r->elements.size() == 2 ? r->elements[1].str : std::string();
+    auto has = [&](char f) { return flags.find(f) != std::string::npos; };
+    if (has('K') && (has('A') || (has('g') && has('$')))) return std::optional<std::string>();
+    return std::optional<std::string>("keyspace notifications are off (notify-keyspace-events \"" +
+                                      flags + "\"; \"KEA\" or \"Kg$\" turns them on)");
+  }
+
   // A new connection (AUTH and SELECT done) to the first endpoint that accepts one.
   KvResult<Context> connect() {
     std::string last;

@@ -7,11 +7,13 @@
 #include <utility>
 
 #include "common/log.h"
+#include "config/incremental_decode.h"
 #include "entrypoint/connection_dispatch.h"
 #include "provider/docker/docker_provider.h"
 #include "provider/file/file_provider.h"
 #include "provider/http/http_provider.h"
 #include "provider/kubernetes/kubernetes_provider.h"
+#include "provider/kv/kv_provider.h"
 #include "provider/rest/rest_provider.h"
 
 namespace turnpike::runtime {
@@ -163,6 +165,14 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   if (pc.kubernetes_crd)
     g->providers_.push_back(std::make_unique<provider::KubernetesProvider>(
         provider::KubernetesProvider::Kind::kCrd, *pc.kubernetes_crd));
+  using KvStore = provider::KvProvider::Store;
+  if (pc.etcd)
+    g->providers_.push_back(std::make_unique<provider::KvProvider>(KvStore::kEtcd, *pc.etcd));
+  if (pc.redis)
+    g->providers_.push_back(std::make_unique<provider::KvProvider>(KvStore::kRedis, *pc.redis));
+  if (pc.zookeeper)
+    g->providers_.push_back(
+        std::make_unique<provider::KvProvider>(KvStore::kZooKeeper, *pc.zookeeper));
   if (pc.rest) {
     auto rest = std::make_unique<provider::RestProvider>(*pc.rest);
     g->build_options_.internal_services.emplace(std::string(provider::RestProvider::kServiceName),
@@ -195,11 +205,21 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
     auto& seen = decoded_trees_[name];
     if (seen == tree) continue;
     seen = tree;
+    // Only the objects that changed since the last good tree are decoded when that is possible
+    // (one changed key among 10,000 KV routers); otherwise the whole tree.
+    auto good = last_good_.find(name);
+    auto& good_tree = good_trees_[name];
+    if (good != last_good_.end() && good_tree &&
+        config::decode_changes(*good_tree, *tree, name, good->second)) {
+      good_tree = tree;
+      continue;
+    }
     auto decoded = config::decode_dynamic(*tree, name);
     auto errors = config::rejecting_errors(decoded);
     if (errors.empty()) {
       // The replaced configuration is freed at the end, once workers have the new snapshot.
       retired.push_back(std::exchange(last_good_[name], std::move(decoded)));
+      good_tree = tree;
       continue;
     }
     for (const auto& e : errors) logger->error("provider {}: {}", name, e);
@@ -211,6 +231,10 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
   }
   for (auto it = decoded_trees_.begin(); it != decoded_trees_.end();) {
     if (!trees.count(it->first)) it = decoded_trees_.erase(it);
+    else ++it;
+  }
+  for (auto it = good_trees_.begin(); it != good_trees_.end();) {
+    if (!trees.count(it->first)) it = good_trees_.erase(it);
     else ++it;
   }
   logger->info("configuration {}: decode {:.1f} ms", generation_ + 1,

@@ -71,6 +71,9 @@ class Gateway {
   // The tree each provider's entry in last_good_ was decoded from (or that was last rejected):
   // an unchanged pointer means an unchanged provider, which is not decoded again.
   std::map<std::string, provider::Aggregator::Tree> decoded_trees_;
+  // The tree each entry of last_good_ was decoded from: the next tree is decoded against it,
+  // object by object (config/incremental_decode.h).
+  std::map<std::string, provider::Aggregator::Tree> good_trees_;
   // Per resolver: the served certificates by PEM content (certificate and key).
   std::map<std::string, std::map<std::string, tls::CertificatePtr>> resolver_cert_cache_;
   uint64_t generation_ = 0;

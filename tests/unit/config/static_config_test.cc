@@ -263,7 +263,7 @@ TEST(StaticConfig, UnsupportedSectionsAreWarnings) {
               "certificatesResolvers:\n"
               "  ts: {tailscale: {}}\n"
               "providers:\n"
-              "  etcd: {}\n"
+              "  consul: {}\n"
               "entryPoints:\n"
               "  web:\n"
               "    address: :80\n"
@@ -271,11 +271,36 @@ TEST(StaticConfig, UnsupportedSectionsAreWarnings) {
               &warnings);
   EXPECT_THAT(warnings,
               ElementsAre("turnpike.yml:14: entryPoints.web.http3: not supported yet, ignored",
-                          "turnpike.yml:10: providers.etcd: not supported yet, ignored",
+                          "turnpike.yml:10: providers.consul: not supported yet, ignored",
                           "turnpike.yml:8: certificatesResolvers.ts.tailscale: not supported yet, ignored",
                           "turnpike.yml:1: global: not supported yet, ignored",
                           "turnpike.yml:3: api: not supported yet, ignored",
                           "turnpike.yml:5: ping: not supported yet, ignored"));
+}
+
+TEST(StaticConfig, KvProviders) {
+  auto cfg = decode_yaml("providers:\n"
+                         "  etcd:\n"
+                         "    endpoints: [127.0.0.1:2379, 10.0.0.2:2379]\n"
+                         "    username: u\n"
+                         "    password: p\n"
+                         "    tls: {ca: /ca.pem}\n"
+                         "  redis: {endpoints: [r:6379], rootKey: gw/, db: 2}\n"
+                         "  zooKeeper: {endpoints: [z:2181]}\n");
+  ASSERT_TRUE(cfg.providers.etcd);
+  EXPECT_THAT(cfg.providers.etcd->endpoints, ElementsAre("127.0.0.1:2379", "10.0.0.2:2379"));
+  EXPECT_EQ(cfg.providers.etcd->root_key, "traefik");
+  EXPECT_EQ(cfg.providers.etcd->username, "u");
+  EXPECT_EQ(cfg.providers.etcd->tls->ca, "/ca.pem");
+  ASSERT_TRUE(cfg.providers.redis);
+  EXPECT_EQ(cfg.providers.redis->root_key, "gw");
+  EXPECT_EQ(cfg.providers.redis->db, 2);
+  ASSERT_TRUE(cfg.providers.zookeeper);
+  EXPECT_THAT(cfg.providers.zookeeper->endpoints, ElementsAre("z:2181"));
+  EXPECT_THAT(decode_error("providers: {etcd: {rootKey: x}}\n"),
+              HasSubstr("providers.etcd.endpoints: at least one is required"));
+  EXPECT_THAT(decode_error("providers: {zooKeeper: {endpoints: [z:1], tls: {ca: x}}}\n"),
+              HasSubstr("providers.zooKeeper.tls"));
 }
 
 TEST(StaticConfig, DiscoveryProviders) {

@@ -530,9 +530,89 @@ TEST_P(KvTest, EvalRunsAScriptOnRedisOnly) {
   EXPECT_EQ(text.error().kind, KvErrorKind::kProtocol);
 }
 
+// Debian's zookeeperd run directly with java, with its own zoo.cfg and data directory.
+class ZooKeeperServer final : public Server {
+ public:
+  ZooKeeperServer() {
+    dir_ = fs::temp_directory_path() / ("kv_test_zk_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "data");
+    port_ = free_port();
+    std::ofstream(dir_ / "zoo.cfg") << "tickTime=500\ndataDir=" << (dir_ / "data").string()
+                                    << "\nclientPort=" << port_
+                                    << "\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n";
+  }
+  ~ZooKeeperServer() override {
+    stop();
+    fs::remove_all(dir_);
+  }
+  static bool available() { return have("java") && fs::exists("/usr/share/java/zookeeper.jar"); }
+  std::string name() const override { return "zookeeper"; }
+  void start() override {
+    spawn({"java", "-Xmx256m", "-cp", dir_.string() + ":/usr/share/java/zookeeper.jar",
+           "org.apache.zookeeper.server.quorum.QuorumPeerMain", (dir_ / "zoo.cfg").string()},
+          dir_ / "zookeeper.log");
+    auto c = this->client();
+    ASSERT_TRUE(eventually([&] { return c->get("ready").has_value(); }, 30s));
+  }
+  std::unique_ptr<Client> client(std::vector<std::string> endpoints = {}) override {
+    ZooKeeperOptions o;
+    o.endpoints = endpoints.empty() ? std::vector<std::string>{endpoint()} : endpoints;
+    o.timeout = 2s;
+    auto c = make_zookeeper_client(o);
+    EXPECT_TRUE(c) << c.error().message;
+    return std::move(*c);
+  }
+};
+
+TEST(KvZooKeeper, PutGetListEraseWatch) {
+  if (!ZooKeeperServer::available()) GTEST_SKIP() << "zookeeperd is not installed";
+  ZooKeeperServer server;
+  server.start();
+  auto c = server.client();
+  Recorder rec;
+  auto w = c->watch("app/", std::ref(rec));
+  ASSERT_TRUE(eventually([&] { return rec.count(WatchEvent::Type::kReset) == 1; }));
+  ASSERT_TRUE(c->put("app/a", "1"));
+  ASSERT_TRUE(c->put("app/b/c", std::string("bin\0ary", 7)));  // creates the znode app/b
+  ASSERT_TRUE(c->put("app/empty", ""));
+  ASSERT_TRUE(c->put("apq", "outside the prefix"));
+  EXPECT_EQ(c->get("app/a")->value_or("?"), "1");
+  EXPECT_FALSE(c->get("app/none")->has_value());
+  auto all = c->list("app/");
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);  // app/b is a directory, not a key
+  EXPECT_EQ((*all)[0].key, "app/a");
+  EXPECT_EQ((*all)[1].key, "app/b/c");
+  EXPECT_EQ((*all)[1].value, std::string("bin\0ary", 7));
+  EXPECT_EQ((*all)[2].key, "app/empty");
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kPut, "app/b/c"); }));
+  ASSERT_TRUE(c->put("app/a", "2"));
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kPut, "app/a", "2"); }));
+  EXPECT_TRUE(*c->erase("app/a"));
+  EXPECT_FALSE(*c->erase("app/a"));
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kDelete, "app/a"); }));
+  EXPECT_FALSE(rec.has(WatchEvent::Type::kPut, "apq"));
+  // What a ZooKeeper client cannot do is refused, not faked.
+  auto lock = c->put_if_absent("app/lock", "x", 1s);
+  ASSERT_FALSE(lock);
+  EXPECT_EQ(lock.error().kind, KvErrorKind::kRejected);
+  // The server goes away and comes back: kLost, then kReset, then changes are followed again.
+  server.stop();
+  auto r = c->get("app/empty");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, KvErrorKind::kUnavailable) << r.error().message;
+  EXPECT_TRUE(eventually([&] { return rec.count(WatchEvent::Type::kLost) == 1; }, 20s));
+  server.start();
+  EXPECT_TRUE(eventually([&] { return rec.count(WatchEvent::Type::kReset) == 2; }, 30s));
+  ASSERT_TRUE(c->put("app/later", "v"));
+  EXPECT_TRUE(eventually([&] { return rec.has(WatchEvent::Type::kPut, "app/later", "v"); }));
+}
+
 TEST(KvOptions, BadOptionsAreRefused) {
   EXPECT_FALSE(make_etcd_client({}));
   EXPECT_FALSE(make_redis_client({}));
+  EXPECT_FALSE(make_zookeeper_client({}));
   RedisOptions r;
   r.endpoints = {"127.0.0.1:6379"};
   r.tls = TlsOptions{"/nonexistent/ca.pem", "", "", false};

@@ -1,0 +1,199 @@
+"""The KV providers (providers.etcd, providers.redis, providers.zooKeeper) against real stores:
+etcd 3.4, redis-server 7 and ZooKeeper 3.8 (Debian's zookeeperd), written with their own clients
+(etcdctl, redis-cli, kazoo). Traefik's key layout (`traefik/http/routers/<r>/rule`, indexed
+lists) becomes routes; a router and service added, changed and removed at the store appear,
+change and disappear while an unchanged route serves without a failed request; garbage in a key
+disables that object only and the log names the key; the store going away leaves routes
+serving and its return is picked up; etcd and Redis authentication."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import kv_rig
+import turnpike_it as it
+from provider_it import Load, served_by, status_of, wait_until
+
+BACKENDS = ["etcd", "redis", "zookeeper"]
+OPTION = {"etcd": "etcd", "redis": "redis", "zookeeper": "zooKeeper"}
+
+
+def start_or_skip(backend: str, workdir, **kw):
+    if not kv_rig.available(backend):
+        pytest.skip(f"{backend} is not installed (scripts/install-deps.sh test)")
+    if kw:
+        return kv_rig.Redis(workdir, **kw)
+    return kv_rig.start_store(backend, workdir)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    s = start_or_skip(request.param, tmp_path)
+    yield s
+    s.kill()
+
+
+def kv_gateway(env, store, **opts):
+    cfg = {"endpoints": [store.endpoint], **opts}
+    return env.gateway(static_extra={"providers": {OPTION[store.name]: cfg}})
+
+
+def put_route(store, router: str, host: str, upstream, root: str = "traefik"):
+    """A router and its service, the keys a Traefik user writes."""
+    store.put(f"{root}/http/services/{router}/loadBalancer/servers/0/url", upstream.url)
+    store.put(f"{root}/http/routers/{router}/service", router)
+    store.put(f"{root}/http/routers/{router}/entryPoints/0", "web")
+    store.put(f"{root}/http/routers/{router}/rule", f"Host(`{host}`)")
+
+
+def test_add_change_remove_under_load(env, store):
+    ups = {n: env.upstream(n) for n in ("stable", "a", "b")}
+    put_route(store, "stable", "stable.kv.test", ups["stable"])
+    gw = kv_gateway(env, store)
+    wait_until(lambda: served_by(gw.port, "stable.kv.test") == "stable", timeout=20,
+               what="route from the store at start")
+    load = Load(gw.port, ["stable.kv.test"])
+    try:
+        # add: the rule is written last, so the router is complete when it appears
+        t0 = time.monotonic()
+        put_route(store, "app", "app.kv.test", ups["a"])
+        _, add_latency = wait_until(lambda: served_by(gw.port, "app.kv.test") == "a",
+                                    timeout=10, what="added route")
+        add_latency = time.monotonic() - t0
+        # change: the service's server and the router's rule
+        store.put("traefik/http/services/app/loadBalancer/servers/0/url", ups["b"].url)
+        wait_until(lambda: served_by(gw.port, "app.kv.test") == "b", timeout=10,
+                   what="changed server")
+        store.put("traefik/http/routers/app/rule", "Host(`app2.kv.test`)")
+        wait_until(lambda: served_by(gw.port, "app2.kv.test") == "b", timeout=10,
+                   what="changed rule")
+        assert status_of(gw.port, "app.kv.test") == 404
+        # remove: the router's keys go, then the service's
+        t1 = time.monotonic()
+        for k in ("rule", "service", "entryPoints/0"):
+            store.erase(f"traefik/http/routers/app/{k}")
+        store.erase("traefik/http/services/app/loadBalancer/servers/0/url")
+        wait_until(lambda: status_of(gw.port, "app2.kv.test") == 404, timeout=10,
+                   what="removed route")
+        remove_latency = time.monotonic() - t1
+    finally:
+        count, failures = load.stop()
+    it.MEASUREMENTS.append(
+        f"{store.name} provider: 4 writes -> route serving {add_latency * 1000:.0f} ms, "
+        f"4 deletes -> route gone {remove_latency * 1000:.0f} ms (client processes included); "
+        f"load on an unchanged route: {count} requests, {len(failures)} failures")
+    assert count > 0
+    assert failures == [], failures[:5]
+    assert served_by(gw.port, "stable.kv.test") == "stable"
+
+
+def test_garbage_in_a_key_disables_that_object_only(env, store):
+    ups = {n: env.upstream(n) for n in ("good", "later")}
+    put_route(store, "good", "good.kv.test", ups["good"])
+    put_route(store, "bad", "bad.kv.test", ups["good"])
+    store.put("traefik/http/routers/bad/priority", "\x7fnot-a-number")
+    store.put("traefik/http/middlewares/broken/noSuchMiddleware/x", "1")
+    gw = kv_gateway(env, store)
+    wait_until(lambda: served_by(gw.port, "good.kv.test") == "good", timeout=20,
+               what="the good router")
+    gw.wait_log(r"traefik/http/routers/bad/priority: .*bad@" + store.name + " disabled")
+    gw.wait_log(r"traefik/http/middlewares/broken.*broken@" + store.name + " disabled")
+    assert status_of(gw.port, "bad.kv.test") == 404
+    # The rest keeps following the store: a new route, then the bad key fixed.
+    put_route(store, "later", "later.kv.test", ups["later"])
+    wait_until(lambda: served_by(gw.port, "later.kv.test") == "later", timeout=10,
+               what="a route added after the garbage")
+    store.put("traefik/http/routers/bad/priority", "5")
+    wait_until(lambda: served_by(gw.port, "bad.kv.test") == "good", timeout=10,
+               what="the fixed router")
+
+
+def test_store_away_keeps_routes_and_resumes(env, store):
+    ups = {n: env.upstream(n) for n in ("keep", "later")}
+    put_route(store, "keep", "keep.kv.test", ups["keep"])
+    gw = kv_gateway(env, store)
+    wait_until(lambda: served_by(gw.port, "keep.kv.test") == "keep", timeout=20,
+               what="route before the store stops")
+    mark = gw.log_size()
+    store.stop()
+    gw.wait_log(r"providers\." + store.name + r": .*routes stay as they are", after=mark,
+                timeout=30)
+    for _ in range(20):
+        assert served_by(gw.port, "keep.kv.test") == "keep"
+    store.start()
+    put_route(store, "later", "later.kv.test", ups["later"])
+    wait_until(lambda: served_by(gw.port, "later.kv.test") == "later", timeout=30,
+               what="route after the store came back")
+    assert served_by(gw.port, "keep.kv.test") == "keep"
+    # And changes are followed again (not only the re-list).
+    store.put("traefik/http/routers/later/rule", "Host(`later2.kv.test`)")
+    wait_until(lambda: served_by(gw.port, "later2.kv.test") == "later", timeout=10,
+               what="a change after the store came back")
+
+
+def test_root_key(env, store):
+    up = env.upstream("a")
+    put_route(store, "r", "root.kv.test", up, root="gw1")
+    put_route(store, "r", "other.kv.test", up, root="gw2")
+    gw = kv_gateway(env, store, rootKey="gw1")
+    wait_until(lambda: served_by(gw.port, "root.kv.test") == "a", timeout=20,
+               what="route under rootKey")
+    assert status_of(gw.port, "other.kv.test") == 404
+
+
+def test_etcd_authentication(env, tmp_path):
+    etcd = start_or_skip("etcd", tmp_path)
+    try:
+        up = env.upstream("a")
+        put_route(etcd, "r", "auth.kv.test", up)
+        etcd.enable_auth("rootpw", reader=("gateway", "s3cret"))
+        bad = kv_gateway(env, etcd, username="gateway", password="wrong")
+        good = kv_gateway(env, etcd, username="gateway", password="s3cret")
+        wait_until(lambda: served_by(good.port, "auth.kv.test") == "a", timeout=20,
+                   what="route read with etcd credentials")
+        bad.wait_log(r"providers\.etcd: .*authentication as \"gateway\" failed", timeout=20)
+        assert status_of(bad.port, "auth.kv.test") == 404
+        etcd.put("traefik/http/routers/r/rule", "Host(`auth2.kv.test`)")
+        wait_until(lambda: served_by(good.port, "auth2.kv.test") == "a", timeout=10,
+                   what="a change followed with credentials")
+    finally:
+        etcd.kill()
+
+
+def test_redis_requirepass(env, tmp_path):
+    redis = start_or_skip("redis", tmp_path, password="s3cret")
+    try:
+        up = env.upstream("a")
+        put_route(redis, "r", "pass.kv.test", up)
+        gw = kv_gateway(env, redis, password="s3cret")
+        wait_until(lambda: served_by(gw.port, "pass.kv.test") == "a", timeout=20,
+                   what="route read with requirepass")
+        redis.put("traefik/http/routers/r/rule", "Host(`pass2.kv.test`)")
+        wait_until(lambda: served_by(gw.port, "pass2.kv.test") == "a", timeout=10,
+                   what="a change followed through keyspace notifications")
+        assert "falling back to listing" not in gw.log()
+    finally:
+        redis.kill()
+
+
+def test_redis_acl_user_without_notifications_falls_back_to_polling(env, tmp_path):
+    """An ACL user that may not CONFIG SET, on a server whose keyspace notifications are off:
+    the provider says so and lists every 2 s instead."""
+    redis = start_or_skip("redis", tmp_path, extra_args=["--notify-keyspace-events", ""])
+    try:
+        redis.command("ACL", "SETUSER", "gw", "on", ">s3cret", "~*", "&*", "+@all",
+                      "-config|set")
+        up = env.upstream("a")
+        put_route(redis, "r", "acl.kv.test", up)
+        gw = kv_gateway(env, redis, username="gw", password="s3cret")
+        wait_until(lambda: served_by(gw.port, "acl.kv.test") == "a", timeout=20,
+                   what="route read as an ACL user")
+        gw.wait_log(r"providers\.redis: .*keyspace notifications are off.*falling back to "
+                    r"listing every 2 s", timeout=10)
+        redis.put("traefik/http/routers/r/rule", "Host(`acl2.kv.test`)")
+        wait_until(lambda: served_by(gw.port, "acl2.kv.test") == "a", timeout=10,
+                   what="a change picked up by polling")
+    finally:
+        redis.kill()

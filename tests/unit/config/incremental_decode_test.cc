@@ -1,0 +1,71 @@
+#include "config/incremental_decode.h"
+
+#include <gtest/gtest.h>
+
+namespace turnpike::config {
+namespace {
+
+Node yaml(const std::string& text) {
+  auto t = parse_yaml(text, "dyn.yml");
+  EXPECT_TRUE(t) << t.error().message;
+  return t ? *t : Node();
+}
+
+constexpr const char* kBase = "http:\n"
+                              "  routers:\n"
+                              "    a: {rule: Host(`a`), service: s}\n"
+                              "    b: {rule: Host(`b`), service: s}\n"
+                              "  services:\n"
+                              "    s: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}\n"
+                              "    t: {loadBalancer: {servers: [{url: 'http://127.0.0.1:2'}]}}\n"
+                              "tls:\n"
+                              "  options:\n"
+                              "    default: {minVersion: VersionTLS12}\n";
+
+TEST(DecodeChanges, SameResultAsDecodingEverything) {
+  Node before = yaml(kBase);
+  Node after = yaml("http:\n"
+                    "  routers:\n"
+                    "    a: {rule: Host(`a2`), service: t}\n" // changed
+                    "    c: {rule: Host(`c`), service: s}\n"  // added; b removed
+                    "  services:\n"
+                    "    s: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}\n"
+                    "tls:\n"
+                    "  options:\n"
+                    "    default: {minVersion: VersionTLS13}\n");
+  DynamicConfig d = decode_dynamic(before, "etcd");
+  // Many objects so that three changes stay under the "decode everything" threshold.
+  ASSERT_TRUE(decode_changes(before, after, "etcd", d));
+  DynamicConfig full = decode_dynamic(after, "etcd");
+  ASSERT_EQ(d.http.routers.size(), full.http.routers.size());
+  for (const auto& [name, r] : full.http.routers) {
+    ASSERT_EQ(d.http.routers.count(name), 1u) << name;
+    EXPECT_EQ(d.http.routers.at(name).rule, r.rule);
+    EXPECT_EQ(d.http.routers.at(name).service, r.service);
+  }
+  EXPECT_EQ(d.http.services.size(), 1u);
+  EXPECT_EQ(d.http.services.count("t@etcd"), 0u);
+  EXPECT_EQ(d.tls.options.at("default").spec.min_version, "VersionTLS13");
+}
+
+TEST(DecodeChanges, DeclinesWhatItCannotPatchExactly) {
+  Node before = yaml(kBase);
+  DynamicConfig d = decode_dynamic(before, "etcd");
+  auto declines = [&](const std::string& text) {
+    DynamicConfig copy = d;
+    bool ok = decode_changes(before, yaml(text), "etcd", copy);
+    EXPECT_EQ(copy.http.routers.size(), d.http.routers.size()); // untouched when declined
+    return !ok;
+  };
+  std::string base = kBase;
+  // A changed object that does not decode: the full decoding reports it.
+  EXPECT_TRUE(declines(base + "udp: {routers: {u: {entryPoints: [x], service: s, bogus: 1}}}\n"));
+  // An unknown section, a section that is not a map, tls.certificates changed.
+  EXPECT_TRUE(declines(base + "htp: {}\n"));
+  EXPECT_TRUE(declines(base + "tcp: 3\n"));
+  EXPECT_TRUE(declines("tls: {certificates: [{certFile: /c, keyFile: /k}]}\n" +
+                       base.substr(0, base.find("tls:"))));
+}
+
+} // namespace
+} // namespace turnpike::config
