@@ -10,6 +10,51 @@
 
 namespace turnpike {
 
+// Copies n bytes for the short strings of message heads (names and values, mostly under 32
+// bytes) without a call into the library's memcpy, whose size dispatch dominates at these sizes:
+// two overlapping loads, then two stores. All loads come before the stores, so the ranges may
+// overlap when d <= s (assigning a string a part of itself).
+[[gnu::always_inline]] inline void copy_short(char* d, const char* s, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n > 16 && n <= 32) {
+    char a[16], b[16];
+    std::memcpy(a, s, 16);
+    std::memcpy(b, s + n - 16, 16);
+    std::memcpy(d, a, 16);
+    std::memcpy(d + n - 16, b, 16);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+  } else if (n < 4) {
+    for (size_t i = 0; i < n; ++i) d[i] = s[i];
+  } else {
+    std::memmove(d, s, n);
+  }
+}
+
+// s = v, reusing s's capacity: the headers of one connection's requests fit the strings its
+// previous requests left, and std::string::assign's general path (aliasing, reallocation)
+// costs more than the copy. `v` may point into `s`.
+inline void assign_short(std::string& s, std::string_view v) {
+  if (v.size() > s.capacity()) {
+    s.assign(v);
+    return;
+  }
+  // Within capacity neither resize reallocates, so v stays valid even when it points into s
+  // (then at or after s.data(), which copy_short allows; growing only writes past v's end).
+  if (v.size() > s.size()) s.resize(v.size());
+  copy_short(s.data(), v.data(), v.size());
+  s.resize(v.size());
+}
+
 inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
 
 // Lower-cases the ASCII letters of eight bytes at once (other bytes, non-ASCII included, are

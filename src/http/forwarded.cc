@@ -143,12 +143,39 @@ IpText ip_text(const boost::asio::ip::address& addr) {
 
 void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
   HeaderMap& h = req.headers;
-  if (!is_trusted_peer(req, options))
-    h.remove_if([](const Header& f) { return is_gateway_owned_header(f.name); });
+  const bool tls = req.scheme == "https";
+  const std::string_view proto =
+      req.upgrade_websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
+  // The port the client addressed, else the scheme's default (Traefik's forwardedPort).
+  auto default_port = [&](std::string_view proto_sent) {
+    std::string_view port = authority_port(req.authority);
+    if (port.empty())
+      port = (tls || proto_sent == "https" || proto_sent == "wss") ? "443" : "80";
+    return port;
+  };
 
-  // The values below are built from checked parts (an IP, a literal, the authority the parser
-  // validated), so an absent field is appended as wire-safe without a second scan of the map; a
-  // present but empty one is replaced.
+  if (!is_trusted_peer(req, options)) {
+    // The common case, and the cheap one: every field set below was just removed, so each is
+    // appended without looking for an earlier one. The values are built from checked parts (an
+    // IP, a literal, the authority the parser validated), hence wire-safe.
+    h.remove_if([](const Header& f) { return is_gateway_owned_header(f.name); });
+    h.add_wire_safe("X-Real-Ip", ip_text(req.client_addr).view());
+    h.add_wire_safe("X-Forwarded-Proto", proto);
+    h.add_wire_safe("X-Forwarded-Port", default_port(proto));
+    if (options.add_x_forwarded_scheme_headers) {
+      h.add_wire_safe("X-Forwarded-Scheme", proto);
+      h.add_wire_safe("X-Scheme", proto);
+    }
+    if (!req.authority.empty())
+      h.add_wire_safe("X-Forwarded-Host", req.authority);
+    if (!options.hostname.empty())
+      h.add("X-Forwarded-Server", options.hostname);  // from the system: checked when sent
+    req.append_x_forwarded_for = !options.not_append_x_forwarded_for;
+    return;
+  }
+
+  // A trusted hop: what it sent stays, absent or empty fields are filled in. An absent field is
+  // appended as wire-safe without a second scan of the map; a present but empty one is replaced.
   auto fill = [&h](std::string_view name, std::string_view value, bool present) {
     if (present)
       h.set(name, value);
@@ -157,21 +184,11 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
   };
   if (auto v = h.get("X-Real-Ip"); !v || v->empty())
     fill("X-Real-Ip", ip_text(req.client_addr).view(), v.has_value());
-
-  const bool tls = req.scheme == "https";
-  if (auto v = h.get("X-Forwarded-Proto"); !v || v->empty()) {
-    std::string_view proto =
-        req.upgrade_websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
+  if (auto v = h.get("X-Forwarded-Proto"); !v || v->empty())
     fill("X-Forwarded-Proto", proto, v.has_value());
-  }
-  if (auto v = h.get("X-Forwarded-Port"); !v || v->empty()) {
-    std::string_view port = authority_port(req.authority);
-    if (port.empty()) {
-      auto proto = h.get("X-Forwarded-Proto");
-      port = (tls || proto == "https" || proto == "wss") ? "443" : "80";
-    }
-    fill("X-Forwarded-Port", port, v.has_value());
-  }
+  if (auto v = h.get("X-Forwarded-Port"); !v || v->empty())
+    fill("X-Forwarded-Port", default_port(h.get("X-Forwarded-Proto").value_or("")),
+         v.has_value());
   if (options.add_x_forwarded_scheme_headers) {
     // Copied: set() may move the string the view points into.
     std::string scheme(h.get("X-Forwarded-Proto").value_or(""));

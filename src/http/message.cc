@@ -7,8 +7,8 @@ namespace turnpike::http {
 void HeaderMap::add(std::string_view name, std::string_view value) {
   if (size_ < entries_.size()) {
     Header& h = entries_[size_];
-    h.name.assign(name);
-    h.value.assign(value);
+    assign_short(h.name, name);
+    assign_short(h.value, value);
     h.wire_safe = false;
   } else {
     entries_.push_back(Header{std::string(name), std::string(value)});
