@@ -83,6 +83,13 @@ bool is_gateway_owned_header(std::string_view name) {
 
 size_t strip_hop_by_hop(HeaderMap& headers, bool keep_websocket_upgrade,
                         std::span<const std::string> connection_allowed) {
+  // Most messages carry no hop-by-hop field at all (and so no Connection field naming others):
+  // one scan that dispatches on the name's length settles them.
+  bool any = false;
+  for (const auto& h : headers)
+    any = any || is_hop_by_hop(h.name);
+  if (!any)
+    return 0;
   bool keep_upgrade = false;
   if (keep_websocket_upgrade) {
     for (const auto& h : headers)
