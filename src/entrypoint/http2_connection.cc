@@ -212,6 +212,7 @@ public:
   void reset_stream(H2Stream& s, uint32_t code);
   void build_response_nva(const http::Response& head, int status);
   void build_trailer_nva(const http::HeaderMap& trailers);
+  bool append_fields_nva(const http::HeaderMap& fields, bool drop_content_length);
   std::vector<nghttp2_nv>& nva() { return nva_; }
   bool dead() const { return dead_ || aborted_; }
   void consume(H2Stream& s, size_t n);
@@ -875,14 +876,22 @@ void H2Core::reset_stream(H2Stream& s, uint32_t code) {
 // Response fields: hop-by-hop and connection-specific fields dropped (they have no meaning in
 // HTTP/2 and make the message malformed), names that are not tokens dropped and values with
 // CR, LF or NUL repaired, as the HTTP/1.1 serialiser does; nghttp2 lower-cases the names.
-void H2Core::build_trailer_nva(const http::HeaderMap& fields) {
-  nva_.clear();
-  scratch_used_ = 0;
+// Fields a parser has already validated (Header::wire_safe, e.g. an HTTP/1.1 upstream's
+// response) skip the re-check, as in the HTTP/1.1 serialiser. Returns whether a Date field was
+// seen; with `drop_content_length`, Content-Length fields are left out (204 and 1xx).
+bool H2Core::append_fields_nva(const http::HeaderMap& fields, bool drop_content_length) {
+  bool date = false;
   for (const auto& h : fields) {
-    if (!http::is_token(h.name) || http::is_hop_by_hop(h.name))
+    std::string_view name = h.name;
+    if (http::is_hop_by_hop(name) || (!h.wire_safe && !http::is_token(name)))
       continue;
+    if (name.size() == 4 && iequals(name, "date")) {
+      date = true;
+    } else if (drop_content_length && name.size() == 14 && iequals(name, "content-length")) {
+      continue;
+    }
     std::string_view value = h.value;
-    if (!is_clean_value(value)) {
+    if (!h.wire_safe && !is_clean_value(value)) {
       if (scratch_used_ == scratch_.size())
         scratch_.emplace_back();
       std::string& fixed = scratch_[scratch_used_++];
@@ -892,22 +901,27 @@ void H2Core::build_trailer_nva(const http::HeaderMap& fields) {
           ch = ' ';
       value = trim(fixed);
     }
-    nva_.push_back(make_nv(h.name, value));
+    nva_.push_back(make_nv(name, value));
   }
+  return date;
+}
+
+void H2Core::build_trailer_nva(const http::HeaderMap& fields) {
+  nva_.clear();
+  scratch_used_ = 0;
+  append_fields_nva(fields, false);
 }
 
 void H2Core::build_response_nva(const http::Response& head, int status) {
-  build_trailer_nva(head.headers);
-  auto digits = std::to_string(status);
-  std::memcpy(status_text_.data(), digits.data(), std::min<size_t>(digits.size(), 3));
-  nva_.insert(nva_.begin(), make_nv(":status", std::string_view(status_text_.data(), 3)));
-  if (status == 204 || (status >= 100 && status < 200)) {
-    std::erase_if(nva_, [](const nghttp2_nv& nv) {
-      return iequals(std::string_view(reinterpret_cast<const char*>(nv.name), nv.namelen),
-                     "content-length");
-    });
-  }
-  if (status >= 200 && !head.headers.has("Date"))
+  nva_.clear();
+  scratch_used_ = 0;
+  // Three digits (the parser and send_response only produce 100-999).
+  status_text_[0] = char('0' + status / 100 % 10);
+  status_text_[1] = char('0' + status / 10 % 10);
+  status_text_[2] = char('0' + status % 10);
+  nva_.push_back(make_nv(":status", std::string_view(status_text_.data(), 3)));
+  bool date = append_fields_nva(head.headers, status == 204 || (status >= 100 && status < 200));
+  if (status >= 200 && !date)
     nva_.push_back(make_nv("date", http::http_date()));
 }
 
