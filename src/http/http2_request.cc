@@ -19,8 +19,9 @@ bool is_scheme(std::string_view s) {
   return true;
 }
 
-// Content-Length in HTTP/2: one decimal number that fits int64 (no list, no sign).
-bool parse_h2_content_length(std::string_view v, uint64_t& out) {
+} // namespace
+
+bool parse_http2_content_length(std::string_view v, uint64_t& out) {
   if (v.empty() || v.size() > 19)
     return false;
   uint64_t n = 0;
@@ -34,8 +35,6 @@ bool parse_h2_content_length(std::string_view v, uint64_t& out) {
   out = n;
   return true;
 }
-
-} // namespace
 
 bool is_http2_field_name(std::string_view name) {
   if (name.empty())
@@ -190,7 +189,7 @@ void Http2RequestBuilder::add(std::string_view name, std::string_view value) {
     if (name == "content-length") {
       if (have_cl_)
         return fail(Http2Verdict::reset("duplicate content-length"));
-      if (!parse_h2_content_length(value, cl_))
+      if (!parse_http2_content_length(value, cl_))
         return fail(Http2Verdict::reset("invalid content-length"));
       have_cl_ = true;
     }
