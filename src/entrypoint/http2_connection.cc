@@ -246,8 +246,17 @@ public:
   static ssize_t read_data(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*,
                            nghttp2_data_source*, void*);
 
+  // The stream the callbacks of the frame being processed are about is nearly always the one
+  // the previous callback was about (a request's HEADERS: begin, one call per field, end), so
+  // the last one found is checked before nghttp2's stream map. Stream ids are never reused on
+  // a connection, and nghttp2 forgets a stream when it closes it (no_closed_streams).
   H2Stream* stream_of(int32_t id) {
-    return static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session_, id));
+    if (last_ != nullptr && last_->id == id && !last_->h2_closed)
+      return last_;
+    auto* s = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session_, id));
+    if (s != nullptr)
+      last_ = s;
+    return s;
   }
   int frame_recv(const nghttp2_frame* frame);
   void request_headers_done(H2Stream& s, bool end_stream);
@@ -281,6 +290,7 @@ public:
   std::vector<std::unique_ptr<H2Stream>> streams_; // alive streams
   std::vector<std::unique_ptr<H2Stream>> spare_;
   std::vector<H2Stream*> ready_; // complete requests waiting for a handler
+  H2Stream* last_ = nullptr;     // stream_of's last answer; reset before a stream is released
   size_t running_ = 0;
   size_t max_handlers_;
   uint64_t header_bomb_bytes_;
@@ -1018,6 +1028,7 @@ H2Stream& H2Core::acquire(int32_t id) {
   H2Stream& ref = *s;
   streams_.push_back(std::move(s));
   nghttp2_session_set_stream_user_data(session_, id, &ref);
+  last_ = &ref;
   if (!terminating_)
     deadline_.clear(); // not idle any more
   return ref;
@@ -1028,6 +1039,8 @@ void H2Core::maybe_release(H2Stream& s) {
     return;
   s.deadline.clear();
   live_header_bytes_ -= s.builder.decoded_bytes() + s.trailer_bytes;
+  if (last_ == &s)
+    last_ = nullptr;
   size_t slot = s.slot;
   std::unique_ptr<H2Stream> freed = std::move(streams_[slot]);
   if (slot + 1 != streams_.size()) {
