@@ -155,22 +155,56 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
     else
       h.add_wire_safe(name, value);
   };
-  if (auto v = h.get("X-Real-Ip"); !v || v->empty())
-    fill("X-Real-Ip", ip_text(req.client_addr).view(), v.has_value());
-
-  const bool tls = req.scheme == "https";
-  if (auto v = h.get("X-Forwarded-Proto"); !v || v->empty()) {
-    std::string_view proto =
-        req.upgrade_websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
-    fill("X-Forwarded-Proto", proto, v.has_value());
-  }
-  if (auto v = h.get("X-Forwarded-Port"); !v || v->empty()) {
-    std::string_view port = authority_port(req.authority);
-    if (port.empty()) {
-      auto proto = h.get("X-Forwarded-Proto");
-      port = (tls || proto == "https" || proto == "wss") ? "443" : "80";
+  // One pass finds the first value of each field decided on below (five lookups, each a scan
+  // of the whole map, cost about 0.4 k instructions per request). Only facts are kept: the
+  // fills below may move the strings the values point into.
+  std::optional<std::string_view> real_ip, proto, port, host;
+  size_t xff_fields = 0;
+  for (const Header& f : h) {
+    std::string_view n = f.name;
+    switch (n.size()) {
+    case 9:
+      if (!real_ip && iequals(n, "X-Real-Ip"))
+        real_ip = f.value;
+      break;
+    case 15:
+      xff_fields += iequals(n, "X-Forwarded-For");
+      break;
+    case 16:
+      if (!port && iequals(n, "X-Forwarded-Port"))
+        port = f.value;
+      else if (!host && iequals(n, "X-Forwarded-Host"))
+        host = f.value;
+      break;
+    case 17:
+      if (!proto && iequals(n, "X-Forwarded-Proto"))
+        proto = f.value;
+      break;
+    default:
+      break;
     }
-    fill("X-Forwarded-Port", port, v.has_value());
+  }
+  const bool tls = req.scheme == "https";
+  const bool fill_proto = !proto || proto->empty();
+  // The port follows the scheme: ours, or the one a trusted hop sent.
+  const bool secure = tls || (!fill_proto && (*proto == "https" || *proto == "wss"));
+  const bool fill_port = !port || port->empty();
+  const bool fill_host = (!host || host->empty()) && !req.authority.empty();
+  const bool has_port = port.has_value(), has_proto = proto.has_value();
+  const bool has_host = host.has_value();
+
+  if (!real_ip || real_ip->empty())
+    fill("X-Real-Ip", ip_text(req.client_addr).view(), real_ip.has_value());
+  if (fill_proto) {
+    std::string_view value =
+        req.upgrade_websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
+    fill("X-Forwarded-Proto", value, has_proto);
+  }
+  if (fill_port) {
+    std::string_view value = authority_port(req.authority);
+    if (value.empty())
+      value = secure ? "443" : "80";
+    fill("X-Forwarded-Port", value, has_port);
   }
   if (options.add_x_forwarded_scheme_headers) {
     // Copied: set() may move the string the view points into.
@@ -180,10 +214,10 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
       h.set("X-Scheme", scheme);
     }
   }
-  if (auto v = h.get("X-Forwarded-Host"); (!v || v->empty()) && !req.authority.empty())
-    fill("X-Forwarded-Host", req.authority, v.has_value());
+  if (fill_host)
+    fill("X-Forwarded-Host", req.authority, has_host);
   // RFC 9110 5.3: several fields are one comma-separated list; keep one field, in order.
-  if (h.count("X-Forwarded-For") > 1) {
+  if (xff_fields > 1) {
     std::string joined;
     for (auto v : h.values("X-Forwarded-For")) {
       if (!joined.empty())
