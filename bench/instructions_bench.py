@@ -88,6 +88,9 @@ def main():
     ap.add_argument("--turnpike", required=True)
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--only", nargs="*", default=["turnpike", "nginx", "haproxy"])
+    ap.add_argument("--keep", help="copy the callgrind dumps into this directory "
+                    "(for callgrind_annotate)")
+    ap.add_argument("--protocols", nargs="*", default=["h1", "h2"], choices=["h1", "h2"])
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="instr-bench-")
     procs = []
@@ -165,14 +168,25 @@ backend be
               "HTTP/2 steady |")
         print("|---|---|---|---|---|")
         for name in a.only:
-            h1, _ = measure(name, cmds[name], f"http://127.0.0.1:{p[name][0]}/", a.requests,
-                            True, work)
-            h2, hs = measure(name, cmds[name], f"https://127.0.0.1:{p[name][1]}/", a.requests,
-                             False, work)
-            print(f"| {name} | {h1 / 1000:.1f} k | {h2 / 1000:.1f} k | {hs / 1000:.1f} k | "
-                  f"{(h2 - hs) / 1000:.1f} k |", flush=True)
+            h1 = h2 = hs = None
+            if "h1" in a.protocols:
+                h1, _ = measure(name, cmds[name], f"http://127.0.0.1:{p[name][0]}/", a.requests,
+                                True, work)
+            if "h2" in a.protocols:
+                h2, hs = measure(name, cmds[name], f"https://127.0.0.1:{p[name][1]}/",
+                                 a.requests, False, work)
+
+            def k(v):
+                return "-" if v is None else f"{v / 1000:.1f} k"
+            print(f"| {name} | {k(h1)} | {k(h2)} | {k(hs)} | "
+                  f"{k(None if h2 is None else h2 - hs)} |", flush=True)
     finally:
         stop_all(procs)
+        if a.keep:
+            os.makedirs(a.keep, exist_ok=True)
+            for f in os.listdir(work):
+                if f.startswith("cg."):
+                    shutil.copy(os.path.join(work, f), a.keep)
         shutil.rmtree(work, ignore_errors=True)
 
 

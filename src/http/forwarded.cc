@@ -151,15 +151,8 @@ IpText ip_text(const boost::asio::ip::address& addr) {
 void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
   HeaderMap& h = req.headers;
   const bool tls = req.scheme == "https";
-  const std::string_view proto =
+  const std::string_view our_proto =
       req.upgrade_websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
-  // The port the client addressed, else the scheme's default (Traefik's forwardedPort).
-  auto default_port = [&](std::string_view proto_sent) {
-    std::string_view port = authority_port(req.authority);
-    if (port.empty())
-      port = (tls || proto_sent == "https" || proto_sent == "wss") ? "443" : "80";
-    return port;
-  };
 
   if (!is_trusted_peer(req, options)) {
     // The common case, and the cheap one: every field set below was just removed, so each is
@@ -167,11 +160,12 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
     // IP, a literal, the authority the parser validated), hence wire-safe.
     h.remove_if([](const Header& f) { return is_gateway_owned_header(f.name); });
     h.add_wire_safe("X-Real-Ip", ip_text(req.client_addr).view());
-    h.add_wire_safe("X-Forwarded-Proto", proto);
-    h.add_wire_safe("X-Forwarded-Port", default_port(proto));
+    h.add_wire_safe("X-Forwarded-Proto", our_proto);
+    std::string_view port = authority_port(req.authority);
+    h.add_wire_safe("X-Forwarded-Port", !port.empty() ? port : tls ? "443" : "80");
     if (options.add_x_forwarded_scheme_headers) {
-      h.add_wire_safe("X-Forwarded-Scheme", proto);
-      h.add_wire_safe("X-Scheme", proto);
+      h.add_wire_safe("X-Forwarded-Scheme", our_proto);
+      h.add_wire_safe("X-Scheme", our_proto);
     }
     if (!req.authority.empty())
       h.add_wire_safe("X-Forwarded-Host", req.authority);
@@ -181,7 +175,7 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
     return;
   }
 
-  // A trusted hop: what it sent stays, absent or empty fields are filled in. An absent field is
+  // A trusted hop: what it sent stays; absent or empty fields are filled in. An absent field is
   // appended as wire-safe without a second scan of the map; a present but empty one is replaced.
   auto fill = [&h](std::string_view name, std::string_view value, bool present) {
     if (present)
@@ -189,13 +183,53 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
     else
       h.add_wire_safe(name, value);
   };
-  if (auto v = h.get("X-Real-Ip"); !v || v->empty())
-    fill("X-Real-Ip", ip_text(req.client_addr).view(), v.has_value());
-  if (auto v = h.get("X-Forwarded-Proto"); !v || v->empty())
-    fill("X-Forwarded-Proto", proto, v.has_value());
-  if (auto v = h.get("X-Forwarded-Port"); !v || v->empty())
-    fill("X-Forwarded-Port", default_port(h.get("X-Forwarded-Proto").value_or("")),
-         v.has_value());
+  // One pass finds the first value of each field decided on below (five lookups, each a scan
+  // of the whole map, cost about 0.4 k instructions per request). Only facts are kept: the
+  // fills below may move the strings the values point into.
+  std::optional<std::string_view> real_ip, proto, port, host;
+  size_t xff_fields = 0;
+  for (const Header& f : h) {
+    std::string_view n = f.name;
+    switch (n.size()) {
+    case 9:
+      if (!real_ip && iequals(n, "X-Real-Ip"))
+        real_ip = f.value;
+      break;
+    case 15:
+      xff_fields += iequals(n, "X-Forwarded-For");
+      break;
+    case 16:
+      if (!port && iequals(n, "X-Forwarded-Port"))
+        port = f.value;
+      else if (!host && iequals(n, "X-Forwarded-Host"))
+        host = f.value;
+      break;
+    case 17:
+      if (!proto && iequals(n, "X-Forwarded-Proto"))
+        proto = f.value;
+      break;
+    default:
+      break;
+    }
+  }
+  const bool fill_proto = !proto || proto->empty();
+  // The port follows the scheme: ours, or the one a trusted hop sent.
+  const bool secure = tls || (!fill_proto && (*proto == "https" || *proto == "wss"));
+  const bool fill_port = !port || port->empty();
+  const bool fill_host = (!host || host->empty()) && !req.authority.empty();
+  const bool has_port = port.has_value(), has_proto = proto.has_value();
+  const bool has_host = host.has_value();
+
+  if (!real_ip || real_ip->empty())
+    fill("X-Real-Ip", ip_text(req.client_addr).view(), real_ip.has_value());
+  if (fill_proto)
+    fill("X-Forwarded-Proto", our_proto, has_proto);
+  if (fill_port) {
+    std::string_view value = authority_port(req.authority);
+    if (value.empty())
+      value = secure ? "443" : "80";
+    fill("X-Forwarded-Port", value, has_port);
+  }
   if (options.add_x_forwarded_scheme_headers) {
     // Copied: set() may move the string the view points into.
     std::string scheme(h.get("X-Forwarded-Proto").value_or(""));
@@ -204,10 +238,10 @@ void apply_forwarded_headers(Request& req, const ForwardedOptions& options) {
       h.set("X-Scheme", scheme);
     }
   }
-  if (auto v = h.get("X-Forwarded-Host"); (!v || v->empty()) && !req.authority.empty())
-    fill("X-Forwarded-Host", req.authority, v.has_value());
+  if (fill_host)
+    fill("X-Forwarded-Host", req.authority, has_host);
   // RFC 9110 5.3: several fields are one comma-separated list; keep one field, in order.
-  if (h.count("X-Forwarded-For") > 1) {
+  if (xff_fields > 1) {
     std::string joined;
     for (auto v : h.values("X-Forwarded-For")) {
       if (!joined.empty())

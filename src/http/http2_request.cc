@@ -1,9 +1,35 @@
 #include "http/http2_request.h"
 
+#include <array>
+
 #include "common/strings.h"
 
 namespace turnpike::http {
 namespace {
+
+// Every field of every HTTP/2 request goes through the two checks below, byte by byte; a table
+// built once from the parser's own character classes (is_token_char, is_field_value_char)
+// saves a call per byte (callgrind: about 0.4 k instructions per request).
+constexpr uint8_t kLowerTchar = 1; // tchar, not upper case (RFC 9113 8.2.1)
+constexpr uint8_t kValueChar = 2;  // field-vchar, SP or HTAB
+const std::array<uint8_t, 256> kH2Chars = [] {
+  std::array<uint8_t, 256> t{};
+  for (int i = 0; i < 256; ++i) {
+    char c = static_cast<char>(i);
+    if (is_token_char(c) && !(c >= 'A' && c <= 'Z'))
+      t[i] |= kLowerTchar;
+    if (is_field_value_char(c))
+      t[i] |= kValueChar;
+  }
+  return t;
+}();
+
+bool has_only(std::string_view s, uint8_t cls) {
+  for (char c : s)
+    if (!(kH2Chars[static_cast<unsigned char>(c)] & cls))
+      return false;
+  return true;
+}
 
 // RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 bool is_scheme(std::string_view s) {
@@ -19,8 +45,9 @@ bool is_scheme(std::string_view s) {
   return true;
 }
 
-// Content-Length in HTTP/2: one decimal number that fits int64 (no list, no sign).
-bool parse_h2_content_length(std::string_view v, uint64_t& out) {
+} // namespace
+
+bool parse_http2_content_length(std::string_view v, uint64_t& out) {
   if (v.empty() || v.size() > 19)
     return false;
   uint64_t n = 0;
@@ -35,15 +62,8 @@ bool parse_h2_content_length(std::string_view v, uint64_t& out) {
   return true;
 }
 
-} // namespace
-
 bool is_http2_field_name(std::string_view name) {
-  if (name.empty())
-    return false;
-  for (char c : name)
-    if (!is_token_char(c) || (c >= 'A' && c <= 'Z'))
-      return false;
-  return true;
+  return !name.empty() && has_only(name, kLowerTchar);
 }
 
 bool is_http2_field_value(std::string_view value) {
@@ -52,10 +72,7 @@ bool is_http2_field_value(std::string_view value) {
     if (first == ' ' || first == '\t' || last == ' ' || last == '\t')
       return false;
   }
-  for (char c : value)
-    if (!is_field_value_char(c))
-      return false;
-  return true;
+  return has_only(value, kValueChar);
 }
 
 bool is_http2_connection_specific(std::string_view n) {
@@ -190,7 +207,7 @@ void Http2RequestBuilder::add(std::string_view name, std::string_view value) {
     if (name == "content-length") {
       if (have_cl_)
         return fail(Http2Verdict::reset("duplicate content-length"));
-      if (!parse_h2_content_length(value, cl_))
+      if (!parse_http2_content_length(value, cl_))
         return fail(Http2Verdict::reset("invalid content-length"));
       have_cl_ = true;
     }

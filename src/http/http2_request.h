@@ -102,5 +102,7 @@ bool is_http2_field_value(std::string_view value);
 // Connection-specific fields that make an HTTP/2 message malformed (RFC 9113 8.2.2); `te` is
 // allowed only as "trailers" and is checked separately.
 bool is_http2_connection_specific(std::string_view name);
+// A content-length value in HTTP/2: one decimal number that fits int64 (no list, no sign).
+bool parse_http2_content_length(std::string_view value, uint64_t& out);
 
 } // namespace turnpike::http

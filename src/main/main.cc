@@ -15,6 +15,19 @@
 #include "runtime/gateway.h"
 #include "tls/tls_manager.h"
 
+// jemalloc's tuning, read from this symbol at start-up (the binary links jemalloc; tests, with
+// glibc's malloc, ignore it). An HTTP/2 connection runs up to maxConcurrentStreams handlers at
+// once, each with its coroutine frames and buffers; they start and end in bursts (a client's
+// batch of streams), and jemalloc's default per-thread cache (as few as 20 blocks of a size
+// class) overflowed on every burst: each overflow flushed half the bin to the arena and each
+// refill took it back, about 1.2 k instructions per proxied HTTP/2 request (callgrind,
+// docs/benchmarks.md). Caching at least 256 blocks per size class absorbs a burst; jemalloc's
+// incremental cache GC still returns what stays unused.
+extern "C" {
+extern const char* malloc_conf;
+const char* malloc_conf = "tcache_nslots_small_min:256,tcache_nslots_small_max:1024";
+}
+
 namespace {
 
 using namespace turnpike;

@@ -194,6 +194,39 @@ def test_request_trailers_do_not_smuggle_fields(gw):
         assert rst is not None and rst.error_code == PROTOCOL_ERROR
 
 
+def test_trailers_without_end_stream_are_reset(gw, raw):
+    """Row 45 (RFC 9113 8.1): a header block after the request's that does not end the stream
+    is malformed; nothing reaches the upstream and the connection goes on."""
+    before = gw.rec.recorded_size()
+    raw.send(raw.headers(1, fields(method="POST"), end_stream=False) + raw.data(1, b"hello")
+             + raw.headers(1, [("x-t", "1")], end_stream=False))
+    rst = raw.wait_for(lambda f: isinstance(f, RstStreamFrame) and f.stream_id == 1)
+    assert rst is not None and rst.error_code == PROTOCOL_ERROR
+    valid_request_still_served(raw, 3)
+    assert gw.rec.recorded_size() == before, "bytes reached the upstream"
+
+
+@pytest.mark.parametrize("request_cl,trailer_cl,served", [
+    (None, "5", True),   # a length given in the trailers that matches the body
+    (None, "4", False),  # ... that does not
+    ("5", "5", False),   # a second content-length, even an equal one
+])
+def test_content_length_in_trailers(gw, raw, request_cl, trailer_cl, served):
+    """Row 44: a content-length trailer is dropped, but it still has to describe the body."""
+    extra = [("content-length", request_cl)] if request_cl else []
+    raw.send(raw.headers(1, fields(path="/t", authority="h2.test", method="POST", extra=extra),
+                         end_stream=False) + raw.data(1, b"hello")
+             + raw.headers(1, [("content-length", trailer_cl)]))
+    if served:
+        f = raw.wait_for(lambda f: isinstance(f, HeadersFrame) and f.stream_id == 1)
+        assert f is not None
+        assert dict(decode_headers(f, raw.decoder))[":status"] == "200"
+    else:
+        rst = raw.wait_for(lambda f: isinstance(f, RstStreamFrame) and f.stream_id == 1)
+        assert rst is not None and rst.error_code == PROTOCOL_ERROR
+        valid_request_still_served(raw, 3)
+
+
 # ---------------------------------------------------------------------------------------------
 # Floods (T-D4 .. T-D7)
 
