@@ -58,6 +58,9 @@ RESOURCES = [
     ("traefik.io", "v1alpha1", "tlsstores", "TLSStore", True),
     ("traefik.io", "v1alpha1", "serverstransports", "ServersTransport", True),
     ("traefik.io", "v1alpha1", "serverstransporttcps", "ServersTransportTCP", True),
+    ("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", False),
+    ("gateway.networking.k8s.io", "v1", "gateways", "Gateway", True),
+    ("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True),
 ]
 
 
