@@ -61,6 +61,15 @@ def http_route(name, hostnames, backends_, ns="default", matches=None, filters=N
                      "hostnames": hostnames, "rules": [rule]}}
 
 
+def route_conditions(kube, name, ns="default"):
+    """{condition type: (status, reason)} of an HTTPRoute's status.parents, as the gateway wrote
+    them back."""
+    with kube.store.cond:
+        obj = kube.store.objects["httproutes"].get((ns, name)) or {}
+    return {c["type"]: (c["status"], c["reason"])
+            for p in obj.get("status", {}).get("parents", []) for c in p["conditions"]}
+
+
 def gw_gateway(env, kube, entrypoints=None):
     return env.gateway(entrypoints=entrypoints,
                        static_extra={"providers": {"kubernetesGateway": {"endpoint": kube.url}}})
@@ -124,6 +133,15 @@ def test_missing_backend_disables_that_route_only(env, kube):
     gw.wait_log(r"httproute default/broken: backendRef nope: service default/nope not found",
                 after=mark)
     assert status_of(gw.port, "broken.gw.test") == 404
+    # Status written back: the broken route is accepted with unresolved refs; the good one not.
+    wait_until(lambda: route_conditions(kube, "broken") == {
+        "Accepted": ("True", "Accepted"), "ResolvedRefs": ("False", "BackendNotFound")},
+        what="status of the broken route")
+    assert route_conditions(kube, "ok") == {"Accepted": ("True", "Accepted"),
+                                            "ResolvedRefs": ("True", "ResolvedRefs")}
+    with kube.store.cond:
+        listener = kube.store.objects["gateways"][("default", "gw")]["status"]["listeners"][0]
+    assert listener["attachedRoutes"] == 2, listener
     # The Service appears: the route serves.
     backends(kube, {"nope": env.upstream("n")})
     wait_until(lambda: served_by(gw.port, "broken.gw.test") == "n", what="route repaired")
@@ -158,7 +176,11 @@ def test_listener_hostname_and_allowed_namespaces(env, kube):
                 after=mark)
     gw.wait_log(r"httproute team/team: listener http of gateway default/gw does not allow routes "
                 r"from namespace team \(allowedRoutes Same\)", after=mark)
-    assert status_of(gw.port, "team.allowed.test") == 404
+    # (the name is still under the wildcard listener: route "any" of default answers it)
+    assert served_by(gw.port, "team.allowed.test") == "a"
+    wait_until(lambda: route_conditions(kube, "team", "team").get("Accepted") ==
+               ("False", "NotAllowedByListeners"), what="status of the refused route")
+    assert route_conditions(kube, "outside")["Accepted"] == ("False", "NoMatchingListenerHostname")
     # allowedRoutes Selector: namespaces labelled gateway-access=yes.
     kube.apply({"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": "team", "labels": {"gateway-access": "yes"}}})

@@ -1,5 +1,7 @@
 #include "provider/kubernetes/gateway.h"
 
+#include <ctime>
+#include <map>
 #include <set>
 
 #include "common/strings.h"
@@ -51,7 +53,47 @@ struct Listener {
   std::string hostname; // empty = any
   std::string from = "Same";
   json selector;
+  size_t status_index = 0; // in its Gateway's status.listeners
 };
+
+// A metav1.Condition.
+json condition(const char* type, bool ok, const std::string& reason, const std::string& message,
+               const json& generation) {
+  json c = {{"type", type},
+            {"status", ok ? "True" : "False"},
+            {"reason", reason},
+            {"message", message}};
+  if (generation.is_number_integer())
+    c["observedGeneration"] = generation;
+  return c;
+}
+
+std::string now_rfc3339() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Gives each condition (at any depth) the lastTransitionTime of the old status's condition at
+// the same place when its type and status did not change, else `now`.
+void carry_transition_times(json& fresh, const json& old, const std::string& now) {
+  if (fresh.is_object()) {
+    if (fresh.contains("type") && fresh.contains("status") && fresh.contains("reason")) {
+      bool same = old.is_object() && old.value("type", "") == fresh.value("type", "") &&
+                  old.value("status", "") == fresh.value("status", "");
+      fresh["lastTransitionTime"] =
+          same && old.contains("lastTransitionTime") ? old["lastTransitionTime"] : json(now);
+    }
+    for (auto& [k, v] : fresh.items())
+      carry_transition_times(v, field(old, k.c_str()), now);
+  } else if (fresh.is_array()) {
+    for (size_t i = 0; i < fresh.size(); ++i)
+      carry_transition_times(fresh[i], old.is_array() && i < old.size() ? old[i] : json(), now);
+  }
+}
 
 // Kubernetes label selector (matchLabels, matchExpressions) against `labels`.
 bool selector_matches(const json& selector, const json& labels) {
@@ -210,7 +252,9 @@ public:
     for (const auto& [key, route] : in_.http_routes) {
       Node tree = Node::map();
       Errors errs;
-      http_route(route, tree, errs);
+      json parents = json::array();
+      http_route(route, tree, errs, parents);
+      route_status(route, parents, errs);
       if (!errs.empty()) {
         for (auto& e : errs)
           out_.errors.push_back("httproute " + key + ": " + e + "; the route is not served");
@@ -220,9 +264,30 @@ public:
         out_.errors.push_back(std::move(e));
       merge_first_wins(out_.tree, tree);
     }
+    gateway_statuses();
   }
 
 private:
+  // status.parents: Accepted per parent (set by http_route), ResolvedRefs from the route's errors.
+  void route_status(const json& route, json& parents, const Errors& errs) {
+    if (parents.empty())
+      return; // not attached to any of our Gateways: another controller's route
+    std::string reason = "ResolvedRefs", message;
+    for (const auto& e : errs) {
+      if (e.find("not found") != std::string::npos || e.find("no ready") != std::string::npos)
+        reason = "BackendNotFound";
+      else if (e.find("another namespace") != std::string::npos)
+        reason = "RefNotPermitted";
+      else if (reason == "ResolvedRefs")
+        reason = "InvalidKind";
+      message += (message.empty() ? "" : "; ") + e;
+    }
+    for (auto& p : parents)
+      p["conditions"].push_back(
+          condition("ResolvedRefs", errs.empty(), reason, message, generation_of(route)));
+    write_status(route, "httproutes", {{"parents", std::move(parents)}});
+  }
+
   void gateway(const std::string& key, const json& gw, Node& tree) {
     const std::string ns = ns_of(gw);
     for (const auto& l : field(field(gw, "spec"), "listeners")) {
@@ -233,8 +298,21 @@ private:
       li.name = str(l, "name");
       li.port = int_of(l, "port");
       li.hostname = str(l, "hostname");
+      json& statuses = gateway_status_[key].listeners;
+      li.status_index = statuses.size();
+      statuses.push_back({{"name", li.name},
+                          {"supportedKinds", json::array({{{"group", kGatewayGroup},
+                                                           {"kind", "HTTPRoute"}}})},
+                          {"attachedRoutes", 0},
+                          {"conditions", json::array()}});
       auto fail = [&](const std::string& what) {
         out_.errors.push_back("gateway " + key + ": listener " + li.name + ": " + what);
+        json& c = gateway_status_[key].listeners[li.status_index]["conditions"];
+        if (c.empty()) {
+          c.push_back(condition("Accepted", false, "Invalid", what, generation_of(gw)));
+          c.push_back(condition("Programmed", false, "Invalid", what, generation_of(gw)));
+        }
+        gateway_status_[key].programmed = false;
       };
       std::string protocol = str(l, "protocol");
       if (protocol != "HTTP" && protocol != "HTTPS") {
@@ -266,7 +344,43 @@ private:
           continue;
         }
       }
+      json& c = gateway_status_[key].listeners[li.status_index]["conditions"];
+      c.push_back(condition("Accepted", true, "Accepted", "", generation_of(gw)));
+      c.push_back(condition("Programmed", true, "Programmed", "", generation_of(gw)));
+      c.push_back(condition("ResolvedRefs", true, "ResolvedRefs", "", generation_of(gw)));
       listeners_.push_back(std::move(li));
+    }
+  }
+
+  static const json& generation_of(const json& obj) {
+    return field(field(obj, "metadata"), "generation");
+  }
+
+  // Queues a status write when `status` differs from the object's (transition times aside).
+  void write_status(const json& obj, const std::string& plural, json status) {
+    const json& old = field(obj, "status");
+    carry_transition_times(status, old, now_);
+    if (status == old)
+      return;
+    json updated = obj;
+    updated["status"] = std::move(status);
+    out_.status_writes.push_back({"/apis/gateway.networking.k8s.io/v1/namespaces/" + ns_of(obj) +
+                                      "/" + plural + "/" + name_of(obj) + "/status",
+                                  std::move(updated)});
+  }
+
+  void gateway_statuses() {
+    for (auto& [key, st] : gateway_status_) {
+      const json& gw = in_.gateways.at(key);
+      json status = {
+          {"conditions",
+           json::array({condition("Accepted", true, "Accepted", "", generation_of(gw)),
+                         condition("Programmed", st.programmed,
+                                   st.programmed ? "Programmed" : "Invalid",
+                                   st.programmed ? "" : "a listener is not served",
+                                   generation_of(gw))})},
+          {"listeners", st.listeners}};
+      write_status(gw, "gateways", std::move(status));
     }
   }
 
@@ -327,7 +441,7 @@ private:
     return selector_matches(l.selector, labels);
   }
 
-  void http_route(const json& route, Node& tree, Errors& errs) {
+  void http_route(const json& route, Node& tree, Errors& errs, json& parents) {
     const std::string ns = ns_of(route);
     const json& spec = field(route, "spec");
     std::vector<std::string> hostnames;
@@ -344,10 +458,14 @@ private:
       std::string gw = (pns.empty() ? ns : pns) + "/" + str(pr, "name");
       std::string section_name = str(pr, "sectionName");
       int port = int_of(pr, "port");
+      bool ours = false, matched = false, here = false;
+      size_t refused_before = refused.size();
       for (const auto& l : listeners_) {
+        ours = ours || l.gateway == gw;
         if (l.gateway != gw || (!section_name.empty() && l.name != section_name) ||
             (port != 0 && l.port != port))
           continue;
+        matched = true;
         if (!allowed(l, ns)) {
           refused.push_back("listener " + l.name + " of gateway " + gw +
                             " does not allow routes from namespace " + ns + " (allowedRoutes " +
@@ -360,9 +478,26 @@ private:
                             " of gateway " + gw + " (" + l.hostname + ")");
           continue;
         }
-        attached = true;
+        attached = here = true;
+        gateway_status_[gw].listeners[l.status_index]["attachedRoutes"] =
+            gateway_status_[gw].listeners[l.status_index].value("attachedRoutes", 0) + 1;
         on_listener(route, l, names, tree, errs);
       }
+      if (ours && !matched)
+        refused.push_back("gateway " + gw + " has no served listener" +
+                          (section_name.empty() ? std::string() : " named " + section_name) +
+                          (port ? " on port " + std::to_string(port) : std::string()));
+      if (!ours)
+        continue;
+      std::string why = refused.size() > refused_before ? refused[refused_before] : "";
+      std::string reason = here                                     ? "Accepted"
+                           : why.find("namespace") != std::string::npos ? "NotAllowedByListeners"
+                           : why.find("hostname") != std::string::npos  ? "NoMatchingListenerHostname"
+                                                                        : "NoMatchingParent";
+      parents.push_back({{"parentRef", pr},
+                         {"controllerName", kController},
+                         {"conditions", json::array({condition("Accepted", here, reason, why,
+                                                               generation_of(route))})}});
     }
     if (!attached)
       for (auto& r : refused)
@@ -598,6 +733,12 @@ private:
   const std::vector<EntryPointPort>& eps_;
   BuiltConfig& out_;
   std::vector<Listener> listeners_;
+  struct GatewayStatus {
+    json listeners = json::array();
+    bool programmed = true;
+  };
+  std::map<std::string, GatewayStatus> gateway_status_; // by namespace/name
+  const std::string now_ = now_rfc3339();
   std::set<std::string> certs_;
 };
 

@@ -82,6 +82,10 @@ Result<void> KubernetesProvider::start(boost::asio::any_io_executor executor, Pu
                                    : kind_ == Kind::kCrd   ? "providers.kubernetesCRD"
                                                            : "providers.kubernetesGateway");
   log::get("kubernetes")->info("{}: API server {} ({})", name(), access->server, access->source);
+  if (kind_ == Kind::kGateway) {
+    access_ = *access;
+    status_client_ = std::make_unique<SourceClient>();
+  }
   thread_ =
       std::make_unique<SourceThread>(std::string(name()), std::move(executor), std::move(publish));
   SourceThread* t = thread_.get();
@@ -102,6 +106,8 @@ Result<void> KubernetesProvider::start(boost::asio::any_io_executor executor, Pu
 }
 
 void KubernetesProvider::stop() {
+  if (status_client_)
+    status_client_->stop();
   for (auto& i : informers_)
     i->stop();
   if (thread_)
@@ -124,6 +130,13 @@ void KubernetesProvider::loop(SourceThread& t) {
     auto built = build();
     t.report(std::move(built.errors));
     t.publish(std::move(built.tree));
+    // Our own status writes come back as watch events; the rebuild they cause finds the status
+    // unchanged and writes nothing. A failed write (a conflict) is retried at the next change.
+    for (const auto& w : built.status_writes) {
+      auto r = kubernetes::replace_status(*access_, *status_client_, w.path, w.object);
+      if (!r && !status_client_->stopped())
+        log->warn("{}: status of {}: {}", name(), w.path, r.error().message);
+    }
   }
 }
 

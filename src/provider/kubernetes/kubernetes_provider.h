@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "config/static_config.h"
@@ -44,6 +45,9 @@ private:
   config::KubernetesProviderConfig options_;
   std::vector<kubernetes::EntryPointPort> entry_points_;
   std::vector<std::unique_ptr<kubernetes::Informer>> informers_;
+  // Gateway API status write-back (kubernetesGateway only), on the provider's thread.
+  std::optional<kubernetes::ClusterAccess> access_;
+  std::unique_ptr<SourceClient> status_client_;
   std::unique_ptr<SourceThread> thread_;
 };
 

@@ -359,6 +359,15 @@ TEST(GatewayConfig, ListenerHostnameAndNamespacesRestrictRoutes) {
       {{"matchLabels", {{"team", "a"}}}};
   add(sel.namespaces, {{"metadata", {{"name", "team"}, {"labels", {{"team", "a"}}}}}});
   add(sel.namespaces, {{"metadata", {{"name", "other"}, {"labels", {{"team", "b"}}}}}});
+  // The routes' backend, in their namespace.
+  json team_svc = service("web"), team_slice = slice("web", 8080, {"10.0.0.2"});
+  team_svc["metadata"]["namespace"] = team_slice["metadata"]["namespace"] = "team";
+  add(sel.services, team_svc);
+  add(sel.endpoint_slices, team_slice);
+  json other_svc = team_svc, other_slice = team_slice;
+  other_svc["metadata"]["namespace"] = other_slice["metadata"]["namespace"] = "other";
+  add(sel.services, other_svc);
+  add(sel.endpoint_slices, other_slice);
   add(sel.http_routes, route("in", rules, json::array({"in.test"}), "team"));
   add(sel.http_routes, route("out", rules, json::array({"out.test"}), "other"));
   built = build_gateway_configuration(sel, {}, kEps);
