@@ -22,7 +22,11 @@
 //     (<ns>-<name>@kubernetescrd).
 // An HTTPRoute whose backend, filter or parent is invalid is dropped as a whole and reported as
 // "httproute <ns>/<name>: ..."; a Gateway listener that cannot be served is reported as
-// "gateway <ns>/<name>: listener <l>: ..." and only that listener is left out. Pure; any thread.
+// "gateway <ns>/<name>: listener <l>: ..." and only that listener is left out.
+// The Gateway API status of our Gateways (conditions, listeners' attachedRoutes) and of the
+// HTTPRoutes that name them (status.parents: Accepted, ResolvedRefs) is returned in
+// BuiltConfig::status_writes for the objects whose status changed (transition times aside).
+// Pure (reads the clock for transition times); any thread.
 
 #include <string>
 #include <vector>
