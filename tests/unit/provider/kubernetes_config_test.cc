@@ -434,6 +434,34 @@ TEST(GatewayConfig, FiltersBecomeMiddlewares) {
   EXPECT_EQ(d.http.middlewares.size(), 4u);
 }
 
+TEST(GatewayConfig, StatusIsWrittenOnlyWhenItChanges) {
+  auto in = cluster();
+  add(in.http_routes, route("ok", json::array({{{"backendRefs", json::array({backend()})}}})));
+  add(in.http_routes, route("bad", json::array({{{"backendRefs", json::array({backend("x")})}}})));
+  auto built = build_gateway_configuration(in, {}, kEps);
+  ASSERT_EQ(built.status_writes.size(), 3u); // the Gateway and both routes
+  std::map<std::string, json> by_path;
+  for (const auto& w : built.status_writes)
+    by_path[w.path] = w.object;
+  const json& bad =
+      by_path.at("/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/bad/status");
+  const json& conds = bad["status"]["parents"][0]["conditions"];
+  EXPECT_EQ(conds[0]["type"], "Accepted");
+  EXPECT_EQ(conds[0]["status"], "True");
+  EXPECT_EQ(conds[1]["type"], "ResolvedRefs");
+  EXPECT_EQ(conds[1]["status"], "False");
+  EXPECT_EQ(conds[1]["reason"], "BackendNotFound");
+  const json& gw =
+      by_path.at("/apis/gateway.networking.k8s.io/v1/namespaces/default/gateways/gw/status");
+  EXPECT_EQ(gw["status"]["listeners"][0]["attachedRoutes"], 2);
+  // The written statuses come back with the objects: nothing more to write.
+  for (auto& [path, obj] : by_path) {
+    ObjectMap& m = path.find("/gateways/") != std::string::npos ? in.gateways : in.http_routes;
+    m[object_key(obj)] = obj;
+  }
+  EXPECT_TRUE(build_gateway_configuration(in, {}, kEps).status_writes.empty());
+}
+
 TEST(GatewayConfig, QuoteMeta) {
   EXPECT_EQ(quote_meta("*.a-b.com/x?(y)"), "\\*\\.a-b\\.com/x\\?\\(y\\)");
 }
