@@ -21,9 +21,9 @@ constexpr std::array<std::string_view, 8> kSupportedRoots = {
 constexpr std::array<std::string_view, 9> kUnsupportedRoots = {
     "global",  "api",          "metrics", "ping", "tracing", "hostResolver",
     "experimental", "spiffe", "ocsp"};
-constexpr std::array<std::string_view, 10> kUnsupportedProviders = {
-    "swarm", "kubernetesIngressNGINX", "kubernetesGateway", "knative", "consulCatalog",
-    "nomad", "ecs",                    "consul",            "plugin",  "precedence"};
+constexpr std::array<std::string_view, 9> kUnsupportedProviders = {
+    "swarm", "kubernetesIngressNGINX", "knative", "consulCatalog", "nomad",
+    "ecs",   "consul",                 "plugin",  "precedence"};
 
 // Warns about (and consumes) each of `keys` present in `dec`'s map. A section switched off
 // (`api: false`) is silently accepted.
@@ -286,17 +286,26 @@ void decode_providers(Decoder& dec, ProvidersConfig& p, Errors& warnings) {
     if (docker.label_prefix.empty() || docker.label_prefix.find('.') != std::string::npos)
       d.fail("labelPrefix", "must be a non-empty name without dots");
   });
-  auto kubernetes = [&](Decoder& k, KubernetesProviderConfig& o, bool crd) {
+  enum class Kube { kIngress, kCrd, kGateway };
+  auto kubernetes = [&](Decoder& k, KubernetesProviderConfig& o, Kube which) {
+    const bool crd = which == Kube::kCrd;
     k.get("endpoint", o.endpoint);
     k.get("token", o.token);
     k.get("certAuthFilePath", o.cert_auth_file_path);
     k.get("namespaces", o.namespaces);
     k.get("labelSelector", o.label_selector);
+    k.get_non_negative("throttleDuration", o.throttle_duration);
+    if (which == Kube::kGateway) {
+      // Routes are served without status write-back (see docs/providers/kubernetes-gateway.md).
+      ignore_keys(k, std::array<std::string_view, 3>{"statusAddress", "experimentalChannel",
+                                                      "nativeLBByDefault"},
+                  warnings);
+      return;
+    }
     k.get("ingressClass", o.ingress_class);
     k.get("allowExternalNameServices", o.allow_external_name_services);
     k.get("allowEmptyServices", o.allow_empty_services);
     k.get("nativeLBByDefault", o.native_lb_by_default);
-    k.get_non_negative("throttleDuration", o.throttle_duration);
     if (crd) {
       k.get("allowCrossNamespace", o.allow_cross_namespace);
     } else {
@@ -306,10 +315,13 @@ void decode_providers(Decoder& dec, ProvidersConfig& p, Errors& warnings) {
     }
   };
   with_section(dec, "kubernetesIngress", [&](Decoder& k) {
-    kubernetes(k, p.kubernetes_ingress.emplace(), false);
+    kubernetes(k, p.kubernetes_ingress.emplace(), Kube::kIngress);
   });
   with_section(dec, "kubernetesCRD", [&](Decoder& k) {
-    kubernetes(k, p.kubernetes_crd.emplace(), true);
+    kubernetes(k, p.kubernetes_crd.emplace(), Kube::kCrd);
+  });
+  with_section(dec, "kubernetesGateway", [&](Decoder& k) {
+    kubernetes(k, p.kubernetes_gateway.emplace(), Kube::kGateway);
   });
   // etcd, redis, zooKeeper: `which` names the store for the options that are its own.
   auto kv = [&](Decoder& k, KvProviderConfig& o, std::string_view which) {

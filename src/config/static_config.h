@@ -185,8 +185,8 @@ struct DockerProviderConfig {
   std::string label_prefix = "traefik";
 };
 
-// providers.kubernetesIngress and providers.kubernetesCRD (their common options; each ignores
-// the ones that are not its own).
+// providers.kubernetesIngress, providers.kubernetesCRD and providers.kubernetesGateway (their
+// common options; each ignores the ones that are not its own).
 struct KubernetesProviderConfig {
   std::string endpoint;             // empty: in-cluster, else $KUBECONFIG
   std::string token;                // bearer token (or the service account's)
@@ -225,6 +225,7 @@ struct ProvidersConfig {
   std::optional<DockerProviderConfig> docker;
   std::optional<KubernetesProviderConfig> kubernetes_ingress;
   std::optional<KubernetesProviderConfig> kubernetes_crd;
+  std::optional<KubernetesProviderConfig> kubernetes_gateway;
   std::optional<KvProviderConfig> etcd;
   std::optional<KvProviderConfig> redis;
   std::optional<KvProviderConfig> zookeeper;

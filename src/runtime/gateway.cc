@@ -165,6 +165,13 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   if (pc.kubernetes_crd)
     g->providers_.push_back(std::make_unique<provider::KubernetesProvider>(
         provider::KubernetesProvider::Kind::kCrd, *pc.kubernetes_crd));
+  if (pc.kubernetes_gateway) {
+    std::vector<provider::kubernetes::EntryPointPort> ports;
+    for (const auto& [name, ep] : g->cfg_.entry_points)
+      if (ep.listen.protocol == config::Protocol::kTcp) ports.push_back({name, ep.listen.port});
+    g->providers_.push_back(std::make_unique<provider::KubernetesProvider>(
+        provider::KubernetesProvider::Kind::kGateway, *pc.kubernetes_gateway, std::move(ports)));
+  }
   using KvStore = provider::KvProvider::Store;
   if (pc.etcd)
     g->providers_.push_back(std::make_unique<provider::KvProvider>(KvStore::kEtcd, *pc.etcd));

@@ -17,6 +17,7 @@ What it serves, as kube-apiserver does:
       GET    .../namespaces/<ns>/<resource>/<name>
       POST   .../namespaces/<ns>/<resource>           create (409 if it exists)
       PUT    .../namespaces/<ns>/<resource>/<name>    replace (404 if absent)
+      PUT    .../namespaces/<ns>/<resource>/<name>/status   replace .status only
       DELETE .../namespaces/<ns>/<resource>/<name>
   - errors as metav1.Status objects.
 
@@ -58,6 +59,9 @@ RESOURCES = [
     ("traefik.io", "v1alpha1", "tlsstores", "TLSStore", True),
     ("traefik.io", "v1alpha1", "serverstransports", "ServersTransport", True),
     ("traefik.io", "v1alpha1", "serverstransporttcps", "ServersTransportTCP", True),
+    ("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", False),
+    ("gateway.networking.k8s.io", "v1", "gateways", "Gateway", True),
+    ("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True),
 ]
 
 
@@ -201,6 +205,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not rest:
             return None
         plural, name = rest[0], rest[1] if len(rest) > 1 else ""
+        self.subresource = rest[2] if len(rest) > 2 else ""
         return group, version, ns, plural, name
 
     def discovery(self) -> bool:
@@ -398,6 +403,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         group, version, ns, plural, name, kind, namespaced = r
         obj = self.read_body()
+        if self.subresource == "status":
+            # The status subresource changes only .status (as kube-apiserver does).
+            with self.store.cond:
+                current = self.store.objects[plural].get((ns, name))
+            if current is not None:
+                status_only = copy.deepcopy(current)
+                status_only["status"] = obj.get("status", {})
+                obj = status_only
         obj.setdefault("metadata", {})["name"] = name
         if namespaced:
             obj["metadata"]["namespace"] = ns

@@ -179,6 +179,12 @@ def test_watch_410_gone_and_api_server_outage(env, kube):
         back.stop()
 
 
+def kubectl(kube, *args) -> str:
+    """Runs kubectl against the fake API server; its stdout (a failure fails the test)."""
+    return subprocess.run(["kubectl", "--server", kube.url, *args], check=True,
+                          capture_output=True, text=True, timeout=60).stdout
+
+
 @pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed")
 def test_kubectl_drives_the_fake_and_the_gateway_follows(env, kube, tmp_path):
     ups = {"a": env.upstream("a")}
@@ -186,15 +192,10 @@ def test_kubectl_drives_the_fake_and_the_gateway_follows(env, kube, tmp_path):
     gw = k8s_gateway(env, kube)
     manifest = tmp_path / "ing.json"
     manifest.write_text(json.dumps(ingress("from-kubectl", {"kubectl.k8s.test": "a"})))
-    kubectl = ["kubectl", "--server", kube.url]
-    subprocess.run(kubectl + ["create", "--validate=false", "-f", str(manifest)], check=True,
-                   capture_output=True, timeout=60)
-    out = subprocess.run(kubectl + ["get", "ingresses", "-A"], check=True, capture_output=True,
-                         text=True, timeout=60).stdout
-    assert "from-kubectl" in out
+    kubectl(kube, "create", "--validate=false", "-f", str(manifest))
+    assert "from-kubectl" in kubectl(kube, "get", "ingresses", "-A")
     wait_until(lambda: served_by(gw.port, "kubectl.k8s.test") == "a", what="kubectl's ingress")
-    subprocess.run(kubectl + ["delete", "ingress", "from-kubectl"], check=True,
-                   capture_output=True, timeout=60)
+    kubectl(kube, "delete", "ingress", "from-kubectl")
     wait_until(lambda: status_of(gw.port, "kubectl.k8s.test") == 404, what="deleted by kubectl")
 
 

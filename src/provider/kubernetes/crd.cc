@@ -1,9 +1,7 @@
 #include "provider/kubernetes/crd.h"
 
 #include <cstdint>
-#include <cstdio>
 
-#include "common/fnv.h"
 #include "common/strings.h"
 #include "provider/kubernetes/objects.h"
 #include "provider/validate.h"
@@ -38,21 +36,10 @@ Node node_from_json(const json& j) {
 
 namespace {
 
-// A short stable hash of a route's match (router names).
+// A short stable hash of a route's match (router names). Not FNV's standard offset basis (a
+// digit short), kept so that generated names stay as they were.
 std::string hash(std::string_view s) {
-  // Not FNV's standard offset basis (a digit short), kept so that generated names stay as they
-  // were.
-  const uint64_t h = fnv1a64(s, 1469598103934665603ULL);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return std::string(buf, 10);
-}
-
-Node& section(Node& tree, std::string_view root, std::string_view kind) {
-  Node& k = tree.child(root).child(kind);
-  if (!k.is_map())
-    k = Node::map();
-  return k;
+  return short_hash(s, 1469598103934665603ULL);
 }
 
 class CrdBuilder {

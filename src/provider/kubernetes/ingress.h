@@ -43,6 +43,13 @@ struct IngressInputs {
 struct BuiltConfig {
   config::Node tree;
   std::vector<std::string> errors;
+  // Status subresource updates (kubernetesGateway): the API path and the object with its new
+  // status; only objects whose status changed.
+  struct StatusWrite {
+    std::string path;
+    nlohmann::json object;
+  };
+  std::vector<StatusWrite> status_writes;
 };
 
 BuiltConfig build_ingress_configuration(const IngressInputs& in,

@@ -261,13 +261,33 @@ std::string Informer::url(const std::string& ns, const std::string& query) const
 }
 
 SourceRequest Informer::request(std::string u) const {
+  return api_request(access_, std::move(u));
+}
+
+SourceRequest api_request(const ClusterAccess& access, std::string url) {
   SourceRequest r;
-  r.url = std::move(u);
-  r.tls = &access_.tls;
-  if (!access_.token.empty())
-    r.headers.emplace_back("Authorization", "Bearer " + access_.token);
+  r.url = std::move(url);
+  r.tls = &access.tls;
+  if (!access.token.empty())
+    r.headers.emplace_back("Authorization", "Bearer " + access.token);
   r.headers.emplace_back("Accept", "application/json");
   return r;
+}
+
+Result<void> replace_status(const ClusterAccess& access, SourceClient& client,
+                            const std::string& path, const nlohmann::json& object) {
+  SourceRequest r = api_request(access, access.server + path);
+  r.method = "PUT";
+  r.body = object.dump();
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.timeout = std::chrono::seconds(10);
+  auto resp = client.fetch(r);
+  if (!resp)
+    return resp.error();
+  if (resp->status != 200 && resp->status != 201)
+    return make_error("PUT " + r.url + ": status " + std::to_string(resp->status) + ": " +
+                      resp->body.substr(0, 300));
+  return {};
 }
 
 Result<void> Informer::list(const std::string& ns, std::string& resource_version, ObjectMap& out) {

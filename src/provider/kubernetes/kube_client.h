@@ -93,4 +93,11 @@ private:
 
 std::string object_key(const nlohmann::json& obj);
 
+// A request to the API server at `url` with the access's credentials.
+SourceRequest api_request(const ClusterAccess& access, std::string url);
+
+// PUT `object` to `path` (an object's status subresource: ".../httproutes/x/status").
+Result<void> replace_status(const ClusterAccess& access, SourceClient& client,
+                            const std::string& path, const nlohmann::json& object);
+
 } // namespace turnpike::provider::kubernetes

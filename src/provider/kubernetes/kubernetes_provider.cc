@@ -18,11 +18,20 @@ const ResourceType kServices{"/api/v1", "services"};
 const ResourceType kSlices{"/apis/discovery.k8s.io/v1", "endpointslices"};
 const ResourceType kSecrets{"/api/v1", "secrets"};
 const std::string kCrd = "/apis/traefik.io/v1alpha1";
+const std::string kGatewayApi = "/apis/gateway.networking.k8s.io/v1";
 
 // The resources each provider follows, in the order build() reads them.
 std::vector<ResourceType> resources(KubernetesProvider::Kind kind) {
   if (kind == KubernetesProvider::Kind::kIngress)
     return {kIngresses, kIngressClasses, kServices, kSlices, kSecrets};
+  if (kind == KubernetesProvider::Kind::kGateway)
+    return {{kGatewayApi, "gatewayclasses"},
+            {kGatewayApi, "gateways"},
+            {kGatewayApi, "httproutes"},
+            {"/api/v1", "namespaces"},
+            kServices,
+            kSlices,
+            kSecrets};
   return {{kCrd, "ingressroutes"},
           {kCrd, "ingressroutetcps"},
           {kCrd, "ingressrouteudps"},
@@ -39,20 +48,29 @@ std::vector<ResourceType> resources(KubernetesProvider::Kind kind) {
 
 // Cluster-scoped resources are listed cluster-wide whatever `namespaces` says.
 bool cluster_scoped(const ResourceType& r) {
-  return r.plural == "ingressclasses";
+  return r.plural == "ingressclasses" || r.plural == "gatewayclasses" || r.plural == "namespaces";
 }
 
 } // namespace
 
-KubernetesProvider::KubernetesProvider(Kind kind, config::KubernetesProviderConfig options)
-    : kind_(kind), options_(std::move(options)) {}
+KubernetesProvider::KubernetesProvider(Kind kind, config::KubernetesProviderConfig options,
+                                       std::vector<kubernetes::EntryPointPort> entry_points)
+    : kind_(kind), options_(std::move(options)), entry_points_(std::move(entry_points)) {}
 
 KubernetesProvider::~KubernetesProvider() {
   stop();
 }
 
 std::string_view KubernetesProvider::name() const {
-  return kind_ == Kind::kIngress ? "kubernetes" : "kubernetescrd";
+  switch (kind_) {
+  case Kind::kIngress:
+    return "kubernetes";
+  case Kind::kCrd:
+    return "kubernetescrd";
+  case Kind::kGateway:
+    break;
+  }
+  return "kubernetesgateway";
 }
 
 Result<void> KubernetesProvider::start(boost::asio::any_io_executor executor, Publish publish) {
@@ -61,15 +79,22 @@ Result<void> KubernetesProvider::start(boost::asio::any_io_executor executor, Pu
   auto access = kubernetes::ClusterAccess::resolve(options_);
   if (!access)
     return access.error().prefixed(kind_ == Kind::kIngress ? "providers.kubernetesIngress"
-                                                           : "providers.kubernetesCRD");
+                                   : kind_ == Kind::kCrd   ? "providers.kubernetesCRD"
+                                                           : "providers.kubernetesGateway");
   log::get("kubernetes")->info("{}: API server {} ({})", name(), access->server, access->source);
+  if (kind_ == Kind::kGateway) {
+    access_ = *access;
+    status_client_ = std::make_unique<SourceClient>();
+  }
   thread_ =
       std::make_unique<SourceThread>(std::string(name()), std::move(executor), std::move(publish));
   SourceThread* t = thread_.get();
   for (const auto& r : resources(kind_)) {
     // Only the objects the configuration comes from are filtered by labelSelector (Traefik);
-    // Services, EndpointSlices and Secrets they refer to are not.
-    bool selected = r.plural == "ingresses" || r.group_version_path == kCrd;
+    // Services, EndpointSlices and Secrets they refer to are not. The Gateway provider's selector
+    // picks GatewayClasses (Traefik).
+    bool selected = r.plural == "ingresses" || r.group_version_path == kCrd ||
+                    r.plural == "gatewayclasses";
     informers_.push_back(std::make_unique<kubernetes::Informer>(
         *access, r, cluster_scoped(r) ? std::vector<std::string>{} : options_.namespaces,
         selected ? options_.label_selector : std::string(), [t] { t->notify(); }));
@@ -81,6 +106,8 @@ Result<void> KubernetesProvider::start(boost::asio::any_io_executor executor, Pu
 }
 
 void KubernetesProvider::stop() {
+  if (status_client_)
+    status_client_->stop();
   for (auto& i : informers_)
     i->stop();
   if (thread_)
@@ -103,6 +130,13 @@ void KubernetesProvider::loop(SourceThread& t) {
     auto built = build();
     t.report(std::move(built.errors));
     t.publish(std::move(built.tree));
+    // Our own status writes come back as watch events; the rebuild they cause finds the status
+    // unchanged and writes nothing. A failed write (a conflict) is retried at the next change.
+    for (const auto& w : built.status_writes) {
+      auto r = kubernetes::replace_status(*access_, *status_client_, w.path, w.object);
+      if (!r && !status_client_->stopped())
+        log->warn("{}: status of {}: {}", name(), w.path, r.error().message);
+    }
   }
 }
 
@@ -114,6 +148,11 @@ kubernetes::BuiltConfig KubernetesProvider::build() const {
     kubernetes::IngressInputs in{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
                                  std::move(s[4])};
     return kubernetes::build_ingress_configuration(in, options_);
+  }
+  if (kind_ == Kind::kGateway) {
+    kubernetes::GatewayInputs in{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
+                                 std::move(s[4]), std::move(s[5]), std::move(s[6])};
+    return kubernetes::build_gateway_configuration(in, options_, entry_points_);
   }
   kubernetes::CrdInputs in;
   in.ingress_routes = std::move(s[0]);

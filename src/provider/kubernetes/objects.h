@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/fnv.h"
+#include "config/tree/node.h"
 #include "provider/text.h"
 
 namespace turnpike::provider::kubernetes {
@@ -15,6 +17,12 @@ namespace turnpike::provider::kubernetes {
 const nlohmann::json& field(const nlohmann::json& j, const char* key);
 // j[key] when it is a string, else "".
 std::string str(const nlohmann::json& j, const char* key);
+
+// The map `tree`.<root>.<kind> ("http", "routers"), created when absent.
+config::Node& section(config::Node& tree, std::string_view root, std::string_view kind);
+
+// The first 10 hex digits of the FNV-1a hash of `s` (generated router names).
+std::string short_hash(std::string_view s, uint64_t basis = kFnv1aOffset);
 
 using provider::base64_decode;
 using provider::normalize;

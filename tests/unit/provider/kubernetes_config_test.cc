@@ -2,6 +2,7 @@
 
 #include "config/dynamic_config.h"
 #include "provider/kubernetes/crd.h"
+#include "provider/kubernetes/gateway.h"
 #include "provider/kubernetes/ingress.h"
 
 namespace turnpike::provider::kubernetes {
@@ -234,6 +235,235 @@ TEST(CrdConfig, TheFirstRouteDefinesASharedService) {
   ASSERT_EQ(d.http.services.size(), 1u) << built.tree.debug_string();
   EXPECT_EQ(d.http.services.begin()->second.load_balancer->servers_transport,
             "default-t@kubernetescrd");
+}
+
+// kubernetesGateway (gateway.h)
+
+json meta(const std::string& name, const std::string& ns = "default") {
+  json m = {{"name", name}};
+  if (!ns.empty())
+    m["namespace"] = ns;
+  return m;
+}
+
+// A cluster with Service `web` (port 80 -> 10.0.0.1:8080), our GatewayClass, and Gateway `gw`
+// with listener `http` on port 8000 (entrypoint `web`), allowedRoutes `from`.
+GatewayInputs cluster(const std::string& listener_host = "", const std::string& from = "Same") {
+  GatewayInputs in;
+  add(in.services, service("web"));
+  add(in.endpoint_slices, slice("web", 8080, {"10.0.0.1"}));
+  add(in.gateway_classes, {{"metadata", meta("traefik", "")},
+                           {"spec", {{"controllerName", "traefik.io/gateway-controller"}}}});
+  add(in.gateway_classes, {{"metadata", meta("other", "")},
+                           {"spec", {{"controllerName", "example.com/other"}}}});
+  json listener = {{"name", "http"}, {"port", 8000}, {"protocol", "HTTP"}};
+  if (!listener_host.empty())
+    listener["hostname"] = listener_host;
+  listener["allowedRoutes"] = {{"namespaces", {{"from", from}}}};
+  add(in.gateways, {{"metadata", meta("gw")},
+                    {"spec", {{"gatewayClassName", "traefik"},
+                              {"listeners", json::array({listener})}}}});
+  return in;
+}
+
+json route(const std::string& name, json rules, json hostnames = json::array(),
+           const std::string& ns = "default") {
+  return {{"metadata", meta(name, ns)},
+          {"spec",
+           {{"parentRefs", json::array({{{"name", "gw"}, {"namespace", "default"}}})},
+            {"hostnames", hostnames},
+            {"rules", rules}}}};
+}
+
+json backend(const std::string& svc = "web", int weight = 1) {
+  return {{"name", svc}, {"port", 80}, {"weight", weight}};
+}
+
+const std::vector<EntryPointPort> kEps = {{"web", 8000}, {"websecure", 8443}};
+
+config::DynamicConfig decode(const BuiltConfig& b) {
+  return decode(b, "kubernetesgateway");
+}
+
+TEST(GatewayConfig, RulesPrioritiesAndServicesAsTraefik) {
+  auto in = cluster();
+  json rules = json::array(
+      {{{"matches", json::array({{{"path", {{"type", "Exact"}, {"value", "/exact"}}},
+                                  {"method", "GET"}},
+                                 {{"path", {{"type", "PathPrefix"}, {"value", "/api/"}}},
+                                  {"headers", json::array({{{"name", "X-A"}, {"value", "1"}}})},
+                                  {"queryParams",
+                                   json::array({{{"name", "q"},
+                                                 {"type", "RegularExpression"},
+                                                 {"value", "^x"}}})}}})},
+        {"backendRefs", json::array({backend()})}},
+       {{"backendRefs", json::array({backend("web", 3)})}}});
+  add(in.http_routes, route("r", rules, json::array({"a.example.com", "*.b.example.com"})));
+  auto built = build_gateway_configuration(in, {}, kEps);
+  EXPECT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built);
+  std::map<std::string, std::pair<std::string, int64_t>> got;
+  for (const auto& [name, r] : d.http.routers) {
+    got[r.rule] = {r.service, r.priority};
+    EXPECT_EQ(r.entry_points, std::vector<std::string>{"web"});
+    EXPECT_TRUE(name.starts_with("default-r-gw-web-")) << name;
+  }
+  const std::string hosts = "(Host(`a.example.com`) || HostRegexp(`^[a-z0-9-\\.]+\\.b\\.example\\.com$`))";
+  ASSERT_EQ(got.size(), 3u);
+  // 2 rules: rule 0 gets +2, rule 1 +1; the longest hostname (15) is added when hosts are set.
+  EXPECT_EQ(got[hosts + " && Path(`/exact`) && Method(`GET`)"],
+            std::pair(std::string("default-r-gw-web-0-wrr@kubernetesgateway"),
+                      int64_t{100000 + 1000 + 15 + 2}));
+  EXPECT_EQ(got[hosts + " && (Path(`/api`) || PathPrefix(`/api/`)) && Header(`X-A`,`1`) && "
+                        "QueryRegexp(`q`,`^x`)"]
+                .second,
+            10000 + 5 * 100 + 100 + 10 + 15 + 2);
+  EXPECT_EQ(got[hosts + " && PathPrefix(`/`)"].second, 1 + 15 + 1);
+  const auto& w = d.http.services.at("default-r-gw-web-1-wrr@kubernetesgateway").weighted;
+  ASSERT_TRUE(w);
+  ASSERT_EQ(w->services.size(), 1u);
+  EXPECT_EQ(w->services[0].name, "default-web-80@kubernetesgateway");
+  EXPECT_EQ(w->services[0].weight, 3);
+  const auto& lb = *d.http.services.at("default-web-80@kubernetesgateway").load_balancer;
+  ASSERT_EQ(lb.servers.size(), 1u);
+  EXPECT_EQ(lb.servers[0].url, "http://10.0.0.1:8080");
+}
+
+TEST(GatewayConfig, ListenerHostnameAndNamespacesRestrictRoutes) {
+  auto in = cluster("*.example.com");
+  json rules = json::array({{{"backendRefs", json::array({backend()})}}});
+  add(in.http_routes, route("inherits", rules));                                  // listener's
+  add(in.http_routes, route("narrower", rules, json::array({"a.example.com"})));  // kept
+  add(in.http_routes, route("outside", rules, json::array({"a.example.org"})));   // refused
+  add(in.http_routes, route("foreign", rules, json::array(), "team"));            // refused
+  auto built = build_gateway_configuration(in, {}, kEps);
+  auto d = decode(built);
+  std::set<std::string> rules_seen;
+  for (const auto& [name, r] : d.http.routers)
+    rules_seen.insert(r.rule);
+  EXPECT_EQ(rules_seen,
+            (std::set<std::string>{
+                "HostRegexp(`^[a-z0-9-\\.]+\\.example\\.com$`) && PathPrefix(`/`)",
+                "Host(`a.example.com`) && PathPrefix(`/`)"}));
+  ASSERT_EQ(built.errors.size(), 2u);
+  EXPECT_NE(built.errors[0].find("httproute default/outside: no hostname"), std::string::npos)
+      << built.errors[0];
+  EXPECT_NE(built.errors[1].find("httproute team/foreign: listener http of gateway default/gw "
+                                 "does not allow routes from namespace team"),
+            std::string::npos)
+      << built.errors[1];
+
+  // Selector: namespaces labelled team=a.
+  auto sel = cluster("", "Selector");
+  sel.gateways.begin()->second["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["selector"] =
+      {{"matchLabels", {{"team", "a"}}}};
+  add(sel.namespaces, {{"metadata", {{"name", "team"}, {"labels", {{"team", "a"}}}}}});
+  add(sel.namespaces, {{"metadata", {{"name", "other"}, {"labels", {{"team", "b"}}}}}});
+  // The routes' backend, in their namespace.
+  json team_svc = service("web"), team_slice = slice("web", 8080, {"10.0.0.2"});
+  team_svc["metadata"]["namespace"] = team_slice["metadata"]["namespace"] = "team";
+  add(sel.services, team_svc);
+  add(sel.endpoint_slices, team_slice);
+  json other_svc = team_svc, other_slice = team_slice;
+  other_svc["metadata"]["namespace"] = other_slice["metadata"]["namespace"] = "other";
+  add(sel.services, other_svc);
+  add(sel.endpoint_slices, other_slice);
+  add(sel.http_routes, route("in", rules, json::array({"in.test"}), "team"));
+  add(sel.http_routes, route("out", rules, json::array({"out.test"}), "other"));
+  built = build_gateway_configuration(sel, {}, kEps);
+  d = decode(built);
+  ASSERT_EQ(d.http.routers.size(), 1u);
+  EXPECT_EQ(d.http.routers.begin()->second.rule, "Host(`in.test`) && PathPrefix(`/`)");
+}
+
+TEST(GatewayConfig, BrokenRouteIsDroppedAndNamed) {
+  auto in = cluster();
+  add(in.http_routes, route("ok", json::array({{{"backendRefs", json::array({backend()})}}}),
+                            json::array({"ok.test"})));
+  add(in.http_routes,
+      route("foo", json::array({{{"backendRefs", json::array({backend("x")})}}}),
+            json::array({"foo.test"})));
+  auto built = build_gateway_configuration(in, {}, kEps);
+  auto d = decode(built);
+  ASSERT_EQ(d.http.routers.size(), 1u);
+  ASSERT_EQ(built.errors.size(), 1u);
+  EXPECT_EQ(built.errors[0], "httproute default/foo: backendRef x: service default/x not found; "
+                             "the route is not served");
+}
+
+TEST(GatewayConfig, ListenerWithoutEntryPointOrOfAnotherClassIsNotServed) {
+  auto in = cluster();
+  in.gateways.begin()->second["spec"]["listeners"][0]["port"] = 9999;
+  add(in.gateways, {{"metadata", meta("theirs")},
+                    {"spec", {{"gatewayClassName", "other"},
+                              {"listeners", json::array({{{"name", "http"},
+                                                          {"port", 8000},
+                                                          {"protocol", "HTTP"}}})}}}});
+  auto built = build_gateway_configuration(in, {}, kEps);
+  ASSERT_EQ(built.errors.size(), 1u);
+  EXPECT_EQ(built.errors[0], "gateway default/gw: listener http: no entryPoint listens on port 9999");
+}
+
+TEST(GatewayConfig, FiltersBecomeMiddlewares) {
+  auto in = cluster();
+  json filters = json::array(
+      {{{"type", "RequestHeaderModifier"},
+        {"requestHeaderModifier",
+         {{"set", json::array({{{"name", "X-Set"}, {"value", "1"}}})}, {"remove", {"X-Drop"}}}}},
+       {{"type", "URLRewrite"},
+        {"urlRewrite",
+         {{"hostname", "internal.test"},
+          {"path", {{"type", "ReplacePrefixMatch"}, {"replacePrefixMatch", "/v2"}}}}}},
+       {{"type", "ExtensionRef"},
+        {"extensionRef", {{"group", "traefik.io"}, {"kind", "Middleware"}, {"name", "auth"}}}},
+       {{"type", "RequestRedirect"}, {"requestRedirect", {{"scheme", "https"}, {"statusCode", 301}}}}});
+  json rules = json::array(
+      {{{"matches", json::array({{{"path", {{"type", "PathPrefix"}, {"value", "/api"}}}}})},
+        {"filters", filters},
+        {"backendRefs", json::array({backend()})}}});
+  add(in.http_routes, route("f", rules));
+  auto built = build_gateway_configuration(in, {}, kEps);
+  ASSERT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built);
+  ASSERT_EQ(d.http.routers.size(), 1u);
+  const auto& r = d.http.routers.begin()->second;
+  ASSERT_EQ(r.middlewares.size(), 5u);
+  EXPECT_TRUE(r.middlewares[0].find("-requestheadermodifier-0@") != std::string::npos);
+  EXPECT_TRUE(r.middlewares[1].find("-urlrewrite-1-host@") != std::string::npos);
+  EXPECT_EQ(r.middlewares[3], "default-auth@kubernetescrd");
+  EXPECT_EQ(d.http.middlewares.size(), 4u);
+}
+
+TEST(GatewayConfig, StatusIsWrittenOnlyWhenItChanges) {
+  auto in = cluster();
+  add(in.http_routes, route("ok", json::array({{{"backendRefs", json::array({backend()})}}})));
+  add(in.http_routes, route("bad", json::array({{{"backendRefs", json::array({backend("x")})}}})));
+  auto built = build_gateway_configuration(in, {}, kEps);
+  ASSERT_EQ(built.status_writes.size(), 3u); // the Gateway and both routes
+  std::map<std::string, json> by_path;
+  for (const auto& w : built.status_writes)
+    by_path[w.path] = w.object;
+  const json& bad =
+      by_path.at("/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/bad/status");
+  const json& conds = bad["status"]["parents"][0]["conditions"];
+  EXPECT_EQ(conds[0]["type"], "Accepted");
+  EXPECT_EQ(conds[0]["status"], "True");
+  EXPECT_EQ(conds[1]["type"], "ResolvedRefs");
+  EXPECT_EQ(conds[1]["status"], "False");
+  EXPECT_EQ(conds[1]["reason"], "BackendNotFound");
+  const json& gw =
+      by_path.at("/apis/gateway.networking.k8s.io/v1/namespaces/default/gateways/gw/status");
+  EXPECT_EQ(gw["status"]["listeners"][0]["attachedRoutes"], 2);
+  // The written statuses come back with the objects: nothing more to write.
+  for (auto& [path, obj] : by_path) {
+    ObjectMap& m = path.find("/gateways/") != std::string::npos ? in.gateways : in.http_routes;
+    m[object_key(obj)] = obj;
+  }
+  EXPECT_TRUE(build_gateway_configuration(in, {}, kEps).status_writes.empty());
+}
+
+TEST(GatewayConfig, QuoteMeta) {
+  EXPECT_EQ(quote_meta("*.a-b.com/x?(y)"), "\\*\\.a-b\\.com/x\\?\\(y\\)");
 }
 
 } // namespace

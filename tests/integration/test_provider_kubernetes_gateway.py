@@ -1,0 +1,266 @@
+"""The kubernetesGateway provider (Gateway API v1: GatewayClass, Gateway, HTTPRoute) against the
+in-repo fake API server (tests/fakes/fake_kube_apiserver.py), with real upstreams as the
+EndpointSlices' endpoints: a route appears, follows weight and match changes and disappears
+while load runs on a route that does not change; a backendRef to a missing Service disables that
+route only; a listener's hostname and allowedRoutes decide which routes attach; filters become
+middlewares; an HTTPS listener serves its Secret's certificate; kubectl drives the fake."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import turnpike_it as it
+from provider_it import Load, served_by, status_of, wait_until
+from test_provider_kubernetes import backends, kubectl, service, slice_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
+from fake_kube_apiserver import FakeKube  # noqa: E402
+
+GW_API = "gateway.networking.k8s.io/v1"
+
+
+@pytest.fixture
+def kube():
+    k = FakeKube(bookmark_interval=0.2).start()
+    k.apply({"apiVersion": GW_API, "kind": "GatewayClass", "metadata": {"name": "traefik"},
+             "spec": {"controllerName": "traefik.io/gateway-controller"}})
+    yield k
+    k.stop()
+
+
+def gateway(port, name="gw", hostname=None, allowed=None, protocol="HTTP", tls=None,
+            listener="http"):
+    lst = {"name": listener, "port": port, "protocol": protocol}
+    if hostname:
+        lst["hostname"] = hostname
+    if allowed:
+        lst["allowedRoutes"] = {"namespaces": allowed}
+    if tls:
+        lst["tls"] = tls
+    return {"apiVersion": GW_API, "kind": "Gateway",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"gatewayClassName": "traefik", "listeners": [lst]}}
+
+
+def http_route(name, hostnames, backends_, ns="default", matches=None, filters=None,
+               gateway_name="gw"):
+    rule = {"backendRefs": [{"name": b, "port": 80, "weight": w} for b, w in backends_]}
+    if matches:
+        rule["matches"] = matches
+    if filters:
+        rule["filters"] = filters
+    return {"apiVersion": GW_API, "kind": "HTTPRoute", "metadata": {"name": name, "namespace": ns},
+            "spec": {"parentRefs": [{"name": gateway_name, "namespace": "default"}],
+                     "hostnames": hostnames, "rules": [rule]}}
+
+
+def route_conditions(kube, name, ns="default"):
+    """{condition type: (status, reason)} of an HTTPRoute's status.parents, as the gateway wrote
+    them back."""
+    with kube.store.cond:
+        obj = kube.store.objects["httproutes"].get((ns, name)) or {}
+    return {c["type"]: (c["status"], c["reason"])
+            for p in obj.get("status", {}).get("parents", []) for c in p["conditions"]}
+
+
+def gw_gateway(env, kube, entrypoints=None):
+    return env.gateway(entrypoints=entrypoints,
+                       static_extra={"providers": {"kubernetesGateway": {"endpoint": kube.url}}})
+
+
+def test_httproute_add_change_remove_under_load(env, kube):
+    ups = {n: env.upstream(n) for n in ("a", "b", "c")}
+    backends(kube, ups)
+    gw = gw_gateway(env, kube)
+    kube.apply(gateway(gw.port))
+    kube.apply(http_route("stable", ["stable.gw.test"], [("a", 1)]))
+    wait_until(lambda: served_by(gw.port, "stable.gw.test") == "a", what="stable HTTPRoute")
+    load = Load(gw.port, ["stable.gw.test"])
+    try:
+        kube.apply(http_route("app", ["app.gw.test"], [("b", 1)]))
+        _, add = wait_until(lambda: served_by(gw.port, "app.gw.test") == "b", what="new route")
+        # Weights: b and c share the traffic, then c takes it all (weight 0 = no traffic).
+        kube.apply(http_route("app", ["app.gw.test"], [("b", 1), ("c", 1)]))
+        seen = set()
+
+        def both():
+            seen.add(served_by(gw.port, "app.gw.test"))
+            return {"b", "c"} <= seen
+        wait_until(both, what="weighted backendRefs")
+        kube.apply(http_route("app", ["app.gw.test"], [("b", 0), ("c", 1)]))
+        _, change = wait_until(
+            lambda: all(served_by(gw.port, "app.gw.test") == "c" for _ in range(6)),
+            what="weight 0 takes b out")
+        # Matches: only GET /only (Exact) now; the rest of the host is 404.
+        kube.apply(http_route("app", ["app.gw.test"], [("c", 1)], matches=[
+            {"path": {"type": "Exact", "value": "/only"}, "method": "GET"}]))
+        wait_until(lambda: status_of(gw.port, "app.gw.test") == 404, what="match change")
+        with it.Client(gw.port) as c:
+            r = c.get("/only", host="app.gw.test")
+            assert r.status == 200 and r.echo.name == "c" and r.echo.path == "/only"
+            assert c.request("/only", "POST", host="app.gw.test", body=b"x").status == 404
+        # Endpoints change: Service c now points at upstream a.
+        kube.apply(slice_for("c", ups["a"]))
+        wait_until(lambda: (r := it.request(gw.port, "/only", host="app.gw.test")).status == 200
+                   and r.echo.name == "a", what="new endpoints")
+        kube.delete("HTTPRoute", "app")
+        _, remove = wait_until(lambda: it.request(gw.port, "/only", host="app.gw.test").status
+                               == 404, what="deleted route")
+    finally:
+        count, failures = load.stop()
+    it.MEASUREMENTS.append(
+        f"kubernetesGateway: watch event -> route serving: add {add * 1000:.0f} ms, weight change "
+        f"{change * 1000:.0f} ms, remove {remove * 1000:.0f} ms; load on an unchanged route: "
+        f"{count} requests, {len(failures)} failures")
+    assert count > 0 and failures == [], failures[:5]
+
+
+def test_missing_backend_disables_that_route_only(env, kube):
+    backends(kube, {"a": env.upstream("a")})
+    gw = gw_gateway(env, kube)
+    mark = gw.log_size()
+    kube.apply(gateway(gw.port))
+    kube.apply(http_route("ok", ["ok.gw.test"], [("a", 1)]))
+    kube.apply(http_route("broken", ["broken.gw.test"], [("nope", 1)]))
+    wait_until(lambda: served_by(gw.port, "ok.gw.test") == "a", what="the good route")
+    gw.wait_log(r"httproute default/broken: backendRef nope: service default/nope not found",
+                after=mark)
+    assert status_of(gw.port, "broken.gw.test") == 404
+    # Status written back: the broken route is accepted with unresolved refs; the good one not.
+    wait_until(lambda: route_conditions(kube, "broken") == {
+        "Accepted": ("True", "Accepted"), "ResolvedRefs": ("False", "BackendNotFound")},
+        what="status of the broken route")
+    assert route_conditions(kube, "ok") == {"Accepted": ("True", "Accepted"),
+                                            "ResolvedRefs": ("True", "ResolvedRefs")}
+    with kube.store.cond:
+        listener = kube.store.objects["gateways"][("default", "gw")]["status"]["listeners"][0]
+    assert listener["attachedRoutes"] == 2, listener
+    # The Service appears: the route serves.
+    backends(kube, {"nope": env.upstream("n")})
+    wait_until(lambda: served_by(gw.port, "broken.gw.test") == "n", what="route repaired")
+    # A Gateway of another controller's class is not ours: its routes are not served.
+    kube.apply({"apiVersion": GW_API, "kind": "GatewayClass", "metadata": {"name": "other"},
+                "spec": {"controllerName": "example.com/other"}})
+    theirs = gateway(gw.port, name="theirs")
+    theirs["spec"]["gatewayClassName"] = "other"
+    kube.apply(theirs)
+    kube.apply(http_route("theirs", ["theirs.gw.test"], [("a", 1)], gateway_name="theirs"))
+    kube.apply(http_route("after", ["after.gw.test"], [("a", 1)]))
+    wait_until(lambda: served_by(gw.port, "after.gw.test") == "a", what="a later route")
+    assert status_of(gw.port, "theirs.gw.test") == 404
+
+
+def test_listener_hostname_and_allowed_namespaces(env, kube):
+    ups = {"a": env.upstream("a"), "t": env.upstream("t")}
+    backends(kube, {"a": ups["a"]})
+    kube.apply(service("a", ns="team"))
+    kube.apply(slice_for("a", ups["t"], ns="team"))
+    gw = gw_gateway(env, kube)
+    mark = gw.log_size()
+    kube.apply(gateway(gw.port, hostname="*.allowed.test"))
+    kube.apply(http_route("inside", ["x.allowed.test"], [("a", 1)]))
+    kube.apply(http_route("outside", ["x.other.test"], [("a", 1)]))
+    kube.apply(http_route("any", [], [("a", 1)]))  # inherits the listener's hostname
+    kube.apply(http_route("team", ["team.allowed.test"], [("a", 1)], ns="team"))
+    wait_until(lambda: served_by(gw.port, "x.allowed.test") == "a", what="route in the listener")
+    assert served_by(gw.port, "y.allowed.test") == "a"  # the wildcard listener's own route
+    assert status_of(gw.port, "x.other.test") == 404
+    gw.wait_log(r"httproute default/outside: no hostname of the route matches listener http",
+                after=mark)
+    gw.wait_log(r"httproute team/team: listener http of gateway default/gw does not allow routes "
+                r"from namespace team \(allowedRoutes Same\)", after=mark)
+    # (the name is still under the wildcard listener: route "any" of default answers it)
+    assert served_by(gw.port, "team.allowed.test") == "a"
+    wait_until(lambda: route_conditions(kube, "team", "team").get("Accepted") ==
+               ("False", "NotAllowedByListeners"), what="status of the refused route")
+    assert route_conditions(kube, "outside")["Accepted"] == ("False", "NoMatchingListenerHostname")
+    # allowedRoutes Selector: namespaces labelled gateway-access=yes.
+    kube.apply({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": "team", "labels": {"gateway-access": "yes"}}})
+    kube.apply(gateway(gw.port, hostname="*.allowed.test", allowed={
+        "from": "Selector", "selector": {"matchLabels": {"gateway-access": "yes"}}}))
+    wait_until(lambda: served_by(gw.port, "team.allowed.test") == "t", what="Selector admits team")
+    # ...which refuses the default namespace (no such label): its routes go.
+    wait_until(lambda: status_of(gw.port, "x.allowed.test") == 404, what="Selector refuses default")
+    kube.apply(gateway(gw.port, hostname="*.allowed.test", allowed={"from": "All"}))
+    wait_until(lambda: served_by(gw.port, "x.allowed.test") == "a", what="All")
+    assert served_by(gw.port, "team.allowed.test") == "t"
+
+
+def test_filters_and_https_listener(env, kube, pki):
+    backends(kube, {"a": env.upstream("a")})
+    kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": "gw-cert", "namespace": "default"},
+                "data": {"tls.crt": base64.b64encode(Path(pki.path("other.pem")).read_bytes())
+                         .decode(),
+                         "tls.key": base64.b64encode(Path(pki.path("other.key")).read_bytes())
+                         .decode()}})
+    kube.apply({"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
+                "metadata": {"name": "tag", "namespace": "default"},
+                "spec": {"headers": {"customRequestHeaders": {"X-Crd": "on"}}}})
+    gw = env.gateway(entrypoints={"web": {}, "websecure": {}}, static_extra={"providers": {
+        "kubernetesGateway": {"endpoint": kube.url}, "kubernetesCRD": {"endpoint": kube.url}}})
+    kube.apply(gateway(gw.ports["web"]))
+    kube.apply(http_route("hdr", ["hdr.gw.test"], [("a", 1)], filters=[
+        {"type": "RequestHeaderModifier", "requestHeaderModifier": {
+            "set": [{"name": "X-Set", "value": "yes"}], "remove": ["X-Drop"]}},
+        {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
+            "add": [{"name": "X-Resp", "value": "r"}]}},
+        {"type": "ExtensionRef", "extensionRef": {"group": "traefik.io", "kind": "Middleware",
+                                                  "name": "tag"}}]))
+    kube.apply(http_route("redir", ["redir.gw.test"], [("a", 1)], filters=[
+        {"type": "RequestRedirect", "requestRedirect": {
+            "scheme": "https", "hostname": "secure.test", "statusCode": 301}}]))
+    kube.apply(http_route("rewrite", ["rewrite.gw.test"], [("a", 1)],
+                          matches=[{"path": {"type": "PathPrefix", "value": "/api"}}],
+                          filters=[{"type": "URLRewrite", "urlRewrite": {"path": {
+                              "type": "ReplacePrefixMatch", "replacePrefixMatch": "/v2"}}}]))
+    wait_until(lambda: served_by(gw.port, "hdr.gw.test") == "a", what="filtered route")
+    r = it.request(gw.port, "/", host="hdr.gw.test", headers=[("X-Drop", "x")])
+    assert r.echo.header("X-Set") == "yes" and not r.echo.has("X-Drop")
+    assert r.echo.header("X-Crd") == "on" and r.header("X-Resp") == "r"
+    wait_until(lambda: it.request(gw.port, "/p?q=1", host="redir.gw.test").status == 301,
+               what="redirect route")
+    r = it.request(gw.port, "/p?q=1", host="redir.gw.test")
+    assert r.header("Location") == "https://secure.test/p?q=1"
+    wait_until(lambda: it.request(gw.port, "/api/x", host="rewrite.gw.test").status == 200,
+               what="rewrite route")
+    assert it.request(gw.port, "/api/x", host="rewrite.gw.test").echo.path == "/v2/x"
+    assert status_of(gw.port, "rewrite.gw.test", "/apix") == 404  # not under the /api prefix
+
+    # An HTTPS listener on websecure with the Secret's certificate.
+    port = gw.ports["websecure"]
+    sec = gateway(port, name="secure", protocol="HTTPS", listener="https",
+                  tls={"certificateRefs": [{"kind": "Secret", "name": "gw-cert"}]})
+    kube.apply(sec)
+    route = http_route("tls", ["other.test"], [("a", 1)], gateway_name="secure")
+    kube.apply(route)
+
+    def https_get():
+        r = subprocess.run(["curl", "-s", "--cacert", pki.path("ca.pem"), "--resolve",
+                            f"other.test:{port}:127.0.0.1", f"https://other.test:{port}/"],
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout if r.returncode == 0 else None
+    body, _ = wait_until(https_get, what="HTTPS listener with the Secret's certificate")
+    assert json.loads(body)["name"] == "a"
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed")
+def test_kubectl_creates_gateway_and_route(env, kube, tmp_path):
+    backends(kube, {"a": env.upstream("a")})
+    gw = gw_gateway(env, kube)
+    manifest = tmp_path / "gw.json"
+    manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        gateway(gw.port), http_route("from-kubectl", ["kubectl.gw.test"], [("a", 1)])]}))
+    kubectl(kube, "create", "--validate=false", "-f", str(manifest))
+    assert "from-kubectl" in kubectl(kube, "get", "httproutes", "-A")
+    wait_until(lambda: served_by(gw.port, "kubectl.gw.test") == "a", what="kubectl's route")
+    kubectl(kube, "delete", "httproute", "from-kubectl")
+    wait_until(lambda: status_of(gw.port, "kubectl.gw.test") == 404, what="deleted by kubectl")
