@@ -197,3 +197,51 @@ def test_redis_acl_user_without_notifications_falls_back_to_polling(env, tmp_pat
                    what="a change picked up by polling")
     finally:
         redis.kill()
+
+
+def test_unchanged_service_keeps_its_connections_and_health(env, tmp_path):
+    """Issue 6: only what changed is rebuilt. While another router is changed 15 times at the
+    store, a keep-alive client on an unchanged route keeps using the same upstream connection
+    (the upstream accepts no new one), and a server its health check found down stays down (no
+    request reaches it after a change, as it would if its state started healthy again)."""
+    etcd = start_or_skip("etcd", tmp_path)
+    try:
+        ups = {n: env.upstream(n) for n in ("stable", "live", "moving")}
+        put_route(etcd, "stable", "stable.kv.test", ups["stable"])
+        # "pair": a live server and a dead one; the first check (at once) finds the dead one down
+        # and the next comes only after a minute.
+        etcd.put("traefik/http/services/pair/loadBalancer/servers/0/url", ups["live"].url)
+        etcd.put("traefik/http/services/pair/loadBalancer/servers/1/url", it.dead_url())
+        etcd.put("traefik/http/services/pair/loadBalancer/healthCheck/path", "/health")
+        etcd.put("traefik/http/services/pair/loadBalancer/healthCheck/interval", "60s")
+        etcd.put("traefik/http/routers/pair/service", "pair")
+        etcd.put("traefik/http/routers/pair/rule", "Host(`pair.kv.test`)")
+        put_route(etcd, "moving", "moving0.kv.test", ups["moving"])
+        gw = kv_gateway(env, etcd)
+        wait_until(lambda: served_by(gw.port, "moving0.kv.test") == "moving", timeout=20,
+                   what="routes from the store")
+        gw.wait_log(r"service pair@etcd: server .* is unhealthy", timeout=10)
+
+        def pair_all_live(n=6):
+            return all(served_by(gw.port, "pair.kv.test") == "live" for _ in range(n))
+
+        assert pair_all_live()
+        client = it.Client(gw.port, timeout=5)
+        for _ in range(5):
+            assert client.get("/", host="stable.kv.test").status == 200
+        connections = ups["stable"].stats()["connections"]
+        for j in range(1, 16):
+            etcd.put("traefik/http/routers/moving/rule", f"Host(`moving{j}.kv.test`)")
+            wait_until(lambda: served_by(gw.port, f"moving{j}.kv.test") == "moving", timeout=10,
+                       what=f"change {j}")
+            for _ in range(3):
+                r = client.get("/", host="stable.kv.test")
+                assert r.status == 200 and r.echo.name == "stable"
+            assert pair_all_live(2), f"the down server was used after change {j}"
+        client.close()
+        # One more: the /_stats request's own connection.
+        assert ups["stable"].stats()["connections"] == connections + 1
+        assert ups["live"].stats()["connections"] >= 1
+        gw.wait_log(r"configuration \d+: .*routers 1 built, \d+ reused; services 0 built")
+    finally:
+        etcd.kill()
