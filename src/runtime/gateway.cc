@@ -366,13 +366,14 @@ void Gateway::apply() {
 }
 
 void Gateway::schedule_memory_release() {
-  // Long enough for workers to swap snapshots, requests in flight to finish, and rebuild() and
-  // the aggregator to drop the replaced configuration and trees; short enough that RSS settles
-  // right after a change. A request that outlives it keeps its snapshot; that memory waits for
-  // the allocator's own decay.
-  constexpr auto kDelay = std::chrono::milliseconds(500);
+  // After a quiet second: purging returns the pages, and the next change has to fault fresh
+  // ones in (measured: with 10,000 routers, purging after every change made each change 2-4x
+  // slower), so a series of changes runs on warm pages and RSS settles once it is over.
+  // Re-armed by each change. A request that outlives it keeps its snapshot; that memory waits
+  // for jemalloc's own decay (10 s).
+  constexpr auto kQuiet = std::chrono::seconds(1);
   if (!memory_timer_) memory_timer_ = std::make_unique<asio::steady_timer>(control_);
-  memory_timer_->expires_after(kDelay);
+  memory_timer_->expires_after(kQuiet);
   memory_timer_->async_wait([](boost::system::error_code ec) {
     if (!ec) release_freed_memory();
   });

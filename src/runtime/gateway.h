@@ -42,7 +42,7 @@ class Gateway {
   void apply();
   // apply() soon on the control thread, once for any number of calls before it runs.
   void schedule_apply();
-  // release_freed_memory() shortly after the last of a series of configuration changes.
+  // release_freed_memory() a second after the last of a series of configuration changes.
   void schedule_memory_release();
   // Certificate resolvers -> TLS serving (certificates, coverage, TLS-ALPN-01 challenges).
   acme::ResolverHooks acme_hooks();
@@ -71,8 +71,8 @@ class Gateway {
   config::RuleCache rule_cache_;
   // What the last snapshot build made: the next build reuses the unchanged objects.
   config::BuildCache build_cache_;
-  // Returns the pages freed by a configuration change to the system once workers have dropped
-  // the old snapshot (release_freed_memory), re-armed by each change so a burst purges once.
+  // Returns the pages freed by configuration changes to the system a second after the last one
+  // (release_freed_memory), once workers have dropped the old snapshots.
   std::unique_ptr<boost::asio::steady_timer> memory_timer_;
   std::map<std::string, config::DynamicConfig> last_good_;  // decoded, per provider
   // The tree each provider's entry in last_good_ was decoded from (or that was last rejected):
