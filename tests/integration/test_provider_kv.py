@@ -4,7 +4,9 @@ etcd 3.4, redis-server 7 and ZooKeeper 3.8 (Debian's zookeeperd), written with t
 lists) becomes routes; a router and service added, changed and removed at the store appear,
 change and disappear while an unchanged route serves without a failed request; garbage in a key
 disables that object only and the log names the key; the store going away leaves routes
-serving and its return is picked up; etcd and Redis authentication."""
+serving and its return is picked up; etcd and Redis authentication, etcd over TLS with a client
+certificate, ZooKeeper digest credentials; a change to one router keeps the other services'
+upstream connections and health state."""
 
 from __future__ import annotations
 
@@ -245,3 +247,60 @@ def test_unchanged_service_keeps_its_connections_and_health(env, tmp_path):
         gw.wait_log(r"configuration \d+: .*routers 1 built, \d+ reused; services 0 built")
     finally:
         etcd.kill()
+
+
+def test_etcd_over_tls(env, tmp_path):
+    """providers.etcd.tls: an etcd that only accepts TLS clients with a certificate of its CA.
+    The gateway with the CA and a client certificate reads and follows the keys; one without a
+    client certificate is refused and serves nothing."""
+    if not kv_rig.available("etcd"):
+        pytest.skip("etcd is not installed (scripts/install-deps.sh test)")
+    etcd = kv_rig.Etcd(tmp_path, tls=True)
+    try:
+        up = env.upstream("a")
+        put_route(etcd, "r", "tls.kv.test", up)
+        good = kv_gateway(env, etcd, tls=etcd.pki.storage_tls())
+        no_cert = kv_gateway(env, etcd, tls={"ca": str(etcd.pki.ca.crt)})
+        wait_until(lambda: served_by(good.port, "tls.kv.test") == "a", timeout=20,
+                   what="route read from etcd over TLS")
+        etcd.put("traefik/http/routers/r/rule", "Host(`tls2.kv.test`)")
+        wait_until(lambda: served_by(good.port, "tls2.kv.test") == "a", timeout=10,
+                   what="a change followed over TLS")
+        no_cert.wait_log(r"providers\.etcd: .*unavailable: .*bad certificate", timeout=20)
+        assert status_of(no_cert.port, "tls.kv.test") == 404
+        assert status_of(no_cert.port, "tls2.kv.test") == 404
+    finally:
+        etcd.kill()
+
+
+def test_zookeeper_digest_auth(env, tmp_path):
+    """providers.zooKeeper username/password: znodes readable only with ZooKeeper digest
+    credentials. The gateway with them serves the route; one without is refused."""
+    zk = start_or_skip("zookeeper", tmp_path)
+    try:
+        from kazoo.client import KazooClient
+        from kazoo.security import make_digest_acl
+        up = env.upstream("a")
+        acl = [make_digest_acl("gw", "s3cret", all=True)]
+        owner = KazooClient(hosts=zk.endpoint, timeout=10, auth_data=[("digest", "gw:s3cret")])
+        owner.start(timeout=20)
+        try:
+            for key, value in (("traefik/http/services/r/loadBalancer/servers/0/url", up.url),
+                               ("traefik/http/routers/r/service", "r"),
+                               ("traefik/http/routers/r/rule", "Host(`zk.kv.test`)")):
+                owner.create("/" + key, value.encode(), acl=acl, makepath=True)
+            assert owner.get_acls("/traefik")[0] == acl
+            good = kv_gateway(env, zk, username="gw", password="s3cret")
+            anonymous = kv_gateway(env, zk)
+            wait_until(lambda: served_by(good.port, "zk.kv.test") == "a", timeout=30,
+                       what="route read with ZooKeeper digest credentials")
+            owner.set("/traefik/http/routers/r/rule", b"Host(`zk2.kv.test`)")
+            wait_until(lambda: served_by(good.port, "zk2.kv.test") == "a", timeout=10,
+                       what="a change followed with credentials")
+            anonymous.wait_log(r"providers\.zookeeper: .*not authenticated", timeout=20)
+            assert status_of(anonymous.port, "zk.kv.test") == 404
+            assert status_of(anonymous.port, "zk2.kv.test") == 404
+        finally:
+            owner.stop()
+    finally:
+        zk.kill()
