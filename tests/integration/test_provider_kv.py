@@ -249,6 +249,19 @@ def test_unchanged_service_keeps_its_connections_and_health(env, tmp_path):
         etcd.kill()
 
 
+def secured_access(good, refused, host: str, set_rule, refused_log: str):
+    """`good` (right credentials) serves router r at `host`.kv.test, upstream "a", and follows
+    set_rule() to `host`2.kv.test; `refused` logs `refused_log` and serves neither."""
+    wait_until(lambda: served_by(good.port, f"{host}.kv.test") == "a", timeout=30,
+               what="route read with credentials")
+    set_rule(f"Host(`{host}2.kv.test`)")
+    wait_until(lambda: served_by(good.port, f"{host}2.kv.test") == "a", timeout=10,
+               what="a change followed with credentials")
+    refused.wait_log(refused_log, timeout=20)
+    for h in (host, host + "2"):
+        assert status_of(refused.port, f"{h}.kv.test") == 404
+
+
 def test_etcd_over_tls(env, tmp_path):
     """providers.etcd.tls: an etcd that only accepts TLS clients with a certificate of its CA.
     The gateway with the CA and a client certificate reads and follows the keys; one without a
@@ -261,14 +274,9 @@ def test_etcd_over_tls(env, tmp_path):
         put_route(etcd, "r", "tls.kv.test", up)
         good = kv_gateway(env, etcd, tls=etcd.pki.storage_tls())
         no_cert = kv_gateway(env, etcd, tls={"ca": str(etcd.pki.ca.crt)})
-        wait_until(lambda: served_by(good.port, "tls.kv.test") == "a", timeout=20,
-                   what="route read from etcd over TLS")
-        etcd.put("traefik/http/routers/r/rule", "Host(`tls2.kv.test`)")
-        wait_until(lambda: served_by(good.port, "tls2.kv.test") == "a", timeout=10,
-                   what="a change followed over TLS")
-        no_cert.wait_log(r"providers\.etcd: .*unavailable: .*bad certificate", timeout=20)
-        assert status_of(no_cert.port, "tls.kv.test") == 404
-        assert status_of(no_cert.port, "tls2.kv.test") == 404
+        secured_access(good, no_cert, "tls",
+                       lambda rule: etcd.put("traefik/http/routers/r/rule", rule),
+                       r"providers\.etcd: .*unavailable: .*bad certificate")
     finally:
         etcd.kill()
 
@@ -292,14 +300,9 @@ def test_zookeeper_digest_auth(env, tmp_path):
             assert owner.get_acls("/traefik")[0] == acl
             good = kv_gateway(env, zk, username="gw", password="s3cret")
             anonymous = kv_gateway(env, zk)
-            wait_until(lambda: served_by(good.port, "zk.kv.test") == "a", timeout=30,
-                       what="route read with ZooKeeper digest credentials")
-            owner.set("/traefik/http/routers/r/rule", b"Host(`zk2.kv.test`)")
-            wait_until(lambda: served_by(good.port, "zk2.kv.test") == "a", timeout=10,
-                       what="a change followed with credentials")
-            anonymous.wait_log(r"providers\.zookeeper: .*not authenticated", timeout=20)
-            assert status_of(anonymous.port, "zk.kv.test") == 404
-            assert status_of(anonymous.port, "zk2.kv.test") == 404
+            secured_access(good, anonymous, "zk",
+                           lambda rule: owner.set("/traefik/http/routers/r/rule", rule.encode()),
+                           r"providers\.zookeeper: .*not authenticated")
         finally:
             owner.stop()
     finally:
