@@ -7,6 +7,7 @@ throttle, 100 ms), waits until the last router serves, and reports:
   - load_s: gateway start -> all N routers serving (the initial list and decode);
   - rss_mb: the gateway's resident memory once they serve (target < 200 MB; Traefik reports
     about 4 GB for 11k);
+  - rss_after_changes_mb right after the last change served, rss_settled_mb two seconds later;
   - the time from one router's rule being changed (one etcd put) to its new host serving, over
     M changes (median and p99; target < 50 ms). Each change is isolated: made 150 ms after the
     previous one served, more than the throttle.
@@ -79,13 +80,18 @@ def main():
                 wait_status(web, f"changed{j}.bench", 200)
                 samples.append(time.monotonic() - t0)
             rss_after = rss_mb(gw.pid)
+            # Once the gateway has returned the previous configurations' pages (it purges a
+            # second after the last change; docs/architecture/life_of_a_request.md).
+            time.sleep(2.0)
+            rss_settled = rss_mb(gw.pid)
             if keep:
                 import shutil
                 shutil.copy(Path(d) / "turnpike.log", Path(keep) / "turnpike.log")
             s = sorted(samples)
             out = {"routers": a.routers, "keys": len(items), "etcd_write_s": round(write_s, 2),
                    "load_s": round(load_s, 2), "rss_mb": round(rss, 1),
-                   "rss_after_changes_mb": round(rss_after, 1), "changes": len(s),
+                   "rss_after_changes_mb": round(rss_after, 1),
+                   "rss_settled_mb": round(rss_settled, 1), "changes": len(s),
                    "isolated": True, "gap_ms": ISOLATION_GAP * 1000,
                    "change_median_ms": round(statistics.median(s) * 1000, 2),
                    "change_p99_ms": round(s[min(len(s) - 1, int(0.99 * len(s)))] * 1000, 2),

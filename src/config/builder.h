@@ -28,6 +28,45 @@ namespace turnpike::config {
 // only the rules that changed. Control thread only.
 using RuleCache = std::unordered_map<std::string, std::shared_ptr<const router::Rule>>;
 
+// What one build leaves for the next, so that a change to one object among 10,000 rebuilds that
+// object and what depends on it, not everything (issue 6: a change applies in milliseconds, and
+// unchanged services keep their balancer and health state).
+//
+// Each service, middleware, serversTransport and router built is kept with the revision of the
+// decoded configuration it came from (DynamicConfig's `revision`) and what it looked up while it
+// was built: a router's service, middlewares and TLS options, a weighted service's children, a
+// middleware's service, a load balancer's transport. The next build reuses the object (the same
+// ServicePtr, Wrap or Route, its status and its errors, not logged again) when its revision is
+// the same and every lookup gives the same object again; otherwise it builds it anew. So a
+// changed service rebuilds the routers (and the weighted services, middlewares) that use it, a
+// changed middleware the chains that use it, and nothing else. Objects the build did not use
+// are dropped. Route tables are still built from all their routes each time.
+//
+// Control thread only. Owned by whoever calls build_snapshot repeatedly (the gateway); --validate
+// and tests that build once need none.
+class BuildCache {
+ public:
+  BuildCache();
+  ~BuildCache();
+  BuildCache(const BuildCache&) = delete;
+  BuildCache& operator=(const BuildCache&) = delete;
+
+  // What the last build did (tests, the gateway's debug log).
+  struct Stats {
+    size_t routers_reused = 0, routers_built = 0;
+    size_t services_reused = 0, services_built = 0;
+    size_t middlewares_reused = 0, middlewares_built = 0;
+  };
+  const Stats& last_build() const { return stats_; }
+
+  struct Entries;  // builder.cc
+
+ private:
+  friend struct BuildCacheAccess;
+  std::unique_ptr<Entries> entries_;
+  Stats stats_;
+};
+
 // A router the gateway adds itself, outside any provider (acme-http@internal for HTTP-01
 // challenges). Its handler answers on its own: no middlewares, no service.
 struct InternalRoute {
@@ -62,6 +101,8 @@ struct BuildOptions {
   // Optional: middleware state (rate-limit buckets, in-flight counts) kept across builds; without
   // it every build starts fresh. Its end_build() is called by build_snapshot.
   middleware::StateStore* middleware_state = nullptr;
+  // Optional: read for reuse and replaced by what this build made (see BuildCache).
+  BuildCache* cache = nullptr;
   // Optional: receives the active health checks of the services built.
   std::vector<service::HealthCheckTarget>* health_checks = nullptr;
 };

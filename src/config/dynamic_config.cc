@@ -1,6 +1,7 @@
 #include "config/dynamic_config.h"
 
 #include <array>
+#include <atomic>
 
 #include "common/strings.h"
 #include "config/decode_helpers.h"
@@ -310,6 +311,15 @@ DynamicConfig decode_dynamic(const Node& root, std::string_view provider) {
     decode_tls(*tls, provider, cfg.tls, errors);
   top.finish();
   cfg.errors = errors.list();
+  // Control thread only, but several providers' trees may be decoded by tests in parallel.
+  static std::atomic<uint64_t> next_revision{1};
+  auto stamp = [](auto& objects) {
+    for (auto& [name, o] : objects) o.revision = next_revision.fetch_add(1, std::memory_order_relaxed);
+  };
+  stamp(cfg.http.routers);
+  stamp(cfg.http.services);
+  stamp(cfg.http.middlewares);
+  stamp(cfg.http.servers_transports);
   return cfg;
 }
 

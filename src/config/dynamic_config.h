@@ -33,6 +33,12 @@ namespace turnpike::config {
 
 // ---- servers transports (also the static `serversTransport`, see static_config.h) ------------
 
+// Identity of one decoding of an object (decode_dynamic stamps each router, service, middleware
+// and serversTransport with a number unique in the process; 0: not decoded, e.g. built by hand in
+// a test). An object incremental decoding did not touch keeps its revision, so the snapshot
+// builder reuses what it built from it (config/builder.h, BuildCache).
+using Revision = uint64_t;
+
 struct ForwardingTimeouts {
   Duration dial_timeout = std::chrono::seconds(30);
   Duration response_header_timeout = Duration::zero(); // 0 = none
@@ -57,6 +63,7 @@ struct ServersTransport {
   std::string max_version;
   std::optional<Node> spiffe; // raw, not supported yet
   std::vector<std::string> errors;
+  Revision revision = 0;
 };
 
 // ---- routers ---------------------------------------------------------------------------------
@@ -81,6 +88,7 @@ struct HttpRouter {
   std::optional<RouterTls> tls;         // present (even empty) = TLS router
   std::optional<Node> observability;    // raw
   std::vector<std::string> errors;
+  Revision revision = 0;
 };
 
 // Highest priority a user router may have; above it is reserved for @internal routers.
@@ -159,6 +167,7 @@ struct HttpService {
   std::optional<MirroringConfig> mirroring;
   std::optional<FailoverConfig> failover;
   std::vector<std::string> errors;
+  Revision revision = 0;
 };
 
 // ---- middlewares -----------------------------------------------------------------------------
@@ -170,6 +179,7 @@ struct HttpMiddleware {
   std::string type; // the one type key as written ("stripPrefix"); empty only with errors
   Node options;     // the tree under the type key, decoded by the middleware's factory
   std::vector<std::string> errors;
+  Revision revision = 0;
 };
 
 // ---- tls -------------------------------------------------------------------------------------

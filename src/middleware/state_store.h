@@ -20,6 +20,8 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "config/tree/node.h"
 
@@ -39,6 +41,15 @@ class StateStore {
   // Ends a build: instances not asked for since the previous end_build are forgotten.
   void end_build();
 
+  // While set, the id of every instance find_or_make hands out is appended to `ids` (the builder
+  // records what a middleware or a chain uses, to keep() it when it reuses that object in a later
+  // build instead of wrapping it again). Returns the previous recorder.
+  std::vector<std::string>* record_into(std::vector<std::string>* ids) {
+    return std::exchange(recorder_, ids);
+  }
+  // Carries the previous build's instances `ids` into this build, as if asked for again.
+  void keep(const std::vector<std::string>& ids);
+
   size_t size() const { return current_.size(); }  // instances kept from the last build (tests)
 
  private:
@@ -50,6 +61,7 @@ class StateStore {
   std::map<std::string, int> seen_in_chain_;  // key -> uses so far in the current chain
   std::map<std::string, Entry> current_;      // the previous build's instances
   std::map<std::string, Entry> next_;         // this build's
+  std::vector<std::string>* recorder_ = nullptr;
 };
 
 // What a middleware factory gets from BuildContext::state_slot(): a handle on the store for the

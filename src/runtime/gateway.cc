@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/memory.h"
 #include "config/incremental_decode.h"
 #include "entrypoint/connection_dispatch.h"
 #include "provider/docker/docker_provider.h"
@@ -136,6 +137,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
   g->build_options_.udp_entrypoints = g->udp_order_;
   g->build_options_.default_tcp_transport = g->cfg_.tcp_servers_transport;
   g->build_options_.rule_cache = &g->rule_cache_;
+  g->build_options_.cache = &g->build_cache_;
   g->build_options_.health = &g->health_registry_;
   g->build_options_.middleware_state = &g->middleware_state_;
 
@@ -354,8 +356,12 @@ void Gateway::apply() {
   if (health_checker_) health_checker_->update(std::move(health_checks));
   auto t_build = Clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
-  logger->info("configuration {}: merge {:.1f} ms, build {:.1f} ms", generation_ + 0,
-               ms(t_merge - started), ms(t_build - t_merge));
+  const auto& reuse = build_cache_.last_build();
+  logger->info("configuration {}: merge {:.1f} ms, build {:.1f} ms (routers {} built, {} reused; "
+               "services {} built, {} reused; middlewares {} built, {} reused)",
+               generation_ + 0, ms(t_merge - started), ms(t_build - t_merge),
+               reuse.routers_built, reuse.routers_reused, reuse.services_built,
+               reuse.services_reused, reuse.middlewares_built, reuse.middlewares_reused);
   for (auto& w : workers_) w->post_snapshot(snapshot);
   if (acme_) acme_->on_configuration(dyn, ep_order_);
   auto errors = config::collect_errors(dyn, *snapshot);
@@ -363,6 +369,21 @@ void Gateway::apply() {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   logger->info("configuration {} applied: {} route(s), {} TCP route(s), {} error(s), built in {} us",
                generation_, snapshot->router_count, snapshot->tcp_router_count, errors.size(), us);
+  schedule_memory_release();
+}
+
+void Gateway::schedule_memory_release() {
+  // After a quiet second: purging returns the pages, and the next change has to fault fresh
+  // ones in (measured: with 10,000 routers, purging after every change made each change 2-4x
+  // slower), so a series of changes runs on warm pages and RSS settles once it is over.
+  // Re-armed by each change. A request that outlives it keeps its snapshot; that memory waits
+  // for jemalloc's own decay (10 s).
+  constexpr auto kQuiet = std::chrono::seconds(1);
+  if (!memory_timer_) memory_timer_ = std::make_unique<asio::steady_timer>(control_);
+  memory_timer_->expires_after(kQuiet);
+  memory_timer_->async_wait([](boost::system::error_code ec) {
+    if (!ec) release_freed_memory();
+  });
 }
 
 void Gateway::begin_shutdown() {

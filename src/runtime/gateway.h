@@ -42,6 +42,8 @@ class Gateway {
   void apply();
   // apply() soon on the control thread, once for any number of calls before it runs.
   void schedule_apply();
+  // release_freed_memory() a second after the last of a series of configuration changes.
+  void schedule_memory_release();
   // Certificate resolvers -> TLS serving (certificates, coverage, TLS-ALPN-01 challenges).
   acme::ResolverHooks acme_hooks();
   void publish_resolver_certificates(const std::string& resolver,
@@ -67,6 +69,11 @@ class Gateway {
   std::unique_ptr<acme::CertificateResolvers> acme_;
   config::BuildOptions build_options_;
   config::RuleCache rule_cache_;
+  // What the last snapshot build made: the next build reuses the unchanged objects.
+  config::BuildCache build_cache_;
+  // Returns the pages freed by configuration changes to the system a second after the last one
+  // (release_freed_memory), once workers have dropped the old snapshots.
+  std::unique_ptr<boost::asio::steady_timer> memory_timer_;
   std::map<std::string, config::DynamicConfig> last_good_;  // decoded, per provider
   // The tree each provider's entry in last_good_ was decoded from (or that was last rejected):
   // an unchanged pointer means an unchanged provider, which is not decoded again.

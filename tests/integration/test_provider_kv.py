@@ -4,7 +4,9 @@ etcd 3.4, redis-server 7 and ZooKeeper 3.8 (Debian's zookeeperd), written with t
 lists) becomes routes; a router and service added, changed and removed at the store appear,
 change and disappear while an unchanged route serves without a failed request; garbage in a key
 disables that object only and the log names the key; the store going away leaves routes
-serving and its return is picked up; etcd and Redis authentication."""
+serving and its return is picked up; etcd and Redis authentication, etcd over TLS with a client
+certificate, ZooKeeper digest credentials; a change to one router keeps the other services'
+upstream connections and health state."""
 
 from __future__ import annotations
 
@@ -197,3 +199,111 @@ def test_redis_acl_user_without_notifications_falls_back_to_polling(env, tmp_pat
                    what="a change picked up by polling")
     finally:
         redis.kill()
+
+
+def test_unchanged_service_keeps_its_connections_and_health(env, tmp_path):
+    """Issue 6: only what changed is rebuilt. While another router is changed 15 times at the
+    store, a keep-alive client on an unchanged route keeps using the same upstream connection
+    (the upstream accepts no new one), and a server its health check found down stays down (no
+    request reaches it after a change, as it would if its state started healthy again)."""
+    etcd = start_or_skip("etcd", tmp_path)
+    try:
+        ups = {n: env.upstream(n) for n in ("stable", "live", "moving")}
+        put_route(etcd, "stable", "stable.kv.test", ups["stable"])
+        # "pair": a live server and a dead one; the first check (at once) finds the dead one down
+        # and the next comes only after a minute.
+        etcd.put("traefik/http/services/pair/loadBalancer/servers/0/url", ups["live"].url)
+        etcd.put("traefik/http/services/pair/loadBalancer/servers/1/url", it.dead_url())
+        etcd.put("traefik/http/services/pair/loadBalancer/healthCheck/path", "/health")
+        etcd.put("traefik/http/services/pair/loadBalancer/healthCheck/interval", "60s")
+        etcd.put("traefik/http/routers/pair/service", "pair")
+        etcd.put("traefik/http/routers/pair/rule", "Host(`pair.kv.test`)")
+        put_route(etcd, "moving", "moving0.kv.test", ups["moving"])
+        gw = kv_gateway(env, etcd)
+        wait_until(lambda: served_by(gw.port, "moving0.kv.test") == "moving", timeout=20,
+                   what="routes from the store")
+        gw.wait_log(r"service pair@etcd: server .* is unhealthy", timeout=10)
+
+        def pair_all_live(n=6):
+            return all(served_by(gw.port, "pair.kv.test") == "live" for _ in range(n))
+
+        assert pair_all_live()
+        client = it.Client(gw.port, timeout=5)
+        for _ in range(5):
+            assert client.get("/", host="stable.kv.test").status == 200
+        connections = ups["stable"].stats()["connections"]
+        for j in range(1, 16):
+            etcd.put("traefik/http/routers/moving/rule", f"Host(`moving{j}.kv.test`)")
+            wait_until(lambda: served_by(gw.port, f"moving{j}.kv.test") == "moving", timeout=10,
+                       what=f"change {j}")
+            for _ in range(3):
+                r = client.get("/", host="stable.kv.test")
+                assert r.status == 200 and r.echo.name == "stable"
+            assert pair_all_live(2), f"the down server was used after change {j}"
+        client.close()
+        # One more: the /_stats request's own connection.
+        assert ups["stable"].stats()["connections"] == connections + 1
+        assert ups["live"].stats()["connections"] >= 1
+        gw.wait_log(r"configuration \d+: .*routers 1 built, \d+ reused; services 0 built")
+    finally:
+        etcd.kill()
+
+
+def secured_access(good, refused, host: str, set_rule, refused_log: str):
+    """`good` (right credentials) serves router r at `host`.kv.test, upstream "a", and follows
+    set_rule() to `host`2.kv.test; `refused` logs `refused_log` and serves neither."""
+    wait_until(lambda: served_by(good.port, f"{host}.kv.test") == "a", timeout=30,
+               what="route read with credentials")
+    set_rule(f"Host(`{host}2.kv.test`)")
+    wait_until(lambda: served_by(good.port, f"{host}2.kv.test") == "a", timeout=10,
+               what="a change followed with credentials")
+    refused.wait_log(refused_log, timeout=20)
+    for h in (host, host + "2"):
+        assert status_of(refused.port, f"{h}.kv.test") == 404
+
+
+def test_etcd_over_tls(env, tmp_path):
+    """providers.etcd.tls: an etcd that only accepts TLS clients with a certificate of its CA.
+    The gateway with the CA and a client certificate reads and follows the keys; one without a
+    client certificate is refused and serves nothing."""
+    if not kv_rig.available("etcd"):
+        pytest.skip("etcd is not installed (scripts/install-deps.sh test)")
+    etcd = kv_rig.Etcd(tmp_path, tls=True)
+    try:
+        up = env.upstream("a")
+        put_route(etcd, "r", "tls.kv.test", up)
+        good = kv_gateway(env, etcd, tls=etcd.pki.storage_tls())
+        no_cert = kv_gateway(env, etcd, tls={"ca": str(etcd.pki.ca.crt)})
+        secured_access(good, no_cert, "tls",
+                       lambda rule: etcd.put("traefik/http/routers/r/rule", rule),
+                       r"providers\.etcd: .*unavailable: .*bad certificate")
+    finally:
+        etcd.kill()
+
+
+def test_zookeeper_digest_auth(env, tmp_path):
+    """providers.zooKeeper username/password: znodes readable only with ZooKeeper digest
+    credentials. The gateway with them serves the route; one without is refused."""
+    zk = start_or_skip("zookeeper", tmp_path)
+    try:
+        from kazoo.client import KazooClient
+        from kazoo.security import make_digest_acl
+        up = env.upstream("a")
+        acl = [make_digest_acl("gw", "s3cret", all=True)]
+        owner = KazooClient(hosts=zk.endpoint, timeout=10, auth_data=[("digest", "gw:s3cret")])
+        owner.start(timeout=20)
+        try:
+            for key, value in (("traefik/http/services/r/loadBalancer/servers/0/url", up.url),
+                               ("traefik/http/routers/r/service", "r"),
+                               ("traefik/http/routers/r/rule", "Host(`zk.kv.test`)")):
+                owner.create("/" + key, value.encode(), acl=acl, makepath=True)
+            assert owner.get_acls("/traefik")[0] == acl
+            good = kv_gateway(env, zk, username="gw", password="s3cret")
+            anonymous = kv_gateway(env, zk)
+            secured_access(good, anonymous, "zk",
+                           lambda rule: owner.set("/traefik/http/routers/r/rule", rule.encode()),
+                           r"providers\.zookeeper: .*not authenticated")
+        finally:
+            owner.stop()
+    finally:
+        zk.kill()
