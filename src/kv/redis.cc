@@ -3,7 +3,8 @@
 //
 // Operations take a connection from a small pool (one per concurrent caller), run one command
 // and give it back; a connection that failed is dropped, and a pooled connection that turns out
-// dead (the server restarted) is replaced once before the operation fails with kUnavailable.
+// dead (the server restarted) empties the pool: the operation is tried once more on a new
+// connection before it fails with kUnavailable.
 // The compare operations are Lua scripts, atomic on the server. A watch is PSUBSCRIBE to the
 // keyspace notifications of the prefix on a connection of its own; it enables the notification
 // classes it needs (K, g, $, x, e) with CONFIG SET when the server allows it.
@@ -274,7 +275,7 @@ class RedisClient final : public Client {
     return KvError{KvErrorKind::kProtocol, describe() + ": unexpected reply to " + std::string(what)};
   }
 
-  // `argv` on a pooled connection; a dead pooled connection is replaced once.
+  // `argv` on a pooled connection; a dead pooled connection empties the pool and is replaced once.
   KvResult<Reply> command(const std::vector<std::string>& argv) {
     if (stopped_) return KvError{KvErrorKind::kStopped, describe() + ": stopped"};
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -295,7 +296,14 @@ class RedisClient final : public Client {
       }
       auto r = run(c.get(), argv);
       if (!r && r.error().unavailable()) {
-        if (pooled) continue;  // a connection from before a server restart: try a new one
+        if (pooled) {
+          // A connection from before a server restart: the other idle ones date from before
+          // it too, so drop them all and try a new connection, rather than fail the caller
+          // on the next dead one.
+          std::lock_guard lock(mu_);
+          idle_.clear();
+          continue;
+        }
         return KvError{KvErrorKind::kUnavailable, describe() + ": " + r.error().message};
       }
       // An error reply leaves the connection usable; a reply it could not parse does not.

@@ -164,11 +164,18 @@ class Engine:
                 pass
         self.stop_daemon()
         shutil.rmtree(self.runroot, ignore_errors=True)
-        # dockerd leaves its "default" network namespace and its data root mounted; unmount
-        # them so that the test's temporary directory can be removed.
-        for m in (self.dir / "exec" / "netns" / "default", self.dir / "data"):
-            if self.kind == "docker" and os.path.ismount(m):
-                subprocess.run(["umount", str(m)], capture_output=True)
+        # dockerd leaves its "default" network namespace and its data root mounted (bind mounts
+        # of the same file system, which os.path.ismount does not see); unmount everything
+        # under the engine's directory, deepest first, so that the directory can be removed.
+        for m in sorted(mounts_under(self.dir), key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+def mounts_under(root: Path) -> list[str]:
+    prefix = str(root).rstrip("/") + "/"
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1].replace("\\040", " ") for line in f]
+    return [p for p in points if p.startswith(prefix)]
 
 
 def available(kind: str) -> str | None:

@@ -101,8 +101,8 @@ def test_redis_down_then_back(rig):
             assert r.body == b"Could not insert/update bucket"
     finally:
         store.start()
-    # Back: the clients reconnect by themselves (each middleware's client first drops the pooled
-    # connections from before the restart, failing a request or two), and limits apply again.
+    # Back: the clients reconnect by themselves (test_restart_fails_no_request: without failing a
+    # request), and limits apply again.
     for n, gw in enumerate(gws):
         gw.wait_route(H, "/hub/x", predicate=lambda r: r.status == 200)
         gw.wait_route(H, "/traefik/x", predicate=lambda r: r.status == 200)
@@ -112,3 +112,22 @@ def test_redis_down_then_back(rig):
     assert statuses == [200, 429, 429], statuses
     statuses = [r.status for r in spread(gws, "/traefik/x", "after", 4)]
     assert statuses == [200] * 3 + [429], statuses
+
+
+def test_restart_fails_no_request(rig):
+    """Connections pooled before a Redis restart are all dead after it: the first request after
+    the restart must not pay for them (it reconnects), with or without denyOnError."""
+    store, gws, _ = rig
+    from concurrent.futures import ThreadPoolExecutor
+    gw = gws[0]
+    # Fill the client's pool: concurrent requests leave several idle connections behind.
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: request(gw.port, "/hub/x", host=H,
+                                        headers=[("X-Client", f"warm{i}")]).status, range(32)))
+    store.stop()
+    store.start()
+    for n in range(4):  # denyOnError: true would answer 503 on a stale connection
+        r = request(gw.port, "/hub/x", host=H, headers=[("X-Client", f"restarted{n}")])
+        assert r.status == 200, (n, r.status, r.body)
+        r = request(gw.port, "/traefik/x", host=H, headers=[("X-Client", f"restarted{n}")])
+        assert r.status == 200, (n, r.status, r.body)
