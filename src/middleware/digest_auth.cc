@@ -5,7 +5,9 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <chrono>
+#include <vector>
 
 #include "common/strings.h"
 #include "middleware/decode_support.h"
@@ -64,6 +66,31 @@ std::map<std::string, std::string> digest_params(std::string_view s) {
   return out;
 }
 
+// The nonce count: exactly 8 hex digits (RFC 7616 3.4); 0 when malformed (0 is never valid).
+uint32_t parse_nc(std::string_view nc) {
+  if (nc.size() != 8)
+    return 0;
+  uint32_t v = 0;
+  for (char c : nc) {
+    const int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+    if (d < 0)
+      return 0;
+    v = v << 4 | static_cast<uint32_t>(d);
+  }
+  return v;
+}
+
+// The expiry a nonce carries (its digits before '-'); check_nonce has validated its shape.
+int64_t nonce_expiry(std::string_view n) {
+  int64_t v = 0;
+  for (char c : n.substr(0, n.find('-')))
+    v = v * 10 + (c - '0');
+  return v;
+}
+
 bool equal_ct(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -86,26 +113,71 @@ DigestAuth::DigestAuth(std::shared_ptr<const DigestAuthOptions> options, Handler
 }
 
 std::string DigestAuth::nonce(int64_t expiry_s) const {
-  const std::string ts = std::to_string(expiry_s);
+  // A random part makes every challenge's nonce unique: two clients challenged in the same
+  // second must not share a nonce, since each starts its nonce count at 1.
+  unsigned char salt[8];
+  RAND_bytes(salt, sizeof salt);
+  return signed_nonce(std::to_string(expiry_s) + "-" + hex(salt, sizeof salt));
+}
+
+std::string DigestAuth::signed_nonce(const std::string& body) const {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(ts.data()), ts.size(), mac, &len);
-  return ts + "-" + hex(mac, 16);
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+  return body + "-" + hex(mac, 16);
+}
+
+bool NonceCounts::first_use(std::string_view nonce, int64_t expiry_s, uint32_t nc, int64_t now_s) {
+  std::lock_guard lock(mu_);
+  if (expiry_s <= floor_)
+    return false;
+  auto [it, fresh] = seen_.try_emplace(std::string(nonce));
+  Seen& s = it->second;
+  if (fresh)
+    s.expiry = expiry_s;
+  bool ok = false;
+  if (nc > s.max) {
+    const uint32_t shift = nc - s.max;
+    const uint64_t moved = shift >= 64 ? 0 : s.below << shift;
+    s.below = s.max == 0 || shift > 64 ? moved : moved | (uint64_t{1} << (shift - 1));
+    s.max = nc;
+    ok = true;
+  } else if (nc < s.max && s.max - nc - 1 < 64) {
+    const uint64_t bit = uint64_t{1} << (s.max - nc - 1);
+    ok = (s.below & bit) == 0;
+    s.below |= bit;
+  }
+  if (fresh && seen_.size() > kMaxNonces)
+    evict(now_s);
+  return ok;
+}
+
+void NonceCounts::evict(int64_t now_s) {
+  std::erase_if(seen_, [&](const auto& e) { return e.second.expiry <= now_s; });
+  if (seen_.size() <= kMaxNonces / 2)
+    return;
+  std::vector<int64_t> expiries;
+  expiries.reserve(seen_.size());
+  for (const auto& e : seen_)
+    expiries.push_back(e.second.expiry);
+  auto mid = expiries.begin() + static_cast<std::ptrdiff_t>(expiries.size() / 2);
+  std::nth_element(expiries.begin(), mid, expiries.end());
+  floor_ = std::max(floor_, *mid);
+  std::erase_if(seen_, [&](const auto& e) { return e.second.expiry <= floor_; });
 }
 
 DigestAuth::NonceState DigestAuth::check_nonce(std::string_view n, int64_t now) const {
+  // "<expiry>-<16 hex salt>-<32 hex mac>"
   const size_t dash = n.find('-');
-  if (dash == std::string_view::npos)
+  if (dash == std::string_view::npos || n.size() != dash + 1 + 16 + 1 + 32 || n[dash + 17] != '-')
     return NonceState::kForged;
-  int64_t expiry = 0;
   const auto ts = n.substr(0, dash);
   if (ts.empty() || ts.size() > 18 || ts.find_first_not_of("0123456789") != std::string_view::npos)
     return NonceState::kForged;
-  expiry = std::stoll(std::string(ts));
-  if (!equal_ct(nonce(expiry), n))
+  if (!equal_ct(signed_nonce(std::string(n.substr(0, dash + 17))), n))
     return NonceState::kForged;
-  return now < expiry ? NonceState::kValid : NonceState::kStale;
+  return now < nonce_expiry(n) ? NonceState::kValid : NonceState::kStale;
 }
 
 http::Task<void> DigestAuth::handle(http::Exchange& ex) const {
@@ -120,17 +192,19 @@ http::Task<void> DigestAuth::handle(http::Exchange& ex) const {
     auto it = o.users.find(user);
     const std::string& qop = p["qop"];
     if (it != o.users.end() && p["realm"] == o.realm && p["uri"] == ex.request.target() &&
-        (qop.empty() || qop == "auth") &&
-        (p.count("algorithm") == 0 || iequals(p["algorithm"], "MD5"))) {
+        qop == "auth" && (p.count("algorithm") == 0 || iequals(p["algorithm"], "MD5"))) {
+      const std::string& nc = p["nc"];
       const std::string ha2 = md5_hex(ex.request.method + ":" + p["uri"]);
-      const std::string expected = qop.empty()
-                                       ? md5_hex(it->second + ":" + p["nonce"] + ":" + ha2)
-                                       : md5_hex(it->second + ":" + p["nonce"] + ":" + p["nc"] +
-                                                 ":" + p["cnonce"] + ":auth:" + ha2);
-      if (equal_ct(expected, p["response"])) {
+      const std::string expected =
+          md5_hex(it->second + ":" + p["nonce"] + ":" + nc + ":" + p["cnonce"] + ":auth:" + ha2);
+      const uint32_t count = parse_nc(nc);
+      if (count != 0 && equal_ct(expected, p["response"])) {
+        // The response proves the password; what is left is whether this nonce and count may
+        // still be used. When not, `stale` lets the client retry with a fresh nonce at once.
         const auto state = check_nonce(p["nonce"], now);
-        ok = state == NonceState::kValid;
-        stale = state == NonceState::kStale;
+        ok = state == NonceState::kValid &&
+             counts_->first_use(p["nonce"], nonce_expiry(p["nonce"]), count, now);
+        stale = !ok;
       }
     }
   }

@@ -43,3 +43,19 @@ def test_wrong_password_and_no_credentials(gw):
     r = request(gw.port, "/", host=H)
     assert r.status == 401
     assert r.header("WWW-Authenticate").startswith('Digest realm="traefik", nonce="')
+
+
+def test_replayed_authorization_is_refused(gw):
+    """A captured request replayed as is (same nonce and nonce count) is refused with
+    stale=true; curl's own request, once, was served."""
+    out = subprocess.run(["curl", "-sv", "--digest", "-u", "test:test", "-H", f"Host: {H}",
+                          "-o", "/dev/null", "-w", "%{http_code}",
+                          f"http://127.0.0.1:{gw.port}/p?q=1"],
+                         capture_output=True, text=True, timeout=20)
+    assert out.stdout == "200"
+    sent = [line[len("> Authorization: "):].strip() for line in out.stderr.splitlines()
+            if line.startswith("> Authorization: Digest")]
+    assert len(sent) == 1 and "nc=00000001" in sent[0], out.stderr
+    r = request(gw.port, "/p?q=1", host=H, headers=[("Authorization", sent[0])])
+    assert r.status == 401
+    assert "stale=true" in r.header("WWW-Authenticate")
