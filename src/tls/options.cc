@@ -7,20 +7,10 @@
 
 #include "common/strings.h"
 #include "tls/certificate.h"
+#include "tls/names.h"
 
 namespace turnpike::tls {
 namespace {
-
-struct VersionName {
-  std::string_view name;
-  int version;
-};
-constexpr std::array<VersionName, 4> kVersions = {{
-    {"VersionTLS10", TLS1_VERSION},
-    {"VersionTLS11", TLS1_1_VERSION},
-    {"VersionTLS12", TLS1_2_VERSION},
-    {"VersionTLS13", TLS1_3_VERSION},
-}};
 
 // security.md: ECDHE + AEAD only for TLS 1.2.
 constexpr std::string_view kDefaultCipherList =
@@ -58,19 +48,6 @@ constexpr std::array<ClientAuthName, 5> kClientAuthTypes = {{
     {"RequireAndVerifyClientCert", ClientAuthType::kRequireAndVerifyClientCert},
 }};
 
-std::optional<int> parse_version(std::string_view name) {
-  for (const auto& v : kVersions)
-    if (iequals(v.name, name))
-      return v.version;
-  return std::nullopt;
-}
-
-bool is_tls13_suite(std::string_view name) {
-  return name == "TLS_AES_128_GCM_SHA256" || name == "TLS_AES_256_GCM_SHA384" ||
-         name == "TLS_CHACHA20_POLY1305_SHA256" || name == "TLS_AES_128_CCM_SHA256" ||
-         name == "TLS_AES_128_CCM_8_SHA256";
-}
-
 void append_list(std::string& list, std::string_view item) {
   if (!list.empty())
     list.push_back(':');
@@ -87,19 +64,15 @@ Result<void> compile_ciphers(const OptionsSpec& spec, CompiledOptions& out) {
     std::string name(trim(raw));
     if (name == "TLS_FALLBACK_SCSV")
       continue; // a signalling value; OpenSSL handles it
-    // Go also accepts the CHACHA20 suites without their hash suffix.
-    if (name == "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" ||
-        name == "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305")
-      name += "_SHA256";
-    if (is_tls13_suite(name)) {
-      append_list(list13, name);
+    const auto suite = cipher_suite_from_name(name);
+    if (!suite)
+      return make_error("cipherSuites: unknown cipher suite \"" + std::string(raw) + "\"");
+    if (suite->tls13) {
+      append_list(list13, suite->openssl);
       continue;
     }
-    const char* openssl_name = OPENSSL_cipher_name(name.c_str());
-    if (!openssl_name || std::string_view(openssl_name) == "(NONE)")
-      return make_error("cipherSuites: unknown cipher suite \"" + std::string(raw) + "\"");
-    append_list(list12, openssl_name);
-    out.requested_ciphers.push_back(openssl_name);
+    append_list(list12, suite->openssl);
+    out.requested_ciphers.emplace_back(suite->openssl);
   }
   if (!list13.empty())
     out.ciphersuites = list13;
@@ -164,14 +137,14 @@ Result<void> compile_client_auth(const ClientAuthSpec& spec, CompiledOptions& ou
 Result<CompiledOptions> compile_options(const OptionsSpec& spec) {
   CompiledOptions out;
   if (!spec.min_version.empty()) {
-    auto v = parse_version(spec.min_version);
+    auto v = version_from_name(spec.min_version);
     if (!v)
       return make_error("minVersion: unknown TLS version \"" + spec.min_version +
                         "\" (VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13)");
     out.min_version = *v;
   }
   if (!spec.max_version.empty()) {
-    auto v = parse_version(spec.max_version);
+    auto v = version_from_name(spec.max_version);
     if (!v)
       return make_error("maxVersion: unknown TLS version \"" + spec.max_version +
                         "\" (VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13)");

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <string>
 
-#include "service/tls_names.h"
+#include "tls/names.h"
 
 namespace turnpike::service {
 namespace {
@@ -56,23 +56,23 @@ std::string error_of(const TlsClientOptions& o) {
 }
 
 TEST(TlsNames, Versions) {
-  EXPECT_EQ(tls_version_from_name("VersionTLS12"), TLS1_2_VERSION);
-  EXPECT_EQ(tls_version_from_name("VersionTLS13"), TLS1_3_VERSION);
-  EXPECT_EQ(tls_version_from_name("VersionTLS10"), TLS1_VERSION);
-  EXPECT_FALSE(tls_version_from_name("TLS12"));
-  EXPECT_FALSE(tls_version_from_name("versiontls12"));
+  EXPECT_EQ(tls::version_from_name("VersionTLS12"), TLS1_2_VERSION);
+  EXPECT_EQ(tls::version_from_name("VersionTLS13"), TLS1_3_VERSION);
+  EXPECT_EQ(tls::version_from_name("VersionTLS10"), TLS1_VERSION);
+  EXPECT_FALSE(tls::version_from_name("TLS12"));
+  EXPECT_FALSE(tls::version_from_name("versiontls12"));
 }
 
 TEST(TlsNames, CipherSuites) {
-  auto c = cipher_suite_from_name("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+  auto c = tls::cipher_suite_from_name("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->openssl, "ECDHE-RSA-AES128-GCM-SHA256");
   EXPECT_FALSE(c->tls13);
   // Go's alias without the hash.
-  EXPECT_EQ(cipher_suite_from_name("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305")->openssl,
+  EXPECT_EQ(tls::cipher_suite_from_name("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305")->openssl,
             "ECDHE-ECDSA-CHACHA20-POLY1305");
-  EXPECT_TRUE(cipher_suite_from_name("TLS_AES_128_GCM_SHA256")->tls13);
-  EXPECT_FALSE(cipher_suite_from_name("ECDHE-RSA-AES128-GCM-SHA256"));
+  EXPECT_TRUE(tls::cipher_suite_from_name("TLS_AES_128_GCM_SHA256")->tls13);
+  EXPECT_FALSE(tls::cipher_suite_from_name("ECDHE-RSA-AES128-GCM-SHA256"));
 }
 
 TEST(UpstreamTls, DefaultsCompile) {
@@ -169,12 +169,12 @@ TEST(TlsSessionCache, KeepsTheLatestPerKey) {
   SSL_SESSION* two = SSL_SESSION_new();
   cache.put("a", one);
   EXPECT_EQ(cache.get("a"), one);
-  cache.put("a", two);  // frees `one`
+  cache.put("a", two); // frees `one`
   EXPECT_EQ(cache.get("a"), two);
   EXPECT_EQ(cache.size(), 1u);
   cache.erase("a");
   EXPECT_EQ(cache.get("a"), nullptr);
 }
 
-}  // namespace
-}  // namespace turnpike::service
+} // namespace
+} // namespace turnpike::service

@@ -1,13 +1,13 @@
-#include "service/tls_names.h"
+#include "tls/names.h"
 
 #include <array>
 #include <utility>
 
 #include <openssl/tls1.h>
 
-namespace turnpike::service {
+namespace turnpike::tls {
 
-std::optional<int> tls_version_from_name(std::string_view name) {
+std::optional<int> version_from_name(std::string_view name) {
   static constexpr std::array<std::pair<std::string_view, int>, 4> kVersions{{
       {"VersionTLS10", TLS1_VERSION},
       {"VersionTLS11", TLS1_1_VERSION},
@@ -15,7 +15,8 @@ std::optional<int> tls_version_from_name(std::string_view name) {
       {"VersionTLS13", TLS1_3_VERSION},
   }};
   for (const auto& [n, v] : kVersions)
-    if (n == name) return v;
+    if (n == name)
+      return v;
   return std::nullopt;
 }
 
@@ -56,8 +57,9 @@ std::optional<CipherSuiteName> cipher_suite_from_name(std::string_view name) {
       {"TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256", true},
   }};
   for (const auto& e : kSuites)
-    if (e.go == name) return CipherSuiteName{e.openssl, e.tls13};
+    if (e.go == name)
+      return CipherSuiteName{e.openssl, e.tls13};
   return std::nullopt;
 }
 
-}  // namespace turnpike::service
+} // namespace turnpike::tls
