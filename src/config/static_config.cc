@@ -422,14 +422,7 @@ void decode_shared_storage(Decoder& dec, AcmeSharedStorage& s) {
     b.get("password", s.password);
     if (b.get_non_negative("lockTTL", s.lock_ttl) && s.lock_ttl < std::chrono::seconds(2))
       b.fail("lockTTL", "must be at least 2s");
-    with_section(b, "tls", [&](Decoder& t) {
-      auto& tls = s.tls.emplace();
-      t.get("ca", tls.ca);
-      t.get("cert", tls.cert);
-      t.get("key", tls.key);
-      t.get("insecureSkipVerify", tls.insecure_skip_verify);
-      if (tls.cert.empty() != tls.key.empty()) t.fail("", "cert and key go together");
-    });
+    with_section(b, "tls", [&](Decoder& t) { decode_provider_tls(t, s.tls.emplace()); });
   };
   with_section(dec, "etcd", [&](Decoder& b) {
     s.backend = AcmeSharedStorage::Backend::kEtcd;

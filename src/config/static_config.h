@@ -141,8 +141,8 @@ struct FileProviderConfig {
   bool debug_log_generated_template = false; // accepted; templates are not supported
 };
 
-// Client TLS towards a provider's source (Traefik's `tls` block of the http and docker
-// providers): `ca` (PEM file) replaces the system roots, `cert`/`key` are the client
+// Client TLS towards a provider's source (Traefik's `tls` block of the http, docker, KV and
+// Kubernetes providers) and towards distributedAcme's store: `ca` (PEM file) replaces the system roots, `cert`/`key` are the client
 // certificate, `insecureSkipVerify` disables verification.
 struct ProviderClientTls {
   std::string ca;
@@ -284,18 +284,13 @@ struct AcmeEab {
 
 // certificatesResolvers.<name>.distributedAcme.storage (Turnpike; docs/acme.md#distributed-acme):
 // the shared store several gateway instances use instead of acme.json.
-struct AcmeKvTls {
-  std::string ca, cert, key;  // PEM files; ca empty = the system roots
-  bool insecure_skip_verify = false;
-};
-
 struct AcmeSharedStorage {
   enum class Backend { kEtcd, kRedis } backend = Backend::kEtcd;
   std::vector<std::string> endpoints;  // "host:port" (etcd also accepts a URL)
   std::string prefix = "turnpike/acme";  // keys are <prefix>/<resolver>/...
   std::string username, password;
   int db = 0;  // Redis
-  std::optional<AcmeKvTls> tls;
+  std::optional<ProviderClientTls> tls;  // the same `tls` section as the providers'
   // How long a cluster lock outlives an instance that stopped renewing it (killed, cut off).
   Duration lock_ttl = std::chrono::seconds(10);
 };
