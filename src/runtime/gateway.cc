@@ -13,9 +13,11 @@
 #include "provider/docker/docker_provider.h"
 #include "provider/file/file_provider.h"
 #include "provider/http/http_provider.h"
+#include "provider/kubernetes/gateway.h"
 #include "provider/kubernetes/kubernetes_provider.h"
 #include "provider/kv/kv_provider.h"
 #include "provider/rest/rest_provider.h"
+#include "service/status_service.h"
 
 namespace turnpike::runtime {
 
@@ -173,6 +175,9 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
       if (ep.listen.protocol == config::Protocol::kTcp) ports.push_back({name, ep.listen.port});
     g->providers_.push_back(std::make_unique<provider::KubernetesProvider>(
         provider::KubernetesProvider::Kind::kGateway, *pc.kubernetes_gateway, std::move(ports)));
+    g->build_options_.internal_services.emplace(
+        std::string(provider::kubernetes::kInvalidBackendService),
+        std::make_shared<service::StatusService>(500, "Internal Server Error"));
   }
   using KvStore = provider::KvProvider::Store;
   if (pc.etcd)

@@ -1,8 +1,8 @@
 """The kubernetesGateway provider (Gateway API v1: GatewayClass, Gateway, HTTPRoute) against the
 in-repo fake API server (tests/fakes/fake_kube_apiserver.py), with real upstreams as the
 EndpointSlices' endpoints: a route appears, follows weight and match changes and disappears
-while load runs on a route that does not change; a backendRef to a missing Service disables that
-route only; a listener's hostname and allowedRoutes decide which routes attach; filters become
+while load runs on a route that does not change; a backendRef to a missing Service gets its share
+of the traffic answered 500 (Gateway API); a listener's hostname and allowedRoutes decide which routes attach; filters become
 middlewares; an HTTPS listener serves its Secret's certificate; kubectl drives the fake."""
 
 from __future__ import annotations
@@ -122,17 +122,24 @@ def test_httproute_add_change_remove_under_load(env, kube):
     assert count > 0 and failures == [], failures[:5]
 
 
-def test_missing_backend_disables_that_route_only(env, kube):
+def test_missing_backend_is_answered_500(env, kube):
     backends(kube, {"a": env.upstream("a")})
     gw = gw_gateway(env, kube)
     mark = gw.log_size()
     kube.apply(gateway(gw.port))
     kube.apply(http_route("ok", ["ok.gw.test"], [("a", 1)]))
     kube.apply(http_route("broken", ["broken.gw.test"], [("nope", 1)]))
+    kube.apply(http_route("half", ["half.gw.test"], [("a", 1), ("nope", 1)]))
     wait_until(lambda: served_by(gw.port, "ok.gw.test") == "a", what="the good route")
-    gw.wait_log(r"httproute default/broken: backendRef nope: service default/nope not found",
-                after=mark)
-    assert status_of(gw.port, "broken.gw.test") == 404
+    gw.wait_log(r"httproute default/broken: backendRef nope: service default/nope not found; "
+                r"requests for that backend are answered 500", after=mark)
+    # Gateway API: the traffic of a backendRef that does not resolve gets 500, nothing else.
+    r = it.request(gw.port, "/", host="broken.gw.test")
+    assert r.status == 500 and r.body == b"Internal Server Error"
+    wait_until(lambda: status_of(gw.port, "half.gw.test") != 404, what="the half-broken route")
+    seen = [it.request(gw.port, "/", host="half.gw.test") for _ in range(8)]
+    assert sorted({r.status for r in seen}) == [200, 500], [r.status for r in seen]
+    assert all(r.echo.name == "a" for r in seen if r.status == 200)
     # Status written back: the broken route is accepted with unresolved refs; the good one not.
     wait_until(lambda: route_conditions(kube, "broken") == {
         "Accepted": ("True", "Accepted"), "ResolvedRefs": ("False", "BackendNotFound")},
@@ -141,10 +148,14 @@ def test_missing_backend_disables_that_route_only(env, kube):
                                             "ResolvedRefs": ("True", "ResolvedRefs")}
     with kube.store.cond:
         listener = kube.store.objects["gateways"][("default", "gw")]["status"]["listeners"][0]
-    assert listener["attachedRoutes"] == 2, listener
+    assert listener["attachedRoutes"] == 3, listener
+    assert route_conditions(kube, "half")["ResolvedRefs"] == ("False", "BackendNotFound")
     # The Service appears: the route serves.
     backends(kube, {"nope": env.upstream("n")})
     wait_until(lambda: served_by(gw.port, "broken.gw.test") == "n", what="route repaired")
+    wait_until(lambda: route_conditions(kube, "broken")["ResolvedRefs"] == ("True", "ResolvedRefs"),
+               what="status of the repaired route")
+    assert {served_by(gw.port, "half.gw.test") for _ in range(8)} <= {"a", "n"}
     # A Gateway of another controller's class is not ours: its routes are not served.
     kube.apply({"apiVersion": GW_API, "kind": "GatewayClass", "metadata": {"name": "other"},
                 "spec": {"controllerName": "example.com/other"}})
@@ -215,7 +226,8 @@ def test_filters_and_https_listener(env, kube, pki):
             "add": [{"name": "X-Resp", "value": "r"}]}},
         {"type": "ExtensionRef", "extensionRef": {"group": "traefik.io", "kind": "Middleware",
                                                   "name": "tag"}}]))
-    kube.apply(http_route("redir", ["redir.gw.test"], [("a", 1)], filters=[
+    # A redirect rule needs no backendRef (the filter answers).
+    kube.apply(http_route("redir", ["redir.gw.test"], [], filters=[
         {"type": "RequestRedirect", "requestRedirect": {
             "scheme": "https", "hostname": "secure.test", "statusCode": 301}}]))
     kube.apply(http_route("rewrite", ["rewrite.gw.test"], [("a", 1)],

@@ -59,10 +59,8 @@ struct Listener {
 // A metav1.Condition.
 json condition(const char* type, bool ok, const std::string& reason, const std::string& message,
                const json& generation) {
-  json c = {{"type", type},
-            {"status", ok ? "True" : "False"},
-            {"reason", reason},
-            {"message", message}};
+  json c = {
+      {"type", type}, {"status", ok ? "True" : "False"}, {"reason", reason}, {"message", message}};
   if (generation.is_number_integer())
     c["observedGeneration"] = generation;
   return c;
@@ -196,8 +194,8 @@ std::string path_rule(const json& path, int& priority, Errors& errs) {
 }
 
 // Traefik's buildMatchRule: the rule of one HTTPRouteMatch and its priority.
-std::string match_rule(const std::vector<std::string>& hostnames, const json& match,
-                       int& priority, Errors& errs) {
+std::string match_rule(const std::vector<std::string>& hostnames, const json& match, int& priority,
+                       Errors& errs) {
   priority = 0;
   std::string rule = path_rule(field(match, "path"), priority, errs);
   if (auto m = str(match, "method"); !m.empty()) {
@@ -253,13 +251,19 @@ public:
       Node tree = Node::map();
       Errors errs;
       json parents = json::array();
+      ref_errs_.clear();
       http_route(route, tree, errs, parents);
-      route_status(route, parents, errs);
+      Errors all = errs;
+      all.insert(all.end(), ref_errs_.begin(), ref_errs_.end());
+      route_status(route, parents, all);
       if (!errs.empty()) {
         for (auto& e : errs)
           out_.errors.push_back("httproute " + key + ": " + e + "; the route is not served");
         continue;
       }
+      for (auto& e : ref_errs_)
+        out_.errors.push_back("httproute " + key + ": " + e +
+                              "; requests for that backend are answered 500");
       for (auto& e : drop_invalid_objects(tree, kProvider, "httproute " + key))
         out_.errors.push_back(std::move(e));
       merge_first_wins(out_.tree, tree);
@@ -300,11 +304,11 @@ private:
       li.hostname = str(l, "hostname");
       json& statuses = gateway_status_[key].listeners;
       li.status_index = statuses.size();
-      statuses.push_back({{"name", li.name},
-                          {"supportedKinds", json::array({{{"group", kGatewayGroup},
-                                                           {"kind", "HTTPRoute"}}})},
-                          {"attachedRoutes", 0},
-                          {"conditions", json::array()}});
+      statuses.push_back(
+          {{"name", li.name},
+           {"supportedKinds", json::array({{{"group", kGatewayGroup}, {"kind", "HTTPRoute"}}})},
+           {"attachedRoutes", 0},
+           {"conditions", json::array()}});
       auto fail = [&](const std::string& what) {
         out_.errors.push_back("gateway " + key + ": listener " + li.name + ": " + what);
         json& c = gateway_status_[key].listeners[li.status_index]["conditions"];
@@ -374,11 +378,10 @@ private:
       const json& gw = in_.gateways.at(key);
       json status = {
           {"conditions",
-           json::array({condition("Accepted", true, "Accepted", "", generation_of(gw)),
-                         condition("Programmed", st.programmed,
-                                   st.programmed ? "Programmed" : "Invalid",
-                                   st.programmed ? "" : "a listener is not served",
-                                   generation_of(gw))})},
+           json::array(
+               {condition("Accepted", true, "Accepted", "", generation_of(gw)),
+                condition("Programmed", st.programmed, st.programmed ? "Programmed" : "Invalid",
+                          st.programmed ? "" : "a listener is not served", generation_of(gw))})},
           {"listeners", st.listeners}};
       write_status(gw, "gateways", std::move(status));
     }
@@ -436,8 +439,9 @@ private:
     if (l.from == "Same")
       return route_ns == l.gateway_ns;
     auto it = in_.namespaces.find(route_ns);
-    const json& labels =
-        it == in_.namespaces.end() ? json::object() : field(field(it->second, "metadata"), "labels");
+    const json& labels = it == in_.namespaces.end()
+                             ? json::object()
+                             : field(field(it->second, "metadata"), "labels");
     return selector_matches(l.selector, labels);
   }
 
@@ -474,8 +478,8 @@ private:
         }
         std::vector<std::string> names;
         if (!matching_hostnames(l.hostname, hostnames, names)) {
-          refused.push_back("no hostname of the route matches listener " + l.name +
-                            " of gateway " + gw + " (" + l.hostname + ")");
+          refused.push_back("no hostname of the route matches listener " + l.name + " of gateway " +
+                            gw + " (" + l.hostname + ")");
           continue;
         }
         attached = here = true;
@@ -490,10 +494,11 @@ private:
       if (!ours)
         continue;
       std::string why = refused.size() > refused_before ? refused[refused_before] : "";
-      std::string reason = here                                     ? "Accepted"
+      std::string reason = here                                         ? "Accepted"
                            : why.find("namespace") != std::string::npos ? "NotAllowedByListeners"
-                           : why.find("hostname") != std::string::npos  ? "NoMatchingListenerHostname"
-                                                                        : "NoMatchingParent";
+                           : why.find("hostname") != std::string::npos
+                               ? "NoMatchingListenerHostname"
+                               : "NoMatchingParent";
       parents.push_back({{"parentRef", pr},
                          {"controllerName", kController},
                          {"conditions", json::array({condition("Accepted", here, reason, why,
@@ -545,10 +550,18 @@ private:
   }
 
   // The weighted service of a rule over its backendRefs.
+  // A backendRef that does not resolve is reported in ref_errs_ (the route stays served) and
+  // gets its weight's share answered 500; so does a rule without a backendRef of weight > 0.
   std::string rule_service(const json& rule, const std::string& ns, const std::string& route_key,
                            Node& tree, Errors& errs) {
     std::string name = route_key + "-wrr";
     Node children = Node::list();
+    auto add_child = [&](const std::string& child, int weight) {
+      Node c = Node::map();
+      c.child("name") = Node::scalar(child);
+      c.child("weight") = Node::scalar(std::to_string(weight));
+      children.items().push_back(std::move(c));
+    };
     for (const auto& br : field(rule, "backendRefs")) {
       std::string group = str(br, "group"), kind = str(br, "kind"), bname = str(br, "name");
       int weight = int_of(br, "weight", 1);
@@ -557,24 +570,18 @@ private:
           bname.find('@') != std::string::npos) {
         child = bname; // another provider's service (api@internal, x@file)
       } else if (!group.empty() || (!kind.empty() && kind != "Service")) {
-        errs.push_back("backendRef " + group + "/" + kind + " " + bname + " is not supported");
-        continue;
+        ref_errs_.push_back("backendRef " + group + "/" + kind + " " + bname + " is not supported");
       } else {
-        child = k8s_service(br, ns, tree, errs);
-        if (child.empty())
-          continue;
+        child = k8s_service(br, ns, tree);
       }
       if (!field(br, "filters").empty())
         errs.push_back("backendRef " + bname + ": per-backend filters are not supported");
       if (weight <= 0)
         continue; // no traffic (Gateway API)
-      Node c = Node::map();
-      c.child("name") = Node::scalar(child);
-      c.child("weight") = Node::scalar(std::to_string(weight));
-      children.items().push_back(std::move(c));
+      add_child(child.empty() ? std::string(kInvalidBackendService) : child, weight);
     }
-    if (children.items().empty() && errs.empty())
-      errs.push_back("a rule without a backendRef of weight > 0");
+    if (children.items().empty())
+      add_child(std::string(kInvalidBackendService), 1);
     Node svc = Node::map();
     svc.child("weighted").child("services") = std::move(children);
     Node& services = section(tree, "http", "services");
@@ -583,7 +590,10 @@ private:
     return name;
   }
 
-  std::string k8s_service(const json& br, const std::string& ns, Node& tree, Errors& errs) {
+  // The load balancer of a Service backendRef; empty (and the reason in ref_errs_) when it does
+  // not resolve.
+  std::string k8s_service(const json& br, const std::string& ns, Node& tree) {
+    Errors& errs = ref_errs_;
     std::string bname = str(br, "name"), bns = str(br, "namespace");
     if (bns.empty())
       bns = ns;
@@ -689,9 +699,9 @@ private:
       Node m = Node::map();
       Node& r = m.child("redirectRegex");
       r.child("regex") = Node::scalar(regex);
-      r.child("replacement") = Node::scalar((scheme.empty() ? "${1}" : scheme) + "://" +
-                                            (host.empty() ? "${2}" : host) + port_out +
-                                            path_out + "${5}");
+      r.child("replacement") =
+          Node::scalar((scheme.empty() ? "${1}" : scheme) + "://" + (host.empty() ? "${2}" : host) +
+                       port_out + path_out + "${5}");
       r.child("permanent") = Node::scalar(int_of(rr, "statusCode", 302) == 301 ? "true" : "false");
       add_middleware(tree, mws, name, std::move(m));
     } else if (type == "URLRewrite") {
@@ -722,7 +732,8 @@ private:
                        " is not supported (traefik.io/Middleware)");
         return;
       }
-      mws.items().push_back(Node::scalar(normalize(ns + "-" + str(ref, "name")) + "@kubernetescrd"));
+      mws.items().push_back(
+          Node::scalar(normalize(ns + "-" + str(ref, "name")) + "@kubernetescrd"));
     } else {
       errs.push_back("filter " + type + " is not supported");
     }
@@ -738,6 +749,7 @@ private:
     bool programmed = true;
   };
   std::map<std::string, GatewayStatus> gateway_status_; // by namespace/name
+  Errors ref_errs_; // the current HTTPRoute's backendRefs that do not resolve
   const std::string now_ = now_rfc3339();
   std::set<std::string> certs_;
 };

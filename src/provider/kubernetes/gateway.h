@@ -20,8 +20,13 @@
 //     ResponseHeaderModifier (headers), RequestRedirect (redirectRegex), URLRewrite (replacePath,
 //     replacePathRegex, Host header), ExtensionRef to a traefik.io Middleware
 //     (<ns>-<name>@kubernetescrd).
-// An HTTPRoute whose backend, filter or parent is invalid is dropped as a whole and reported as
-// "httproute <ns>/<name>: ..."; a Gateway listener that cannot be served is reported as
+// A backendRef that does not resolve (no such Service or port, another kind, another namespace,
+// no ready endpoints) keeps the route served: its share of the rule's traffic (its weight) is
+// answered 500 by `invalid-backend@internal` (kInvalidBackendService), as the Gateway API
+// requires; so is a rule without a backendRef of weight > 0 (a rule whose filter answers itself,
+// RequestRedirect, never reaches it). The route's ResolvedRefs condition says why and the log
+// names the backendRef. An HTTPRoute whose filter or parent is invalid is dropped as a whole and
+// reported as "httproute <ns>/<name>: ..."; a Gateway listener that cannot be served is reported as
 // "gateway <ns>/<name>: listener <l>: ..." and only that listener is left out.
 // The Gateway API status of our Gateways (conditions, listeners' attachedRoutes) and of the
 // HTTPRoutes that name them (status.parents: Accepted, ResolvedRefs) is returned in
@@ -35,6 +40,9 @@
 #include "provider/kubernetes/ingress.h"
 
 namespace turnpike::provider::kubernetes {
+
+// The internal service that answers 500 for backendRefs that do not resolve.
+inline constexpr std::string_view kInvalidBackendService = "invalid-backend@internal";
 
 struct GatewayInputs {
   ObjectMap gateway_classes; // cluster-scoped: by name

@@ -376,19 +376,31 @@ TEST(GatewayConfig, ListenerHostnameAndNamespacesRestrictRoutes) {
   EXPECT_EQ(d.http.routers.begin()->second.rule, "Host(`in.test`) && PathPrefix(`/`)");
 }
 
-TEST(GatewayConfig, BrokenRouteIsDroppedAndNamed) {
+TEST(GatewayConfig, UnresolvedBackendIsAnswered500AndNamed) {
   auto in = cluster();
   add(in.http_routes, route("ok", json::array({{{"backendRefs", json::array({backend()})}}}),
                             json::array({"ok.test"})));
   add(in.http_routes,
-      route("foo", json::array({{{"backendRefs", json::array({backend("x")})}}}),
+      route("foo", json::array({{{"backendRefs", json::array({backend(), backend("x")})}}}),
             json::array({"foo.test"})));
+  add(in.http_routes, route("none", json::array({json::object()}), json::array({"none.test"})));
   auto built = build_gateway_configuration(in, {}, kEps);
   auto d = decode(built);
-  ASSERT_EQ(d.http.routers.size(), 1u);
+  ASSERT_EQ(d.http.routers.size(), 3u);
   ASSERT_EQ(built.errors.size(), 1u);
   EXPECT_EQ(built.errors[0], "httproute default/foo: backendRef x: service default/x not found; "
-                             "the route is not served");
+                             "requests for that backend are answered 500");
+  // The unresolved backendRef keeps its weight, on the internal service that answers 500.
+  const auto& w = d.http.services.at("default-foo-gw-web-0-wrr@kubernetesgateway").weighted;
+  ASSERT_TRUE(w);
+  ASSERT_EQ(w->services.size(), 2u);
+  EXPECT_EQ(w->services[0].name, "default-web-80@kubernetesgateway");
+  EXPECT_EQ(w->services[1].name, std::string(kInvalidBackendService));
+  // A rule without backendRefs: all its traffic (if no filter answers) gets 500; no error.
+  const auto& none = d.http.services.at("default-none-gw-web-0-wrr@kubernetesgateway").weighted;
+  ASSERT_TRUE(none);
+  ASSERT_EQ(none->services.size(), 1u);
+  EXPECT_EQ(none->services[0].name, std::string(kInvalidBackendService));
 }
 
 TEST(GatewayConfig, ListenerWithoutEntryPointOrOfAnotherClassIsNotServed) {
