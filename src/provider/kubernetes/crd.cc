@@ -36,12 +36,6 @@ Node node_from_json(const json& j) {
 
 namespace {
 
-// A short stable hash of a route's match (router names). Not FNV's standard offset basis (a
-// digit short), kept so that generated names stay as they were.
-std::string hash(std::string_view s) {
-  return short_hash(s, 1469598103934665603ULL);
-}
-
 class CrdBuilder {
 public:
   CrdBuilder(const CrdInputs& in, const config::KubernetesProviderConfig& o, BuiltConfig& out)
@@ -252,7 +246,7 @@ private:
         add_certificate(tree, ns, secret, errs);
     for (const auto& route : field(spec, "routes")) {
       std::string match = str(route, "match");
-      std::string key = id(ns, name) + "-" + hash(match);
+      std::string key = id(ns, name) + "-" + rule_hash(match);
       Node r = Node::map();
       r.child("rule") = Node::scalar(match);
       if (const json& p = field(route, "priority"); p.is_number_integer())
@@ -295,7 +289,7 @@ private:
     size_t i = 0;
     for (const auto& route : field(spec, "routes")) {
       std::string match = str(route, "match");
-      std::string key = id(ns, name) + "-" + (udp ? std::to_string(i++) : hash(match));
+      std::string key = id(ns, name) + "-" + (udp ? std::to_string(i++) : rule_hash(match));
       Node r = Node::map();
       if (!udp)
         r.child("rule") = Node::scalar(match);

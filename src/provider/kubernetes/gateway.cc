@@ -525,7 +525,7 @@ private:
       for (const auto& match : matches) {
         int priority = 0;
         std::string expr = match_rule(hostnames, match, priority, errs);
-        std::string router_name = route_key + "-" + short_hash(expr);
+        std::string router_name = route_key + "-" + rule_hash(expr);
         Node r = Node::map();
         r.child("rule") = Node::scalar(expr);
         r.child("ruleSyntax") = Node::scalar("v3");

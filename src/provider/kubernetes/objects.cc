@@ -1,6 +1,6 @@
 #include "provider/kubernetes/objects.h"
 
-#include <cstdio>
+#include <openssl/evp.h>
 
 namespace turnpike::provider::kubernetes {
 
@@ -24,10 +24,17 @@ config::Node& section(config::Node& tree, std::string_view root, std::string_vie
   return k;
 }
 
-std::string short_hash(std::string_view s, uint64_t basis) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a64(s, basis)));
-  return std::string(buf, 10);
+std::string rule_hash(std::string_view s) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 10; ++i) {
+    out.push_back(kDigits[md[i] >> 4]);
+    out.push_back(kDigits[md[i] & 15]);
+  }
+  return out;
 }
 
 } // namespace turnpike::provider::kubernetes

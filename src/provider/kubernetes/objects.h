@@ -7,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/fnv.h"
 #include "config/tree/node.h"
 #include "provider/text.h"
 
@@ -21,8 +20,9 @@ std::string str(const nlohmann::json& j, const char* key);
 // The map `tree`.<root>.<kind> ("http", "routers"), created when absent.
 config::Node& section(config::Node& tree, std::string_view root, std::string_view kind);
 
-// The first 10 hex digits of the FNV-1a hash of `s` (generated router names).
-std::string short_hash(std::string_view s, uint64_t basis = kFnv1aOffset);
+// The first 10 bytes of the SHA-256 of `s` in hex (20 digits): the suffix of the router names
+// generated from a route's rule, as Traefik's makeRouterKey (`%.10x`), so that names match.
+std::string rule_hash(std::string_view s);
 
 using provider::base64_decode;
 using provider::normalize;

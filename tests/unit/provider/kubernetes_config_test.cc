@@ -319,6 +319,9 @@ TEST(GatewayConfig, RulesPrioritiesAndServicesAsTraefik) {
                 .second,
             10000 + 5 * 100 + 100 + 10 + 15 + 2);
   EXPECT_EQ(got[hosts + " && PathPrefix(`/`)"].second, 1 + 15 + 1);
+  // Router names as Traefik's: the route key and the first 10 bytes of the rule's SHA-256
+  // (computed independently: python3 hashlib.sha256(rule).hexdigest()[:20]).
+  EXPECT_EQ(d.http.routers.count("default-r-gw-web-1-f14407395ec125046367@kubernetesgateway"), 1u);
   const auto& w = d.http.services.at("default-r-gw-web-1-wrr@kubernetesgateway").weighted;
   ASSERT_TRUE(w);
   ASSERT_EQ(w->services.size(), 1u);
