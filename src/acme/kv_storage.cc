@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "common/hex.h"
 #include "common/log.h"
 
 namespace turnpike::acme {
@@ -69,18 +70,6 @@ Result<ojson> assemble(const std::map<std::string, std::string>& items) {
   }
   if (!orders.empty() || !ledger.empty()) doc["Turnpike"] = ojson{{"orders", orders}, {"ledger", ledger}};
   return Result<ojson>(boost::system::in_place_value, std::move(doc));
-}
-
-std::string random_hex(size_t bytes) {
-  std::random_device rd;
-  std::string out;
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < bytes; ++i) {
-    auto b = rd() & 0xff;
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
 }
 
 std::optional<SharedChallenge> parse_challenge(const std::string& value) {

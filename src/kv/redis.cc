@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "kv/kv.h"
 #include "kv/kv_internal.h"
@@ -36,18 +37,7 @@ const std::shared_ptr<spdlog::logger>& logger() {
 }
 
 // Lowercase hex SHA-1 of a script: its name for EVALSHA.
-std::string script_sha1(std::string_view script) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(script.data(), script.size(), digest, &len, EVP_sha1(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
-}
+std::string script_sha1(std::string_view script) { return digest_hex(EVP_sha1(), script); }
 
 // Refresh / compare-and-delete: only when the key still holds the caller's value.
 constexpr const char* kRefreshScript =

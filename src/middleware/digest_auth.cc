@@ -9,6 +9,7 @@
 #include <chrono>
 #include <vector>
 
+#include "common/hex.h"
 #include "common/strings.h"
 #include "middleware/decode_support.h"
 #include "middleware/local_reply.h"
@@ -17,16 +18,6 @@ namespace turnpike::middleware {
 namespace {
 
 constexpr int64_t kNonceLifetimeS = 300;
-
-std::string hex(const unsigned char* p, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[p[i] >> 4]);
-    out.push_back(kDigits[p[i] & 15]);
-  }
-  return out;
-}
 
 int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -98,26 +89,19 @@ bool equal_ct(std::string_view a, std::string_view b) {
 } // namespace
 
 std::string md5_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
-  return hex(md, len);
+  return digest_hex(EVP_md5(), data);
 }
 
 DigestAuth::DigestAuth(std::shared_ptr<const DigestAuthOptions> options, HandlerPtr next)
     : options_(std::move(options)), next_(std::move(next)) {
   RAND_bytes(key_.data(), static_cast<int>(key_.size()));
-  unsigned char o[16];
-  RAND_bytes(o, sizeof o);
-  opaque_ = hex(o, sizeof o);
+  opaque_ = random_hex(16);
 }
 
 std::string DigestAuth::nonce(int64_t expiry_s) const {
   // A random part makes every challenge's nonce unique: two clients challenged in the same
   // second must not share a nonce, since each starts its nonce count at 1.
-  unsigned char salt[8];
-  RAND_bytes(salt, sizeof salt);
-  return signed_nonce(std::to_string(expiry_s) + "-" + hex(salt, sizeof salt));
+  return signed_nonce(std::to_string(expiry_s) + "-" + random_hex(8));
 }
 
 std::string DigestAuth::signed_nonce(const std::string& body) const {
@@ -125,7 +109,7 @@ std::string DigestAuth::signed_nonce(const std::string& body) const {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
        reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
-  return body + "-" + hex(mac, 16);
+  return body + "-" + hex_encode(mac, 16);
 }
 
 bool NonceCounts::first_use(std::string_view nonce, int64_t expiry_s, uint32_t nc, int64_t now_s) {

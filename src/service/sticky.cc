@@ -5,24 +5,11 @@
 #include <cstdio>
 
 #include "common/fnv.h"
+#include "common/hex.h"
 #include "common/strings.h"
 
 namespace turnpike::service {
 namespace {
-
-std::string digest_hex(const EVP_MD* md, std::string_view data, size_t hex_digits) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, md, nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len && hex.size() < hex_digits; ++i) {
-    hex.push_back(kHex[out[i] >> 4]);
-    hex.push_back(kHex[out[i] & 15]);
-  }
-  hex.resize(std::min(hex.size(), hex_digits));
-  return hex;
-}
 
 std::string fnv_hex(std::string_view data) {
   const uint64_t h = fnv1a64(data);

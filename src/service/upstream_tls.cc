@@ -14,6 +14,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "common/hex.h"
 #include "common/ipnet.h"
 #include "tls/names.h"
 
@@ -118,19 +119,6 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   return 0; // OpenSSL keeps (and frees) its own reference
 }
 
-std::string hex_digest(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < 8 && i < n; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
-}
-
 // Everything a context is built from, loaded and checked: its digest is the fingerprint.
 struct LoadedOptions {
   int min_version = TLS1_2_VERSION; // Go's client default
@@ -205,7 +193,7 @@ Result<LoadedOptions> load_options(const TlsClientOptions& o) {
   add(o.server_name);
   add(o.insecure_skip_verify ? "1" : "0");
   add(o.peer_cert_uri);
-  l.fingerprint = hex_digest(fp);
+  l.fingerprint = digest_hex(EVP_sha256(), fp, 16);
   return l;
 }
 

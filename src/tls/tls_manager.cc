@@ -4,6 +4,7 @@
 
 #include <openssl/rand.h>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -13,18 +14,6 @@ namespace {
 const std::shared_ptr<spdlog::logger>& logger() {
   static auto l = log::get("tls");
   return l;
-}
-
-std::string random_label() {
-  unsigned char b[16];
-  RAND_bytes(b, sizeof(b));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : b) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
 }
 
 void append_field(std::string& fp, std::string_view s) {
@@ -96,7 +85,7 @@ CertificatePtr TlsManager::generated_default(std::vector<std::string>& errors) {
   // *.traefik.default name nobody can request by SNI.
   CertificateRequest req;
   req.subject = {{"CN", std::string(kDefaultCertificateName)}};
-  req.dns_names = {random_label() + "." + random_label() + ".traefik.default"};
+  req.dns_names = {random_hex(16) + "." + random_hex(16) + ".traefik.default"};
   req.validity = std::chrono::hours(24 * 365);
   auto cert = generate_certificate(req);
   if (!cert) {

@@ -1,6 +1,6 @@
 #include "provider/kubernetes/objects.h"
 
-#include <openssl/evp.h>
+#include "common/hex.h"
 
 namespace turnpike::provider::kubernetes {
 
@@ -25,16 +25,7 @@ config::Node& section(config::Node& tree, std::string_view root, std::string_vie
 }
 
 std::string rule_hash(std::string_view s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 10; ++i) {
-    out.push_back(kDigits[md[i] >> 4]);
-    out.push_back(kDigits[md[i] & 15]);
-  }
-  return out;
+  return digest_hex(EVP_sha256(), s, 20);
 }
 
 } // namespace turnpike::provider::kubernetes
