@@ -62,6 +62,7 @@ RESOURCES = [
     ("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", False),
     ("gateway.networking.k8s.io", "v1", "gateways", "Gateway", True),
     ("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True),
+    ("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", True),
 ]
 
 
@@ -220,14 +221,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                      {"clientCIDR": "0.0.0.0/0",
                                       "serverAddress": f"127.0.0.1:{port}"}]})
         elif path == "/apis":
-            groups = {}
+            groups = {}  # group -> its versions, the preferred (first listed) first
             for g, v, *_ in RESOURCES:
-                if g:
-                    groups.setdefault(g, v)
+                if g and v not in groups.setdefault(g, []):
+                    groups[g].append(v)
             self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
-                 "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v}}
-                for g, v in groups.items()]})
+                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                 "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
+                for g, vs in groups.items()]})
         elif path == "/api/v1" or (path.startswith("/apis/") and path.count("/") == 3):
             gv = "v1" if path == "/api/v1" else path[len("/apis/"):]
             res = [{"name": p, "singularName": k.lower(), "namespaced": ns, "kind": k,

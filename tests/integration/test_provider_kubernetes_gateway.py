@@ -168,6 +168,44 @@ def test_missing_backend_is_answered_500(env, kube):
     assert status_of(gw.port, "theirs.gw.test") == 404
 
 
+def reference_grant(name, ns, from_kind, from_ns, to_kind, to_name=None):
+    to = {"group": "", "kind": to_kind}
+    if to_name:
+        to["name"] = to_name
+    return {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": from_kind,
+                               "namespace": from_ns}],
+                     "to": [to]}}
+
+
+def test_reference_grant_admits_cross_namespace_backend(env, kube):
+    """A backendRef to a Service of another namespace is answered 500 (RefNotPermitted) until a
+    ReferenceGrant there allows it, and again once the grant goes."""
+    backends(kube, {"shared": env.upstream("shared")})
+    gw = gw_gateway(env, kube)
+    kube.apply(gateway(gw.port, allowed={"from": "All"}))
+    route = http_route("cross", ["cross.gw.test"], [("shared", 1)], ns="team")
+    route["spec"]["rules"][0]["backendRefs"][0]["namespace"] = "default"
+    kube.apply(route)
+    wait_until(lambda: status_of(gw.port, "cross.gw.test") == 500, what="refused cross-namespace")
+    assert route_conditions(kube, "cross", "team")["ResolvedRefs"] == ("False", "RefNotPermitted")
+    # A grant for another kind, or from another namespace, does not count.
+    kube.apply(reference_grant("wrong", "default", "HTTPRoute", "elsewhere", "Service"))
+    kube.apply(reference_grant("secrets", "default", "HTTPRoute", "team", "Secret"))
+    kube.apply(reference_grant("other-name", "default", "HTTPRoute", "team", "Service", "nope"))
+    kube.apply(http_route("later", ["later.gw.test"], [("shared", 1)]))
+    wait_until(lambda: served_by(gw.port, "later.gw.test") == "shared", what="a later event")
+    assert status_of(gw.port, "cross.gw.test") == 500
+    kube.apply(reference_grant("team-to-shared", "default", "HTTPRoute", "team", "Service",
+                               "shared"))
+    wait_until(lambda: served_by(gw.port, "cross.gw.test") == "shared", what="granted")
+    wait_until(lambda: route_conditions(kube, "cross", "team")["ResolvedRefs"]
+               == ("True", "ResolvedRefs"), what="status after the grant")
+    kube.delete("ReferenceGrant", "team-to-shared")
+    wait_until(lambda: status_of(gw.port, "cross.gw.test") == 500, what="grant withdrawn")
+
+
 def test_listener_hostname_and_allowed_namespaces(env, kube):
     ups = {"a": env.upstream("a"), "t": env.upstream("t")}
     backends(kube, {"a": ups["a"]})

@@ -404,24 +404,27 @@ private:
                        " is not a core Secret");
         continue;
       }
-      if (!rns.empty() && rns != ns) {
+      if (rns.empty())
+        rns = ns;
+      if (rns != ns && !granted("Gateway", ns, "Secret", rns, name)) {
         errs.push_back("certificateRef to secret " + rns + "/" + name +
-                       " in another namespace is not permitted (ReferenceGrant is not supported)");
+                       " in another namespace is not permitted (no ReferenceGrant in " + rns +
+                       " allows it)");
         continue;
       }
-      auto it = in_.secrets.find(ns + "/" + name);
+      auto it = in_.secrets.find(rns + "/" + name);
       if (it == in_.secrets.end()) {
-        errs.push_back("secret " + ns + "/" + name + " not found");
+        errs.push_back("secret " + rns + "/" + name + " not found");
         continue;
       }
       const json& data = field(it->second, "data");
       std::string crt = base64_decode(str(data, "tls.crt"));
       std::string k = base64_decode(str(data, "tls.key"));
       if (crt.empty() || k.empty()) {
-        errs.push_back("secret " + ns + "/" + name + " has no tls.crt/tls.key");
+        errs.push_back("secret " + rns + "/" + name + " has no tls.crt/tls.key");
         continue;
       }
-      if (!certs_.insert(ns + "/" + name).second)
+      if (!certs_.insert(rns + "/" + name).second)
         continue;
       Node c = Node::map();
       c.child("certFile") = Node::scalar(crt);
@@ -590,6 +593,29 @@ private:
     return name;
   }
 
+  // Whether a ReferenceGrant of namespace `to_ns` lets the `from_kind` objects (Gateway API
+  // group) of `from_ns` refer to the core `to_kind` object `to_name` (all of that kind when the
+  // grant names none).
+  bool granted(std::string_view from_kind, const std::string& from_ns, std::string_view to_kind,
+               const std::string& to_ns, const std::string& to_name) const {
+    for (const auto& [key, grant] : in_.reference_grants) {
+      if (ns_of(grant) != to_ns)
+        continue;
+      const json& spec = field(grant, "spec");
+      bool from = false;
+      for (const auto& f : field(spec, "from"))
+        from = from || (str(f, "group") == kGatewayGroup && str(f, "kind") == from_kind &&
+                        str(f, "namespace") == from_ns);
+      if (!from)
+        continue;
+      for (const auto& t : field(spec, "to"))
+        if (str(t, "group").empty() && str(t, "kind") == to_kind &&
+            (str(t, "name").empty() || str(t, "name") == to_name))
+          return true;
+    }
+    return false;
+  }
+
   // The load balancer of a Service backendRef; empty (and the reason in ref_errs_) when it does
   // not resolve.
   std::string k8s_service(const json& br, const std::string& ns, Node& tree) {
@@ -597,9 +623,10 @@ private:
     std::string bname = str(br, "name"), bns = str(br, "namespace");
     if (bns.empty())
       bns = ns;
-    if (bns != ns) {
+    if (bns != ns && !granted("HTTPRoute", ns, "Service", bns, bname)) {
       errs.push_back("backendRef to service " + bns + "/" + bname +
-                     " in another namespace is not permitted (ReferenceGrant is not supported)");
+                     " in another namespace is not permitted (no ReferenceGrant in " + bns +
+                     " allows it)");
       return {};
     }
     const json& port = field(br, "port");

@@ -20,8 +20,10 @@
 //     ResponseHeaderModifier (headers), RequestRedirect (redirectRegex), URLRewrite (replacePath,
 //     replacePathRegex, Host header), ExtensionRef to a traefik.io Middleware
 //     (<ns>-<name>@kubernetescrd).
-// A backendRef that does not resolve (no such Service or port, another kind, another namespace,
-// no ready endpoints) keeps the route served: its share of the rule's traffic (its weight) is
+// A backendRef or certificateRef to another namespace needs a ReferenceGrant there that allows
+// it (from HTTPRoute / Gateway of the referring namespace, to Service / Secret, all or by name).
+// A backendRef that does not resolve (no such Service or port, another kind, another namespace
+// without a grant, no ready endpoints) keeps the route served: its share of the rule's traffic (its weight) is
 // answered 500 by `invalid-backend@internal` (kInvalidBackendService), as the Gateway API
 // requires; so is a rule without a backendRef of weight > 0 (a rule whose filter answers itself,
 // RequestRedirect, never reaches it). The route's ResolvedRefs condition says why and the log
@@ -52,6 +54,7 @@ struct GatewayInputs {
   ObjectMap services;
   ObjectMap endpoint_slices;
   ObjectMap secrets;
+  ObjectMap reference_grants; // gateway.networking.k8s.io/v1beta1 ReferenceGrant
 };
 
 // A TCP entrypoint of the static configuration and the port it listens on.

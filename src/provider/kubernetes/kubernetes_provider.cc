@@ -31,7 +31,8 @@ std::vector<ResourceType> resources(KubernetesProvider::Kind kind) {
             {"/api/v1", "namespaces"},
             kServices,
             kSlices,
-            kSecrets};
+            kSecrets,
+            {"/apis/gateway.networking.k8s.io/v1beta1", "referencegrants"}};
   return {{kCrd, "ingressroutes"},
           {kCrd, "ingressroutetcps"},
           {kCrd, "ingressrouteudps"},
@@ -150,8 +151,9 @@ kubernetes::BuiltConfig KubernetesProvider::build() const {
     return kubernetes::build_ingress_configuration(in, options_);
   }
   if (kind_ == Kind::kGateway) {
-    kubernetes::GatewayInputs in{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
-                                 std::move(s[4]), std::move(s[5]), std::move(s[6])};
+    kubernetes::GatewayInputs in{std::move(s[0]), std::move(s[1]), std::move(s[2]),
+                                 std::move(s[3]), std::move(s[4]), std::move(s[5]),
+                                 std::move(s[6]), std::move(s[7])};
     return kubernetes::build_gateway_configuration(in, options_, entry_points_);
   }
   kubernetes::CrdInputs in;

@@ -406,6 +406,38 @@ TEST(GatewayConfig, UnresolvedBackendIsAnswered500AndNamed) {
   EXPECT_EQ(none->services[0].name, std::string(kInvalidBackendService));
 }
 
+TEST(GatewayConfig, CrossNamespaceCertificateRefNeedsAReferenceGrant) {
+  auto in = cluster();
+  // "-----BEGIN X-----" base64: a PEM-looking value is enough for the configuration.
+  add(in.secrets, {{"metadata", meta("site", "certs")},
+                   {"data", {{"tls.crt", "LS0tLS1CRUdJTiBYLS0tLS0="},
+                             {"tls.key", "LS0tLS1CRUdJTiBYLS0tLS0="}}}});
+  json https = {{"name", "https"},
+                {"port", 8443},
+                {"protocol", "HTTPS"},
+                {"tls",
+                 {{"certificateRefs",
+                   json::array({{{"kind", "Secret"}, {"name", "site"}, {"namespace", "certs"}}})}}}};
+  in.gateways.begin()->second["spec"]["listeners"].push_back(https);
+  auto built = build_gateway_configuration(in, {}, kEps);
+  ASSERT_EQ(built.errors.size(), 1u);
+  EXPECT_EQ(built.errors[0], "gateway default/gw: listener https: certificateRef to secret "
+                             "certs/site in another namespace is not permitted (no "
+                             "ReferenceGrant in certs allows it); the listener is not served");
+  EXPECT_TRUE(decode(built).tls.certificates.empty());
+  // A grant in the Secret's namespace, from Gateways of the Gateway's namespace.
+  add(in.reference_grants,
+      {{"metadata", meta("gateways-may-read", "certs")},
+       {"spec",
+        {{"from", json::array({{{"group", "gateway.networking.k8s.io"},
+                                {"kind", "Gateway"},
+                                {"namespace", "default"}}})},
+         {"to", json::array({{{"group", ""}, {"kind", "Secret"}}})}}}});
+  built = build_gateway_configuration(in, {}, kEps);
+  EXPECT_TRUE(built.errors.empty()) << built.errors[0];
+  EXPECT_EQ(decode(built).tls.certificates.size(), 1u);
+}
+
 TEST(GatewayConfig, ListenerWithoutEntryPointOrOfAnotherClassIsNotServed) {
   auto in = cluster();
   in.gateways.begin()->second["spec"]["listeners"][0]["port"] = 9999;
