@@ -178,6 +178,13 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::StaticConfig cfg) {
     g->build_options_.internal_services.emplace(
         std::string(provider::kubernetes::kInvalidBackendService),
         std::make_shared<service::StatusService>(500, "Internal Server Error"));
+    http::HeaderMap grpc_unavailable;
+    grpc_unavailable.add("Content-Type", "application/grpc");
+    grpc_unavailable.add("Grpc-Status", "14"); // UNAVAILABLE
+    grpc_unavailable.add("Grpc-Message", "Service Unavailable");
+    g->build_options_.internal_services.emplace(
+        std::string(provider::kubernetes::kInvalidGrpcBackendService),
+        std::make_shared<service::StatusService>(200, "", std::move(grpc_unavailable)));
   }
   using KvStore = provider::KvProvider::Store;
   if (pc.etcd)

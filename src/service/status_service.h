@@ -1,8 +1,9 @@
 #pragma once
-// A service that answers every request itself with one fixed status, never reaching an upstream.
-// The kubernetesGateway provider sends the share of a rule's traffic that belongs to a backendRef
-// it cannot resolve to one (`invalid-backend@internal`, 500), as the Gateway API requires and
-// Traefik does.
+// A service that answers every request itself with one fixed status (and header fields), never
+// reaching an upstream. The kubernetesGateway provider sends the share of a rule's traffic that
+// belongs to a backendRef it cannot resolve to one, as the Gateway API requires and Traefik does:
+// `invalid-backend@internal` (500) for HTTPRoutes, `invalid-grpc-backend@internal` (a gRPC
+// trailers-only UNAVAILABLE: 200, grpc-status 14) for GRPCRoutes.
 //
 // Immutable; shared by every worker.
 
@@ -14,12 +15,13 @@ namespace turnpike::service {
 
 class StatusService final : public Service {
 public:
-  StatusService(int status, std::string body);
+  StatusService(int status, std::string body, http::HeaderMap headers = {});
   http::Task<void> handle(http::Exchange& ex) const override;
 
 private:
   int status_;
   std::string body_;
+  http::HeaderMap headers_; // empty: text/plain
 };
 
 } // namespace turnpike::service

@@ -62,6 +62,7 @@ RESOURCES = [
     ("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", False),
     ("gateway.networking.k8s.io", "v1", "gateways", "Gateway", True),
     ("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True),
+    ("gateway.networking.k8s.io", "v1", "grpcroutes", "GRPCRoute", True),
     ("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", True),
 ]
 

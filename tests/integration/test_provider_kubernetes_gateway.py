@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import turnpike_it as it
+import upstream_it as ut
 from provider_it import Load, served_by, status_of, wait_until
 from test_provider_kubernetes import backends, kubectl, service, slice_for
 
@@ -61,11 +62,11 @@ def http_route(name, hostnames, backends_, ns="default", matches=None, filters=N
                      "hostnames": hostnames, "rules": [rule]}}
 
 
-def route_conditions(kube, name, ns="default"):
-    """{condition type: (status, reason)} of an HTTPRoute's status.parents, as the gateway wrote
-    them back."""
+def route_conditions(kube, name, ns="default", plural="httproutes"):
+    """{condition type: (status, reason)} of an HTTPRoute's (GRPCRoute's) status.parents, as the
+    gateway wrote them back."""
     with kube.store.cond:
-        obj = kube.store.objects["httproutes"].get((ns, name)) or {}
+        obj = kube.store.objects[plural].get((ns, name)) or {}
     return {c["type"]: (c["status"], c["reason"])
             for p in obj.get("status", {}).get("parents", []) for c in p["conditions"]}
 
@@ -144,12 +145,17 @@ def test_missing_backend_is_answered_500(env, kube):
     wait_until(lambda: route_conditions(kube, "broken") == {
         "Accepted": ("True", "Accepted"), "ResolvedRefs": ("False", "BackendNotFound")},
         what="status of the broken route")
-    assert route_conditions(kube, "ok") == {"Accepted": ("True", "Accepted"),
-                                            "ResolvedRefs": ("True", "ResolvedRefs")}
-    with kube.store.cond:
-        listener = kube.store.objects["gateways"][("default", "gw")]["status"]["listeners"][0]
-    assert listener["attachedRoutes"] == 3, listener
-    assert route_conditions(kube, "half")["ResolvedRefs"] == ("False", "BackendNotFound")
+    wait_until(lambda: route_conditions(kube, "ok") == {
+        "Accepted": ("True", "Accepted"), "ResolvedRefs": ("True", "ResolvedRefs")},
+        what="status of the good route")
+
+    def attached():
+        with kube.store.cond:
+            gw_obj = kube.store.objects["gateways"][("default", "gw")]
+            return gw_obj.get("status", {}).get("listeners", [{}])[0].get("attachedRoutes")
+    wait_until(lambda: attached() == 3, what="attachedRoutes of the listener")
+    wait_until(lambda: route_conditions(kube, "half").get("ResolvedRefs")
+               == ("False", "BackendNotFound"), what="status of the half-broken route")
     # The Service appears: the route serves.
     backends(kube, {"nope": env.upstream("n")})
     wait_until(lambda: served_by(gw.port, "broken.gw.test") == "n", what="route repaired")
@@ -204,6 +210,55 @@ def test_reference_grant_admits_cross_namespace_backend(env, kube):
                == ("True", "ResolvedRefs"), what="status after the grant")
     kube.delete("ReferenceGrant", "team-to-shared")
     wait_until(lambda: status_of(gw.port, "cross.gw.test") == 500, what="grant withdrawn")
+
+
+def grpc_route(name, hostnames, backends_, matches=None):
+    rule = {"backendRefs": [{"name": b, "port": 80, "weight": w} for b, w in backends_]}
+    if matches:
+        rule["matches"] = matches
+    return {"apiVersion": GW_API, "kind": "GRPCRoute",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "gw", "namespace": "default"}],
+                     "hostnames": hostnames, "rules": [rule]}}
+
+
+def test_grpcroute_to_a_real_grpc_server(env, kube):
+    """A GRPCRoute reaches a real gRPC server over h2c (grpcio client over HTTP/2 with prior
+    knowledge): unary and server streaming calls of the matched service; another service is not
+    routed; a backendRef to a missing Service answers gRPC UNAVAILABLE."""
+    import grpc
+    peer = ut.grpc_peer(env, "grpc")
+    kube.apply(service("echo"))
+    kube.apply(slice_for("echo", peer))
+    gw = gw_gateway(env, kube)
+    kube.apply(gateway(gw.port))
+    kube.apply(grpc_route("echo", ["grpc.gw.test"], [("echo", 1)],
+                          matches=[{"method": {"service": "turnpike.test.Echo"}}]))
+    kube.apply(grpc_route("missing", ["missing.gw.test"], [("nope", 1)]))
+
+    def channel(authority):
+        return grpc.insecure_channel(f"127.0.0.1:{gw.port}",
+                                     options=[("grpc.default_authority", authority)])
+
+    def unary(ch, method="/turnpike.test.Echo/Unary"):
+        try:
+            return ch.unary_unary(method)(b"hi", timeout=5)
+        except grpc.RpcError as e:
+            return e.code()
+
+    with channel("grpc.gw.test") as ch:
+        wait_until(lambda: unary(ch) == b"echo:hi", what="GRPCRoute serving")
+        assert list(ch.unary_stream("/turnpike.test.Echo/ServerStream")(b"3", timeout=5)) == [
+            b"part-0", b"part-1", b"part-2"]
+        # The match names the service: another one has no route (HTTP 404: UNIMPLEMENTED).
+        assert unary(ch, "/other.Service/Unary") == grpc.StatusCode.UNIMPLEMENTED
+    with channel("missing.gw.test") as ch:
+        wait_until(lambda: unary(ch) == grpc.StatusCode.UNAVAILABLE, what="missing backend")
+    wait_until(lambda: route_conditions(kube, "missing", plural="grpcroutes").get("ResolvedRefs")
+               == ("False", "BackendNotFound"), what="GRPCRoute status")
+    wait_until(lambda: route_conditions(kube, "echo", plural="grpcroutes") == {
+        "Accepted": ("True", "Accepted"), "ResolvedRefs": ("True", "ResolvedRefs")},
+        what="status of the good GRPCRoute")
 
 
 def test_listener_hostname_and_allowed_namespaces(env, kube):

@@ -225,6 +225,38 @@ std::string match_rule(const std::vector<std::string>& hostnames, const json& ma
   return host + " && " + rule;
 }
 
+// Traefik's buildGRPCMatchRule: the rule of one GRPCRouteMatch (the method as a path
+// `/<service>/<method>`, each header) and its priority (the rule's length plus the host part's).
+std::string grpc_match_rule(const std::vector<std::string>& hostnames, const json& match,
+                            int& priority, Errors& errs) {
+  std::string rule = "PathPrefix(`/`)";
+  if (const json& method = field(match, "method"); method.is_object()) {
+    const std::string type = str(method, "type");
+    const bool exact = type.empty() || type == "Exact";
+    if (!exact && type != "RegularExpression")
+      errs.push_back("method match type \"" + type + "\" is not supported");
+    auto part = [&](const char* key) {
+      const std::string v = str(method, key);
+      return v.empty() ? std::string("[^/]+") : exact ? quote_meta(v) : v;
+    };
+    rule = "PathRegexp(`/" + part("service") + "/" + part("method") + "`)";
+  }
+  for (const auto& h : field(match, "headers")) {
+    const std::string type = str(h, "type");
+    const bool re = type == "RegularExpression";
+    if (!type.empty() && type != "Exact" && !re) {
+      errs.push_back("header match type \"" + type + "\" is not supported");
+      continue;
+    }
+    rule += std::string(" && ") + (re ? "HeaderRegexp" : "Header") + "(`" + str(h, "name") +
+            "`,`" + str(h, "value") + "`)";
+  }
+  int host_priority = 0;
+  const std::string host = host_rule(hostnames, host_priority);
+  priority = host_priority + static_cast<int>(rule.size());
+  return host.empty() ? rule : host + " && " + rule;
+}
+
 class GatewayBuilder {
 public:
   GatewayBuilder(const GatewayInputs& in, const config::KubernetesProviderConfig& o,
@@ -247,31 +279,42 @@ public:
         out_.errors.push_back(std::move(e));
       merge_first_wins(out_.tree, tree);
     }
-    for (const auto& [key, route] : in_.http_routes) {
-      Node tree = Node::map();
-      Errors errs;
-      json parents = json::array();
-      ref_errs_.clear();
-      http_route(route, tree, errs, parents);
-      Errors all = errs;
-      all.insert(all.end(), ref_errs_.begin(), ref_errs_.end());
-      route_status(route, parents, all);
-      if (!errs.empty()) {
-        for (auto& e : errs)
-          out_.errors.push_back("httproute " + key + ": " + e + "; the route is not served");
-        continue;
-      }
-      for (auto& e : ref_errs_)
-        out_.errors.push_back("httproute " + key + ": " + e +
-                              "; requests for that backend are answered 500");
-      for (auto& e : drop_invalid_objects(tree, kProvider, "httproute " + key))
-        out_.errors.push_back(std::move(e));
-      merge_first_wins(out_.tree, tree);
-    }
+    for (const auto& [key, route] : in_.http_routes)
+      route_object(key, route, false);
+    for (const auto& [key, route] : in_.grpc_routes)
+      route_object(key, route, true);
     gateway_statuses();
   }
 
 private:
+  // One HTTPRoute or GRPCRoute: its routers, services and middlewares join the tree unless it
+  // cannot be served as written; its status is written back either way.
+  void route_object(const std::string& key, const json& route, bool grpc) {
+    grpc_ = grpc;
+    const std::string what = (grpc ? "grpcroute " : "httproute ") + key;
+    Node tree = Node::map();
+    Errors errs;
+    json parents = json::array();
+    ref_errs_.clear();
+    http_route(route, tree, errs, parents);
+    Errors all = errs;
+    all.insert(all.end(), ref_errs_.begin(), ref_errs_.end());
+    route_status(route, parents, all);
+    if (!errs.empty()) {
+      std::set<std::string> seen; // a rule's filters are built once per match
+      for (auto& e : errs)
+        if (seen.insert(e).second)
+          out_.errors.push_back(what + ": " + e + "; the route is not served");
+      return;
+    }
+    for (auto& e : ref_errs_)
+      out_.errors.push_back(what + ": " + e + "; requests for that backend are answered " +
+                            (grpc ? "gRPC UNAVAILABLE" : "500"));
+    for (auto& e : drop_invalid_objects(tree, kProvider, what))
+      out_.errors.push_back(std::move(e));
+    merge_first_wins(out_.tree, tree);
+  }
+
   // status.parents: Accepted per parent (set by http_route), ResolvedRefs from the route's errors.
   void route_status(const json& route, json& parents, const Errors& errs) {
     if (parents.empty())
@@ -289,7 +332,7 @@ private:
     for (auto& p : parents)
       p["conditions"].push_back(
           condition("ResolvedRefs", errs.empty(), reason, message, generation_of(route)));
-    write_status(route, "httproutes", {{"parents", std::move(parents)}});
+    write_status(route, grpc_ ? "grpcroutes" : "httproutes", {{"parents", std::move(parents)}});
   }
 
   void gateway(const std::string& key, const json& gw, Node& tree) {
@@ -306,7 +349,8 @@ private:
       li.status_index = statuses.size();
       statuses.push_back(
           {{"name", li.name},
-           {"supportedKinds", json::array({{{"group", kGatewayGroup}, {"kind", "HTTPRoute"}}})},
+           {"supportedKinds", json::array({{{"group", kGatewayGroup}, {"kind", "HTTPRoute"}},
+                                           {{"group", kGatewayGroup}, {"kind", "GRPCRoute"}}})},
            {"attachedRoutes", 0},
            {"conditions", json::array()}});
       auto fail = [&](const std::string& what) {
@@ -519,20 +563,25 @@ private:
     const int count = static_cast<int>(rules.size());
     int ri = 0;
     for (const auto& rule : rules) {
-      std::string route_key = normalize(ns + "-" + name_of(route) + "-" + l.gateway_name + "-" +
-                                        l.entry_point + "-" + std::to_string(ri));
+      // GRPCRoutes' keys are prefixed: a GRPCRoute and an HTTPRoute may share a name.
+      std::string route_key = normalize((grpc_ ? "grpcroute-" : "") + ns + "-" + name_of(route) +
+                                        "-" + l.gateway_name + "-" + l.entry_point + "-" +
+                                        std::to_string(ri));
       std::string service = rule_service(rule, ns, route_key, tree, errs);
       json matches = field(rule, "matches");
       if (!matches.is_array() || matches.empty())
         matches = json::array({json::object()});
       for (const auto& match : matches) {
         int priority = 0;
-        std::string expr = match_rule(hostnames, match, priority, errs);
+        std::string expr = grpc_ ? grpc_match_rule(hostnames, match, priority, errs)
+                                 : match_rule(hostnames, match, priority, errs);
+        if (!grpc_)
+          priority += count - ri; // an earlier HTTPRoute rule wins a tie
         std::string router_name = route_key + "-" + rule_hash(expr);
         Node r = Node::map();
         r.child("rule") = Node::scalar(expr);
         r.child("ruleSyntax") = Node::scalar("v3");
-        r.child("priority") = Node::scalar(std::to_string(priority + count - ri));
+        r.child("priority") = Node::scalar(std::to_string(priority));
         Node eps = Node::list();
         eps.items().push_back(Node::scalar(l.entry_point));
         r.child("entryPoints") = std::move(eps);
@@ -581,10 +630,10 @@ private:
         errs.push_back("backendRef " + bname + ": per-backend filters are not supported");
       if (weight <= 0)
         continue; // no traffic (Gateway API)
-      add_child(child.empty() ? std::string(kInvalidBackendService) : child, weight);
+      add_child(child.empty() ? invalid_backend() : child, weight);
     }
     if (children.items().empty())
-      add_child(std::string(kInvalidBackendService), 1);
+      add_child(invalid_backend(), 1);
     Node svc = Node::map();
     svc.child("weighted").child("services") = std::move(children);
     Node& services = section(tree, "http", "services");
@@ -616,6 +665,11 @@ private:
     return false;
   }
 
+  // What answers for a backendRef that does not resolve: 500, or gRPC UNAVAILABLE on a GRPCRoute.
+  std::string invalid_backend() const {
+    return std::string(grpc_ ? kInvalidGrpcBackendService : kInvalidBackendService);
+  }
+
   // The load balancer of a Service backendRef; empty (and the reason in ref_errs_) when it does
   // not resolve.
   std::string k8s_service(const json& br, const std::string& ns, Node& tree) {
@@ -623,7 +677,7 @@ private:
     std::string bname = str(br, "name"), bns = str(br, "namespace");
     if (bns.empty())
       bns = ns;
-    if (bns != ns && !granted("HTTPRoute", ns, "Service", bns, bname)) {
+    if (bns != ns && !granted(grpc_ ? "GRPCRoute" : "HTTPRoute", ns, "Service", bns, bname)) {
       errs.push_back("backendRef to service " + bns + "/" + bname +
                      " in another namespace is not permitted (no ReferenceGrant in " + bns +
                      " allows it)");
@@ -645,11 +699,24 @@ private:
                      " has no ready endpoints");
       return {};
     }
-    std::string name = normalize(bns + "-" + bname + "-" + port.dump());
+    // GRPCRoute backends speak HTTP/2: cleartext (h2c) unless the port's appProtocol says https.
+    std::string scheme = sp->scheme;
+    if (grpc_) {
+      if (sp->app_protocol.empty() || sp->app_protocol == "kubernetes.io/h2c") {
+        scheme = "h2c";
+      } else if (sp->app_protocol == "https") {
+        scheme = "https";
+      } else {
+        errs.push_back("backendRef " + bname + ": appProtocol \"" + sp->app_protocol +
+                       "\" is not supported for gRPC (kubernetes.io/h2c, https)");
+        return {};
+      }
+    }
+    std::string name = normalize(bns + "-" + bname + "-" + port.dump() + (grpc_ ? "-grpc" : ""));
     Node servers = Node::list();
     for (const auto& a : sp->addresses) {
       Node s = Node::map();
-      s.child("url") = Node::scalar(sp->scheme + "://" + a);
+      s.child("url") = Node::scalar(scheme + "://" + a);
       servers.items().push_back(std::move(s));
     }
     Node svc = Node::map();
@@ -700,6 +767,8 @@ private:
     } else if (type == "ResponseHeaderModifier") {
       add_middleware(tree, mws, name,
                      header_modifier(field(f, "responseHeaderModifier"), "customResponseHeaders"));
+    } else if (grpc_ && type != "ExtensionRef") {
+      errs.push_back("filter " + type + " is not supported on a GRPCRoute");
     } else if (type == "RequestRedirect") {
       const json& rr = field(f, "requestRedirect");
       std::string scheme = str(rr, "scheme"), host = str(rr, "hostname");
@@ -776,7 +845,8 @@ private:
     bool programmed = true;
   };
   std::map<std::string, GatewayStatus> gateway_status_; // by namespace/name
-  Errors ref_errs_; // the current HTTPRoute's backendRefs that do not resolve
+  Errors ref_errs_;   // the current route's backendRefs that do not resolve
+  bool grpc_ = false; // the current route is a GRPCRoute
   const std::string now_ = now_rfc3339();
   std::set<std::string> certs_;
 };

@@ -43,8 +43,10 @@
 
 namespace turnpike::provider::kubernetes {
 
-// The internal service that answers 500 for backendRefs that do not resolve.
+// The internal services that answer for backendRefs that do not resolve: 500 (HTTPRoute), gRPC
+// status UNAVAILABLE (GRPCRoute).
 inline constexpr std::string_view kInvalidBackendService = "invalid-backend@internal";
+inline constexpr std::string_view kInvalidGrpcBackendService = "invalid-grpc-backend@internal";
 
 struct GatewayInputs {
   ObjectMap gateway_classes; // cluster-scoped: by name
@@ -55,6 +57,7 @@ struct GatewayInputs {
   ObjectMap endpoint_slices;
   ObjectMap secrets;
   ObjectMap reference_grants; // gateway.networking.k8s.io/v1beta1 ReferenceGrant
+  ObjectMap grpc_routes;
 };
 
 // A TCP entrypoint of the static configuration and the port it listens on.

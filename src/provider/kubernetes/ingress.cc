@@ -74,6 +74,7 @@ Result<ServicePort> resolve_service_port(const ObjectMap& services, const Object
   if (!sp)
     return make_error("service " + ns + "/" + name + ": port " + port.dump() + " not found");
   out.port_name = str(*sp, "name");
+  out.app_protocol = str(*sp, "appProtocol");
   out.port = field(*sp, "port").is_number_integer() ? field(*sp, "port").get<int>() : 0;
   out.scheme = (out.port == 443 || out.port_name.starts_with("https")) ? "https" : "http";
   std::set<std::string> seen;

@@ -61,6 +61,7 @@ struct ServicePort {
   std::string port_name;
   int port = 0;                       // the Service's port
   std::string scheme;                 // http | https
+  std::string app_protocol;           // the port's appProtocol ("kubernetes.io/h2c", "https")
   std::vector<std::string> addresses; // ip:targetPort of ready endpoints
   bool external_name = false;
 };

@@ -32,7 +32,8 @@ std::vector<ResourceType> resources(KubernetesProvider::Kind kind) {
             kServices,
             kSlices,
             kSecrets,
-            {"/apis/gateway.networking.k8s.io/v1beta1", "referencegrants"}};
+            {"/apis/gateway.networking.k8s.io/v1beta1", "referencegrants"},
+            {kGatewayApi, "grpcroutes"}};
   return {{kCrd, "ingressroutes"},
           {kCrd, "ingressroutetcps"},
           {kCrd, "ingressrouteudps"},
@@ -153,7 +154,7 @@ kubernetes::BuiltConfig KubernetesProvider::build() const {
   if (kind_ == Kind::kGateway) {
     kubernetes::GatewayInputs in{std::move(s[0]), std::move(s[1]), std::move(s[2]),
                                  std::move(s[3]), std::move(s[4]), std::move(s[5]),
-                                 std::move(s[6]), std::move(s[7])};
+                                 std::move(s[6]), std::move(s[7]), std::move(s[8])};
     return kubernetes::build_gateway_configuration(in, options_, entry_points_);
   }
   kubernetes::CrdInputs in;

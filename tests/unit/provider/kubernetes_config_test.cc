@@ -438,6 +438,48 @@ TEST(GatewayConfig, CrossNamespaceCertificateRefNeedsAReferenceGrant) {
   EXPECT_EQ(decode(built).tls.certificates.size(), 1u);
 }
 
+TEST(GatewayConfig, GrpcRouteAsTraefik) {
+  auto in = cluster();
+  json rules = json::array(
+      {{{"matches",
+         json::array({{{"method", {{"service", "pkg.Svc"}, {"method", "Get"}}},
+                       {"headers", json::array({{{"name", "x-v"}, {"value", "1"}}})}},
+                      {{"method", {{"type", "RegularExpression"}, {"method", "Li.*"}}}}})},
+        {"backendRefs", json::array({backend()})}}});
+  json r = route("g", rules, json::array({"g.test"}));
+  add(in.grpc_routes, r);
+  auto built = build_gateway_configuration(in, {}, kEps);
+  EXPECT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built);
+  std::map<std::string, int64_t> got;
+  for (const auto& [name, router] : d.http.routers) {
+    got[router.rule] = router.priority;
+    EXPECT_TRUE(name.starts_with("grpcroute-default-g-gw-web-0-")) << name;
+    EXPECT_EQ(router.service, "grpcroute-default-g-gw-web-0-wrr@kubernetesgateway");
+  }
+  // Traefik's buildGRPCMatchRule: the method as a path regexp (exact names quoted), priority =
+  // the host part's plus the length of the rest.
+  const std::string exact = "PathRegexp(`/pkg\\.Svc/Get`) && Header(`x-v`,`1`)";
+  const std::string re = "PathRegexp(`/[^/]+/Li.*`)";
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got.at("Host(`g.test`) && " + exact), static_cast<int64_t>(6 + exact.size()));
+  EXPECT_EQ(got.at("Host(`g.test`) && " + re), static_cast<int64_t>(6 + re.size()));
+  // Backends speak h2c.
+  const auto& lb = *d.http.services.at("default-web-80-grpc@kubernetesgateway").load_balancer;
+  ASSERT_EQ(lb.servers.size(), 1u);
+  EXPECT_EQ(lb.servers[0].url, "h2c://10.0.0.1:8080");
+  // Filters other than header modifiers and ExtensionRef drop the route.
+  rules[0]["filters"] = json::array({{{"type", "RequestRedirect"}, {"requestRedirect", json::object()}}});
+  in.grpc_routes.clear();
+  add(in.grpc_routes, route("g", rules, json::array({"g.test"})));
+  built = build_gateway_configuration(in, {}, kEps);
+  ASSERT_EQ(built.errors.size(), 1u);
+  EXPECT_NE(built.errors[0].find("grpcroute default/g: filter RequestRedirect is not supported on a "
+                                 "GRPCRoute"),
+            std::string::npos)
+      << built.errors[0];
+}
+
 TEST(GatewayConfig, ListenerWithoutEntryPointOrOfAnotherClassIsNotServed) {
   auto in = cluster();
   in.gateways.begin()->second["spec"]["listeners"][0]["port"] = 9999;
