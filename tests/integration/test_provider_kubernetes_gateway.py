@@ -212,6 +212,24 @@ def test_reference_grant_admits_cross_namespace_backend(env, kube):
     wait_until(lambda: status_of(gw.port, "cross.gw.test") == 500, what="grant withdrawn")
 
 
+def test_request_mirror_filter(env, kube):
+    """RequestMirror: every request is served by the rule's backend and a copy goes to the
+    mirror's Service, whose answers are discarded."""
+    ups = {"main": env.upstream("main"), "shadow": env.upstream("shadow")}
+    backends(kube, ups)
+    gw = gw_gateway(env, kube)
+    kube.apply(gateway(gw.port))
+    kube.apply(http_route("mirrored", ["mirror.gw.test"], [("main", 1)], filters=[
+        {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "shadow",
+                                                                   "port": 80}}}]))
+    wait_until(lambda: served_by(gw.port, "mirror.gw.test") == "main", what="mirrored route")
+    before = ups["shadow"].stats()["app_requests"]
+    for _ in range(5):
+        assert served_by(gw.port, "mirror.gw.test") == "main"
+    wait_until(lambda: ups["shadow"].stats()["app_requests"] - before == 5,
+               what="five copies at the mirror")
+
+
 def grpc_route(name, hostnames, backends_, matches=None):
     rule = {"backendRefs": [{"name": b, "port": 80, "weight": w} for b, w in backends_]}
     if matches:

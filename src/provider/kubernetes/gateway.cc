@@ -1,5 +1,6 @@
 #include "provider/kubernetes/gateway.h"
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 #include <set>
@@ -639,6 +640,43 @@ private:
     Node& services = section(tree, "http", "services");
     if (!services.find(name))
       services.entries().emplace_back(name, std::move(svc));
+    return mirrored(rule, ns, route_key, name, tree);
+  }
+
+  // RequestMirror filters: the rule's service wrapped in a mirroring service whose mirrors get a
+  // copy of `percent` % (or `fraction`) of the requests; a mirror backendRef that does not
+  // resolve is reported and left out.
+  std::string mirrored(const json& rule, const std::string& ns, const std::string& route_key,
+                       const std::string& service, Node& tree) {
+    Node mirrors = Node::list();
+    for (const auto& f : field(rule, "filters")) {
+      if (str(f, "type") != "RequestMirror")
+        continue;
+      const json& rm = field(f, "requestMirror");
+      const json& br = field(rm, "backendRef");
+      std::string child = k8s_service(br, ns, tree);
+      if (child.empty())
+        continue; // reported by k8s_service
+      int percent = int_of(rm, "percent", 100);
+      if (const json& fr = field(rm, "fraction"); fr.is_object()) {
+        const int den = int_of(fr, "denominator", 100);
+        percent = den > 0 ? int_of(fr, "numerator") * 100 / den : 0;
+      }
+      Node m = Node::map();
+      m.child("name") = Node::scalar(child);
+      m.child("percent") = Node::scalar(std::to_string(std::clamp(percent, 0, 100)));
+      mirrors.items().push_back(std::move(m));
+    }
+    if (mirrors.items().empty())
+      return service;
+    const std::string name = route_key + "-mirror";
+    Node svc = Node::map();
+    Node& m = svc.child("mirroring");
+    m.child("service") = Node::scalar(service);
+    m.child("mirrors") = std::move(mirrors);
+    Node& services = section(tree, "http", "services");
+    if (!services.find(name))
+      services.entries().emplace_back(name, std::move(svc));
     return name;
   }
 
@@ -767,6 +805,8 @@ private:
     } else if (type == "ResponseHeaderModifier") {
       add_middleware(tree, mws, name,
                      header_modifier(field(f, "responseHeaderModifier"), "customResponseHeaders"));
+    } else if (type == "RequestMirror") {
+      // the rule's service mirrors (rule_service)
     } else if (grpc_ && type != "ExtensionRef") {
       errs.push_back("filter " + type + " is not supported on a GRPCRoute");
     } else if (type == "RequestRedirect") {

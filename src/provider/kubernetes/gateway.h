@@ -19,7 +19,8 @@
 //     from EndpointSlices); filters become middlewares: RequestHeaderModifier and
 //     ResponseHeaderModifier (headers), RequestRedirect (redirectRegex), URLRewrite (replacePath,
 //     replacePathRegex, Host header), ExtensionRef to a traefik.io Middleware
-//     (<ns>-<name>@kubernetescrd).
+//     (<ns>-<name>@kubernetescrd); RequestMirror wraps the rule's service in a mirroring one;
+//   - GRPCRoute: as HTTPRoute, with Traefik's gRPC method/header rules and h2c backends.
 // A backendRef or certificateRef to another namespace needs a ReferenceGrant there that allows
 // it (from HTTPRoute / Gateway of the referring namespace, to Service / Secret, all or by name).
 // A backendRef that does not resolve (no such Service or port, another kind, another namespace
