@@ -184,7 +184,10 @@ http::Task<ProxyError> Attempt<Stream>::read_response_head(http::Response& resp,
       if (c.end - c.begin > kMaxResponseHead)
         co_return upstream_error(K::kUpstreamProtocol, "response head too large");
     }
-    auto [ec, n] = co_await read_more();
+    // read_more(), inlined: one coroutine frame less for every response.
+    auto room = prepare_read(c.buffer, c.begin, c.end, std::numeric_limits<size_t>::max());
+    auto [ec, n] = co_await stream().async_read_some(room, kNoThrow);
+    c.end += n;
     received += n;
     if (ec) {
       if (c.timed_out)
