@@ -123,6 +123,7 @@ class Http1Connection final : public http::BodyReader,
   http::Task<HeadState> read_head(int& error_status, std::string& error_reason);
   http::Task<void> write_local_error(int status, std::string_view reason);
   http::Task<ProxyError> flush(std::string_view extra = {}, std::string_view extra2 = {});
+  static http::Task<ProxyError> no_error() { co_return ProxyError::none(); }
   http::Task<bool> finish_request_body();
   void body_complete();
   ProxyError read_error(const boost::system::error_code& ec) const;
@@ -204,17 +205,20 @@ http::Task<typename Http1Connection<Stream>::HeadState> Http1Connection<Stream>:
         co_return HeadState::kError;
       }
     }
-    auto [ec, n] = co_await read_more(max_buffer);
+    // read_more(), inlined: one coroutine frame less for every request.
+    auto room = prepare_read(buf_, begin_, end_, max_buffer);
+    if (room.size() == 0) {
+      error_status = 431;
+      error_reason = "request header fields too large";
+      co_return HeadState::kError;
+    }
+    auto [ec, n] = co_await stream_.async_read_some(room);
+    end_ += n;
     if (n > 0 && !started) {
       started = true;
       idle_ = false;
       request_start_ = Clock::now();
       deadline_.expire_at(request_start_ + ep_.read_timeout);
-    }
-    if (ec == asio::error::no_buffer_space) {
-      error_status = 431;
-      error_reason = "request header fields too large";
-      co_return HeadState::kError;
     }
     if (ec) {
       if (started && timed_out_) {
@@ -365,16 +369,20 @@ http::Task<ProxyError> Http1Connection<Stream>::write_head(http::Response& head)
 
 template <class Stream>
 http::Task<ProxyError> Http1Connection<Stream>::write_body(std::string_view data) {
-  if (head_request_ || data.empty()) co_return ProxyError::none();
+  // Not a coroutine: it hands back flush()'s awaitable (the caller awaits it at once, while
+  // `data` is valid), so a body piece costs one coroutine frame instead of two.
+  if (head_request_ || data.empty()) return no_error();
   body_bytes_out_ += data.size();
-  if (!chunked_out_) co_return co_await flush(data);
+  if (!chunked_out_) return flush(data);
   http::append_chunk_header(out_, data.size());
-  co_return co_await flush(data, "\r\n");
+  return flush(data, "\r\n");
 }
 
 template <class Stream>
 http::Task<ProxyError> Http1Connection<Stream>::finish() {
   if (chunked_out_ && !head_request_) out_.append("0\r\n\r\n");
+  // A Content-Length body has usually gone out with the head already: no flush frame then.
+  if (out_.empty()) co_return ProxyError::none();
   co_return co_await flush();
 }
 
@@ -530,6 +538,8 @@ http::Task<void> Http1Connection<Stream>::run() {
     ex.response_bytes = body_bytes_out_;
     if (worker_.access_log) worker_.access_log->record(ex, request_start_, logged_target_);
     if (ex.status == 101 || ex.close_connection || close_after_ || draining_) co_return;
+    // Most requests have no body left to drain: no coroutine frame for them.
+    if (body_done_) continue;
     // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
     // parameter; await into a local first.
     auto awaited = co_await finish_request_body();

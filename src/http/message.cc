@@ -16,7 +16,16 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
   ++size_;
 }
 
-void HeaderMap::add_wire_safe(std::string_view name, std::string_view value) {
+// Called for every field a parser accepts. Flattened: assign_short is inlined into it (two
+// calls and their register saves per field were a third of its cost).
+[[gnu::flatten]] void HeaderMap::add_wire_safe(std::string_view name, std::string_view value) {
+  if (size_ < entries_.size()) [[likely]] {
+    Header& h = entries_[size_++];
+    assign_short(h.name, name);
+    assign_short(h.value, value);
+    h.wire_safe = true;
+    return;
+  }
   add(name, value);
   entries_[size_ - 1].wire_safe = true;
 }

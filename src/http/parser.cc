@@ -64,9 +64,17 @@ inline size_t skip_field_value(const char* p, size_t i, size_t end) {
     uint64_t x;
     std::memcpy(&x, p + i, 8);
     uint64_t del = x ^ (kOnes * 0x7f);
-    if ((((x - kOnes * 0x20) & ~x) | ((del - kOnes) & ~del)) & kHigh)
-      break;
-    i += 8;
+    uint64_t hit = (((x - kOnes * 0x20) & ~x) | ((del - kOnes) & ~del)) & kHigh;
+    if (hit == 0) {
+      i += 8;
+      continue;
+    }
+    // The lowest flagged byte is exact (a borrow only flags bytes above a real hit): it is
+    // the line's CR, another CTL or DEL, or an HTAB inside the value, which is skipped.
+    i += static_cast<size_t>(__builtin_ctzll(hit)) / 8;
+    if (p[i] != '\t')
+      return i;
+    ++i;
   }
   while (cls(p[i]) & kVal)
     ++i;
@@ -233,23 +241,31 @@ struct FieldFacts {
   bool expect_continue = false;
 };
 
-// Phase 2b: the field lines in [pos, end - 2) (end is just past the empty line).
-ParseResult parse_fields(std::string_view buf, size_t pos, size_t end, const ParseLimits& lim,
-                         bool is_request, HeaderMap& headers, FieldFacts& f) {
+// The field lines from `pos` up to and including the empty line; `end` is set just past it.
+// `buf` ends with LF (see parse_head_in), and LF is neither a tchar nor a field-value byte, so
+// every scan below stops inside the buffer; a CR is only read past when it is not the last
+// byte. The line ends and the field-line limit are checked here, as the fields are scanned.
+ParseResult parse_fields(std::string_view buf, size_t pos, const ParseLimits& lim,
+                         bool is_request, HeaderMap& headers, FieldFacts& f, size_t& end) {
   const char* p = buf.data();
+  const size_t size = buf.size();
+  const size_t max_field = lim.max_field_bytes, max_fields = lim.max_header_fields;
   size_t fields = 0;
-  const size_t last = end - 2; // the empty line
-  while (pos < last) {
-    // One field line starting at pos. Phase 1 guaranteed that every line ends with CRLF and
-    // fits the limits; CR is neither a tchar nor a field-value byte, so each scan below stops
-    // inside the line and finds the line end without another memchr.
+  for (;;) {
+    if (pos >= size)
+      return fail(400, "incomplete header section"); // one-pass attempt only
+    if (p[pos] == '\r') {
+      if (p[pos + 1] != '\n')
+        return fail(400, "bare CR");
+      end = pos + 2;
+      break;
+    }
     if (is_ows(p[pos]))
       return fail(400, fields == 0 ? "whitespace before the first header field"
                                    : "obsolete line folding");
     size_t j = pos;
-    bool underscore = false;
     while (cls(p[j]) & kTok)
-      underscore |= p[j++] == '_';
+      ++j;
     if (j == pos)
       return fail(400, p[j] == ':' ? "empty header name" : "invalid header name");
     if (p[j] != ':')
@@ -258,18 +274,21 @@ ParseResult parse_fields(std::string_view buf, size_t pos, size_t end, const Par
     size_t vs = j + 1;
     while (is_ows(p[vs]))
       ++vs;
-    size_t le = skip_field_value(p, vs, end);
+    size_t le = skip_field_value(p, vs, size);
     if (p[le] != '\r' || p[le + 1] != '\n')
-      return fail(400, "invalid character in header value");
+      return fail(400, p[le] == '\n' ? "bare LF line ending" : "invalid character in header value");
+    if (le - pos > max_field)
+      return fail(431, "header field too long");
     size_t ve = le;
     while (ve > vs && is_ows(p[ve - 1]))
       --ve;
     std::string_view value(p + vs, ve - vs);
     pos = le + 2;
 
-    if (++fields > lim.max_header_fields)
+    if (++fields > max_fields)
       return fail(431, "too many header fields");
-    if (is_request && underscore) {
+    if (is_request && lim.underscore_headers != UnderscoreHeaders::kKeep &&
+        name.find('_') != std::string_view::npos) {
       if (lim.underscore_headers == UnderscoreHeaders::kReject)
         return fail(400, "underscore in header name");
       if (lim.underscore_headers == UnderscoreHeaders::kDelete)
@@ -338,6 +357,8 @@ ParseResult parse_fields(std::string_view buf, size_t pos, size_t end, const Par
     }
     headers.add_wire_safe(name, value);
   }
+  if (end > lim.max_header_bytes)
+    return fail(431, "header section too large");
   return {};
 }
 
@@ -484,19 +505,35 @@ bool list_contains_token(std::string_view value, std::string_view token) {
   return found;
 }
 
-ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, Request& out,
-                               size_t& scan_hint) {
-  size_t start = 0;
-  ParseResult head = find_head(buf, limits, /*skip_leading_crlf=*/true, scan_hint, start);
-  if (!head.complete())
-    return head;
-  const size_t end = head.consumed;
-  const char* p = buf.data();
+namespace {
 
+// The end of the start line that begins at `start` in `buf` (which ends with LF): the offset of
+// its CR, or an error (bare LF, empty, longer than the limit: 414 for requests).
+ParseResult start_line_end(std::string_view buf, size_t start, const ParseLimits& lim,
+                           size_t& eol) {
+  const char* p = buf.data();
+  size_t nl = static_cast<size_t>(
+      static_cast<const char*>(std::memchr(p + start, '\n', buf.size() - start)) - p);
+  if (nl == start || p[nl - 1] != '\r')
+    return fail(400, "bare LF line ending");
+  eol = nl - 1;
+  if (eol == start)
+    return fail(400, "empty start line");
+  if (eol - start > std::max(lim.max_request_line, kMinRequestLine))
+    return fail(414, "request line too long");
+  return {};
+}
+
+// The request head starting at `start` of `buf`, which ends with LF. Used twice (see
+// parse_head_in): on a buffer phase 1 has checked and cut just past the head, and, first, on the
+// whole buffer up to its last LF, where the line ends and limits are checked during the scan.
+ParseResult parse_request_in(std::string_view buf, size_t start, const ParseLimits& limits,
+                             Request& out) {
+  const char* p = buf.data();
   // Request line: method SP request-target SP HTTP-version, single spaces, nothing else.
-  size_t eol =
-      static_cast<size_t>(static_cast<const char*>(std::memchr(p + start, '\n', end - start)) - p) -
-      1;
+  size_t eol = 0;
+  if (ParseResult r = start_line_end(buf, start, limits, eol); r.error())
+    return r;
   std::string_view rl(p + start, eol - start);
   size_t i = 0;
   while (i < rl.size() && (cls(rl[i]) & kTok))
@@ -562,7 +599,8 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
   }
 
   FieldFacts f;
-  ParseResult fr = parse_fields(buf, eol + 2, end, limits, /*is_request=*/true, out.headers, f);
+  size_t end = 0;
+  ParseResult fr = parse_fields(buf, eol + 2, limits, /*is_request=*/true, out.headers, f, end);
   if (fr.error())
     return fr;
 
@@ -589,30 +627,21 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
   out.upgrade_websocket = method == "GET" && version == Version::kHttp11 && f.conn_upgrade &&
                           f.upgrade_websocket && f.ws_key_fields == 1 &&
                           valid_websocket_key(f.ws_key) && f.ws_version == "13";
+  ParseResult head;
+  head.state = ParseResult::State::kComplete;
+  head.consumed = end;
   return head;
 }
 
-ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
-                                bool request_was_head, Response& out, size_t& scan_hint) {
-  // Every failure is the upstream's fault: the caller answers 502 and drops the connection.
-  auto upstream = [](ParseResult r) {
-    if (r.error())
-      r.status = 502;
-    return r;
-  };
-  size_t start = 0;
-  ParseResult head = find_head(buf, limits, /*skip_leading_crlf=*/false, scan_hint, start);
-  if (!head.complete())
-    return upstream(head);
-  const size_t end = head.consumed;
+ParseResult parse_response_in(std::string_view buf, const ParseLimits& limits,
+                              bool request_was_head, Response& out) {
   const char* p = buf.data();
-
   // Status line: HTTP-version SP 3DIGIT [SP reason-phrase]. A missing SP after the code is
   // tolerated (common, and harmless for framing).
-  size_t eol =
-      static_cast<size_t>(static_cast<const char*>(std::memchr(p + start, '\n', end - start)) - p) -
-      1;
-  std::string_view sl(p + start, eol - start);
+  size_t eol = 0;
+  if (ParseResult r = start_line_end(buf, 0, limits, eol); r.error())
+    return r;
+  std::string_view sl(p, eol);
   Version version = Version::kHttp11;
   if (sl.size() < 12 || sl[8] != ' ' || parse_version(sl.substr(0, 8), version) != 0)
     return fail(502, "invalid status line");
@@ -640,17 +669,76 @@ ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
   out.version = version;
 
   FieldFacts f;
-  ParseResult fr = parse_fields(buf, eol + 2, end, limits, /*is_request=*/false, out.headers, f);
+  size_t end = 0;
+  ParseResult fr = parse_fields(buf, eol + 2, limits, /*is_request=*/false, out.headers, f, end);
   if (fr.error())
-    return upstream(fr);
+    return fr;
   if (ParseResult r = decide_framing(f, version, out.headers, out.content_length, out.chunked);
       r.error())
-    return upstream(r);
+    return r;
 
   out.no_body = request_was_head || status < 200 || status == 204 || status == 304;
   bool delimited = out.no_body || out.chunked || out.content_length >= 0;
   out.keep_alive = delimited && !f.conn_close && (version == Version::kHttp11 || f.conn_keep_alive);
+  ParseResult head;
+  head.state = ParseResult::State::kComplete;
+  head.consumed = end;
   return head;
+}
+
+// One pass, then two. A head usually arrives whole in one read, so the first call for a message
+// (scan_hint 0) parses the buffer up to its last LF directly, checking line ends and limits as
+// it scans: the head's end is found by the field parser itself, not by a separate pass. Anything
+// but a complete, valid head (a partial head, any error) is then decided by the two-pass path
+// below, which is exact: phase 1 (find_head) reports line-ending and limit errors of the whole
+// head before any field error, and resumes incrementally from scan_hint when bytes trickle in.
+// The one-pass attempt runs once per message, so a slowly arriving head is not rescanned.
+template <class Parse>
+ParseResult parse_head_in(std::string_view buf, const ParseLimits& limits, bool is_request,
+                          size_t& scan_hint, Parse&& parse) {
+  if (scan_hint == 0) {
+    size_t start = 0;
+    if (is_request)
+      while (start + 1 < buf.size() && buf[start] == '\r' && buf[start + 1] == '\n')
+        start += 2;
+    // The head ends at an LF at or before the buffer's last one (a body or a pipelined request
+    // may follow it); the last is usually near the end.
+    const void* last_lf =
+        buf.size() > start ? ::memrchr(buf.data() + start, '\n', buf.size() - start) : nullptr;
+    if (last_lf != nullptr) {
+      size_t len = static_cast<size_t>(static_cast<const char*>(last_lf) - buf.data()) + 1;
+      ParseResult r = parse(buf.substr(0, len), start);
+      if (r.complete())
+        return r;
+    }
+  }
+  size_t start = 0;
+  ParseResult head = find_head(buf, limits, /*skip_leading_crlf=*/is_request, scan_hint, start);
+  if (!head.complete())
+    return head;
+  return parse(buf.substr(0, head.consumed), start);
+}
+
+} // namespace
+
+ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, Request& out,
+                               size_t& scan_hint) {
+  return parse_head_in(buf, limits, /*is_request=*/true, scan_hint,
+                       [&](std::string_view b, size_t start) {
+                         return parse_request_in(b, start, limits, out);
+                       });
+}
+
+ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
+                                bool request_was_head, Response& out, size_t& scan_hint) {
+  // Every failure is the upstream's fault: the caller answers 502 and drops the connection.
+  ParseResult r = parse_head_in(buf, limits, /*is_request=*/false, scan_hint,
+                                [&](std::string_view b, size_t) {
+                                  return parse_response_in(b, limits, request_was_head, out);
+                                });
+  if (r.error())
+    r.status = 502;
+  return r;
 }
 
 } // namespace turnpike::http

@@ -94,7 +94,8 @@ class Attempt {
     else
       return *conn_->tls;
   }
-  http::Task<ProxyError> send_request();
+  // The request body, after run() has written the head.
+  http::Task<ProxyError> send_request_body();
   http::Task<ProxyError> read_response_head(http::Response& resp, bool& stale);
   http::Task<ProxyError> stream_response_body(const http::Response& resp, bool& reusable);
   http::Task<std::pair<boost::system::error_code, size_t>> read_more();
@@ -110,12 +111,10 @@ class Attempt {
 };
 
 template <class Stream>
-http::Task<ProxyError> Attempt<Stream>::send_request() {
+http::Task<ProxyError> Attempt<Stream>::send_request_body() {
   const auto& req = ex_.request;
-  serialize_request_head(req, server_, pass_host_, conn_->out);
-  auto [ec, n] = co_await asio::async_write(stream(), asio::buffer(conn_->out), kNoThrow);
-  if (ec) co_return upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
-  if (!req.has_body()) co_return ProxyError::none();
+  boost::system::error_code ec;
+  size_t n = 0;
   std::string chunk_head;
   for (;;) {
     auto [err, data] = co_await ex_.body.read();
@@ -184,7 +183,10 @@ http::Task<ProxyError> Attempt<Stream>::read_response_head(http::Response& resp,
       if (c.end - c.begin > kMaxResponseHead)
         co_return upstream_error(K::kUpstreamProtocol, "response head too large");
     }
-    auto [ec, n] = co_await read_more();
+    // read_more(), inlined: one coroutine frame less for every response.
+    auto room = prepare_read(c.buffer, c.begin, c.end, std::numeric_limits<size_t>::max());
+    auto [ec, n] = co_await stream().async_read_some(room, kNoThrow);
+    c.end += n;
     received += n;
     if (ec) {
       if (c.timed_out)
@@ -266,9 +268,21 @@ http::Task<ProxyError> Attempt<Stream>::run(std::unique_ptr<UpstreamConnection> 
     auto err = co_await dial_upstream(ctx_, server_, transport_, Alpn::kHttp11, conn_);
     if (err) co_return err;
   }
-  if (auto err = co_await send_request()) {
-    if (pooled_ && err.kind == K::kUpstreamClosed && ex_.body.consumed() == 0) stale = true;
-    co_return err;
+  // The head is written here and the body, when there is one, by send_request_body(): most
+  // requests have none and take no coroutine frame for it.
+  serialize_request_head(ex_.request, server_, pass_host_, conn_->out);
+  ProxyError sent;
+  {
+    auto [ec, n] = co_await asio::async_write(stream(), asio::buffer(conn_->out), kNoThrow);
+    if (ec) sent = upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
+  }
+  if (!sent && ex_.request.has_body()) {
+    auto body_sent = co_await send_request_body();
+    sent = std::move(body_sent);
+  }
+  if (sent) {
+    if (pooled_ && sent.kind == K::kUpstreamClosed && ex_.body.consumed() == 0) stale = true;
+    co_return sent;
   }
   http::Response& resp = conn_->response;
   if (auto err = co_await read_response_head(resp, stale)) co_return err;
