@@ -326,18 +326,26 @@ class Gateway:
 
     def wait_route(self, host: str, path: str, timeout: float = 10.0, port: int | None = None,
                    predicate=None) -> Resp:
-        """Poll until host+path answers non-404 (or `predicate(resp)` holds)."""
+        """Poll until host+path answers non-404 on four requests in a row, each on a new
+        connection (each worker takes a new configuration on its own, within a millisecond or so
+        of the others, and a connection may land on any worker); or, with `predicate`, until
+        `predicate(resp)` holds once."""
         deadline = time.monotonic() + timeout
         last = None
+        good = 0
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"turnpike exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 last = request(port or self.port, path, host=host, timeout=2)
                 if (predicate(last) if predicate else last.status != 404):
-                    return last
+                    good += 1
+                    if predicate or good >= 4:
+                        return last
+                    continue
             except OSError as e:
                 last = e
+            good = 0
             time.sleep(0.02)
         raise TimeoutError(f"route {host}{path} not ready after {timeout}s (last: {last!r})")
 
