@@ -96,6 +96,18 @@ const Node* find_kind(const Node& t, std::string_view root, std::string_view kin
   return r && r->is_map() ? r->find(kind) : nullptr;
 }
 
+// The same object names in the same order.
+bool same_names(const Node& a, const Node& b) {
+  if (&a.entries() == &b.entries())
+    return true;
+  if (a.entries().size() != b.entries().size())
+    return false;
+  for (size_t i = 0; i < a.entries().size(); ++i)
+    if (a.entries()[i].first != b.entries()[i].first)
+      return false;
+  return true;
+}
+
 } // namespace
 
 bool decode_changes(const Node& previous, const Node& tree, std::string_view provider,
@@ -114,6 +126,25 @@ bool decode_changes(const Node& previous, const Node& tree, std::string_view pro
   for (size_t i = 0; i < kKinds.size(); ++i) {
     const Node* before = find_kind(previous, kKinds[i].root, kKinds[i].kind);
     const Node* now = find_kind(tree, kKinds[i].root, kKinds[i].kind);
+    auto add_changed = [&](const std::string& name, const Node& obj) {
+      ++changes;
+      Node& kind = delta.child(kKinds[i].root).child(kKinds[i].kind);
+      if (!kind.is_map())
+        kind = Node::map();
+      kind.entries().emplace_back(name, obj);
+    };
+    // The usual change (one object's keys edited) keeps every name in place: compared position
+    // by position, without indexing 10,000 names. The same names in the same order as a tree
+    // that was decoded cannot hold new duplicates.
+    if (before && now && same_names(*before, *now)) {
+      const auto& was = before->entries();
+      const auto& is = now->entries();
+      total += is.size();
+      for (size_t j = 0; j < is.size(); ++j)
+        if (!(was[j].second == is[j].second))
+          add_changed(is[j].first, is[j].second);
+      continue;
+    }
     std::unordered_map<std::string_view, const Node*> old_objects;
     if (before)
       for (const auto& [name, obj] : before->entries())
@@ -132,11 +163,7 @@ bool decode_changes(const Node& previous, const Node& tree, std::string_view pro
           if (same)
             continue;
         }
-        ++changes;
-        Node& kind = delta.child(kKinds[i].root).child(kKinds[i].kind);
-        if (!kind.is_map())
-          kind = Node::map();
-        kind.entries().emplace_back(name, obj);
+        add_changed(name, obj);
       }
     }
     for (const auto& [name, obj] : old_objects)

@@ -21,6 +21,7 @@ struct Aggregator::State : std::enable_shared_from_this<State> {
       return; // the pending rebuild will see the latest trees
     scheduled = true;
     auto now = std::chrono::steady_clock::now();
+    scheduled_at = now;
     if (!last_rebuild || now - *last_rebuild >= throttle) {
       boost::asio::post(executor, [self = shared_from_this()] { self->fire(); });
       return;
@@ -45,7 +46,11 @@ struct Aggregator::State : std::enable_shared_from_this<State> {
     auto previous = std::exchange(built, trees);
     last_rebuild = std::chrono::steady_clock::now();
     ++rebuilds;
-    log::get("aggregator")->debug("rebuilding from {} provider(s)", trees.size());
+    log::get("aggregator")
+        ->debug("rebuilding from {} provider(s), {} us after the change was published",
+                trees.size(),
+                std::chrono::duration_cast<std::chrono::microseconds>(*last_rebuild - scheduled_at)
+                    .count());
     rebuild(built);
   }
 
@@ -71,6 +76,7 @@ struct Aggregator::State : std::enable_shared_from_this<State> {
   std::map<std::string, Aggregator::Tree> built; // what the last rebuild saw (shared, not copied)
   std::optional<std::chrono::steady_clock::time_point> last_rebuild;
   bool scheduled = false;
+  std::chrono::steady_clock::time_point scheduled_at; // the publish that scheduled the rebuild
   bool stopped = false;
   uint64_t rebuilds = 0;
 };
@@ -91,12 +97,17 @@ void Aggregator::publish(std::string provider, Tree tree) {
   auto& s = state_;
   if (s->stopped)
     return;
+  auto started = std::chrono::steady_clock::now();
   auto it = s->trees.find(provider);
   if (it != s->trees.end() && (it->second == tree || *it->second == *tree)) {
     log::get("aggregator")->debug("provider {}: configuration unchanged, skipped", provider);
     return;
   }
-  log::get("aggregator")->debug("provider {}: new configuration", provider);
+  log::get("aggregator")
+      ->debug("provider {}: new configuration (compared in {} us)", provider,
+              std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count());
   s->trees[std::move(provider)] = std::move(tree);
   s->schedule();
 }

@@ -43,8 +43,18 @@ void Worker::start() {
   });
 }
 
-void Worker::post_snapshot(std::shared_ptr<const config::Snapshot> snapshot) {
-  boost::asio::post(io_, [this, s = std::move(snapshot)]() mutable { state_.snapshot = std::move(s); });
+void Worker::post_snapshot(std::shared_ptr<const config::Snapshot> snapshot,
+                           boost::asio::any_io_executor retire) {
+  // The debug log says how long the worker took to take it (a stage of a change's latency).
+  boost::asio::post(io_, [this, s = std::move(snapshot), retire = std::move(retire),
+                          posted = Clock::now()]() mutable {
+    auto generation = s->generation;
+    auto old = std::exchange(state_.snapshot, std::move(s));
+    if (retire && old) boost::asio::post(retire, [old = std::move(old)] {});
+    log::get("worker")->debug(
+        "worker {}: configuration {} in use {} us after it was posted", state_.ctx.id, generation,
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - posted).count());
+  });
 }
 
 void Worker::post_close_listeners() {

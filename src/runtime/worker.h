@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -33,7 +34,10 @@ class Worker {
   Result<void> listen_udp(const entrypoint::EntryPointOptions& ep);
   void start();
   // Posts the new snapshot; the worker swaps its pointer between requests. Any thread.
-  void post_snapshot(std::shared_ptr<const config::Snapshot> snapshot);
+  // The replaced snapshot is handed to `retire` when given (the control thread), so that freeing
+  // a large configuration delays no request on this worker.
+  void post_snapshot(std::shared_ptr<const config::Snapshot> snapshot,
+                     boost::asio::any_io_executor retire = {});
   // Posts: stop accepting (TCP listeners close; UDP listeners stop opening sessions). Any thread.
   void post_close_listeners();
   // Posts: close idle connections, make busy ones close after their response. Any thread.

@@ -78,6 +78,8 @@ void KvProvider::loop(SourceThread& t) {
   auto watch = client_->watch(options_.root_key + "/", [this, &t](const kv::WatchEvent& e) {
     {
       std::lock_guard lock(mu_);
+      if (events_.empty())
+        first_event_at_ = std::chrono::steady_clock::now();
       events_.push_back(e);
     }
     t.notify();
@@ -121,9 +123,11 @@ void KvProvider::loop(SourceThread& t) {
     if (t.stopped())
       break;
     std::deque<kv::WatchEvent> events;
+    Clock::time_point received;
     {
       std::lock_guard lock(mu_);
       events.swap(events_);
+      received = first_event_at_;
     }
     bool changed = false;
     // A kReset lists anyway; otherwise list to retry a failed list, or when polling is due.
@@ -189,11 +193,15 @@ void KvProvider::loop(SourceThread& t) {
     auto decoded = built.decoded;
     t.report(std::move(built.errors));
     t.publish(std::move(built.tree));
-    log->debug("{} event(s): {} object(s) decoded again, {} keys; tree built and handed over in "
-               "{} us",
+    // Stage timings of a change (docs/benchmarks.md): the event waited `queued` for this thread,
+    // then the tree took `built` to assemble and hand over to the control thread.
+    auto us = [](Clock::duration d) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    };
+    log->debug("{} event(s): {} object(s) decoded again, {} keys; queued {} us, tree built and "
+               "handed over in {} us",
                events.size(), decoded, config.key_count(),
-               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
-                   .count());
+               events.empty() ? 0 : us(started - received), us(Clock::now() - started));
   }
   watch->stop();
 }

@@ -55,6 +55,8 @@ private:
   std::unique_ptr<SourceThread> thread_;
   std::mutex mu_;
   std::deque<kv::WatchEvent> events_; // guarded by mu_: from the watch thread to the loop
+  // guarded by mu_: when the oldest queued event arrived (the debug log's "received ... ago")
+  std::chrono::steady_clock::time_point first_event_at_{};
 };
 
 } // namespace turnpike::provider

@@ -67,5 +67,28 @@ TEST(DecodeChanges, DeclinesWhatItCannotPatchExactly) {
                        base.substr(0, base.find("tls:"))));
 }
 
+// The usual KV change: the same names in the same order, one object's content edited (compared
+// position by position), from a copy of the previous tree or from one parsed anew.
+TEST(DecodeChanges, ObjectEditedInPlace) {
+  Node before = yaml(kBase);
+  for (bool shared : {false, true}) {
+    Node after = shared ? before : yaml(kBase);
+    Node* b = after.find("http")->find("routers")->find("b");
+    *b->find("rule") = Node::scalar("Host(`b2`)");
+    DynamicConfig d = decode_dynamic(before, "etcd");
+    Revision a_revision = d.http.routers.at("a@etcd").revision;
+    Revision b_revision = d.http.routers.at("b@etcd").revision;
+    ASSERT_TRUE(decode_changes(before, after, "etcd", d));
+    EXPECT_EQ(d.http.routers.at("b@etcd").rule, "Host(`b2`)");
+    EXPECT_NE(d.http.routers.at("b@etcd").revision, b_revision);
+    EXPECT_EQ(d.http.routers.at("a@etcd").revision, a_revision); // not decoded again
+    DynamicConfig full = decode_dynamic(after, "etcd");
+    ASSERT_EQ(d.http.routers.size(), full.http.routers.size());
+    ASSERT_EQ(d.http.services.size(), full.http.services.size());
+    // `before` was not changed through the copy.
+    EXPECT_EQ(before.find("http")->find("routers")->find("b")->find("rule")->text(), "Host(`b`)");
+  }
+}
+
 } // namespace
 } // namespace turnpike::config
