@@ -6,7 +6,24 @@ from __future__ import annotations
 import threading
 import time
 
-from turnpike_it import Client
+from turnpike_it import Client, request
+
+
+def settle(port: int, host: str, timeout: float = 10.0) -> None:
+    """Wait until `host` answers 200 on four new connections in a row. The test that saw its
+    route served once may have reached only one worker: each worker takes a configuration on
+    its own, the first one at startup too, and a new connection may land on any of them."""
+    deadline = time.monotonic() + timeout
+    good = 0
+    while good < 4:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{host} not served steadily within {timeout}s")
+        try:
+            good = good + 1 if request(port, "/", host=host, timeout=2).status == 200 else 0
+        except OSError:
+            good = 0
+        if good == 0:
+            time.sleep(0.02)
 
 
 class Load:
@@ -15,6 +32,8 @@ class Load:
 
     def __init__(self, port: int, hosts: list[str], threads: int = 4):
         self.port, self.hosts = port, hosts
+        for host in hosts:
+            settle(port, host)
         self.failures: list[str] = []
         self.count = 0
         self._lock = threading.Lock()
