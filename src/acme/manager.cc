@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "acme/manager.h"
 
 #include "acme/kv_storage.h"
@@ -132,7 +133,7 @@ std::map<std::string, std::vector<DomainRequest>> collect_domain_requests(
 }
 
 CertificateResolvers::CertificateResolvers(const config::StaticConfig& cfg,
-                                           boost::asio::any_io_executor control, ResolverHooks hooks)
+                                           turnpike::Executor control, ResolverHooks hooks)
     : control_(std::move(control)), hooks_(std::move(hooks)) {
   if (cfg.certificates_resolvers.empty()) return;
   pool_ = std::make_unique<boost::asio::thread_pool>(kPoolThreads);
@@ -167,8 +168,7 @@ CertificateResolvers::CertificateResolvers(const config::StaticConfig& cfg,
       }
       resolver_storage = storage;
     }
-    ResolverDeps deps;
-    deps.control = control_;
+    ResolverDeps deps{.control = control_};
     deps.pool = pool_.get();
     deps.storage = resolver_storage;
     deps.http01 = http01_;

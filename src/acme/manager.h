@@ -13,6 +13,7 @@
 // set up (bad storage permissions, a missing DNS provider variable) is disabled with an error,
 // like Traefik, and the others work.
 
+#include "common/asio_types.h"
 #include <map>
 #include <set>
 #include <memory>
@@ -46,7 +47,7 @@ std::map<std::string, std::vector<DomainRequest>> collect_domain_requests(
 
 class CertificateResolvers {
  public:
-  CertificateResolvers(const config::StaticConfig& cfg, boost::asio::any_io_executor control,
+  CertificateResolvers(const config::StaticConfig& cfg, turnpike::Executor control,
                        ResolverHooks hooks);
   ~CertificateResolvers();
 
@@ -60,7 +61,7 @@ class CertificateResolvers {
   void stop();
 
  private:
-  boost::asio::any_io_executor control_;
+  turnpike::Executor control_;
   ResolverHooks hooks_;
   std::unique_ptr<boost::asio::thread_pool> pool_;
   std::shared_ptr<Http01Tokens> http01_ = std::make_shared<Http01Tokens>();

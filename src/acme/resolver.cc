@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "acme/resolver.h"
 
 #include <algorithm>
@@ -218,7 +219,7 @@ Result<void> Resolver::start() {
     logger()->info("resolver {}: {} stored certificate(s) from {}", name_, certificates_.size(),
                    deps_.storage->describe());
   if (deps_.on_certificates) deps_.on_certificates(name_, certificates_);
-  timer_ = std::make_unique<asio::steady_timer>(deps_.control);
+  timer_ = std::make_unique<turnpike::SteadyTimer>(deps_.control);
   if (shared) {
     std::weak_ptr<Resolver> weak = weak_from_this();
     StorageFollower follower;

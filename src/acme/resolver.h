@@ -16,6 +16,7 @@
 // job per domain set at a time; a failed order never removes a working certificate; a set's
 // ledger entry (ledger.h) is consulted before every new order, including after restarts.
 
+#include "common/asio_types.h"
 #include <atomic>
 #include <ctime>
 #include <functional>
@@ -57,7 +58,7 @@ std::time_t renewal_time(std::time_t not_before, std::time_t not_after,
 bool names_cover(const std::vector<std::string>& cert_names, std::string_view domain);
 
 struct ResolverDeps {
-  boost::asio::any_io_executor control;  // where callbacks and the schedule run
+  turnpike::Executor control;  // where callbacks and the schedule run
   boost::asio::thread_pool* pool = nullptr;
   std::shared_ptr<Storage> storage;
   std::shared_ptr<Http01Tokens> http01;
@@ -175,7 +176,7 @@ class Resolver : public std::enable_shared_from_this<Resolver> {
   std::set<std::string> in_flight_;
   std::map<std::string, std::time_t> not_before_;  // by domain-set key
   std::set<std::string> reported_;  // request problems already logged
-  std::unique_ptr<boost::asio::steady_timer> timer_;
+  std::unique_ptr<turnpike::SteadyTimer> timer_;
   std::time_t timer_at_ = 0;
   bool stopped_ = false;
 };

@@ -1,8 +1,9 @@
+#include "common/asio_types.h"
 #include "common/deadline.h"
 
 namespace turnpike {
 
-DeadlineScanner::DeadlineScanner(boost::asio::any_io_executor ex, std::chrono::milliseconds tick)
+DeadlineScanner::DeadlineScanner(turnpike::Executor ex, std::chrono::milliseconds tick)
     : timer_(std::move(ex)), tick_(tick) {}
 
 DeadlineScanner::~DeadlineScanner() {

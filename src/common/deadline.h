@@ -7,6 +7,7 @@
 //
 // Worker-confined: a scanner and its deadlines belong to one io_context thread.
 
+#include "common/asio_types.h"
 #include <chrono>
 #include <functional>
 
@@ -21,7 +22,7 @@ class Deadline;
 
 class DeadlineScanner {
  public:
-  explicit DeadlineScanner(boost::asio::any_io_executor ex,
+  explicit DeadlineScanner(turnpike::Executor ex,
                            std::chrono::milliseconds tick = std::chrono::milliseconds(250));
   // Deadlines may outlive their scanner: coroutine frames still suspended when a worker stops are
   // destroyed with its io_context, after the worker's state. They are detached here first.
@@ -41,7 +42,7 @@ class DeadlineScanner {
   void arm();
   void scan();
 
-  boost::asio::steady_timer timer_;
+  turnpike::SteadyTimer timer_;
   std::chrono::milliseconds tick_;
   Deadline* head_ = nullptr;
   Deadline* cursor_ = nullptr;  // next entry during a scan (callbacks may unlink entries)

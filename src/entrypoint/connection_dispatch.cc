@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "entrypoint/connection_dispatch.h"
 
 #include <sys/socket.h>
@@ -21,7 +22,7 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 constexpr unsigned char kTlsHandshakeRecord = 0x16;
 constexpr auto kMaxHandshakeTimeout = std::chrono::seconds(10);
 
@@ -35,17 +36,17 @@ enum class FirstByte { kTls, kPlain, kClosed };
 // A connection that has no protocol handler yet: graceful draining closes it like an idle one.
 class PendingConnection final : public Drainable {
 public:
-  explicit PendingConnection(tcp::socket& socket) : socket_(socket) {}
+  explicit PendingConnection(turnpike::TcpSocket& socket) : socket_(socket) {}
   void drain() override {
     boost::system::error_code ec;
     socket_.cancel(ec);
   }
 
 private:
-  tcp::socket& socket_;
+  turnpike::TcpSocket& socket_;
 };
 
-http::Task<FirstByte> peek_first_byte(tcp::socket& socket, WorkerState& worker,
+http::Task<FirstByte> peek_first_byte(turnpike::TcpSocket& socket, WorkerState& worker,
                                       const EntryPointOptions& ep,
                                       std::optional<Deadline>& deadline,
                                       PendingConnection& pending) {
@@ -71,13 +72,13 @@ http::Task<FirstByte> peek_first_byte(tcp::socket& socket, WorkerState& worker,
       deadline->owner = static_cast<Drainable*>(&pending);
       deadline->expire_after(std::chrono::duration_cast<Clock::duration>(ep.idle_timeout));
     }
-    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kNoThrow);
+    auto [ec] = co_await socket.async_wait(turnpike::TcpSocket::wait_read, kNoThrow);
     if (ec)
       co_return FirstByte::kClosed;
   }
 }
 
-http::Task<void> serve_tls(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep,
+http::Task<void> serve_tls(turnpike::TcpSocket socket, WorkerState& worker, const EntryPointOptions& ep,
                            std::optional<Deadline>& deadline,
                            std::optional<tcp::endpoint> client) {
   // The snapshot current at accept provides the certificates and options of this handshake;
@@ -135,7 +136,7 @@ Duration handshake_timeout(const EntryPointOptions& ep) {
   return limit;
 }
 
-http::Task<void> serve_connection(tcp::socket socket, WorkerState& worker,
+http::Task<void> serve_connection(turnpike::TcpSocket socket, WorkerState& worker,
                                   const EntryPointOptions& ep) {
   std::optional<tcp::endpoint> client;
   if (tcp_stage_needed(worker, ep)) {

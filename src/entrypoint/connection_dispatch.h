@@ -17,6 +17,7 @@
 // A connection still in steps 2-3 is closed by graceful draining like an idle one.
 // Worker-confined.
 
+#include "common/asio_types.h"
 #include <string>
 #include <vector>
 
@@ -30,7 +31,7 @@
 namespace turnpike::entrypoint {
 
 // Serves an accepted connection until it closes. Never throws.
-http::Task<void> serve_connection(boost::asio::ip::tcp::socket socket, WorkerState& worker,
+http::Task<void> serve_connection(turnpike::TcpSocket socket, WorkerState& worker,
                                   const EntryPointOptions& ep);
 
 // Application protocols a TLS connection may negotiate by ALPN, in the order this build serves

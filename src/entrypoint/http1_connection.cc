@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "entrypoint/http1_connection.h"
 
 #include <array>
@@ -26,7 +27,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using http::ProxyError;
 using K = ProxyError::Kind;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 constexpr size_t kInitialBuffer = 16 * 1024;
 constexpr size_t kMaxDrainBytes = 256 * 1024;
 
@@ -566,7 +567,7 @@ http::Task<void> serve(Stream stream, WorkerState& worker, const EntryPointOptio
 
 }  // namespace
 
-http::Task<void> serve_http1(tcp::socket socket, WorkerState& worker, const EntryPointOptions& ep,
+http::Task<void> serve_http1(turnpike::TcpSocket socket, WorkerState& worker, const EntryPointOptions& ep,
                              std::optional<tcp::endpoint> client) {
   co_await serve(PlainStream(std::move(socket)), worker, ep, client);
 }

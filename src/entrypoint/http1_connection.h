@@ -10,6 +10,7 @@
 // Request::scheme is "https", Exchange::tls carries the TLS facts, the routers with a `tls`
 // section are used, and a Host that maps to other TLS options than the SNI gets 421.
 
+#include "common/asio_types.h"
 #include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -25,7 +26,7 @@ namespace turnpike::entrypoint {
 // address as the client's (set from a trusted PROXY protocol header). A connection whose first
 // bytes are the HTTP/2 client preface (h2c with prior knowledge) continues as serve_http2
 // (http2_connection.h).
-http::Task<void> serve_http1(boost::asio::ip::tcp::socket socket, WorkerState& worker,
+http::Task<void> serve_http1(turnpike::TcpSocket socket, WorkerState& worker,
                              const EntryPointOptions& ep,
                              std::optional<boost::asio::ip::tcp::endpoint> client = std::nullopt);
 // Same over an established TLS connection (after the handshake), for ALPN http/1.1 or none.

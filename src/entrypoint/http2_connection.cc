@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "entrypoint/http2_connection.h"
 
 #include <nghttp2/nghttp2.h>
@@ -34,7 +35,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using http::ProxyError;
 using K = ProxyError::Kind;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 
 constexpr size_t kReadBuffer = 16 * 1024;
 // Output is gathered from nghttp2 into one buffer per write, up to about this much.
@@ -104,7 +105,7 @@ class H2Core;
 // recycled, keeping its strings' capacity).
 class H2Stream final : public http::BodyReader, public http::ResponseWriter {
 public:
-  H2Stream(H2Core& conn, const asio::any_io_executor& ex, DeadlineScanner& scanner);
+  H2Stream(H2Core& conn, const turnpike::Executor& ex, DeadlineScanner& scanner);
   void reset(int32_t stream_id);
 
   // BodyReader
@@ -120,8 +121,8 @@ public:
   http::Task<ProxyError> finish_with_trailers(const http::HeaderMap& trailers) override;
   bool head_written() const override { return head_written_; }
 
-  static void notify(asio::steady_timer& t) { t.cancel(); }
-  auto wait(asio::steady_timer& t) {
+  static void notify(turnpike::SteadyTimer& t) { t.cancel(); }
+  auto wait(turnpike::SteadyTimer& t) {
     t.expires_at(Clock::time_point::max());
     return t.async_wait(kNoThrow);
   }
@@ -137,8 +138,8 @@ public:
   Clock::time_point start{};
   std::string logged_target;
   Deadline deadline;
-  asio::steady_timer in_event;  // request data arrived, body ended, stream closed
-  asio::steady_timer out_event; // write_body's data was taken, stream closed
+  turnpike::SteadyTimer in_event;  // request data arrived, body ended, stream closed
+  turnpike::SteadyTimer out_event; // write_body's data was taken, stream closed
   asio::cancellation_signal cancel;
 
   // Life cycle.
@@ -186,7 +187,7 @@ public:
 // class is internal to this file, so its members are open to H2Stream.
 class H2Core : public Drainable {
 public:
-  H2Core(asio::any_io_executor ex, WorkerState& worker, const EntryPointOptions& ep,
+  H2Core(turnpike::Executor ex, WorkerState& worker, const EntryPointOptions& ep,
          const tcp::endpoint& remote, bool tls);
   virtual ~H2Core();
   H2Core(const H2Core&) = delete;
@@ -273,7 +274,7 @@ public:
   void maybe_release(H2Stream& s);
   void arm_idle();
 
-  asio::any_io_executor ex_;
+  turnpike::Executor ex_;
   WorkerState& worker_;
   const EntryPointOptions& ep_;
   tcp::endpoint remote_;
@@ -283,9 +284,9 @@ public:
   Deadline deadline_;
 
   std::string out_;
-  asio::steady_timer write_event_;
+  turnpike::SteadyTimer write_event_;
   bool writer_waiting_ = false;
-  asio::steady_timer done_event_; // the last handler returned
+  turnpike::SteadyTimer done_event_; // the last handler returned
 
   std::vector<std::unique_ptr<H2Stream>> streams_; // alive streams
   std::vector<std::unique_ptr<H2Stream>> spare_;
@@ -327,7 +328,7 @@ public:
 // ------------------------------------------------------------------------------------------
 // H2Stream
 
-H2Stream::H2Stream(H2Core& c, const asio::any_io_executor& ex, DeadlineScanner& scanner)
+H2Stream::H2Stream(H2Core& c, const turnpike::Executor& ex, DeadlineScanner& scanner)
     : conn(c), deadline(scanner, [this] { on_deadline(); }), in_event(ex, Clock::time_point::max()),
       out_event(ex, Clock::time_point::max()) {}
 
@@ -488,7 +489,7 @@ void H2Stream::on_deadline() {
 // ------------------------------------------------------------------------------------------
 // H2Core: session set-up and nghttp2 callbacks
 
-H2Core::H2Core(asio::any_io_executor ex, WorkerState& worker, const EntryPointOptions& ep,
+H2Core::H2Core(turnpike::Executor ex, WorkerState& worker, const EntryPointOptions& ep,
                const tcp::endpoint& remote, bool tls)
     : ex_(ex), worker_(worker), ep_(ep), remote_(remote), tls_(tls),
       deadline_(worker.ctx.deadlines, [this] { on_conn_deadline(); }),
@@ -1277,7 +1278,7 @@ template <class Stream> class H2Connection final : public H2Core {
 public:
   H2Connection(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
                const tcp::endpoint& remote)
-      : H2Core(stream.get_executor(), worker, ep, remote, !std::is_same_v<Stream, tcp::socket>),
+      : H2Core(stream.get_executor(), worker, ep, remote, !std::is_same_v<Stream, turnpike::TcpSocket>),
         stream_(std::move(stream)) {
     if constexpr (std::is_same_v<Stream, tls::TlsStream>)
       tls_info_ = stream_.info();
@@ -1352,7 +1353,7 @@ template <class Stream> http::Task<void> H2Connection<Stream>::write_loop() {
     input_done_ = true;
     discard_budget_ = kDiscardGraceful;
   }
-  stream_.lowest_layer().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.lowest_layer().shutdown(turnpike::TcpSocket::shutdown_send, ec);
   deadline_.expire_after(kLinger);
 }
 
@@ -1395,7 +1396,7 @@ http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPoin
   co_await conn.run(std::move(preread));
 }
 
-template http::Task<void> serve_http2<tcp::socket>(tcp::socket, WorkerState&,
+template http::Task<void> serve_http2<turnpike::TcpSocket>(turnpike::TcpSocket, WorkerState&,
                                                    const EntryPointOptions&, std::string,
                                                    std::optional<tcp::endpoint>);
 template http::Task<void> serve_http2<tls::TlsStream>(tls::TlsStream, WorkerState&,

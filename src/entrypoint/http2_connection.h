@@ -17,6 +17,7 @@
 //
 // Worker-confined: a connection, its streams and their handlers live on one worker's thread.
 
+#include "common/asio_types.h"
 #include <optional>
 #include <string>
 
@@ -34,9 +35,9 @@ namespace turnpike::entrypoint {
 // async_read_some, async_write_some and lowest_layer() (remote_endpoint, shutdown, cancel,
 // close) on it. `preread` holds bytes already read from it (the client preface that an HTTP/1.1
 // connection recognised), processed before anything else is read. Requests carry scheme "http"
-// on a plain tcp::socket and "https" on any other stream type.
+// on a plain turnpike::TcpSocket and "https" on any other stream type.
 //
-// Explicitly instantiated in http2_connection.cc for boost::asio::ip::tcp::socket (h2c, prior
+// Explicitly instantiated in http2_connection.cc for turnpike::TcpSocket (h2c, prior
 // knowledge) and tls::TlsStream (ALPN "h2", or the preface without ALPN). `client` replaces the socket's peer address as the client's (a
 // trusted PROXY protocol header read before the connection got here).
 template <class Stream>

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "entrypoint/listener.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -48,7 +49,7 @@ Result<std::unique_ptr<Listener>> Listener::open(asio::io_context& io, const Ent
   auto address = listen_address(io, ep);
   if (!address) return address.error();
   tcp::endpoint endpoint(*address, ep.port);
-  tcp::acceptor acceptor(io);
+  turnpike::TcpAcceptor acceptor(io);
   boost::system::error_code ec;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) ec = share_port(acceptor, ep);
@@ -76,13 +77,13 @@ uint16_t Listener::local_port() const {
 http::Task<void> Listener::accept_loop(WorkerState& worker) {
   auto logger = log::get("entrypoint");
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(turnpike::use_task));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       // EMFILE and friends: back off briefly instead of spinning.
       logger->warn("{}: accept failed: {}", ep_.name, ec.message());
-      asio::steady_timer t(acceptor_.get_executor(), std::chrono::milliseconds(50));
-      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      turnpike::SteadyTimer t(acceptor_.get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::as_tuple(turnpike::use_task));
       continue;
     }
     asio::co_spawn(acceptor_.get_executor(), serve_connection(std::move(socket), worker, ep_),

@@ -3,6 +3,7 @@
 // entrypoint's address with SO_REUSEPORT, so the kernel spreads connections across workers and a
 // connection stays on the worker that accepted it. Worker-confined.
 
+#include "common/asio_types.h"
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -30,11 +31,11 @@ class Listener {
   uint16_t local_port() const;
 
  private:
-  Listener(boost::asio::ip::tcp::acceptor acceptor, const EntryPointOptions& ep)
+  Listener(turnpike::TcpAcceptor acceptor, const EntryPointOptions& ep)
       : acceptor_(std::move(acceptor)), ep_(ep) {}
   http::Task<void> accept_loop(WorkerState& worker);
 
-  boost::asio::ip::tcp::acceptor acceptor_;
+  turnpike::TcpAcceptor acceptor_;
   const EntryPointOptions& ep_;
 };
 

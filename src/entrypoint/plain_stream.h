@@ -4,6 +4,7 @@
 // operation and returns its awaitable unchanged: the plain path costs exactly what it did before
 // the template existed. Worker-confined.
 
+#include "common/asio_types.h"
 #include <array>
 #include <tuple>
 
@@ -20,14 +21,14 @@ class PlainStream {
 public:
   static constexpr bool kTls = false;
 
-  explicit PlainStream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit PlainStream(turnpike::TcpSocket socket) : socket_(std::move(socket)) {}
 
   auto async_read_some(boost::asio::mutable_buffer buffer) {
-    return socket_.async_read_some(buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
+    return socket_.async_read_some(buffer, boost::asio::as_tuple(turnpike::use_task));
   }
   template <class Buffers> auto async_write(const Buffers& buffers) {
     return boost::asio::async_write(socket_, buffers,
-                                    boost::asio::as_tuple(boost::asio::use_awaitable));
+                                    boost::asio::as_tuple(turnpike::use_task));
   }
 
   void cancel() {
@@ -40,14 +41,14 @@ public:
   }
   void shutdown_send() {
     boost::system::error_code ec;
-    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    socket_.shutdown(turnpike::TcpSocket::shutdown_send, ec);
   }
 
-  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  turnpike::TcpSocket& socket() { return socket_; }
   const http::TlsInfo* info() const { return nullptr; }
 
 private:
-  boost::asio::ip::tcp::socket socket_;
+  turnpike::TcpSocket socket_;
 };
 
 } // namespace turnpike::entrypoint

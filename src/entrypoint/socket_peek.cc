@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "entrypoint/socket_peek.h"
 
 #include <poll.h>
@@ -27,7 +28,7 @@ bool peer_done(int fd) {
 
 } // namespace
 
-http::Task<Peeked> peek_at_least(asio::ip::tcp::socket& socket, std::span<char> buffer,
+http::Task<Peeked> peek_at_least(turnpike::TcpSocket& socket, std::span<char> buffer,
                                  size_t want) {
   want = std::min(want, buffer.size());
   int fd = socket.native_handle();
@@ -53,8 +54,8 @@ http::Task<Peeked> peek_at_least(asio::ip::tcp::socket& socket, std::span<char> 
       lowered = true;
       continue;
     }
-    auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read,
-                                           asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await socket.async_wait(turnpike::TcpSocket::wait_read,
+                                           asio::as_tuple(turnpike::use_task));
     if (ec) {
       out.ec = ec;
       break;

@@ -9,6 +9,7 @@
 // segments costs one wake-up per useful step, never a busy loop. SO_RCVLOWAT is set back to 1
 // before returning. Worker-confined; the caller's deadline bounds the wait (cancel the socket).
 
+#include "common/asio_types.h"
 #include <cstddef>
 #include <span>
 
@@ -27,7 +28,7 @@ struct Peeked {
 // Waits until at least min(want, buffer.size()) bytes are queued on `socket` (or the peer stopped
 // sending, or an error), then copies the queued bytes (up to buffer.size()) into `buffer`
 // without consuming them.
-http::Task<Peeked> peek_at_least(boost::asio::ip::tcp::socket& socket, std::span<char> buffer,
+http::Task<Peeked> peek_at_least(turnpike::TcpSocket& socket, std::span<char> buffer,
                                  size_t want);
 
 } // namespace turnpike::entrypoint

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "entrypoint/tcp_stage.h"
 
 #include <array>
@@ -23,9 +24,9 @@ namespace turnpike::entrypoint {
 namespace {
 
 namespace asio = boost::asio;
-using Socket = asio::ip::tcp::socket;
+using Socket = turnpike::TcpSocket;
 using Endpoint = asio::ip::tcp::endpoint;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 
 // The PROXY header always has a deadline, even when readTimeout is 0 (no limit for HTTP).
 constexpr auto kProxyHeaderTimeoutWhenUnlimited = std::chrono::seconds(60);

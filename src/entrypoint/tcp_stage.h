@@ -33,6 +33,7 @@
 // Worker-confined. The connection counts in WorkerState::open_connections while it is here, so
 // graceful shutdown waits for TCP connections (until graceTimeOut, as Traefik).
 
+#include "common/asio_types.h"
 #include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -45,7 +46,7 @@ namespace turnpike::entrypoint {
 
 // A connection handed on to HTTP handling.
 struct AcceptedConnection {
-  boost::asio::ip::tcp::socket socket;
+  turnpike::TcpSocket socket;
   // The client after the PROXY protocol; unset when the socket's peer address applies.
   std::optional<boost::asio::ip::tcp::endpoint> client;
 };
@@ -62,7 +63,7 @@ bool tcp_stage_needed(const WorkerState& worker, const EntryPointOptions& ep);
 
 // Runs steps 1 and 2 above. Returns the connection for HTTP handling, or nullopt when it is done
 // (served by a TCP router, or closed). Never throws.
-http::Task<std::optional<AcceptedConnection>> run_tcp_stage(boost::asio::ip::tcp::socket socket,
+http::Task<std::optional<AcceptedConnection>> run_tcp_stage(turnpike::TcpSocket socket,
                                                             WorkerState& worker,
                                                             const EntryPointOptions& ep);
 

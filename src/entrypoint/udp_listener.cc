@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "entrypoint/udp_listener.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -13,7 +14,7 @@ namespace {
 
 namespace asio = boost::asio;
 using udp = asio::ip::udp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 
 constexpr size_t kMaxDatagram = 65536;
 // Datagrams kept while a session resolves its backend's host name; more are dropped.
@@ -33,14 +34,14 @@ bool would_block(const boost::system::error_code& ec) {
 } // namespace
 
 struct UdpListener::Session {
-  Session(asio::any_io_executor ex, DeadlineScanner& deadlines, const udp::endpoint& c)
+  Session(turnpike::Executor ex, DeadlineScanner& deadlines, const udp::endpoint& c)
       : upstream(ex), client(c), deadline(deadlines, [this] {
           expired = true;
           boost::system::error_code ignored;
           upstream.close(ignored);
         }) {}
 
-  udp::socket upstream;
+  turnpike::UdpSocket upstream;
   udp::endpoint client;
   Deadline deadline; // udp.timeout without a datagram either way closes the upstream socket
   std::string router;
@@ -55,7 +56,7 @@ size_t UdpListener::EndpointHash::operator()(const udp::endpoint& e) const {
   return std::hash<std::string_view>()(std::string_view(raw, e.size()));
 }
 
-UdpListener::UdpListener(udp::socket socket, const EntryPointOptions& ep)
+UdpListener::UdpListener(turnpike::UdpSocket socket, const EntryPointOptions& ep)
     : socket_(std::move(socket)), ep_(ep), from_clients_(new char[kMaxDatagram]),
       from_servers_(new char[kMaxDatagram]) {}
 
@@ -69,7 +70,7 @@ Result<std::unique_ptr<UdpListener>> UdpListener::open(asio::io_context& io,
   if (!address)
     return address.error();
   udp::endpoint endpoint(*address, ep.port);
-  udp::socket socket(io);
+  turnpike::UdpSocket socket(io);
   boost::system::error_code ec;
   socket.open(endpoint.protocol(), ec);
   if (!ec)
@@ -105,7 +106,7 @@ uint16_t UdpListener::local_port() const {
 
 http::Task<void> UdpListener::receive_loop() {
   for (;;) {
-    auto [ec] = co_await socket_.async_wait(udp::socket::wait_read, kNoThrow);
+    auto [ec] = co_await socket_.async_wait(turnpike::UdpSocket::wait_read, kNoThrow);
     if (!socket_.is_open())
       co_return;
     if (ec)
@@ -113,7 +114,7 @@ http::Task<void> UdpListener::receive_loop() {
     // Drain until the kernel has nothing left (epoll is edge-triggered), yielding now and then.
     for (int batch = 1;; ++batch) {
       if (batch % kBatch == 0) {
-        co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+        co_await asio::post(socket_.get_executor(), turnpike::use_task);
         if (!socket_.is_open())
           co_return;
       }
@@ -214,12 +215,12 @@ http::Task<void> UdpListener::run_session(Session& s) {
     s.pending.clear();
   }
   while (!ec && !s.expired) {
-    auto [wec] = co_await s.upstream.async_wait(udp::socket::wait_read, kNoThrow);
+    auto [wec] = co_await s.upstream.async_wait(turnpike::UdpSocket::wait_read, kNoThrow);
     if (wec || !s.upstream.is_open())
       break;
     for (int batch = 1;; ++batch) {
       if (batch % kBatch == 0) {
-        co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+        co_await asio::post(socket_.get_executor(), turnpike::use_task);
         if (!s.upstream.is_open())
           break;
       }

@@ -18,6 +18,7 @@
 // No allocation per datagram: one receive buffer per direction per listener, non-blocking sends
 // (a datagram the kernel cannot take at once is dropped, as UDP allows). Worker-confined.
 
+#include "common/asio_types.h"
 #include <memory>
 #include <unordered_map>
 
@@ -27,6 +28,10 @@
 #include "common/result.h"
 #include "entrypoint/entrypoint_options.h"
 #include "entrypoint/worker_state.h"
+
+namespace turnpike {
+using UdpSocket = boost::asio::basic_datagram_socket<boost::asio::ip::udp, Executor>;
+}  // namespace turnpike
 
 namespace turnpike::entrypoint {
 
@@ -53,14 +58,14 @@ private:
     size_t operator()(const boost::asio::ip::udp::endpoint& e) const;
   };
 
-  UdpListener(boost::asio::ip::udp::socket socket, const EntryPointOptions& ep);
+  UdpListener(turnpike::UdpSocket socket, const EntryPointOptions& ep);
   http::Task<void> receive_loop();
   void on_datagram(const boost::asio::ip::udp::endpoint& from, size_t size);
   Session* open_session(const boost::asio::ip::udp::endpoint& client);
   http::Task<void> run_session(Session& session);
   void forward(Session& session, const char* data, size_t size);
 
-  boost::asio::ip::udp::socket socket_;
+  turnpike::UdpSocket socket_;
   const EntryPointOptions& ep_;
   WorkerState* worker_ = nullptr;
   bool accepting_ = true;

@@ -9,6 +9,7 @@
 //
 // Errors on the request path are values (ProxyError), never exceptions.
 
+#include "common/asio_types.h"
 #include <cstdint>
 #include <span>
 #include <string>
@@ -30,7 +31,7 @@ struct WorkerContext;
 namespace turnpike::http {
 
 template <class T>
-using Task = boost::asio::awaitable<T>;
+using Task = turnpike::Awaitable<T>;
 
 // Why a request failed, and whether retrying it elsewhere is safe (nothing was sent upstream).
 struct ProxyError {
@@ -126,7 +127,7 @@ struct Exchange {
   Request& request;
   BodyReader& body;
   ResponseWriter* writer = nullptr;         // replaced by wrapping middlewares
-  boost::asio::any_io_executor executor;    // the worker's executor
+  std::optional<turnpike::Executor> executor;  // the worker's (io_context executors have no default)
   unsigned worker_id = 0;                   // index for per-worker slots
   WorkerContext* worker = nullptr;          // null in unit tests that need no upstream
   Upgradable* upgradable = nullptr;         // null where upgrades are impossible

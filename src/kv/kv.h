@@ -31,6 +31,7 @@
 // request (authentication, permissions, a script error); kProtocol is a reply the client does
 // not understand. None of them throws.
 
+#include "common/asio_types.h"
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -155,7 +156,7 @@ class Client {
   // Runs `op(*this)` on the client's threads and posts `done(result)` to `executor`. For callers
   // that must not block (workers, the control thread). The client must outlive the operation.
   template <class T>
-  void async(std::function<KvResult<T>(Client&)> op, boost::asio::any_io_executor executor,
+  void async(std::function<KvResult<T>(Client&)> op, turnpike::Executor executor,
              std::function<void(KvResult<T>)> done) {
     run_detached([this, op = std::move(op), executor = std::move(executor),
                   done = std::move(done)]() mutable {

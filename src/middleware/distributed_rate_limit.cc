@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "middleware/distributed_rate_limit.h"
 
 #include <algorithm>
@@ -52,9 +53,9 @@ const std::shared_ptr<spdlog::logger>& logger() {
 // The result of a kv call, handed from the client's thread to the waiting worker coroutine. The
 // worker owns the timer; the completion is posted to the worker, so both sides touch it there.
 struct Pending {
-  explicit Pending(const boost::asio::any_io_executor& ex)
-      : wake(ex, boost::asio::steady_timer::time_point::max()) {}
-  boost::asio::steady_timer wake;
+  explicit Pending(const turnpike::Executor& ex)
+      : wake(ex, turnpike::SteadyTimer::time_point::max()) {}
+  turnpike::SteadyTimer wake;
   std::optional<kv::KvResult<std::vector<int64_t>>> result;
 };
 
@@ -100,7 +101,7 @@ http::Task<RedisRateLimiter::Decision> RedisRateLimiter::reserve(std::string sou
       });
   // Woken by the completion (the timer never expires by itself). A cancelled exchange wakes it
   // too, without a result.
-  auto [ec] = co_await pending->wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  auto [ec] = co_await pending->wake.async_wait(boost::asio::as_tuple(turnpike::use_task));
   (void)ec;
   Decision d;
   if (!pending->result) {

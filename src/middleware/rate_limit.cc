@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "middleware/rate_limit.h"
 
 #include <algorithm>
@@ -142,9 +143,9 @@ http::Task<void> RateLimit::handle(http::Exchange& ex) const {
   }
   if (decision.delay_ns > 0) {
     auto executor = co_await boost::asio::this_coro::executor;
-    boost::asio::steady_timer timer(executor);
+    turnpike::SteadyTimer timer(executor);
     timer.expires_after(std::chrono::nanoseconds(decision.delay_ns));
-    auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(turnpike::use_task));
     (void)ec;  // cancelled only when the worker stops: serve anyway, the connection decides
   }
   co_await next_->handle(ex);

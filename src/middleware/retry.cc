@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "middleware/retry.h"
 
 #include <algorithm>
@@ -145,8 +146,8 @@ http::Task<void> Retry::handle(http::Exchange& ex) const {
     const Duration wait = jitter(opts.backoff(attempt));
     if (wait > Duration::zero()) {
       auto executor = co_await boost::asio::this_coro::executor;
-      boost::asio::steady_timer timer(executor, wait);
-      auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      turnpike::SteadyTimer timer(executor, wait);
+      auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(turnpike::use_task));
       (void)ec; // cancelled only when the worker stops: the next attempt fails fast then
     }
     ex.request = original;

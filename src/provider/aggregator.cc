@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/aggregator.h"
 
 #include <optional>
@@ -13,7 +14,7 @@ namespace turnpike::provider {
 // Shared with pending handlers so that destroying the aggregator while a timer or a posted
 // rebuild is in flight is safe: the handler finds `stopped` and does nothing.
 struct Aggregator::State : std::enable_shared_from_this<State> {
-  State(boost::asio::any_io_executor ex, Duration t, Rebuild r)
+  State(turnpike::Executor ex, Duration t, Rebuild r)
       : executor(std::move(ex)), timer(executor), throttle(t), rebuild(std::move(r)) {}
 
   void schedule() {
@@ -68,8 +69,8 @@ struct Aggregator::State : std::enable_shared_from_this<State> {
     return true;
   }
 
-  boost::asio::any_io_executor executor;
-  boost::asio::steady_timer timer;
+  turnpike::Executor executor;
+  turnpike::SteadyTimer timer;
   Duration throttle;
   Rebuild rebuild;
   std::map<std::string, Aggregator::Tree> trees;
@@ -81,7 +82,7 @@ struct Aggregator::State : std::enable_shared_from_this<State> {
   uint64_t rebuilds = 0;
 };
 
-Aggregator::Aggregator(boost::asio::any_io_executor executor, Duration throttle, Rebuild rebuild)
+Aggregator::Aggregator(turnpike::Executor executor, Duration throttle, Rebuild rebuild)
     : state_(std::make_shared<State>(std::move(executor), throttle, std::move(rebuild))) {}
 
 Aggregator::~Aggregator() {

@@ -15,6 +15,7 @@
 // `rebuild` is invoked from a handler on the executor, never from inside publish(), and never
 // after the aggregator is destroyed or stop()ped.
 
+#include "common/asio_types.h"
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -39,7 +40,7 @@ public:
   // config::decode_providers() then the snapshot builder.
   using Rebuild = std::function<void(const std::map<std::string, Tree>& trees)>;
 
-  Aggregator(boost::asio::any_io_executor executor, Duration throttle, Rebuild rebuild);
+  Aggregator(turnpike::Executor executor, Duration throttle, Rebuild rebuild);
   ~Aggregator();
   Aggregator(const Aggregator&) = delete;
   Aggregator& operator=(const Aggregator&) = delete;

@@ -12,6 +12,7 @@
 // Ownership: the caller owns the provider and must call stop() (or destroy it) before the
 // executor's io_context stops running; after stop() returns `publish` is not called again.
 
+#include "common/asio_types.h"
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,7 +45,7 @@ public:
   // after, from the executor. An error means the provider could not start at all (bad options,
   // inotify unavailable); a source that is momentarily unreadable or invalid is logged, not an
   // error, and watching continues so that fixing it is picked up.
-  virtual Result<void> start(boost::asio::any_io_executor executor, Publish publish) = 0;
+  virtual Result<void> start(turnpike::Executor executor, Publish publish) = 0;
 
   // Stops watching and cancels pending work. Idempotent.
   virtual void stop() = 0;

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/source_thread.h"
 
 #include <boost/asio/post.hpp>
@@ -20,7 +21,7 @@ struct SourceThread::Shared {
   bool stopped = false;
 };
 
-SourceThread::SourceThread(std::string provider, boost::asio::any_io_executor executor,
+SourceThread::SourceThread(std::string provider, turnpike::Executor executor,
                            Publish publish)
     : provider_(std::move(provider)), executor_(std::move(executor)),
       shared_(std::make_shared<Shared>()) {

@@ -13,6 +13,7 @@
 // run on the source thread. stop() wakes the loop (sleep and transfer) and joins it; after it
 // returns nothing more is posted.
 
+#include "common/asio_types.h"
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -50,7 +51,7 @@ private:
 
 class SourceThread {
 public:
-  SourceThread(std::string provider, boost::asio::any_io_executor executor, Publish publish);
+  SourceThread(std::string provider, turnpike::Executor executor, Publish publish);
   ~SourceThread();
   SourceThread(const SourceThread&) = delete;
   SourceThread& operator=(const SourceThread&) = delete;
@@ -86,7 +87,7 @@ public:
 private:
   struct Shared; // what posted handlers need: the publish callback and the stopped flag
   std::string provider_;
-  boost::asio::any_io_executor executor_;
+  turnpike::Executor executor_;
   std::shared_ptr<Shared> shared_;
   SourceClient client_;
   SourceClient side_client_;

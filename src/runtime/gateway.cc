@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "runtime/gateway.h"
 
 #include <unistd.h>
@@ -397,7 +398,7 @@ void Gateway::schedule_memory_release() {
   // Re-armed by each change. A request that outlives it keeps its snapshot; that memory waits
   // for jemalloc's own decay (10 s).
   constexpr auto kQuiet = std::chrono::seconds(1);
-  if (!memory_timer_) memory_timer_ = std::make_unique<asio::steady_timer>(control_);
+  if (!memory_timer_) memory_timer_ = std::make_unique<turnpike::SteadyTimer>(control_);
   memory_timer_->expires_after(kQuiet);
   memory_timer_->async_wait([](boost::system::error_code ec) {
     if (!ec) release_freed_memory();
@@ -428,7 +429,7 @@ void Gateway::begin_shutdown() {
   if (acme_) acme_->stop();
   tls_->stop();
   shutdown_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(accept_grace + grace);
-  shutdown_timer_ = std::make_unique<asio::steady_timer>(control_);
+  shutdown_timer_ = std::make_unique<turnpike::SteadyTimer>(control_);
   auto close_and_drain = [this] {
     for (auto& w : workers_) {
       w->post_close_listeners();

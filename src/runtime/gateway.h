@@ -3,6 +3,7 @@
 // builder, signals) and the worker threads (data plane). Configuration changes flow
 // providers -> aggregator -> builder -> Snapshot -> posted to every worker.
 
+#include "common/asio_types.h"
 #include <atomic>
 #include <map>
 #include <memory>
@@ -73,7 +74,7 @@ class Gateway {
   config::BuildCache build_cache_;
   // Returns the pages freed by configuration changes to the system a second after the last one
   // (release_freed_memory), once workers have dropped the old snapshots.
-  std::unique_ptr<boost::asio::steady_timer> memory_timer_;
+  std::unique_ptr<turnpike::SteadyTimer> memory_timer_;
   std::map<std::string, config::DynamicConfig> last_good_;  // decoded, per provider
   // The tree each provider's entry in last_good_ was decoded from (or that was last rejected):
   // an unchanged pointer means an unchanged provider, which is not decoded again.
@@ -87,7 +88,7 @@ class Gateway {
   bool apply_pending_ = false;
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_{};
-  std::unique_ptr<boost::asio::steady_timer> shutdown_timer_;
+  std::unique_ptr<turnpike::SteadyTimer> shutdown_timer_;
   // Server health kept across snapshots, and the active health checks' own thread (started
   // with the first service that declares a healthCheck).
   service::HealthRegistry health_registry_;

@@ -5,6 +5,7 @@
 //
 // Worker-confined. One waiter at a time per Event.
 
+#include "common/asio_types.h"
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -16,8 +17,8 @@ namespace turnpike::service {
 
 class Event {
  public:
-  explicit Event(const boost::asio::any_io_executor& ex)
-      : timer_(ex, boost::asio::steady_timer::time_point::max()) {}
+  explicit Event(const turnpike::Executor& ex)
+      : timer_(ex, turnpike::SteadyTimer::time_point::max()) {}
 
   void notify() {
     set_ = true;
@@ -26,10 +27,10 @@ class Event {
   // Returns true at once if notified since the last wait, else when notified. Returns false
   // when the awaiting coroutine was cancelled instead (e.g. the client reset its HTTP/2 stream):
   // the caller stops and reports that as a value.
-  boost::asio::awaitable<bool> wait() {
+  turnpike::Awaitable<bool> wait() {
     if (!set_) {
-      timer_.expires_at(boost::asio::steady_timer::time_point::max());
-      co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      timer_.expires_at(turnpike::SteadyTimer::time_point::max());
+      co_await timer_.async_wait(boost::asio::as_tuple(turnpike::use_task));
       auto state = co_await boost::asio::this_coro::cancellation_state;
       if (!set_ && state.cancelled() != boost::asio::cancellation_type::none) co_return false;
     }
@@ -38,7 +39,7 @@ class Event {
   }
 
  private:
-  boost::asio::steady_timer timer_;
+  turnpike::SteadyTimer timer_;
   bool set_ = false;
 };
 

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "service/h2_client.h"
 
 #include <algorithm>
@@ -18,7 +19,7 @@ namespace turnpike::service {
 namespace {
 
 namespace asio = boost::asio;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 
 // Flow-control windows we grant the upstream: per stream (SETTINGS_INITIAL_WINDOW_SIZE) and for
 // the whole connection. A stream's undelivered data is bounded by its window.
@@ -128,7 +129,7 @@ H2ClientConnection::H2ClientConnection(WorkerContext& ctx, std::string key,
       read_idle_timeout_(std::chrono::duration_cast<Clock::duration>(transport.read_idle_timeout)),
       ping_timeout_(std::chrono::duration_cast<Clock::duration>(transport.ping_timeout)),
       max_idle_(transport.max_idle_conns_per_host),
-      ready_timer_(ctx.io.get_executor(), asio::steady_timer::time_point::max()),
+      ready_timer_(ctx.io.get_executor(), turnpike::SteadyTimer::time_point::max()),
       write_event_(ctx.io.get_executor()),
       ping_deadline_(ctx.deadlines, [this] { on_ping_deadline(); }) {}
 

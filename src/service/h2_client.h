@@ -13,6 +13,7 @@
 // most one stream window of buffered data. The request body is read from the client only as
 // nghttp2 frames what was given before (one chunk ahead).
 
+#include "common/asio_types.h"
 #include <nghttp2/nghttp2.h>
 
 #include <memory>
@@ -38,7 +39,7 @@ struct TransportOptions;
 // connection's callbacks fill the response side and wake `response_event`; nghttp2's data source
 // drains `body` and wakes `send_event`.
 struct H2Stream {
-  explicit H2Stream(const boost::asio::any_io_executor& ex) : response_event(ex), send_event(ex) {}
+  explicit H2Stream(const turnpike::Executor& ex) : response_event(ex), send_event(ex) {}
 
   int32_t id = -1;                // -1 until submitted
   bool canonical_names = false;   // response field names in Go's canonical case (HTTP/1.x clients)
@@ -153,7 +154,7 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
 
   State state_ = State::kConnecting;
   http::ProxyError connect_error_;
-  boost::asio::steady_timer ready_timer_;  // waiters of wait_ready (cancel wakes them all)
+  turnpike::SteadyTimer ready_timer_;  // waiters of wait_ready (cancel wakes them all)
   std::unique_ptr<UpstreamConnection> io_;  // socket (+TLS) and its deadline (idle timeout)
   nghttp2_session* session_ = nullptr;
   std::vector<H2Stream*> streams_;          // attached streams

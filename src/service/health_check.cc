@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "service/health_check.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -102,7 +103,7 @@ void HealthChecker::apply(std::vector<HealthCheckTarget> targets) {
   for (auto& t : targets) {
     std::string key = t.service + "|" + t.server.url + "|" + t.options->fingerprint();
     if (auto it = next_due_.find(key); it != next_due_.end()) kept.insert(*it);
-    auto timer = std::make_shared<asio::steady_timer>(io_);
+    auto timer = std::make_shared<turnpike::SteadyTimer>(io_);
     timers_.push_back(timer);
     asio::co_spawn(io_, run(std::move(t), key, generation_, timer),
                    [](std::exception_ptr e) {
@@ -119,14 +120,14 @@ void HealthChecker::apply(std::vector<HealthCheckTarget> targets) {
 
 http::Task<void> HealthChecker::run(HealthCheckTarget target, std::string key,
                                     uint64_t generation,
-                                    std::shared_ptr<asio::steady_timer> timer) {
+                                    std::shared_ptr<turnpike::SteadyTimer> timer) {
   const auto& o = *target.options;
   for (;;) {
     auto due = Clock::now();
     if (auto it = next_due_.find(key); it != next_due_.end()) due = it->second;
     if (due > Clock::now()) {
       timer->expires_at(due);
-      auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      auto [ec] = co_await timer->async_wait(asio::as_tuple(turnpike::use_task));
       (void)ec;
     }
     if (generation != generation_) co_return;

@@ -13,6 +13,7 @@
 // posts the new set of checks to that thread; a check whose target and options did not change
 // keeps its schedule across reloads.
 
+#include "common/asio_types.h"
 #include <map>
 #include <memory>
 #include <string>
@@ -77,14 +78,14 @@ class HealthChecker {
  private:
   void apply(std::vector<HealthCheckTarget> targets);  // checker thread
   http::Task<void> run(HealthCheckTarget target, std::string key, uint64_t generation,
-                       std::shared_ptr<boost::asio::steady_timer> timer);
+                       std::shared_ptr<turnpike::SteadyTimer> timer);
 
   boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   std::unique_ptr<WorkerContext> ctx_;
   // Checker thread only:
   uint64_t generation_ = 0;
-  std::vector<std::shared_ptr<boost::asio::steady_timer>> timers_;
+  std::vector<std::shared_ptr<turnpike::SteadyTimer>> timers_;
   std::map<std::string, Clock::time_point> next_due_;  // by check key
   std::thread thread_;
 };

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "service/mirroring.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -35,12 +36,12 @@ void MirroringService::spawn_mirror(const http::Exchange& ex, size_t m,
   auto self = shared_from_this();
   unsigned worker_id = ex.worker_id;
   WorkerContext* worker = ex.worker;
-  auto executor = ex.executor;
+  auto executor = *ex.executor;
   auto& slot = slots_[worker_id];
   ++slot.in_flight;
   auto run = [](std::shared_ptr<const MirroringService> self, size_t m,
                 std::shared_ptr<http::Request> req, std::shared_ptr<const std::string> body,
-                boost::asio::any_io_executor executor, unsigned worker_id,
+                turnpike::Executor executor, unsigned worker_id,
                 WorkerContext* worker) -> http::Task<void> {
     static const std::string kEmpty;
     BufferBodyReader reader(body ? *body : kEmpty, body ? static_cast<int64_t>(body->size()) : -1);

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "service/proxy_http1.h"
 
 #include <limits>
@@ -24,7 +25,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using http::ProxyError;
 using K = ProxyError::Kind;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 constexpr size_t kMaxResponseHead = 1 << 20;
 
 ProxyError upstream_error(K kind, std::string detail, bool retry_safe = false) {
@@ -51,7 +52,7 @@ void serialize_request_head(const http::Request& req, const Server& s, bool pass
 template <class Stream>
 class StreamTunnel final : public http::TunnelStream {
  public:
-  StreamTunnel(Stream& stream, tcp::socket& socket) : stream_(stream), socket_(socket) {}
+  StreamTunnel(Stream& stream, turnpike::TcpSocket& socket) : stream_(stream), socket_(socket) {}
   http::Task<std::pair<boost::system::error_code, size_t>> read_some(
       asio::mutable_buffer buffer) override {
     auto [ec, n] = co_await stream_.async_read_some(buffer, kNoThrow);
@@ -63,15 +64,15 @@ class StreamTunnel final : public http::TunnelStream {
   }
   void shutdown_send() override {
     boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(turnpike::TcpSocket::shutdown_send, ignored);
   }
 
  private:
   Stream& stream_;
-  tcp::socket& socket_;
+  turnpike::TcpSocket& socket_;
 };
 
-// One attempt over `Stream`: tcp::socket for http:// servers, TlsStream for https:// ones. The
+// One attempt over `Stream`: turnpike::TcpSocket for http:// servers, TlsStream for https:// ones. The
 // template keeps the plain path free of any per-I/O indirection.
 template <class Stream>
 class Attempt {
@@ -89,7 +90,7 @@ class Attempt {
 
  private:
   Stream& stream() {
-    if constexpr (std::is_same_v<Stream, tcp::socket>)
+    if constexpr (std::is_same_v<Stream, turnpike::TcpSocket>)
       return conn_->socket;
     else
       return *conn_->tls;
@@ -355,7 +356,7 @@ http::Task<ProxyError> forward_http1(http::Exchange& ex, const Server& server,
   // Not a coroutine itself: it returns the chosen coroutine, so no frame is added per request.
   if (server.scheme == Scheme::kHttps)
     return forward_over<TlsStream>(ex, server, transport, pass_host_header, std::move(fresh));
-  return forward_over<tcp::socket>(ex, server, transport, pass_host_header, std::move(fresh));
+  return forward_over<turnpike::TcpSocket>(ex, server, transport, pass_host_header, std::move(fresh));
 }
 
 }  // namespace turnpike::service

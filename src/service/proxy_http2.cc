@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "service/proxy_http2.h"
 
 #include <variant>
@@ -22,7 +23,7 @@ namespace {
 namespace asio = boost::asio;
 using http::ProxyError;
 using K = ProxyError::Kind;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 // Request body handed to nghttp2 ahead of what it has framed.
 constexpr size_t kBodyHighWater = 64 * 1024;
 
@@ -151,7 +152,7 @@ class Attempt {
   Attempt(http::Exchange& ex, const Server& server, const TransportOptions& transport,
           bool pass_host)
       : ex_(ex), server_(server), transport_(transport), pass_host_(pass_host),
-        ctx_(*ex.worker), stream_(ex.executor),
+        ctx_(*ex.worker), stream_(*ex.executor),
         header_deadline_(ctx_.deadlines, [this] {
           stream_.timed_out = true;
           stream_.response_event.notify();
@@ -286,7 +287,7 @@ http::Task<ProxyError> Attempt::send_body(H2ClientConnection& conn) {
     conn.resume_body(stream_);
   }
   // The response decides when the exchange ends: wait to be cancelled by it.
-  asio::steady_timer forever(ex_.executor, asio::steady_timer::time_point::max());
+  turnpike::SteadyTimer forever(*ex_.executor, turnpike::SteadyTimer::time_point::max());
   co_await forever.async_wait(kNoThrow);
   co_return ProxyError::none();
 }

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "service/upstream_dial.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -13,7 +14,7 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using http::ProxyError;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 constexpr size_t kBufferSize = 16 * 1024;
 // Go's (hence Traefik's) TLSHandshakeTimeout.
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
@@ -48,7 +49,7 @@ http::Task<ProxyError> dial_upstream(WorkerContext& ctx, const Server& server,
                                      const TransportOptions& transport, Alpn alpn,
                                      std::unique_ptr<UpstreamConnection>& out) {
   auto executor = ctx.io.get_executor();
-  auto conn = std::make_unique<UpstreamConnection>(tcp::socket(executor), ctx.deadlines,
+  auto conn = std::make_unique<UpstreamConnection>(turnpike::TcpSocket(executor), ctx.deadlines,
                                                    server.pool_key);
   conn->deadline.expire_after(transport.dial_timeout);
   boost::system::error_code ec;

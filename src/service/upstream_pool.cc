@@ -1,8 +1,9 @@
+#include "common/asio_types.h"
 #include "service/upstream_pool.h"
 
 namespace turnpike::service {
 
-UpstreamConnection::UpstreamConnection(boost::asio::ip::tcp::socket s, DeadlineScanner& scanner,
+UpstreamConnection::UpstreamConnection(turnpike::TcpSocket s, DeadlineScanner& scanner,
                                        std::string k)
     : socket(std::move(s)),
       deadline(scanner,

@@ -7,6 +7,7 @@
 // kOverflowLinger only (at most kOverflowFactor times the limit), so a burst is served by the
 // connections the previous burst used instead of dialling again.
 
+#include "common/asio_types.h"
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -23,14 +24,14 @@ namespace turnpike::service {
 
 // TLS over the connection's socket (the socket stays a member of the connection so that the
 // deadline can close it whatever the protocol).
-using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>;
+using TlsStream = boost::asio::ssl::stream<turnpike::TcpSocket&>;
 
 // One upstream connection. Owned by the pool while idle, by the exchange while in use (or by an
 // HTTP/2 session, see h2_client.h).
 struct UpstreamConnection {
-  UpstreamConnection(boost::asio::ip::tcp::socket s, DeadlineScanner& scanner, std::string k);
+  UpstreamConnection(turnpike::TcpSocket s, DeadlineScanner& scanner, std::string k);
 
-  boost::asio::ip::tcp::socket socket;
+  turnpike::TcpSocket socket;
   TlsSessionTarget session_target;  // declared before `tls`: the SSL object refers to it
   std::unique_ptr<TlsStream> tls;   // https:// servers; null for plain TCP
   Deadline deadline;          // dial/response/idle timeouts: expiry closes the socket

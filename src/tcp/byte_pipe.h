@@ -17,6 +17,7 @@
 //
 // Worker-confined, like the streams it moves bytes between.
 
+#include "common/asio_types.h"
 #include <array>
 
 #include <boost/asio/as_tuple.hpp>
@@ -34,7 +35,7 @@ namespace turnpike::tcp {
 template <class Stream> struct StreamOps {
   static Task<void> close_write(Stream& s) {
     boost::system::error_code ec;
-    s.lowest_layer().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    s.lowest_layer().shutdown(turnpike::TcpSocket::shutdown_send, ec);
     co_return;
   }
   static void abort(Stream& s) {
@@ -78,7 +79,7 @@ public:
 private:
   template <class From, class To>
   Task<void> pump(From& from, To& to, std::array<char, kChunk>& buf, uint64_t& count) {
-    constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+    constexpr auto kNoThrow = boost::asio::as_tuple(turnpike::use_task);
     for (;;) {
       auto [ec, n] = co_await from.async_read_some(boost::asio::buffer(buf), kNoThrow);
       if (n > 0) {
@@ -134,14 +135,14 @@ private:
   std::array<char, kChunk> to_client_buf_;
 };
 
-// Connection over a client stream the caller owns: the accepted tcp::socket (plain TCP, TLS
+// Connection over a client stream the caller owns: the accepted turnpike::TcpSocket (plain TCP, TLS
 // passthrough) or the tls::TlsStream of a TCP router that terminates TLS.
 template <class Stream> class StreamConnection final : public Connection {
 public:
   StreamConnection(Stream& stream, ConnectionInfo info)
       : Connection(std::move(info)), stream_(stream) {}
 
-  Task<PipeStats> pipe(boost::asio::ip::tcp::socket& upstream,
+  Task<PipeStats> pipe(turnpike::TcpSocket& upstream,
                        const PipeOptions& options) override {
     return run_pipe(upstream, options);
   }

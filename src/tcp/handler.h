@@ -14,6 +14,7 @@
 // shared by every worker; per-worker state lives in per-worker slots, state that must be global
 // (inFlightConn counts) is documented where it lives. serve() never throws.
 
+#include "common/asio_types.h"
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,7 +33,7 @@ class TlsStream;
 
 namespace turnpike::tcp {
 
-template <class T> using Task = boost::asio::awaitable<T>;
+template <class T> using Task = turnpike::Awaitable<T>;
 
 // How a pipe ends (see BytePipe).
 struct PipeOptions {
@@ -57,7 +58,7 @@ struct ConnectionInfo {
   std::string server_name; // SNI, lower case; empty for plain TCP
   unsigned worker_id = 0;
   DeadlineScanner* deadlines = nullptr;  // the worker's
-  boost::asio::any_io_executor executor; // the worker's
+  std::optional<turnpike::Executor> executor; // the worker's
   // The client negotiated Postgres STARTTLS with the gateway before its ClientHello: a
   // passthrough service must replay that negotiation with the backend (Traefik's postgresConn).
   bool postgres_starttls = false;
@@ -79,7 +80,7 @@ public:
 
   // Moves bytes both ways between the client and `upstream` until both directions have ended
   // (see BytePipe for half-close and timeouts). Returns the byte counts; never throws.
-  virtual Task<PipeStats> pipe(boost::asio::ip::tcp::socket& upstream,
+  virtual Task<PipeStats> pipe(turnpike::TcpSocket& upstream,
                                const PipeOptions& options) = 0;
   // The same towards a backend reached over TLS (after its handshake).
   virtual Task<PipeStats> pipe(tls::TlsStream& upstream, const PipeOptions& options) = 0;

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "tcp/service.h"
 
 #include <netinet/in.h>
@@ -20,7 +21,7 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 
 const std::shared_ptr<spdlog::logger>& logger() {
   static auto l = log::get("tcp");
@@ -29,7 +30,7 @@ const std::shared_ptr<spdlog::logger>& logger() {
 
 // Replays the client's Postgres SSLRequest to a passthrough backend and swallows its 'S', so
 // that the backend sees the STARTTLS negotiation the client already had with the gateway.
-Task<bool> replay_postgres_starttls(tcp::socket& upstream) {
+Task<bool> replay_postgres_starttls(turnpike::TcpSocket& upstream) {
   auto [wec, wn] =
       co_await asio::async_write(upstream, asio::buffer(kPostgresSslRequest), kNoThrow);
   if (wec)
@@ -50,7 +51,7 @@ service::TlsSessionCache& session_cache() {
 // dial timeout (Go's tls.Dialer: the timeout covers connect and handshake as a whole).
 // `target` must outlive the stream (the SSL refers to it). On failure, the error says why.
 Task<Result<std::unique_ptr<tls::TlsStream>>>
-handshake_with(tcp::socket socket, const Server& server, const Transport& transport,
+handshake_with(turnpike::TcpSocket socket, const Server& server, const Transport& transport,
                service::TlsSessionTarget& target, DeadlineScanner& deadlines,
                Clock::time_point dial_started) {
   if (!transport.tls)
@@ -89,7 +90,7 @@ handshake_with(tcp::socket socket, const Server& server, const Transport& transp
 
 } // namespace
 
-void set_keep_alive(tcp::socket& socket, Duration period) {
+void set_keep_alive(turnpike::TcpSocket& socket, Duration period) {
   if (period.count() < 0)
     return;
   auto secs = std::chrono::duration_cast<std::chrono::seconds>(period).count();
@@ -102,9 +103,9 @@ void set_keep_alive(tcp::socket& socket, Duration period) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
 }
 
-Task<Result<tcp::socket>> dial(asio::any_io_executor executor, DeadlineScanner& deadlines,
+Task<Result<turnpike::TcpSocket>> dial(turnpike::Executor executor, DeadlineScanner& deadlines,
                                const Server& server, Duration timeout) {
-  tcp::socket socket(executor);
+  turnpike::TcpSocket socket(executor);
   tcp::resolver resolver(executor);
   bool timed_out = false;
   Deadline deadline(deadlines, [&] {
@@ -152,13 +153,13 @@ Task<void> LoadBalancer::serve(Connection& conn) const {
   }
   const Server& server = servers_[wrr_.pick(info.worker_id)];
   auto dial_started = Clock::now();
-  auto dialled = co_await dial(info.executor, *info.deadlines, server, transport_->dial_timeout);
+  auto dialled = co_await dial(*info.executor, *info.deadlines, server, transport_->dial_timeout);
   if (!dialled) {
     logger()->error("service {}: {}", name_, dialled.error().message);
     conn.close();
     co_return;
   }
-  tcp::socket upstream = std::move(*dialled);
+  turnpike::TcpSocket upstream = std::move(*dialled);
   set_keep_alive(upstream, transport_->dial_keep_alive);
   int version =
       proxy_protocol_version_ ? proxy_protocol_version_ : transport_->proxy_protocol_version;

@@ -15,6 +15,7 @@
 // Built on the control plane with the configuration snapshot; immutable and shared by every
 // worker afterwards (per-worker cursors in WeightedRoundRobin).
 
+#include "common/asio_types.h"
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,11 +89,11 @@ private:
 
 // Connects to `server` within `timeout` (0 = none): resolves a host name first. On failure the
 // error says what failed ("dial 10.0.0.1:5432: Connection refused", "... timeout").
-Task<Result<boost::asio::ip::tcp::socket>> dial(boost::asio::any_io_executor executor,
+Task<Result<turnpike::TcpSocket>> dial(turnpike::Executor executor,
                                                 DeadlineScanner& deadlines, const Server& server,
                                                 Duration timeout);
 
 // Enables TCP keep-alive probes every `period` (0 = 15s; negative = leaves them off).
-void set_keep_alive(boost::asio::ip::tcp::socket& socket, Duration period);
+void set_keep_alive(turnpike::TcpSocket& socket, Duration period);
 
 } // namespace turnpike::tcp

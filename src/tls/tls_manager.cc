@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "tls/tls_manager.h"
 
 #include <algorithm>
@@ -169,8 +170,8 @@ void TlsManager::set_resolver_certificates(const std::string& resolver,
     on_change_();
 }
 
-void TlsManager::start(boost::asio::any_io_executor control) {
-  rotation_timer_ = std::make_unique<boost::asio::steady_timer>(control);
+void TlsManager::start(turnpike::Executor control) {
+  rotation_timer_ = std::make_unique<turnpike::SteadyTimer>(control);
   schedule_rotation();
 }
 

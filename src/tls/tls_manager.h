@@ -23,6 +23,7 @@
 //
 // Control thread only, except challenges() (thread-safe) and the objects ServerTls shares.
 
+#include "common/asio_types.h"
 #include <functional>
 #include <map>
 #include <memory>
@@ -78,7 +79,7 @@ public:
   const std::shared_ptr<const ServerTls>& current() const { return current_; }
 
   // Starts the ticket key rotation timer on the control thread's executor; stop() cancels it.
-  void start(boost::asio::any_io_executor control);
+  void start(turnpike::Executor control);
   void stop();
 
   void set_resolver_certificates(const std::string& resolver,
@@ -107,7 +108,7 @@ private:
   std::shared_ptr<const ServerTls> current_;
   std::string current_fingerprint_;
   std::function<void()> on_change_;
-  std::unique_ptr<boost::asio::steady_timer> rotation_timer_;
+  std::unique_ptr<turnpike::SteadyTimer> rotation_timer_;
 };
 
 } // namespace turnpike::tls

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "tls/tls_stream.h"
 
 #include <openssl/bio.h>
@@ -15,7 +16,7 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 // Largest TLS record payload: a gathered write is cut into records of this size.
 constexpr size_t kRecordSize = 16384;
 
@@ -94,7 +95,7 @@ const boost::system::error_category& ssl_category() {
   return category;
 }
 
-TlsStream::TlsStream(tcp::socket socket, const EntryPointTls& ep)
+TlsStream::TlsStream(turnpike::TcpSocket socket, const EntryPointTls& ep)
     : socket_(std::move(socket)), state_(std::make_unique<ConnectionState>()) {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec); // OpenSSL's socket BIO must never block the worker
@@ -122,7 +123,7 @@ void TlsStream::attach_bios() {
   SSL_set_bio(ssl_, rbio, wbio);
 }
 
-TlsStream::TlsStream(tcp::socket socket, SSL* client_ssl)
+TlsStream::TlsStream(turnpike::TcpSocket socket, SSL* client_ssl)
     : socket_(std::move(socket)), state_(std::make_unique<ConnectionState>()), ssl_(client_ssl) {
   if (!ssl_)
     return;
@@ -220,7 +221,7 @@ http::Task<TlsStream::IoResult> TlsStream::async_read_some(asio::mutable_buffer 
 
 http::Task<error_code> TlsStream::wait(int ssl_error) {
   if (ssl_error == SSL_ERROR_WANT_WRITE) {
-    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_write, kNoThrow);
+    auto [ec] = co_await socket_.async_wait(turnpike::TcpSocket::wait_write, kNoThrow);
     co_return ec;
   }
   auto [ec, n] = co_await socket_.async_read_some(in_->room(), kNoThrow);
@@ -340,7 +341,7 @@ void TlsStream::close() {
 void TlsStream::shutdown_send() {
   send_close_notify();
   error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(turnpike::TcpSocket::shutdown_send, ec);
 }
 
 } // namespace turnpike::tls

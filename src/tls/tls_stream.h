@@ -16,6 +16,7 @@
 // Worker-confined. One reader and one writer may be outstanding at a time (the WebSocket tunnel
 // pumps both directions); OpenSSL allows interleaving them on one thread.
 
+#include "common/asio_types.h"
 #include <array>
 #include <cstring>
 #include <memory>
@@ -44,10 +45,10 @@ public:
 
   // Takes the accepted socket and prepares the server side of the handshake for `ep`, which must
   // stay alive until handshake() returns. valid() is false when OpenSSL could not allocate.
-  TlsStream(boost::asio::ip::tcp::socket socket, const EntryPointTls& ep);
+  TlsStream(turnpike::TcpSocket socket, const EntryPointTls& ep);
   // Client side over a connected socket: takes ownership of `client_ssl` (configured by the
   // caller: SNI, verification, session); null makes an invalid stream.
-  TlsStream(boost::asio::ip::tcp::socket socket, SSL* client_ssl);
+  TlsStream(turnpike::TcpSocket socket, SSL* client_ssl);
   TlsStream(TlsStream&& other) noexcept;
   TlsStream& operator=(TlsStream&&) = delete;
   ~TlsStream();
@@ -76,9 +77,9 @@ public:
   // (asio::async_write, the HTTP/2 connection): any completion token. An operation that needs
   // no waiting completes inside the initiating call, which use_awaitable handles; write_some
   // writes as many records as the socket takes without waiting.
-  using executor_type = boost::asio::ip::tcp::socket::executor_type;
+  using executor_type = turnpike::TcpSocket::executor_type;
   executor_type get_executor() { return socket_.get_executor(); }
-  boost::asio::ip::tcp::socket& lowest_layer() { return socket_; }
+  turnpike::TcpSocket& lowest_layer() { return socket_; }
   template <class MutableBufferSequence, class Token>
   auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
     return boost::asio::async_compose<Token, void(boost::system::error_code, size_t)>(
@@ -97,7 +98,7 @@ public:
   // Sends close_notify and shuts the socket down for sending (end of a tunnel direction).
   void shutdown_send();
 
-  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  turnpike::TcpSocket& socket() { return socket_; }
   SSL* native_handle() { return ssl_; }
   // TLS facts for the exchanges (valid after a successful handshake).
   const http::TlsInfo* info() const { return &state_->info; }
@@ -177,7 +178,7 @@ private:
       if (n > 0)
         return op.complete(boost::system::error_code(), n);
       if (ssl_error == SSL_ERROR_WANT_WRITE) {
-        self->socket_.async_wait(boost::asio::ip::tcp::socket::wait_write, std::move(op));
+        self->socket_.async_wait(turnpike::TcpSocket::wait_write, std::move(op));
         return;
       }
       if (ssl_error == SSL_ERROR_WANT_READ) {
@@ -191,7 +192,7 @@ private:
   boost::system::error_code to_error(int ssl_error, int ret);
   void send_close_notify();
 
-  boost::asio::ip::tcp::socket socket_;
+  turnpike::TcpSocket socket_;
   std::unique_ptr<ConnectionState> state_;
   std::unique_ptr<Input> in_; // stable address: input_bio points at it
   SSL* ssl_ = nullptr;

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/docker/docker_provider.h"
 
 #include <cctype>
@@ -34,7 +35,7 @@ DockerProvider::~DockerProvider() {
   stop();
 }
 
-Result<void> DockerProvider::start(boost::asio::any_io_executor executor, Publish publish) {
+Result<void> DockerProvider::start(turnpike::Executor executor, Publish publish) {
   if (thread_)
     return make_error("docker provider already started");
   const std::string& ep = options_.endpoint;

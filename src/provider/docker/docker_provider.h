@@ -18,6 +18,7 @@
 //
 // Threads: provider.h; the API is read on the provider's own thread.
 
+#include "common/asio_types.h"
 #include <memory>
 
 #include "config/static_config.h"
@@ -34,7 +35,7 @@ public:
 
   std::string_view name() const override { return "docker"; }
   // Errors: an endpoint that is not unix://, tcp://, http:// or https://; bad constraints.
-  Result<void> start(boost::asio::any_io_executor executor, Publish publish) override;
+  Result<void> start(turnpike::Executor executor, Publish publish) override;
   void stop() override;
 
 private:

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/file/file_provider.h"
 
 #include <sys/inotify.h>
@@ -205,7 +206,7 @@ Result<config::Node> FileProvider::load(const config::FileProviderConfig& option
 
 // Runs on the executor; pending handlers hold a shared_ptr and check `stopped`.
 struct FileProvider::Watcher : std::enable_shared_from_this<Watcher> {
-  Watcher(boost::asio::any_io_executor ex, config::FileProviderConfig opts, Duration settle,
+  Watcher(turnpike::Executor ex, config::FileProviderConfig opts, Duration settle,
           Publish pub)
       : executor(ex), options(std::move(opts)), settle_delay(settle), publish(std::move(pub)),
         inotify(ex), settle_timer(ex), retry_timer(ex), log(log::get("file")) {}
@@ -384,13 +385,13 @@ struct FileProvider::Watcher : std::enable_shared_from_this<Watcher> {
     publish("file", last_published);
   }
 
-  boost::asio::any_io_executor executor;
+  turnpike::Executor executor;
   config::FileProviderConfig options;
   Duration settle_delay;
   Publish publish;
   boost::asio::posix::stream_descriptor inotify;
-  boost::asio::steady_timer settle_timer;
-  boost::asio::steady_timer retry_timer;
+  turnpike::SteadyTimer settle_timer;
+  turnpike::SteadyTimer retry_timer;
   std::shared_ptr<spdlog::logger> log;
   std::map<int, std::string> watches; // watch descriptor -> directory
   std::set<std::string> names;        // single-file mode: entry names that concern us
@@ -407,7 +408,7 @@ FileProvider::~FileProvider() {
   stop();
 }
 
-Result<void> FileProvider::start(boost::asio::any_io_executor executor, Publish publish) {
+Result<void> FileProvider::start(turnpike::Executor executor, Publish publish) {
   if (watcher_)
     return make_error("file provider already started");
   if (options_.directory.empty() && options_.filename.empty())

@@ -21,6 +21,7 @@
 // Threads: see provider.h. All work (inotify reads, file reads, parsing) runs on the control
 // executor; configuration files are small.
 
+#include "common/asio_types.h"
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,7 +41,7 @@ public:
   ~FileProvider() override;
 
   std::string_view name() const override { return "file"; }
-  Result<void> start(boost::asio::any_io_executor executor, Publish publish) override;
+  Result<void> start(turnpike::Executor executor, Publish publish) override;
   void stop() override;
 
   // Reads the configured file or directory once and returns the merged tree start() would

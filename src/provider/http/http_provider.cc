@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/http/http_provider.h"
 
 #include "common/log.h"
@@ -12,7 +13,7 @@ HttpProvider::~HttpProvider() {
   stop();
 }
 
-Result<void> HttpProvider::start(boost::asio::any_io_executor executor, Publish publish) {
+Result<void> HttpProvider::start(turnpike::Executor executor, Publish publish) {
   if (thread_)
     return make_error("http provider already started");
   if (options_.endpoint.empty())

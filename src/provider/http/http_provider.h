@@ -10,6 +10,7 @@
 //
 // Threads: provider.h. Polling runs on its own thread (SourceThread), never the control thread.
 
+#include "common/asio_types.h"
 #include <memory>
 
 #include "config/static_config.h"
@@ -24,7 +25,7 @@ public:
   ~HttpProvider() override;
 
   std::string_view name() const override { return "http"; }
-  Result<void> start(boost::asio::any_io_executor executor, Publish publish) override;
+  Result<void> start(turnpike::Executor executor, Publish publish) override;
   void stop() override;
 
   // Parses a response body: JSON when it starts with '{' or '[', YAML otherwise (Traefik accepts

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/kubernetes/kubernetes_provider.h"
 
 #include <set>
@@ -75,7 +76,7 @@ std::string_view KubernetesProvider::name() const {
   return "kubernetesgateway";
 }
 
-Result<void> KubernetesProvider::start(boost::asio::any_io_executor executor, Publish publish) {
+Result<void> KubernetesProvider::start(turnpike::Executor executor, Publish publish) {
   if (thread_)
     return make_error(std::string(name()) + " provider already started");
   auto access = kubernetes::ClusterAccess::resolve(options_);

@@ -9,6 +9,7 @@
 //
 // Threads: provider.h; informers and the rebuild run on the provider's own threads.
 
+#include "common/asio_types.h"
 #include <functional>
 #include <memory>
 #include <optional>
@@ -34,7 +35,7 @@ public:
 
   std::string_view name() const override;
   // Errors: no way to reach an API server (no endpoint, not in a cluster, no KUBECONFIG).
-  Result<void> start(boost::asio::any_io_executor executor, Publish publish) override;
+  Result<void> start(turnpike::Executor executor, Publish publish) override;
   void stop() override;
 
 private:

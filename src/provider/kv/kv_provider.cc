@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/kv/kv_provider.h"
 
 #include <algorithm>
@@ -33,7 +34,7 @@ std::string_view KvProvider::name() const {
   return "kv";
 }
 
-Result<void> KvProvider::start(boost::asio::any_io_executor executor, Publish publish) {
+Result<void> KvProvider::start(turnpike::Executor executor, Publish publish) {
   if (thread_)
     return make_error(std::string(name()) + " provider already started");
   kv::KvResult<std::unique_ptr<kv::Client>> client = kv::KvError{};

@@ -19,6 +19,7 @@
 // Threads: provider.h. The store is read on the provider's own thread (SourceThread); watch
 // callbacks only queue events for it.
 
+#include "common/asio_types.h"
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -43,7 +44,7 @@ public:
   // "etcd", "redis", "zookeeper" (Traefik's names: `router@zookeeper`).
   std::string_view name() const override;
   // Errors: bad options (no endpoints, unreadable TLS files, TLS for a store without it).
-  Result<void> start(boost::asio::any_io_executor executor, Publish publish) override;
+  Result<void> start(turnpike::Executor executor, Publish publish) override;
   void stop() override;
 
 private:

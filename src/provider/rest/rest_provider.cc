@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/rest/rest_provider.h"
 
 #include <limits>
@@ -23,7 +24,7 @@ constexpr std::string_view kPrefix = "/api/providers/";
 // callback are set by start() and cleared by stop(), under the mutex.
 struct RestProvider::State : std::enable_shared_from_this<State> {
   std::mutex mu;
-  std::optional<boost::asio::any_io_executor> executor;
+  std::optional<turnpike::Executor> executor;
   Publish publish;
   bool stopped = false;
 
@@ -127,7 +128,7 @@ RestProvider::~RestProvider() {
   stop();
 }
 
-Result<void> RestProvider::start(boost::asio::any_io_executor executor, Publish publish) {
+Result<void> RestProvider::start(turnpike::Executor executor, Publish publish) {
   std::lock_guard lock(state_->mu);
   if (state_->executor)
     return make_error("rest provider already started");

@@ -15,6 +15,7 @@
 // Threads: the provider is control-thread (provider.h); the handler runs on any worker and only
 // posts to the control executor. Requests before start() or after stop() are answered 503.
 
+#include "common/asio_types.h"
 #include <memory>
 
 #include "config/builder.h"
@@ -29,7 +30,7 @@ public:
   ~RestProvider() override;
 
   std::string_view name() const override { return "rest"; }
-  Result<void> start(boost::asio::any_io_executor executor, Publish publish) override;
+  Result<void> start(turnpike::Executor executor, Publish publish) override;
   void stop() override;
 
   // rest@internal, for BuildOptions::internal_services. Valid for the provider's lifetime and

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include <gtest/gtest.h>
 
 #include <array>
@@ -23,11 +24,11 @@ using testing::make_request;
 class Gate final : public http::Handler {
  public:
   explicit Gate(boost::asio::io_context& io) : timer_(io) {
-    timer_.expires_at(boost::asio::steady_timer::time_point::max());
+    timer_.expires_at(turnpike::SteadyTimer::time_point::max());
   }
   http::Task<void> handle(http::Exchange& ex) const override {
     ++waiting;
-    auto [ec] = co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec] = co_await timer_.async_wait(boost::asio::as_tuple(turnpike::use_task));
     (void)ec;
     co_await http::send_response(ex, 200, "ok");
   }
@@ -35,7 +36,7 @@ class Gate final : public http::Handler {
   mutable int waiting = 0;
 
  private:
-  mutable boost::asio::steady_timer timer_;
+  mutable turnpike::SteadyTimer timer_;
 };
 
 // One in-flight exchange with its own request, body and writer.

@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/aggregator.h"
 
 #include <boost/asio/io_context.hpp>
@@ -33,7 +34,7 @@ protected:
   }
   // Runs the loop for `d` of wall time (run_for alone returns early when there is no work).
   void run_for(std::chrono::milliseconds d) {
-    boost::asio::steady_timer keep_busy(io_, d);
+    turnpike::SteadyTimer keep_busy(io_, d);
     keep_busy.async_wait([](boost::system::error_code) {});
     io_.run_for(d);
     io_.restart();
@@ -47,7 +48,7 @@ protected:
   }
   // Calls `fn` on the executor after `delay` (publishers run on the executor too).
   void at(std::chrono::milliseconds delay, std::function<void()> fn) {
-    auto t = std::make_shared<boost::asio::steady_timer>(io_, delay);
+    auto t = std::make_shared<turnpike::SteadyTimer>(io_, delay);
     t->async_wait([t, fn](boost::system::error_code) { fn(); });
   }
   std::string value(size_t i, const std::string& provider) const {

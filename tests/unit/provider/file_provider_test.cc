@@ -1,3 +1,4 @@
+#include "common/asio_types.h"
 #include "provider/file/file_provider.h"
 
 #include <unistd.h>
@@ -70,7 +71,7 @@ public:
   }
   // Runs the loop for a while, to show that nothing (more) is published.
   void idle(std::chrono::milliseconds d = 200ms) {
-    boost::asio::steady_timer keep_busy(io_, d); // run_for returns early without work
+    turnpike::SteadyTimer keep_busy(io_, d); // run_for returns early without work
     keep_busy.async_wait([](boost::system::error_code) {});
     io_.run_for(d);
     io_.restart();

@@ -1,6 +1,7 @@
 // BytePipe over real loopback sockets: both directions, half-close, termination delay, idle
 // timeout; the scanner and the sockets run on one io_context like a worker.
 
+#include "common/asio_types.h"
 #include "tcp/byte_pipe.h"
 
 #include <gtest/gtest.h>
@@ -14,7 +15,7 @@ namespace turnpike::tcp {
 namespace {
 
 namespace asio = boost::asio;
-using Socket = asio::ip::tcp::socket;
+using Socket = turnpike::TcpSocket;
 using namespace std::chrono_literals;
 
 // Two connected socket pairs: client <-> client_side (gateway's) and upstream_side <-> upstream.
@@ -25,7 +26,7 @@ struct Sockets {
     connect_pair(io, upstream_side, upstream);
   }
   static void connect_pair(asio::io_context& io, Socket& a, Socket& b) {
-    asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+    turnpike::TcpAcceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
     a.connect(acc.local_endpoint());
     acc.accept(b);
   }

@@ -2,6 +2,7 @@
 // (certificate and options selection, TLS-ALPN-01 challenge certificates) and the TLS facts the
 // connection records.
 
+#include "common/asio_types.h"
 #include <sys/socket.h>
 
 #include <csignal>
@@ -96,7 +97,7 @@ protected:
     int fds[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     asio::io_context io;
-    asio::ip::tcp::socket server(io);
+    turnpike::TcpSocket server(io);
     server.assign(asio::ip::tcp::v4(), fds[0]);
     ServerResult sr;
     // A named lambda: the coroutine reads its captures through the closure, which must outlive it.
@@ -222,19 +223,19 @@ TEST_F(Handshake, AsioStreamConcept) {
   const std::string payload(300000, 'x');
   std::string from_client;
   asio::io_context io;
-  asio::ip::tcp::socket server(io);
+  turnpike::TcpSocket server(io);
   server.assign(asio::ip::tcp::v4(), fds[0]);
   auto serve = [&]() -> http::Task<void> {
     TlsStream stream(std::move(server), ep);
     auto ec = co_await stream.handshake();
     EXPECT_FALSE(ec);
     auto [wec, written] = co_await asio::async_write(stream, asio::buffer(payload),
-                                                     asio::as_tuple(asio::use_awaitable));
+                                                     asio::as_tuple(turnpike::use_task));
     EXPECT_FALSE(wec);
     EXPECT_EQ(written, payload.size());
     char buf[64];
     auto [rec, n] =
-        co_await stream.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+        co_await stream.async_read_some(asio::buffer(buf), asio::as_tuple(turnpike::use_task));
     EXPECT_FALSE(rec);
     from_client.assign(buf, n);
   };
