@@ -1,10 +1,10 @@
-#include "common/asio_types.h"
 #include "acme/manager.h"
 
 #include "acme/kv_storage.h"
 
 #include <limits>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "router/rule.h"
 #include "router/tcp_rule.h"

@@ -13,7 +13,6 @@
 // set up (bad storage permissions, a missing DNS provider variable) is disabled with an error,
 // like Traefik, and the others work.
 
-#include "common/asio_types.h"
 #include <map>
 #include <set>
 #include <memory>
@@ -24,6 +23,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "acme/resolver.h"
+#include "common/asio_types.h"
 #include "config/builder.h"
 #include "config/dynamic_config.h"
 #include "config/static_config.h"

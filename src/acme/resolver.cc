@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "acme/resolver.h"
 
 #include <algorithm>
@@ -7,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/strings.h"
 

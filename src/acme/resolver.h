@@ -16,7 +16,6 @@
 // job per domain set at a time; a failed order never removes a working certificate; a set's
 // ledger entry (ledger.h) is consulted before every new order, including after restarts.
 
-#include "common/asio_types.h"
 #include <atomic>
 #include <ctime>
 #include <functional>
@@ -37,6 +36,7 @@
 #include "acme/dns01.h"
 #include "acme/ledger.h"
 #include "acme/storage.h"
+#include "common/asio_types.h"
 #include "config/static_config.h"
 
 namespace turnpike::acme {

@@ -1,5 +1,6 @@
-#include "common/asio_types.h"
 #include "common/deadline.h"
+
+#include "common/asio_types.h"
 
 namespace turnpike {
 

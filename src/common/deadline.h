@@ -7,12 +7,13 @@
 //
 // Worker-confined: a scanner and its deadlines belong to one io_context thread.
 
-#include "common/asio_types.h"
 #include <chrono>
 #include <functional>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "common/asio_types.h"
 
 namespace turnpike {
 

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "entrypoint/connection_dispatch.h"
 
 #include <sys/socket.h>
@@ -9,6 +8,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_types.h"
 #include "common/deadline.h"
 #include "common/log.h"
 #include "entrypoint/drainable.h"

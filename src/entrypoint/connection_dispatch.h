@@ -17,12 +17,12 @@
 // A connection still in steps 2-3 is closed by graceful draining like an idle one.
 // Worker-confined.
 
-#include "common/asio_types.h"
 #include <string>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/asio_types.h"
 #include "common/duration.h"
 #include "entrypoint/entrypoint_options.h"
 #include "entrypoint/worker_state.h"

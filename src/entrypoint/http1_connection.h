@@ -10,11 +10,11 @@
 // Request::scheme is "https", Exchange::tls carries the TLS facts, the routers with a `tls`
 // section are used, and a Host that maps to other TLS options than the SNI gets 421.
 
-#include "common/asio_types.h"
 #include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/asio_types.h"
 #include "entrypoint/entrypoint_options.h"
 #include "entrypoint/worker_state.h"
 #include "http/exchange.h"

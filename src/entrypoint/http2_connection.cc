@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "entrypoint/http2_connection.h"
 
 #include <nghttp2/nghttp2.h>
@@ -19,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "entrypoint/dispatch.h"

@@ -17,12 +17,12 @@
 //
 // Worker-confined: a connection, its streams and their handlers live on one worker's thread.
 
-#include "common/asio_types.h"
 #include <optional>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/asio_types.h"
 #include "entrypoint/entrypoint_options.h"
 #include "entrypoint/worker_state.h"
 #include "http/exchange.h"

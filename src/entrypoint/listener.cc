@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "entrypoint/listener.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -6,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_types.h"
 #include "common/ipnet.h"
 #include "common/log.h"
 #include "common/strings.h"

@@ -3,7 +3,6 @@
 // entrypoint's address with SO_REUSEPORT, so the kernel spreads connections across workers and a
 // connection stays on the worker that accepted it. Worker-confined.
 
-#include "common/asio_types.h"
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 
+#include "common/asio_types.h"
 #include "common/result.h"
 #include "entrypoint/entrypoint_options.h"
 #include "entrypoint/worker_state.h"

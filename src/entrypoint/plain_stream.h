@@ -4,7 +4,6 @@
 // operation and returns its awaitable unchanged: the plain path costs exactly what it did before
 // the template existed. Worker-confined.
 
-#include "common/asio_types.h"
 #include <array>
 #include <tuple>
 
@@ -13,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/asio_types.h"
 #include "http/tls_info.h"
 
 namespace turnpike::entrypoint {

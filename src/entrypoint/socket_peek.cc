@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "entrypoint/socket_peek.h"
 
 #include <poll.h>
@@ -9,6 +8,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include "common/asio_types.h"
 
 namespace turnpike::entrypoint {
 namespace {

@@ -9,12 +9,12 @@
 // segments costs one wake-up per useful step, never a busy loop. SO_RCVLOWAT is set back to 1
 // before returning. Worker-confined; the caller's deadline bounds the wait (cancel the socket).
 
-#include "common/asio_types.h"
 #include <cstddef>
 #include <span>
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/asio_types.h"
 #include "http/exchange.h"
 
 namespace turnpike::entrypoint {

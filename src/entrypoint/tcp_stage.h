@@ -33,11 +33,11 @@
 // Worker-confined. The connection counts in WorkerState::open_connections while it is here, so
 // graceful shutdown waits for TCP connections (until graceTimeOut, as Traefik).
 
-#include "common/asio_types.h"
 #include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/asio_types.h"
 #include "entrypoint/entrypoint_options.h"
 #include "entrypoint/worker_state.h"
 #include "http/exchange.h"

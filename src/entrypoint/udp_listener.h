@@ -18,12 +18,12 @@
 // No allocation per datagram: one receive buffer per direction per listener, non-blocking sends
 // (a datagram the kernel cannot take at once is dropped, as UDP allows). Worker-confined.
 
-#include "common/asio_types.h"
 #include <memory>
 #include <unordered_map>
 
 #include <boost/asio/ip/udp.hpp>
 
+#include "common/asio_types.h"
 #include "common/deadline.h"
 #include "common/result.h"
 #include "entrypoint/entrypoint_options.h"

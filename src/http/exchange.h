@@ -9,7 +9,6 @@
 //
 // Errors on the request path are values (ProxyError), never exceptions.
 
-#include "common/asio_types.h"
 #include <cstdint>
 #include <span>
 #include <string>
@@ -19,6 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/asio_types.h"
 #include "http/message.h"
 #include "http/tls_info.h"
 

@@ -31,7 +31,6 @@
 // request (authentication, permissions, a script error); kProtocol is a reply the client does
 // not understand. None of them throws.
 
-#include "common/asio_types.h"
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -44,6 +43,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/system/result.hpp>
 
+#include "common/asio_types.h"
 #include "common/duration.h"
 
 namespace turnpike::kv {

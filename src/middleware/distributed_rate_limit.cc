@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "middleware/distributed_rate_limit.h"
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "http/head_editor.h"
 #include "middleware/decode_support.h"

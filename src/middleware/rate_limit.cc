@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "middleware/rate_limit.h"
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "middleware/decode_support.h"
 #include "middleware/local_reply.h"

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "middleware/retry.h"
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_types.h"
 #include "http/head_editor.h"
 #include "middleware/decode_support.h"
 

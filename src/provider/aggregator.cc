@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "provider/aggregator.h"
 
 #include <optional>
@@ -7,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 
 namespace turnpike::provider {

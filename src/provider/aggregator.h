@@ -15,7 +15,6 @@
 // `rebuild` is invoked from a handler on the executor, never from inside publish(), and never
 // after the aggregator is destroyed or stop()ped.
 
-#include "common/asio_types.h"
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -24,6 +23,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "common/asio_types.h"
 #include "common/duration.h"
 #include "config/tree/node.h"
 #include "provider/provider.h"

@@ -12,7 +12,6 @@
 // Ownership: the caller owns the provider and must call stop() (or destroy it) before the
 // executor's io_context stops running; after stop() returns `publish` is not called again.
 
-#include "common/asio_types.h"
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,6 +19,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "common/asio_types.h"
 #include "common/result.h"
 #include "config/tree/node.h"
 

@@ -1,8 +1,8 @@
-#include "common/asio_types.h"
 #include "provider/source_thread.h"
 
 #include <boost/asio/post.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 
 namespace turnpike::provider {

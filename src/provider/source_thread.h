@@ -13,7 +13,6 @@
 // run on the source thread. stop() wakes the loop (sleep and transfer) and joins it; after it
 // returns nothing more is posted.
 
-#include "common/asio_types.h"
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -27,6 +26,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "common/asio_types.h"
 #include "common/duration.h"
 #include "config/tree/node.h"
 #include "provider/provider.h"

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "runtime/gateway.h"
 
 #include <unistd.h>
@@ -7,6 +6,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/memory.h"
 #include "config/incremental_decode.h"

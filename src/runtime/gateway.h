@@ -3,7 +3,6 @@
 // builder, signals) and the worker threads (data plane). Configuration changes flow
 // providers -> aggregator -> builder -> Snapshot -> posted to every worker.
 
-#include "common/asio_types.h"
 #include <atomic>
 #include <map>
 #include <memory>
@@ -13,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "acme/manager.h"
+#include "common/asio_types.h"
 #include "config/builder.h"
 #include "config/static_config.h"
 #include "entrypoint/entrypoint_options.h"

@@ -5,13 +5,14 @@
 //
 // Worker-confined. One waiter at a time per Event.
 
-#include "common/asio_types.h"
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include "common/asio_types.h"
 
 namespace turnpike::service {
 

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "service/h2_client.h"
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "service/load_balancer.h"

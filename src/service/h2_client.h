@@ -13,7 +13,6 @@
 // most one stream window of buffered data. The request body is read from the client only as
 // nghttp2 frames what was given before (one chunk ahead).
 
-#include "common/asio_types.h"
 #include <nghttp2/nghttp2.h>
 
 #include <memory>
@@ -21,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/asio_types.h"
 #include "common/deadline.h"
 #include "http/exchange.h"
 #include "service/event.h"

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "service/health_check.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -6,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/post.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "service/proxy_http1.h"

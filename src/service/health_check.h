@@ -13,7 +13,6 @@
 // posts the new set of checks to that thread; a check whose target and options did not change
 // keeps its schedule across reloads.
 
-#include "common/asio_types.h"
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +23,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/asio_types.h"
 #include "service/health.h"
 #include "service/load_balancer.h"
 

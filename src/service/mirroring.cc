@@ -1,8 +1,8 @@
-#include "common/asio_types.h"
 #include "service/mirroring.h"
 
 #include <boost/asio/co_spawn.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "service/failover.h"
 #include "service/writers.h"

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "service/proxy_http1.h"
 
 #include <limits>
@@ -8,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/read_buffer.h"
 #include "common/strings.h"

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "service/proxy_http2.h"
 
 #include <variant>
@@ -8,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "http/forwarded.h"

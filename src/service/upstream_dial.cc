@@ -1,10 +1,10 @@
-#include "common/asio_types.h"
 #include "service/upstream_dial.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "service/worker_context.h"
 

@@ -1,5 +1,6 @@
-#include "common/asio_types.h"
 #include "service/upstream_pool.h"
+
+#include "common/asio_types.h"
 
 namespace turnpike::service {
 

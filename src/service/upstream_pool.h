@@ -7,7 +7,6 @@
 // kOverflowLinger only (at most kOverflowFactor times the limit), so a burst is served by the
 // connections the previous burst used instead of dialling again.
 
-#include "common/asio_types.h"
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -16,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
+#include "common/asio_types.h"
 #include "common/deadline.h"
 #include "http/message.h"
 #include "service/upstream_tls.h"

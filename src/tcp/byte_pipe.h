@@ -17,7 +17,6 @@
 //
 // Worker-confined, like the streams it moves bytes between.
 
-#include "common/asio_types.h"
 #include <array>
 
 #include <boost/asio/as_tuple.hpp>
@@ -25,6 +24,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/asio_types.h"
 #include "tcp/handler.h"
 #include "tls/tls_stream.h"
 

@@ -14,7 +14,6 @@
 // shared by every worker; per-worker state lives in per-worker slots, state that must be global
 // (inFlightConn counts) is documented where it lives. serve() never throws.
 
-#include "common/asio_types.h"
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +23,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/asio_types.h"
 #include "common/deadline.h"
 #include "common/duration.h"
 

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "tcp/service.h"
 
 #include <netinet/in.h>
@@ -10,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/asio_types.h"
 #include "common/ipnet.h"
 #include "common/log.h"
 #include "common/proxy_protocol.h"

@@ -15,7 +15,6 @@
 // Built on the control plane with the configuration snapshot; immutable and shared by every
 // worker afterwards (per-worker cursors in WeightedRoundRobin).
 
-#include "common/asio_types.h"
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +22,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "common/asio_types.h"
 #include "common/duration.h"
 #include "common/ipnet.h"
 #include "common/result.h"

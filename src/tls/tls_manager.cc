@@ -1,10 +1,10 @@
-#include "common/asio_types.h"
 #include "tls/tls_manager.h"
 
 #include <algorithm>
 
 #include <openssl/rand.h>
 
+#include "common/asio_types.h"
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/strings.h"

@@ -23,7 +23,6 @@
 //
 // Control thread only, except challenges() (thread-safe) and the objects ServerTls shares.
 
-#include "common/asio_types.h"
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +33,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/asio_types.h"
 #include "tls/server_tls.h"
 
 namespace turnpike::tls {

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "tls/tls_stream.h"
 
 #include <openssl/bio.h>
@@ -9,6 +8,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include "common/asio_types.h"
 
 namespace turnpike::tls {
 namespace {

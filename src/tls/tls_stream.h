@@ -16,7 +16,6 @@
 // Worker-confined. One reader and one writer may be outstanding at a time (the WebSocket tunnel
 // pumps both directions); OpenSSL allows interleaving them on one thread.
 
-#include "common/asio_types.h"
 #include <array>
 #include <cstring>
 #include <memory>
@@ -30,6 +29,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "common/asio_types.h"
 #include "http/exchange.h"
 #include "tls/server_tls.h"
 

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "provider/docker/docker_provider.h"
 
 #include <cctype>
@@ -7,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "provider/docker/container_config.h"
 #include "provider/text.h"

@@ -18,9 +18,9 @@
 //
 // Threads: provider.h; the API is read on the provider's own thread.
 
-#include "common/asio_types.h"
 #include <memory>
 
+#include "common/asio_types.h"
 #include "config/static_config.h"
 #include "provider/constraints.h"
 #include "provider/provider.h"

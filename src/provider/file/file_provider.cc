@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "provider/file/file_provider.h"
 
 #include <sys/inotify.h>
@@ -17,6 +16,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "config/dynamic_config.h"

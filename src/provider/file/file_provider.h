@@ -21,11 +21,11 @@
 // Threads: see provider.h. All work (inotify reads, file reads, parsing) runs on the control
 // executor; configuration files are small.
 
-#include "common/asio_types.h"
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/asio_types.h"
 #include "common/duration.h"
 #include "common/result.h"
 #include "config/static_config.h"

@@ -1,6 +1,6 @@
-#include "common/asio_types.h"
 #include "provider/http/http_provider.h"
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "provider/validate.h"

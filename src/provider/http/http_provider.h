@@ -10,9 +10,9 @@
 //
 // Threads: provider.h. Polling runs on its own thread (SourceThread), never the control thread.
 
-#include "common/asio_types.h"
 #include <memory>
 
+#include "common/asio_types.h"
 #include "config/static_config.h"
 #include "provider/provider.h"
 #include "provider/source_thread.h"

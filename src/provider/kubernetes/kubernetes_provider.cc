@@ -1,8 +1,8 @@
-#include "common/asio_types.h"
 #include "provider/kubernetes/kubernetes_provider.h"
 
 #include <set>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "provider/kubernetes/crd.h"
 

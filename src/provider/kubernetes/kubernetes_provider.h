@@ -9,12 +9,12 @@
 //
 // Threads: provider.h; informers and the rebuild run on the provider's own threads.
 
-#include "common/asio_types.h"
 #include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "common/asio_types.h"
 #include "config/static_config.h"
 #include "provider/kubernetes/gateway.h"
 #include "provider/kubernetes/ingress.h"

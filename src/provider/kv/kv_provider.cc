@@ -1,8 +1,8 @@
-#include "common/asio_types.h"
 #include "provider/kv/kv_provider.h"
 
 #include <algorithm>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "provider/kv/kv_config.h"
 

@@ -19,11 +19,11 @@
 // Threads: provider.h. The store is read on the provider's own thread (SourceThread); watch
 // callbacks only queue events for it.
 
-#include "common/asio_types.h"
 #include <deque>
 #include <memory>
 #include <mutex>
 
+#include "common/asio_types.h"
 #include "config/static_config.h"
 #include "kv/kv.h"
 #include "provider/provider.h"

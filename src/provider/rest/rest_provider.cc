@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include "provider/rest/rest_provider.h"
 
 #include <limits>
@@ -7,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/asio_types.h"
 #include "common/log.h"
 #include "http/exchange.h"
 #include "provider/validate.h"

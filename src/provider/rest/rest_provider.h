@@ -15,9 +15,9 @@
 // Threads: the provider is control-thread (provider.h); the handler runs on any worker and only
 // posts to the control executor. Requests before start() or after stop() are answered 503.
 
-#include "common/asio_types.h"
 #include <memory>
 
+#include "common/asio_types.h"
 #include "config/builder.h"
 #include "config/static_config.h"
 #include "provider/provider.h"

@@ -1,4 +1,3 @@
-#include "common/asio_types.h"
 #include <gtest/gtest.h>
 
 #include <array>
@@ -12,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_types.h"
 #include "harness.h"
 #include "middleware/in_flight_req.h"
 

@@ -2,7 +2,6 @@
 // (certificate and options selection, TLS-ALPN-01 challenge certificates) and the TLS facts the
 // connection records.
 
-#include "common/asio_types.h"
 #include <sys/socket.h>
 
 #include <csignal>
@@ -20,6 +19,7 @@
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 
+#include "common/asio_types.h"
 #include "tls/certificate.h"
 #include "tls/tls_manager.h"
 #include "tls/tls_stream.h"
