@@ -194,6 +194,25 @@ std::string path_rule(const json& path, int& priority, Errors& errs) {
   return {};
 }
 
+// The name/value matches of `match[key]` (headers, queryParams), Exact or RegularExpression,
+// appended to `rule` as ` && <exact>(`n`,`v`)` or ` && <regexp>(...)`; returns how many.
+int pair_rules(const json& match, const char* key, const char* exact, const char* regexp,
+               std::string& rule, Errors& errs) {
+  int n = 0;
+  for (const auto& h : field(match, key)) {
+    const std::string type = str(h, "type");
+    const bool re = type == "RegularExpression";
+    if (!type.empty() && type != "Exact" && !re) {
+      errs.push_back(std::string(key) + " match type \"" + type + "\" is not supported");
+      continue;
+    }
+    rule += std::string(" && ") + (re ? regexp : exact) + "(`" + str(h, "name") + "`,`" +
+            str(h, "value") + "`)";
+    ++n;
+  }
+  return n;
+}
+
 // Traefik's buildMatchRule: the rule of one HTTPRouteMatch and its priority.
 std::string match_rule(const std::vector<std::string>& hostnames, const json& match, int& priority,
                        Errors& errs) {
@@ -203,21 +222,8 @@ std::string match_rule(const std::vector<std::string>& hostnames, const json& ma
     rule += " && Method(`" + m + "`)";
     priority += 1000;
   }
-  auto pairs = [&](const char* key, const char* exact, const char* regexp, int weight) {
-    for (const auto& h : field(match, key)) {
-      std::string type = str(h, "type");
-      bool re = type == "RegularExpression";
-      if (!type.empty() && type != "Exact" && !re) {
-        errs.push_back(std::string(key) + " match type \"" + type + "\" is not supported");
-        continue;
-      }
-      rule += std::string(" && ") + (re ? regexp : exact) + "(`" + str(h, "name") + "`,`" +
-              str(h, "value") + "`)";
-      priority += weight;
-    }
-  };
-  pairs("headers", "Header", "HeaderRegexp", 100);
-  pairs("queryParams", "Query", "QueryRegexp", 10);
+  priority += 100 * pair_rules(match, "headers", "Header", "HeaderRegexp", rule, errs);
+  priority += 10 * pair_rules(match, "queryParams", "Query", "QueryRegexp", rule, errs);
   int host_priority = 0;
   std::string host = host_rule(hostnames, host_priority);
   if (host.empty())
@@ -242,16 +248,7 @@ std::string grpc_match_rule(const std::vector<std::string>& hostnames, const jso
     };
     rule = "PathRegexp(`/" + part("service") + "/" + part("method") + "`)";
   }
-  for (const auto& h : field(match, "headers")) {
-    const std::string type = str(h, "type");
-    const bool re = type == "RegularExpression";
-    if (!type.empty() && type != "Exact" && !re) {
-      errs.push_back("header match type \"" + type + "\" is not supported");
-      continue;
-    }
-    rule += std::string(" && ") + (re ? "HeaderRegexp" : "Header") + "(`" + str(h, "name") +
-            "`,`" + str(h, "value") + "`)";
-  }
+  pair_rules(match, "headers", "Header", "HeaderRegexp", rule, errs);
   int host_priority = 0;
   const std::string host = host_rule(hostnames, host_priority);
   priority = host_priority + static_cast<int>(rule.size());
