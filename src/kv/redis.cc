@@ -286,10 +286,11 @@ class RedisClient final : public Client {
       }
       auto r = run(c.get(), argv);
       if (!r && r.error().unavailable()) {
-        if (pooled) {
+        if (pooled && !c->timed_out()) {
           // A connection from before a server restart: the other idle ones date from before
           // it too, so drop them all and try a new connection, rather than fail the caller
-          // on the next dead one.
+          // on the next dead one. Not after a timeout: a slow server may have run the command
+          // (a lock's SET NX sent twice would find its own key and report the lock taken).
           std::lock_guard lock(mu_);
           idle_.clear();
           continue;

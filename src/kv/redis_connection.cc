@@ -58,7 +58,10 @@ std::optional<std::string> connect_within(int fd, const addrinfo* a, Clock::time
   if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) return std::nullopt;
   if (errno != EINPROGRESS) return std::string(std::strerror(errno));
   pollfd p{fd, POLLOUT, 0};
-  int n = ::poll(&p, 1, remaining_ms(until));
+  int n;
+  do {
+    n = ::poll(&p, 1, remaining_ms(until));
+  } while (n < 0 && errno == EINTR);
   if (n == 0) return std::string("connect timed out");
   if (n < 0) return std::string(std::strerror(errno));
   int err = 0;
@@ -236,7 +239,10 @@ KvResult<void> RedisConnection::wait_fd(short events, Deadline until) {
     pollfd p{fd_, events, 0};
     int n = ::poll(&p, 1, remaining_ms(until));
     if (n > 0) return {};
-    if (n == 0) return transport_error("timed out");
+    if (n == 0) {
+      timed_out_ = true;
+      return transport_error("timed out");
+    }
     if (errno != EINTR) return transport_error(std::strerror(errno));
   }
 }

@@ -59,6 +59,10 @@ class RedisConnection {
   // Sends `argv` and reads its reply. Transport failures are kUnavailable and leave the
   // connection unusable; an error reply is kRejected with the server's message.
   KvResult<RedisReply> run(const std::vector<std::string>& argv);
+  // Whether a failure was a wait running out of time: the server may still have run the command
+  // (only slowly), so it must not be sent again elsewhere. Any other transport failure (the
+  // connection closed or reset) is what a server restart leaves on pooled connections.
+  bool timed_out() const { return timed_out_; }
 
   // For subscribed mode (the watch): send a command without waiting for its reply ...
   KvResult<void> send(const std::vector<std::string>& argv);
@@ -84,6 +88,7 @@ class RedisConnection {
   Duration timeout_;
   SSL* ssl_ = nullptr;
   redisReader* reader_ = nullptr;
+  bool timed_out_ = false;
 };
 
 }  // namespace turnpike::kv

@@ -426,6 +426,34 @@ TEST(KvRedis, WrongPasswordIsRejectedNotUnavailable) {
   EXPECT_EQ(r.error().kind, KvErrorKind::kRejected) << r.error().message;
 }
 
+// A command that timed out on a pooled connection may still run on the server: it must not be sent
+// again on a new connection (only a connection the server closed is retried).
+TEST(KvRedis, ACommandThatTimedOutIsNotSentTwice) {
+  if (!have("redis-server")) GTEST_SKIP() << "redis-server is not installed";
+  RedisServer server;
+  server.start();
+  RedisOptions o;
+  o.endpoints = {server.endpoint()};
+  o.timeout = 200ms;
+  auto c = make_redis_client(o);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE((*c)->put("runs", "0"));  // a pooled connection
+  // Counts its runs, then keeps the server busy for 600 ms (three times the timeout).
+  const char* slow =
+      "redis.call('incr', KEYS[1]) local s = redis.call('time') "
+      "repeat local n = redis.call('time') "
+      "until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 600000 return 1";
+  auto r = (*c)->eval(slow, {"runs"}, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, KvErrorKind::kUnavailable) << r.error().message;
+  EXPECT_NE(r.error().message.find("timed out"), std::string::npos) << r.error().message;
+  std::this_thread::sleep_for(1500ms);  // anything queued behind the script has run by now
+  auto runs = (*c)->get("runs");
+  ASSERT_TRUE(runs) << runs.error().message;
+  ASSERT_TRUE(*runs);
+  EXPECT_EQ(**runs, "1");
+}
+
 // Redis over TLS: what the server and the client refuse, and what each refusal says.
 class KvRedisTls : public ::testing::Test {
  protected:
