@@ -16,6 +16,7 @@
 #include "middleware/errors.h"
 #include "middleware/forward_auth.h"
 #include "middleware/grpc_web.h"
+#include "middleware/header_modifier.h"
 #include "middleware/headers.h"
 #include "middleware/in_flight_req.h"
 #include "middleware/ip_allow_list.h"
@@ -62,6 +63,8 @@ constexpr Registration kRegistry[] = {
     {"redirectScheme", &build_redirect_scheme},
     {"replacePath", &build_replace_path},
     {"replacePathRegex", &build_replace_path_regex},
+    {"requestHeaderModifier", &build_request_header_modifier},
+    {"responseHeaderModifier", &build_response_header_modifier},
     {"retry", &build_retry},
     {"stripPrefix", &build_strip_prefix},
     {"stripPrefixRegex", &build_strip_prefix_regex},

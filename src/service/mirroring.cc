@@ -46,11 +46,15 @@ void MirroringService::spawn_mirror(const http::Exchange& ex, size_t m,
     static const std::string kEmpty;
     BufferBodyReader reader(body ? *body : kEmpty, body ? static_cast<int64_t>(body->size()) : -1);
     DiscardWriter writer;
-    http::Exchange ex{*req, reader};
-    ex.writer = &writer;
-    ex.executor = executor;
-    ex.worker_id = worker_id;
-    ex.worker = worker;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // the annotations start empty
+    http::Exchange ex{.request = *req,
+                      .body = reader,
+                      .writer = &writer,
+                      .executor = executor,
+                      .worker_id = worker_id,
+                      .worker = worker};
+#pragma GCC diagnostic pop
     co_await self->mirrors_[m].handler->handle(ex);
     --self->slots_[worker_id].in_flight;
   };

@@ -332,9 +332,11 @@ def test_filters_and_https_listener(env, kube, pki):
     kube.apply(gateway(gw.ports["web"]))
     kube.apply(http_route("hdr", ["hdr.gw.test"], [("a", 1)], filters=[
         {"type": "RequestHeaderModifier", "requestHeaderModifier": {
-            "set": [{"name": "X-Set", "value": "yes"}], "remove": ["X-Drop"]}},
+            "set": [{"name": "X-Set", "value": "yes"}],
+            "add": [{"name": "X-Add", "value": "gw"}], "remove": ["X-Drop"]}},
         {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
-            "add": [{"name": "X-Resp", "value": "r"}]}},
+            "add": [{"name": "X-Resp", "value": "r"}, {"name": "Content-Type", "value": "x/y"}],
+            "set": [{"name": "X-Upstream-Name", "value": "gw"}]}},
         {"type": "ExtensionRef", "extensionRef": {"group": "traefik.io", "kind": "Middleware",
                                                   "name": "tag"}}]))
     # A redirect rule needs no backendRef (the filter answers).
@@ -346,9 +348,14 @@ def test_filters_and_https_listener(env, kube, pki):
                           filters=[{"type": "URLRewrite", "urlRewrite": {"path": {
                               "type": "ReplacePrefixMatch", "replacePrefixMatch": "/v2"}}}]))
     wait_until(lambda: served_by(gw.port, "hdr.gw.test") == "a", what="filtered route")
-    r = it.request(gw.port, "/", host="hdr.gw.test", headers=[("X-Drop", "x")])
-    assert r.echo.header("X-Set") == "yes" and not r.echo.has("X-Drop")
+    r = it.request(gw.port, "/", host="hdr.gw.test",
+                   headers=[("X-Drop", "x"), ("X-Set", "client"), ("X-Add", "client")])
+    # set replaces, add appends a field after the client's (Gateway API HTTPHeaderFilter).
+    assert r.echo.header_all("X-Set") == ["yes"] and not r.echo.has("X-Drop")
+    assert r.echo.header_all("X-Add") == ["client", "gw"]
     assert r.echo.header("X-Crd") == "on" and r.header("X-Resp") == "r"
+    assert r.header_all("Content-Type") == ["application/json", "x/y"]
+    assert r.header_all("X-Upstream-Name") == ["gw"]  # set replaced the upstream's
     wait_until(lambda: it.request(gw.port, "/p?q=1", host="redir.gw.test").status == 301,
                what="redirect route")
     r = it.request(gw.port, "/p?q=1", host="redir.gw.test")

@@ -767,16 +767,21 @@ private:
     mws.items().push_back(Node::scalar(name));
   }
 
-  static Node header_modifier(const json& f, const char* key) {
-    Node headers = Node::map();
-    for (const char* op : {"set", "add"})
+  // An HTTPHeaderFilter as Traefik's requestHeaderModifier/responseHeaderModifier middleware.
+  static Node header_modifier(const json& f, const char* type) {
+    Node options = Node::map();
+    for (const char* op : {"set", "add"}) {
+      Node pairs = Node::map();
       for (const auto& h : field(f, op))
-        headers.child(str(h, "name")) = Node::scalar(str(h, "value"));
+        pairs.child(str(h, "name")) = Node::scalar(str(h, "value"));
+      if (!field(f, op).empty()) options.child(op) = std::move(pairs);
+    }
+    Node remove = Node::list();
     for (const auto& h : field(f, "remove"))
-      if (h.is_string())
-        headers.child(h.get<std::string>()) = Node::scalar(""); // empty value removes
+      if (h.is_string()) remove.items().push_back(Node::scalar(h.get<std::string>()));
+    if (!field(f, "remove").empty()) options.child("remove") = std::move(remove);
     Node m = Node::map();
-    m.child("headers").child(key) = std::move(headers);
+    m.child(type) = std::move(options);
     return m;
   }
 
@@ -798,10 +803,10 @@ private:
     };
     if (type == "RequestHeaderModifier") {
       add_middleware(tree, mws, name,
-                     header_modifier(field(f, "requestHeaderModifier"), "customRequestHeaders"));
+                     header_modifier(field(f, "requestHeaderModifier"), "requestHeaderModifier"));
     } else if (type == "ResponseHeaderModifier") {
       add_middleware(tree, mws, name,
-                     header_modifier(field(f, "responseHeaderModifier"), "customResponseHeaders"));
+                     header_modifier(field(f, "responseHeaderModifier"), "responseHeaderModifier"));
     } else if (type == "RequestMirror") {
       // the rule's service mirrors (rule_service)
     } else if (grpc_ && type != "ExtensionRef") {

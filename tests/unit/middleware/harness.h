@@ -117,9 +117,10 @@ class FakeBuildContext : public BuildContext {
     if (it == known.end()) return make_error("middleware \"" + std::string(name) + "\" does not exist");
     return it->second;
   }
-  std::string_view provider() const override { return "file"; }
+  std::string_view provider() const override { return provider_name; }
 
   std::map<std::string, Wrap> known;
+  std::string provider_name = "file";
 };
 
 // The decoded middleware wrapped around a Terminal, or the decode errors.

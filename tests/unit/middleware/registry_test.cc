@@ -33,6 +33,8 @@ TEST(Registry, ListsTraefikTypeKeys) {
                                 "redirectScheme",
                                 "replacePath",
                                 "replacePathRegex",
+                                "requestHeaderModifier",
+                                "responseHeaderModifier",
                                 "retry",
                                 "stripPrefix",
                                 "stripPrefixRegex"}) {
@@ -41,7 +43,7 @@ TEST(Registry, ListsTraefikTypeKeys) {
     EXPECT_EQ(r->type, type);
     EXPECT_NE(r->factory, nullptr);
   }
-  EXPECT_EQ(registry().size(), 29u);
+  EXPECT_EQ(registry().size(), 31u);
 }
 
 TEST(Registry, LookupIsCaseInsensitive) {
