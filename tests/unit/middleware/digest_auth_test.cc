@@ -136,8 +136,8 @@ TEST(DigestAuth, ReplayedNonceCountIsRefusedAsStale) {
   EXPECT_EQ(try_nc(b, nonce, "0000000g").first, 401);
   // Another nonce has its own counts.
   const std::string other = fresh_nonce(b);
-  if (other != nonce)
-    EXPECT_EQ(try_nc(b, other, "00000001").first, 200);
+  ASSERT_NE(other, nonce);  // every challenge's nonce is unique
+  EXPECT_EQ(try_nc(b, other, "00000001").first, 200);
 }
 
 TEST(DigestAuth, WithoutQopIsRefused) {
