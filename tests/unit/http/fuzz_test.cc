@@ -1,5 +1,5 @@
-// Replays the committed fuzz corpora (tests/fuzz/h1_request, path_norm, h2_request) through the
-// same entry points libFuzzer drives (conventions.md item 12). The harness files are compiled
+// Replays the committed fuzz corpora (tests/fuzz/h1_request, h1_response, path_norm, h2_request)
+// through the same entry points libFuzzer drives (conventions.md item 12). The harness files are compiled
 // into this test with their entry points renamed, and a property violation becomes a test
 // failure instead of abort().
 
@@ -28,12 +28,21 @@
 #include "../../fuzz/h2_request_fuzz.cc"
 #undef TURNPIKE_FUZZ_ENTRY
 
+#define TURNPIKE_FUZZ_ENTRY turnpike_h1_response_fuzz
+#include "../../fuzz/h1_response_fuzz.cc"
+#undef TURNPIKE_FUZZ_ENTRY
+
 namespace {
 
 
 TEST(FuzzCorpus, H1RequestReplays) {
   size_t n = turnpike::testing::replay_corpus("h1_request", turnpike_h1_request_fuzz);
   EXPECT_GE(n, 40u);
+}
+
+TEST(FuzzCorpus, H1ResponseReplays) {
+  size_t n = turnpike::testing::replay_corpus("h1_response", turnpike_h1_response_fuzz);
+  EXPECT_GE(n, 20u);
 }
 
 TEST(FuzzCorpus, H2RequestReplays) {
