@@ -64,6 +64,7 @@ RESOURCES = [
     ("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True),
     ("gateway.networking.k8s.io", "v1", "grpcroutes", "GRPCRoute", True),
     ("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", True),
+    ("gateway.networking.k8s.io", "v1", "backendtlspolicies", "BackendTLSPolicy", True),
 ]
 
 
@@ -257,7 +258,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return None
         group, version, ns, plural, name = p
         for g, v, pl, kind, namespaced in RESOURCES:
-            if (g, v, pl) == (group, version, plural):
+            if (g, v, pl) == (group, version, plural) and pl not in self.server.without:
                 return group, version, ns, plural, name, kind, namespaced
         self.send_json(404, status(404, "NotFound", f"the server could not find the requested "
                                                     f"resource ({plural})"))
@@ -444,9 +445,12 @@ class FakeKube:
     """In-process fake API server. apply() creates or replaces, delete() removes, compact()
     makes older resourceVersions expire (410 Gone on watch)."""
 
-    def __init__(self, port: int = 0, bookmark_interval: float = 1.0):
+    def __init__(self, port: int = 0, bookmark_interval: float = 1.0, without=()):
+        """`without`: resource plurals this API server does not serve (a CRD not installed):
+        their requests are answered 404."""
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.store = Store()
+        self.server.without = set(without)
         self.server.stopping = False
         self.server.bookmark_interval = bookmark_interval
         self.port = self.server.server_address[1]

@@ -382,6 +382,53 @@ def test_filters_and_https_listener(env, kube, pki):
     assert json.loads(body)["name"] == "a"
 
 
+def test_backend_tls_policy_verifies_the_backend_with_its_configmap_ca(env, kube, pki):
+    """BackendTLSPolicy (Gateway API v1): the backend is reached over TLS, verified against the
+    ConfigMap's ca.crt under the policy's hostname, which is also the SNI."""
+    peer = ut.upstream_peer(env, "tlsback", "--tls", pki.path("server.pem"),
+                            pki.path("server.key"), "--alpn", "http/1.1")
+    kube.apply(service("secure"))
+    kube.apply(slice_for("secure", peer))
+    gw = gw_gateway(env, kube)
+    kube.apply(gateway(gw.port))
+    kube.apply(http_route("tlsb", ["tlsb.gw.test"], [("secure", 1)]))
+    # Without a policy the gateway speaks cleartext HTTP to the TLS port: no answer from it.
+    wait_until(lambda: status_of(gw.port, "tlsb.gw.test") == 502, what="route without TLS")
+    kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "backend-ca", "namespace": "default"},
+                "data": {"ca.crt": Path(pki.path("ca.pem")).read_text()}})
+    policy = {"apiVersion": GW_API, "kind": "BackendTLSPolicy",
+              "metadata": {"name": "secure-tls", "namespace": "default"},
+              "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "secure"}],
+                       "validation": {"hostname": "upstream.test", "caCertificateRefs": [
+                           {"group": "", "kind": "ConfigMap", "name": "backend-ca"}]}}}
+    kube.apply(policy)
+    wait_until(lambda: status_of(gw.port, "tlsb.gw.test") == 200, what="route over TLS")
+    echo = it.request(gw.port, "/", host="tlsb.gw.test").json()
+    assert echo["name"] == "tlsback" and echo["tls"]["sni"] == "upstream.test"
+    # A hostname the certificate does not name fails verification: 502, not a silent fallback.
+    policy["spec"]["validation"]["hostname"] = "other.test"
+    kube.apply(policy)
+    wait_until(lambda: status_of(gw.port, "tlsb.gw.test") == 502, what="verification failure")
+
+
+def test_a_cluster_without_backendtlspolicies_is_served(env):
+    """BackendTLSPolicy is optional: on an API server without its CRD (404), routes still serve."""
+    kube = FakeKube(bookmark_interval=0.2, without={"backendtlspolicies"}).start()
+    try:
+        kube.apply({"apiVersion": GW_API, "kind": "GatewayClass", "metadata": {"name": "traefik"},
+                    "spec": {"controllerName": "traefik.io/gateway-controller"}})
+        backends(kube, {"a": env.upstream("a")})
+        gw = gw_gateway(env, kube)
+        kube.apply(gateway(gw.port))
+        kube.apply(http_route("r", ["nocrd.gw.test"], [("a", 1)]))
+        wait_until(lambda: served_by(gw.port, "nocrd.gw.test") == "a",
+                   what="route on a cluster without BackendTLSPolicy")
+        assert "backendtlspolicies: not served by the API server" in gw.log()
+    finally:
+        kube.stop()
+
+
 @pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed")
 def test_kubectl_creates_gateway_and_route(env, kube, tmp_path):
     backends(kube, {"a": env.upstream("a")})

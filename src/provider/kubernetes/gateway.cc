@@ -747,6 +747,13 @@ private:
         return {};
       }
     }
+    std::string transport;
+    if (const json* policy = backend_tls_policy(bns, bname, sp->port_name)) {
+      transport = policy_transport(*policy, tree, errs);
+      if (transport.empty())
+        return {};
+      scheme = "https";
+    }
     std::string name = normalize(bns + "-" + bname + "-" + port.dump() + (grpc_ ? "-grpc" : ""));
     Node servers = Node::list();
     for (const auto& a : sp->addresses) {
@@ -756,9 +763,86 @@ private:
     }
     Node svc = Node::map();
     svc.child("loadBalancer").child("servers") = std::move(servers);
+    if (!transport.empty())
+      svc.child("loadBalancer").child("serversTransport") = Node::scalar(transport);
     Node& services = section(tree, "http", "services");
     if (!services.find(name))
       services.entries().emplace_back(name, std::move(svc));
+    return name;
+  }
+
+  // The BackendTLSPolicy for port `port_name` of Service `ns`/`name`: of the policies whose
+  // targetRefs name it (all its ports, or this one by sectionName), the oldest (then by name), as
+  // the Gateway API resolves conflicts; null when none.
+  const json* backend_tls_policy(const std::string& ns, const std::string& name,
+                                 const std::string& port_name) const {
+    const json* best = nullptr;
+    auto created = [](const json& p) { return str(field(p, "metadata"), "creationTimestamp"); };
+    for (const auto& [key, policy] : in_.backend_tls_policies) {
+      if (ns_of(policy) != ns)
+        continue;
+      for (const auto& t : field(field(policy, "spec"), "targetRefs")) {
+        if (!str(t, "group").empty() || str(t, "kind") != "Service" || str(t, "name") != name)
+          continue;
+        std::string section = str(t, "sectionName");
+        if (!section.empty() && section != port_name)
+          continue;
+        if (!best ||
+            std::pair(created(policy), name_of(policy)) < std::pair(created(*best), name_of(*best)))
+          best = &policy;
+      }
+    }
+    return best;
+  }
+
+  // Traefik's serversTransport for a BackendTLSPolicy (<ns>-<policy>): serverName is the
+  // validation hostname (SNI and the name the certificate must have), rootCAs the ca.crt of each
+  // caCertificateRefs ConfigMap, or the system's with wellKnownCACertificates: System. Empty, and
+  // the reason in `errs`, when it cannot be used.
+  std::string policy_transport(const json& policy, Node& tree, Errors& errs) {
+    const std::string ns = ns_of(policy);
+    const std::string where = "backendtlspolicy " + ns + "/" + name_of(policy) + ": ";
+    const json& v = field(field(policy, "spec"), "validation");
+    std::string host = str(v, "hostname");
+    if (host.empty()) {
+      errs.push_back(where + "validation.hostname is required");
+      return {};
+    }
+    Node st = Node::map();
+    st.child("serverName") = Node::scalar(host);
+    const std::string known = str(v, "wellKnownCACertificates");
+    const json& refs = field(v, "caCertificateRefs");
+    if (known.empty() == refs.empty()) {
+      errs.push_back(where + "validation needs exactly one of caCertificateRefs and "
+                             "wellKnownCACertificates");
+      return {};
+    }
+    if (!known.empty() && known != "System") {
+      errs.push_back(where + "wellKnownCACertificates \"" + known + "\" is not supported (System)");
+      return {};
+    }
+    Node cas = Node::list();
+    for (const auto& ref : refs) {
+      std::string cm = str(ref, "name");
+      if (!str(ref, "group").empty() || str(ref, "kind") != "ConfigMap") {
+        errs.push_back(where + "caCertificateRef " + cm + ": only core ConfigMaps are supported");
+        return {};
+      }
+      auto it = in_.config_maps.find(ns + "/" + cm);
+      const json* data = it == in_.config_maps.end() ? nullptr : &field(it->second, "data");
+      if (!data || str(*data, "ca.crt").empty()) {
+        errs.push_back(where + "configmap " + ns + "/" + cm +
+                       (data ? " has no ca.crt" : " does not exist"));
+        return {};
+      }
+      cas.items().push_back(Node::scalar(str(*data, "ca.crt")));
+    }
+    if (!cas.items().empty())
+      st.child("rootCAs") = std::move(cas);
+    std::string name = normalize(ns + "-" + name_of(policy));
+    Node& transports = section(tree, "http", "serversTransports");
+    if (!transports.find(name))
+      transports.entries().emplace_back(name, std::move(st));
     return name;
   }
 

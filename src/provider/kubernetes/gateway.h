@@ -20,21 +20,24 @@
 //     ResponseHeaderModifier (headers), RequestRedirect (redirectRegex), URLRewrite (replacePath,
 //     replacePathRegex, Host header), ExtensionRef to a traefik.io Middleware
 //     (<ns>-<name>@kubernetescrd); RequestMirror wraps the rule's service in a mirroring one;
-//   - GRPCRoute: as HTTPRoute, with Traefik's gRPC method/header rules and h2c backends.
+//   - GRPCRoute: as HTTPRoute, with Traefik's gRPC method/header rules and h2c backends;
+//   - BackendTLSPolicy: the backendRefs to the Service (port) it targets use https:// servers
+//     through a serversTransport <ns>-<policy> (serverName = validation.hostname, rootCAs = the
+//     ca.crt of its caCertificateRefs ConfigMaps, or the system's roots).
 // A backendRef or certificateRef to another namespace needs a ReferenceGrant there that allows
 // it (from HTTPRoute / Gateway of the referring namespace, to Service / Secret, all or by name).
 // A backendRef that does not resolve (no such Service or port, another kind, another namespace
-// without a grant, no ready endpoints) keeps the route served: its share of the rule's traffic (its weight) is
-// answered 500 by `invalid-backend@internal` (kInvalidBackendService), as the Gateway API
-// requires; so is a rule without a backendRef of weight > 0 (a rule whose filter answers itself,
-// RequestRedirect, never reaches it). The route's ResolvedRefs condition says why and the log
-// names the backendRef. An HTTPRoute whose filter or parent is invalid is dropped as a whole and
-// reported as "httproute <ns>/<name>: ..."; a Gateway listener that cannot be served is reported as
-// "gateway <ns>/<name>: listener <l>: ..." and only that listener is left out.
-// The Gateway API status of our Gateways (conditions, listeners' attachedRoutes) and of the
-// HTTPRoutes that name them (status.parents: Accepted, ResolvedRefs) is returned in
-// BuiltConfig::status_writes for the objects whose status changed (transition times aside).
-// Pure (reads the clock for transition times); any thread.
+// without a grant, no ready endpoints) keeps the route served: its share of the rule's traffic (its
+// weight) is answered 500 by `invalid-backend@internal` (kInvalidBackendService), as the Gateway
+// API requires; so is a rule without a backendRef of weight > 0 (a rule whose filter answers
+// itself, RequestRedirect, never reaches it). The route's ResolvedRefs condition says why and the
+// log names the backendRef. An HTTPRoute whose filter or parent is invalid is dropped as a whole
+// and reported as "httproute <ns>/<name>: ..."; a Gateway listener that cannot be served is
+// reported as "gateway <ns>/<name>: listener <l>: ..." and only that listener is left out. The
+// Gateway API status of our Gateways (conditions, listeners' attachedRoutes) and of the HTTPRoutes
+// that name them (status.parents: Accepted, ResolvedRefs) is returned in BuiltConfig::status_writes
+// for the objects whose status changed (transition times aside). Pure (reads the clock for
+// transition times); any thread.
 
 #include <string>
 #include <vector>
@@ -59,6 +62,8 @@ struct GatewayInputs {
   ObjectMap secrets;
   ObjectMap reference_grants; // gateway.networking.k8s.io/v1beta1 ReferenceGrant
   ObjectMap grpc_routes;
+  ObjectMap config_maps;          // BackendTLSPolicy CA certificates (key ca.crt)
+  ObjectMap backend_tls_policies; // gateway.networking.k8s.io/v1 BackendTLSPolicy
 };
 
 // A TCP entrypoint of the static configuration and the port it listens on.

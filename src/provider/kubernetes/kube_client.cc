@@ -182,11 +182,30 @@ void Informer::start() {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
       };
       (void)client;
+      bool absent_logged = false;
       while (!stopped_) {
         ObjectMap listed;
-        auto l = list(ns, rv, listed);
+        bool not_served = false;
+        auto l = list(ns, rv, listed, not_served);
         if (stopped_)
           break;
+        if (!l && not_served) {
+          // An optional resource this cluster does not serve: nothing of it exists.
+          if (!absent_logged)
+            log->info("{}: not served by the API server ({} not installed?): none", type_.plural,
+                      type_.group_version_path);
+          absent_logged = true;
+          {
+            std::lock_guard lock(mu_);
+            objects_.clear();
+          }
+          if (!synced_.exchange(true))
+            on_change_();
+          for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+               !stopped_ && std::chrono::steady_clock::now() < end;)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          continue;
+        }
         if (!l) {
           failed(l.error().message);
           continue;
@@ -290,7 +309,8 @@ Result<void> replace_status(const ClusterAccess& access, SourceClient& client,
   return {};
 }
 
-Result<void> Informer::list(const std::string& ns, std::string& resource_version, ObjectMap& out) {
+Result<void> Informer::list(const std::string& ns, std::string& resource_version, ObjectMap& out,
+                            bool& not_served) {
   SourceClient& client = client_for(ns);
   std::string cont;
   do {
@@ -302,6 +322,7 @@ Result<void> Informer::list(const std::string& ns, std::string& resource_version
     auto resp = client.fetch(r);
     if (!resp)
       return resp.error();
+    not_served = type_.optional && resp->status == 404;
     if (resp->status != 200)
       return make_error("GET " + r.url + ": status " + std::to_string(resp->status) + ": " +
                         resp->body.substr(0, 300));

@@ -48,6 +48,9 @@ struct ClusterAccess {
 struct ResourceType {
   std::string group_version_path; // "/api/v1", "/apis/traefik.io/v1alpha1"
   std::string plural;             // "ingresses"
+  // A resource the cluster may not have (a CRD not installed): while the API server answers its
+  // list 404, the informer is synced with no objects and asks again every 30 s.
+  bool optional = false;
 };
 
 // Objects by "namespace/name" (cluster-scoped: "name").
@@ -72,7 +75,9 @@ public:
 private:
   void run();
   // One namespace ("" = all): list then watch until an error; false when stopped.
-  Result<void> list(const std::string& ns, std::string& resource_version, ObjectMap& out);
+  // `not_served`: the API server answered 404 (only reported for optional resources).
+  Result<void> list(const std::string& ns, std::string& resource_version, ObjectMap& out,
+                    bool& not_served);
   Result<void> watch(const std::string& ns, std::string& resource_version, bool& gone);
   std::string url(const std::string& ns, const std::string& query) const;
   SourceClient& client_for(const std::string& ns);

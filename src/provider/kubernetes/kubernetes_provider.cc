@@ -34,7 +34,9 @@ std::vector<ResourceType> resources(KubernetesProvider::Kind kind) {
             kSlices,
             kSecrets,
             {"/apis/gateway.networking.k8s.io/v1beta1", "referencegrants"},
-            {kGatewayApi, "grpcroutes"}};
+            {kGatewayApi, "grpcroutes"},
+            {"/api/v1", "configmaps"},
+            {kGatewayApi, "backendtlspolicies", /*optional=*/true}};
   return {{kCrd, "ingressroutes"},
           {kCrd, "ingressroutetcps"},
           {kCrd, "ingressrouteudps"},
@@ -153,9 +155,9 @@ kubernetes::BuiltConfig KubernetesProvider::build() const {
     return kubernetes::build_ingress_configuration(in, options_);
   }
   if (kind_ == Kind::kGateway) {
-    kubernetes::GatewayInputs in{std::move(s[0]), std::move(s[1]), std::move(s[2]),
-                                 std::move(s[3]), std::move(s[4]), std::move(s[5]),
-                                 std::move(s[6]), std::move(s[7]), std::move(s[8])};
+    kubernetes::GatewayInputs in{std::move(s[0]), std::move(s[1]), std::move(s[2]), std::move(s[3]),
+                                 std::move(s[4]), std::move(s[5]), std::move(s[6]), std::move(s[7]),
+                                 std::move(s[8]), std::move(s[9]), std::move(s[10])};
     return kubernetes::build_gateway_configuration(in, options_, entry_points_);
   }
   kubernetes::CrdInputs in;

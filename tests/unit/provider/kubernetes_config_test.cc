@@ -523,6 +523,67 @@ TEST(GatewayConfig, FiltersBecomeMiddlewares) {
   EXPECT_EQ(d.http.middlewares.size(), 4u);
 }
 
+json tls_policy(const std::string& name, json validation, const std::string& section = "",
+                const std::string& created = "2026-01-01T00:00:00Z") {
+  json target = {{"group", ""}, {"kind", "Service"}, {"name", "web"}};
+  if (!section.empty())
+    target["sectionName"] = section;
+  return {{"metadata", {{"name", name}, {"namespace", "default"}, {"creationTimestamp", created}}},
+          {"spec", {{"targetRefs", json::array({target})}, {"validation", validation}}}};
+}
+
+TEST(GatewayConfig, BackendTlsPolicyMakesTheBackendHttpsWithItsCa) {
+  auto in = cluster();
+  add(in.config_maps, {{"metadata", meta("web-ca")}, {"data", {{"ca.crt", "-----BEGIN CERT..."}}}});
+  json ca_ref = {{"group", ""}, {"kind", "ConfigMap"}, {"name", "web-ca"}};
+  add(in.backend_tls_policies,
+      tls_policy("web-tls", {{"hostname", "web.internal"}, {"caCertificateRefs", {ca_ref}}}));
+  // A newer policy for the same Service loses the conflict.
+  add(in.backend_tls_policies,
+      tls_policy("newer", {{"hostname", "other"}, {"wellKnownCACertificates", "System"}}, "",
+                 "2026-02-01T00:00:00Z"));
+  add(in.http_routes, route("r", json::array({{{"backendRefs", json::array({backend()})}}})));
+  auto built = build_gateway_configuration(in, {}, kEps);
+  ASSERT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built);
+  const auto& lb = *d.http.services.at("default-web-80@kubernetesgateway").load_balancer;
+  ASSERT_EQ(lb.servers.size(), 1u);
+  EXPECT_EQ(lb.servers[0].url, "https://10.0.0.1:8080");
+  EXPECT_EQ(lb.servers_transport, "default-web-tls@kubernetesgateway");
+  const auto& st = d.http.servers_transports.at("default-web-tls@kubernetesgateway");
+  EXPECT_EQ(st.server_name, "web.internal");
+  EXPECT_EQ(st.root_cas, std::vector<std::string>{"-----BEGIN CERT..."});
+}
+
+TEST(GatewayConfig, BackendTlsPolicyForAnotherPortOrBrokenLeavesTheRef) {
+  auto in = cluster();
+  add(in.backend_tls_policies,
+      tls_policy("p", {{"hostname", "web.internal"}, {"wellKnownCACertificates", "System"}},
+                 "metrics")); // another port of the Service
+  add(in.http_routes, route("r", json::array({{{"backendRefs", json::array({backend()})}}})));
+  auto built = build_gateway_configuration(in, {}, kEps);
+  ASSERT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built);
+  const auto& lb = *d.http.services.at("default-web-80@kubernetesgateway").load_balancer;
+  EXPECT_EQ(lb.servers[0].url, "http://10.0.0.1:8080");
+  EXPECT_TRUE(lb.servers_transport.empty());
+  EXPECT_TRUE(d.http.servers_transports.empty());
+
+  // A policy whose CA ConfigMap is missing: the backendRef does not resolve (its share is 500).
+  auto in2 = cluster();
+  json ca_ref = {{"group", ""}, {"kind", "ConfigMap"}, {"name", "missing"}};
+  add(in2.backend_tls_policies,
+      tls_policy("p", {{"hostname", "web.internal"}, {"caCertificateRefs", {ca_ref}}}));
+  add(in2.http_routes, route("r", json::array({{{"backendRefs", json::array({backend()})}}})));
+  built = build_gateway_configuration(in2, {}, kEps);
+  auto all = built.tree.debug_string();
+  EXPECT_NE(all.find("invalid-backend@internal"), std::string::npos) << all;
+  bool reported = false;
+  for (const auto& e : built.errors)
+    reported = reported || e.find("configmap default/missing does not exist") != std::string::npos;
+  EXPECT_TRUE(reported) << (built.errors.empty() ? "no error" : built.errors[0]);
+}
+
 TEST(GatewayConfig, StatusIsWrittenOnlyWhenItChanges) {
   auto in = cluster();
   add(in.http_routes, route("ok", json::array({{{"backendRefs", json::array({backend()})}}})));
