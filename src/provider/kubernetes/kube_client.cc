@@ -192,8 +192,9 @@ void Informer::start() {
         if (!l && not_served) {
           // An optional resource this cluster does not serve: nothing of it exists.
           if (!absent_logged)
-            log->info("{}: not served by the API server ({} not installed?): none", type_.plural,
-                      type_.group_version_path);
+            log->info("{}: not served by the API server, or not permitted to this account ({}): "
+                      "none",
+                      type_.plural, l.error().message);
           absent_logged = true;
           {
             std::lock_guard lock(mu_);
@@ -322,7 +323,7 @@ Result<void> Informer::list(const std::string& ns, std::string& resource_version
     auto resp = client.fetch(r);
     if (!resp)
       return resp.error();
-    not_served = type_.optional && resp->status == 404;
+    not_served = type_.optional && (resp->status == 404 || resp->status == 403);
     if (resp->status != 200)
       return make_error("GET " + r.url + ": status " + std::to_string(resp->status) + ": " +
                         resp->body.substr(0, 300));

@@ -48,8 +48,9 @@ struct ClusterAccess {
 struct ResourceType {
   std::string group_version_path; // "/api/v1", "/apis/traefik.io/v1alpha1"
   std::string plural;             // "ingresses"
-  // A resource the cluster may not have (a CRD not installed): while the API server answers its
-  // list 404, the informer is synced with no objects and asks again every 30 s.
+  // A resource the cluster may not have (a CRD not installed) or the account may not read: while
+  // the API server answers its list 404 or 403, the informer is synced with no objects and asks
+  // again every 30 s.
   bool optional = false;
 };
 
@@ -75,7 +76,7 @@ public:
 private:
   void run();
   // One namespace ("" = all): list then watch until an error; false when stopped.
-  // `not_served`: the API server answered 404 (only reported for optional resources).
+  // `not_served`: the API server answered 404 or 403 (only reported for optional resources).
   Result<void> list(const std::string& ns, std::string& resource_version, ObjectMap& out,
                     bool& not_served);
   Result<void> watch(const std::string& ns, std::string& resource_version, bool& gone);

@@ -35,7 +35,7 @@ std::vector<ResourceType> resources(KubernetesProvider::Kind kind) {
             kSecrets,
             {"/apis/gateway.networking.k8s.io/v1beta1", "referencegrants"},
             {kGatewayApi, "grpcroutes"},
-            {"/api/v1", "configmaps"},
+            {"/api/v1", "configmaps", /*optional=*/true},
             {kGatewayApi, "backendtlspolicies", /*optional=*/true}};
   return {{kCrd, "ingressroutes"},
           {kCrd, "ingressroutetcps"},
