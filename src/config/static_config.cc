@@ -296,10 +296,10 @@ void decode_providers(Decoder& dec, ProvidersConfig& p, Errors& warnings) {
     k.get("labelSelector", o.label_selector);
     k.get_non_negative("throttleDuration", o.throttle_duration);
     if (which == Kube::kGateway) {
-      // Routes are served without status write-back (see docs/providers/kubernetes-gateway.md).
-      ignore_keys(k, std::array<std::string_view, 3>{"statusAddress", "experimentalChannel",
-                                                      "nativeLBByDefault"},
+      // Not implemented yet, accepted with a warning (docs/providers/kubernetes-gateway.md).
+      ignore_keys(k, std::array<std::string_view, 2>{"statusAddress", "experimentalChannel"},
                   warnings);
+      k.get("nativeLBByDefault", o.native_lb_by_default);
       return;
     }
     k.get("ingressClass", o.ingress_class);

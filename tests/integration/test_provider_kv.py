@@ -281,6 +281,25 @@ def test_etcd_over_tls(env, tmp_path):
         etcd.kill()
 
 
+def test_redis_over_tls(env, tmp_path):
+    """providers.redis.tls: a Redis that only accepts TLS clients with a certificate of its CA.
+    The gateway with the CA and a client certificate reads the keys and follows them (keyspace
+    notifications over TLS); one without a client certificate is refused and serves nothing."""
+    if not kv_rig.available("redis"):
+        pytest.skip("redis-server is not installed (scripts/install-deps.sh test)")
+    redis = kv_rig.Redis(tmp_path, tls=True)
+    try:
+        up = env.upstream("a")
+        put_route(redis, "r", "rtls.kv.test", up)
+        good = kv_gateway(env, redis, tls=redis.pki.storage_tls())
+        no_cert = kv_gateway(env, redis, tls={"ca": str(redis.pki.ca.crt)})
+        secured_access(good, no_cert, "rtls",
+                       lambda rule: redis.put("traefik/http/routers/r/rule", rule),
+                       r"providers\.redis: .*certificate required")
+    finally:
+        redis.kill()
+
+
 def test_zookeeper_digest_auth(env, tmp_path):
     """providers.zooKeeper username/password: znodes readable only with ZooKeeper digest
     credentials. The gateway with them serves the route; one without is refused."""

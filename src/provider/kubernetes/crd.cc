@@ -155,8 +155,11 @@ private:
       return {};
     }
     const json& port = field(s, "port");
-    auto sp = resolve_service_port(in_.services, in_.endpoint_slices, sns, str(s, "name"), port,
-                                   o_.allow_external_name_services);
+    const json& native = field(s, "nativeLB");
+    auto sp =
+        resolve_service_port(in_.services, in_.endpoint_slices, sns, str(s, "name"), port,
+                             o_.allow_external_name_services,
+                             native.is_boolean() ? native.get<bool>() : o_.native_lb_by_default);
     if (!sp) {
       errs.push_back(sp.error().message);
       return {};

@@ -723,8 +723,14 @@ private:
       errs.push_back("backendRef " + bname + ": port is required");
       return {};
     }
+    // Traefik's `traefik.io/service.nativelb` annotation on the Service, else nativeLBByDefault.
+    std::string native;
+    if (auto it = in_.services.find(bns + "/" + bname); it != in_.services.end())
+      native =
+          str(field(field(it->second, "metadata"), "annotations"), "traefik.io/service.nativelb");
     auto sp = resolve_service_port(in_.services, in_.endpoint_slices, bns, bname, port,
-                                   o_.allow_external_name_services);
+                                   o_.allow_external_name_services,
+                                   native.empty() ? o_.native_lb_by_default : native == "true");
     if (!sp) {
       errs.push_back("backendRef " + bname + ": " + sp.error().message);
       return {};

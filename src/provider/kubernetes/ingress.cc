@@ -44,7 +44,8 @@ std::vector<std::string> comma_list(const std::string& v) {
 
 Result<ServicePort> resolve_service_port(const ObjectMap& services, const ObjectMap& slices,
                                          const std::string& ns, const std::string& name,
-                                         const json& port, bool allow_external_name) {
+                                         const json& port, bool allow_external_name,
+                                         bool native_lb) {
   auto it = services.find(ns + "/" + name);
   if (it == services.end())
     return make_error("service " + ns + "/" + name + " not found");
@@ -77,6 +78,14 @@ Result<ServicePort> resolve_service_port(const ObjectMap& services, const Object
   out.app_protocol = str(*sp, "appProtocol");
   out.port = field(*sp, "port").is_number_integer() ? field(*sp, "port").get<int>() : 0;
   out.scheme = (out.port == 443 || out.port_name.starts_with("https")) ? "https" : "http";
+  if (native_lb) {
+    std::string ip = str(spec, "clusterIP");
+    if (ip.empty() || ip == "None")
+      return make_error("service " + ns + "/" + name + ": no clusterIP (nativeLB needs one)");
+    out.addresses.push_back((ip.find(':') != std::string::npos ? "[" + ip + "]" : ip) + ":" +
+                            std::to_string(out.port));
+    return out;
+  }
   std::set<std::string> seen;
   for (const auto& [key, slice] : slices) {
     if (!key.starts_with(ns + "/"))
@@ -283,13 +292,19 @@ private:
         field(port, "number").is_number_integer() ? field(port, "number") : field(port, "name");
     if (svc_name.empty() || port_ref.is_null())
       return make_error("backend without service name or port");
+    // The service.* annotations are the Service's (Traefik), not the Ingress's.
+    auto svc_it = in_.services.find(ns + "/" + svc_name);
+    static const json kNone = json::object();
+    const json& svc_obj = svc_it == in_.services.end() ? kNone : svc_it->second;
+    const std::string native = annotation(svc_obj, "service.nativelb");
     auto sp = resolve_service_port(in_.services, in_.endpoint_slices, ns, svc_name, port_ref,
-                                   o_.allow_external_name_services);
+                                   o_.allow_external_name_services,
+                                   native.empty() ? o_.native_lb_by_default : native == "true");
     if (!sp)
       return sp.error();
     std::string port_text = port_ref.is_string() ? port_ref.get<std::string>() : port_ref.dump();
     std::string id = normalize(ns + "-" + svc_name + "-" + port_text);
-    std::string scheme = annotation(ing, "service.serversscheme");
+    std::string scheme = annotation(svc_obj, "service.serversscheme");
     if (scheme.empty())
       scheme = sp->scheme;
     Node lb = Node::map();
@@ -302,11 +317,11 @@ private:
     if (sp->addresses.empty() && !o_.allow_empty_services)
       return make_error("service " + ns + "/" + svc_name + " has no ready endpoints");
     lb.child("servers") = std::move(servers);
-    if (auto v = annotation(ing, "service.passhostheader"); !v.empty())
+    if (auto v = annotation(svc_obj, "service.passhostheader"); !v.empty())
       lb.child("passHostHeader") = scalar(v);
-    if (auto v = annotation(ing, "service.serverstransport"); !v.empty())
+    if (auto v = annotation(svc_obj, "service.serverstransport"); !v.empty())
       lb.child("serversTransport") = scalar(v);
-    if (annotation(ing, "service.sticky.cookie") == "true") {
+    if (annotation(svc_obj, "service.sticky.cookie") == "true") {
       Node cookie = Node::map();
       for (auto [a, k] : {std::pair{"name", "name"},
                           {"secure", "secure"},
@@ -314,7 +329,7 @@ private:
                           {"samesite", "sameSite"},
                           {"maxage", "maxAge"},
                           {"path", "path"}})
-        if (auto v = annotation(ing, std::string("service.sticky.cookie.") + a); !v.empty())
+        if (auto v = annotation(svc_obj, std::string("service.sticky.cookie.") + a); !v.empty())
           cookie.child(k) = scalar(v);
       lb.child("sticky").child("cookie") = std::move(cookie);
     }

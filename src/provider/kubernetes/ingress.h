@@ -65,8 +65,11 @@ struct ServicePort {
   std::vector<std::string> addresses; // ip:targetPort of ready endpoints
   bool external_name = false;
 };
+// `native_lb` (Traefik's nativeLB): the one server is the Service's ClusterIP and port, letting
+// Kubernetes balance, instead of the endpoints; an error for a headless Service.
 Result<ServicePort> resolve_service_port(const ObjectMap& services, const ObjectMap& slices,
                                          const std::string& ns, const std::string& name,
-                                         const nlohmann::json& port, bool allow_external_name);
+                                         const nlohmann::json& port, bool allow_external_name,
+                                         bool native_lb = false);
 
 } // namespace turnpike::provider::kubernetes

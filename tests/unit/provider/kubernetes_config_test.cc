@@ -75,6 +75,42 @@ TEST(IngressConfig, RoutersServicesAndEndpoints) {
   EXPECT_EQ(lb.servers[0].url, "http://10.0.0.1:8080");
 }
 
+TEST(IngressConfig, ServiceAnnotationsAreTheServicesAndNativeLb) {
+  IngressInputs in;
+  json web = service("web");
+  web["spec"]["clusterIP"] = "10.96.0.10";
+  web["metadata"]["annotations"] = {
+      {"traefik.ingress.kubernetes.io/service.nativelb", "true"},
+      {"traefik.ingress.kubernetes.io/service.serversscheme", "https"},
+      {"traefik.ingress.kubernetes.io/service.passhostheader", "false"}};
+  add(in.services, web);
+  add(in.endpoint_slices, slice("web", 8080, {"10.0.0.1", "10.0.0.2"}));
+  json headless = service("headless");
+  headless["spec"]["clusterIP"] = "None";
+  add(in.services, headless);
+  add(in.endpoint_slices, slice("headless", 8080, {"10.0.0.3"}));
+  auto ing = ingress("ing", "a.example.com", "web");
+  // On the Ingress these are not Traefik's service annotations: ignored.
+  ing["metadata"]["annotations"] = {
+      {"traefik.ingress.kubernetes.io/service.serverstransport", "ignored@file"}};
+  add(in.ingresses, ing);
+  add(in.ingresses, ingress("plain", "b.example.com", "headless"));
+  config::KubernetesProviderConfig o;
+  auto built = build_ingress_configuration(in, o);
+  EXPECT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built, "kubernetes");
+  const auto& lb = *d.http.services.at("default-web-80@kubernetes").load_balancer;
+  ASSERT_EQ(lb.servers.size(), 1u); // the ClusterIP, not the two endpoints
+  EXPECT_EQ(lb.servers[0].url, "https://10.96.0.10:80");
+  EXPECT_FALSE(lb.pass_host_header);
+  EXPECT_TRUE(lb.servers_transport.empty());
+  // nativeLBByDefault: a headless Service has no ClusterIP, so its path is not routed.
+  o.native_lb_by_default = true;
+  built = build_ingress_configuration(in, o);
+  ASSERT_EQ(built.errors.size(), 1u);
+  EXPECT_NE(built.errors[0].find("no clusterIP"), std::string::npos) << built.errors[0];
+}
+
 TEST(IngressConfig, MissingServiceDisablesThatPathOnly) {
   IngressInputs in;
   add(in.services, service("web"));
@@ -152,6 +188,26 @@ TEST(CrdConfig, IngressRouteMiddlewareWeighted) {
   const auto& svc = d.http.services.at(r.service);
   ASSERT_TRUE(svc.weighted);
   EXPECT_EQ(svc.weighted->services.size(), 2u);
+}
+
+TEST(CrdConfig, NativeLbPerServiceOverridesTheDefault) {
+  CrdInputs in;
+  json a = service("a");
+  a["spec"]["clusterIP"] = "10.96.0.11";
+  add(in.services, a);
+  add(in.endpoint_slices, slice("a", 1001, {"10.0.0.1"}));
+  add(in.ingress_routes,
+      {{"metadata", {{"name", "r"}, {"namespace", "default"}}},
+       {"spec",
+        {{"routes",
+          json::array({{{"match", "Host(`a.test`)"},
+                        {"services",
+                         json::array({{{"name", "a"}, {"port", 80}, {"nativeLB", true}}})}}})}}}});
+  auto built = build_crd_configuration(in, {});
+  EXPECT_TRUE(built.errors.empty()) << built.errors[0];
+  auto d = decode(built, "kubernetescrd");
+  const auto& r = d.http.routers.begin()->second;
+  EXPECT_EQ(d.http.services.at(r.service).load_balancer->servers[0].url, "http://10.96.0.11:80");
 }
 
 TEST(CrdConfig, CrossNamespaceAndMissingService) {
@@ -582,6 +638,22 @@ TEST(GatewayConfig, BackendTlsPolicyForAnotherPortOrBrokenLeavesTheRef) {
   for (const auto& e : built.errors)
     reported = reported || e.find("configmap default/missing does not exist") != std::string::npos;
   EXPECT_TRUE(reported) << (built.errors.empty() ? "no error" : built.errors[0]);
+}
+
+TEST(GatewayConfig, NativeLbByDefaultAndPerServiceAnnotation) {
+  auto in = cluster();
+  in.services["default/web"]["spec"]["clusterIP"] = "10.96.0.12";
+  add(in.http_routes, route("r", json::array({{{"backendRefs", json::array({backend()})}}})));
+  config::KubernetesProviderConfig o;
+  o.native_lb_by_default = true;
+  auto d = decode(build_gateway_configuration(in, o, kEps));
+  EXPECT_EQ(d.http.services.at("default-web-80@kubernetesgateway").load_balancer->servers[0].url,
+            "http://10.96.0.12:80");
+  in.services["default/web"]["metadata"]["annotations"] = {
+      {"traefik.io/service.nativelb", "false"}};
+  d = decode(build_gateway_configuration(in, o, kEps));
+  EXPECT_EQ(d.http.services.at("default-web-80@kubernetesgateway").load_balancer->servers[0].url,
+            "http://10.0.0.1:8080");
 }
 
 TEST(GatewayConfig, StatusIsWrittenOnlyWhenItChanges) {
