@@ -297,8 +297,19 @@ void decode_providers(Decoder& dec, ProvidersConfig& p, Errors& warnings) {
     k.get_non_negative("throttleDuration", o.throttle_duration);
     if (which == Kube::kGateway) {
       // Not implemented yet, accepted with a warning (docs/providers/kubernetes-gateway.md).
-      ignore_keys(k, std::array<std::string_view, 2>{"statusAddress", "experimentalChannel"},
-                  warnings);
+      ignore_key(k, "experimentalChannel", warnings);
+      with_section(k, "statusAddress", [&](Decoder& a) {
+        auto& sa = o.status_address.emplace();
+        a.get("ip", sa.ip);
+        a.get("hostname", sa.hostname);
+        with_section(a, "service", [&](Decoder& s) {
+          s.get("name", sa.service_name);
+          s.get("namespace", sa.service_namespace);
+        });
+        if (sa.ip.empty() && sa.hostname.empty() &&
+            (sa.service_name.empty() || sa.service_namespace.empty()))
+          a.fail("", "needs ip, hostname or service (name and namespace)");
+      });
       k.get("nativeLBByDefault", o.native_lb_by_default);
       return;
     }

@@ -199,6 +199,15 @@ struct KubernetesProviderConfig {
   bool allow_empty_services = false;
   bool native_lb_by_default = false;
   Duration throttle_duration = Duration::zero();  // accepted; the aggregator throttles
+  // kubernetesGateway.statusAddress: what Gateways report in status.addresses (the first set of
+  // ip, hostname, service{name, namespace}: that Service's status.loadBalancer.ingress).
+  struct StatusAddress {
+    std::string ip;
+    std::string hostname;
+    std::string service_name;
+    std::string service_namespace;
+  };
+  std::optional<StatusAddress> status_address;
 };
 
 // providers.etcd, providers.redis and providers.zooKeeper (Traefik's KV providers): the dynamic

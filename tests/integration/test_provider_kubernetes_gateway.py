@@ -412,6 +412,29 @@ def test_backend_tls_policy_verifies_the_backend_with_its_configmap_ca(env, kube
     wait_until(lambda: status_of(gw.port, "tlsb.gw.test") == 502, what="verification failure")
 
 
+def test_status_address_is_written_to_gateways(env, kube):
+    """statusAddress.service: our Gateways report that Service's load-balancer addresses in
+    status.addresses, and follow it when it changes."""
+    backends(kube, {"a": env.upstream("a")})
+    lb = {**service("traefik-lb"), "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}]}}}
+    kube.apply(lb)
+    gw = env.gateway(static_extra={"providers": {"kubernetesGateway": {
+        "endpoint": kube.url,
+        "statusAddress": {"service": {"name": "traefik-lb", "namespace": "default"}}}}})
+    kube.apply(gateway(gw.port))
+
+    def addresses():
+        with kube.store.cond:
+            obj = kube.store.objects["gateways"].get(("default", "gw")) or {}
+        return obj.get("status", {}).get("addresses")
+    wait_until(lambda: addresses() == [{"type": "IPAddress", "value": "203.0.113.9"}],
+               what="Gateway status.addresses")
+    lb["status"]["loadBalancer"]["ingress"] = [{"hostname": "lb.example.test"}]
+    kube.apply(lb)
+    wait_until(lambda: addresses() == [{"type": "Hostname", "value": "lb.example.test"}],
+               what="status.addresses following the Service")
+
+
 def test_a_cluster_without_backendtlspolicies_is_served(env):
     """BackendTLSPolicy is optional: on an API server without its CRD (404), routes still serve."""
     kube = FakeKube(bookmark_interval=0.2, without={"backendtlspolicies"}).start()

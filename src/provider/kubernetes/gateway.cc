@@ -425,8 +425,36 @@ private:
                 condition("Programmed", st.programmed, st.programmed ? "Programmed" : "Invalid",
                           st.programmed ? "" : "a listener is not served", generation_of(gw))})},
           {"listeners", st.listeners}};
+      if (json addresses = status_addresses(); !addresses.empty())
+        status["addresses"] = std::move(addresses);
       write_status(gw, "gateways", std::move(status));
     }
+  }
+
+  // status.addresses from providers.kubernetesGateway.statusAddress (Traefik's order: ip, then
+  // hostname, then the Service's load-balancer ingress addresses).
+  json status_addresses() const {
+    json out = json::array();
+    if (!o_.status_address)
+      return out;
+    const auto& sa = *o_.status_address;
+    auto add = [&](const char* type, const std::string& value) {
+      out.push_back({{"type", type}, {"value", value}});
+    };
+    if (!sa.ip.empty()) {
+      add("IPAddress", sa.ip);
+    } else if (!sa.hostname.empty()) {
+      add("Hostname", sa.hostname);
+    } else if (auto it = in_.services.find(sa.service_namespace + "/" + sa.service_name);
+               it != in_.services.end()) {
+      for (const auto& ing : field(field(field(it->second, "status"), "loadBalancer"), "ingress")) {
+        if (!str(ing, "ip").empty())
+          add("IPAddress", str(ing, "ip"));
+        else if (!str(ing, "hostname").empty())
+          add("Hostname", str(ing, "hostname"));
+      }
+    }
+    return out;
   }
 
   // An HTTPS listener's certificates (Secrets of the Gateway's namespace).

@@ -340,6 +340,21 @@ TEST(StaticConfig, DiscoveryProviders) {
   EXPECT_TRUE(cfg.providers.kubernetes_crd->allow_cross_namespace);
 }
 
+TEST(StaticConfig, KubernetesGatewayStatusAddressAndNativeLb) {
+  auto cfg = decode_yaml("providers:\n"
+                         "  kubernetesGateway:\n"
+                         "    nativeLBByDefault: true\n"
+                         "    statusAddress: {service: {name: traefik, namespace: infra}}\n");
+  ASSERT_TRUE(cfg.providers.kubernetes_gateway);
+  EXPECT_TRUE(cfg.providers.kubernetes_gateway->native_lb_by_default);
+  ASSERT_TRUE(cfg.providers.kubernetes_gateway->status_address);
+  EXPECT_EQ(cfg.providers.kubernetes_gateway->status_address->service_name, "traefik");
+  EXPECT_EQ(cfg.providers.kubernetes_gateway->status_address->service_namespace, "infra");
+  EXPECT_THAT(
+      decode_error("providers: {kubernetesGateway: {statusAddress: {service: {name: x}}}}\n"),
+      HasSubstr("providers.kubernetesGateway.statusAddress: needs ip, hostname or service"));
+}
+
 TEST(StaticConfig, AcmeResolverDefaultsAndOptions) {
   auto cfg = decode_yaml("entryPoints:\n"
                          "  web: {address: ':80'}\n"

@@ -684,6 +684,31 @@ TEST(GatewayConfig, StatusIsWrittenOnlyWhenItChanges) {
   EXPECT_TRUE(build_gateway_configuration(in, {}, kEps).status_writes.empty());
 }
 
+TEST(GatewayConfig, StatusAddressesFromStatusAddress) {
+  auto in = cluster();
+  json lb = service("traefik", 443);
+  lb["metadata"]["namespace"] = "infra";
+  lb["status"] = {
+      {"loadBalancer",
+       {{"ingress", json::array({{{"ip", "203.0.113.7"}}, {{"hostname", "lb.test"}}})}}}};
+  add(in.services, lb);
+  auto gateway_status = [&](const config::KubernetesProviderConfig& o) {
+    for (const auto& w : build_gateway_configuration(in, o, kEps).status_writes)
+      if (w.path.ends_with("/gateways/gw/status"))
+        return w.object["status"];
+    return json();
+  };
+  config::KubernetesProviderConfig o;
+  EXPECT_FALSE(gateway_status(o).contains("addresses"));
+  o.status_address = config::KubernetesProviderConfig::StatusAddress{"192.0.2.1", "", "", ""};
+  EXPECT_EQ(gateway_status(o)["addresses"],
+            json::array({{{"type", "IPAddress"}, {"value", "192.0.2.1"}}}));
+  o.status_address = config::KubernetesProviderConfig::StatusAddress{"", "", "traefik", "infra"};
+  EXPECT_EQ(gateway_status(o)["addresses"],
+            json::array({{{"type", "IPAddress"}, {"value", "203.0.113.7"}},
+                         {{"type", "Hostname"}, {"value", "lb.test"}}}));
+}
+
 TEST(GatewayConfig, QuoteMeta) {
   EXPECT_EQ(quote_meta("*.a-b.com/x?(y)"), "\\*\\.a-b\\.com/x\\?\\(y\\)");
 }
