@@ -73,7 +73,10 @@ void KvProvider::stop() {
 
 void KvProvider::loop(SourceThread& t) {
   auto log = log::get(std::string(name()));
-  const std::string what = "providers." + std::string(name()) + ": " + client_->describe();
+  // Errors from the client name the store already ("redis 127.0.0.1:6379/0: ..."); `what` names
+  // it for the messages of our own.
+  const std::string who = "providers." + std::string(name());
+  const std::string what = who + ": " + client_->describe();
   KvConfig config(options_.root_key, std::string(name()));
   // The watch's thread only queues; everything else happens here, in order.
   auto watch = client_->watch(options_.root_key + "/", [this, &t](const kv::WatchEvent& e) {
@@ -96,7 +99,7 @@ void KvProvider::loop(SourceThread& t) {
     auto entries = client_->list(options_.root_key + "/");
     if (!entries) {
       if (entries.error().message != last_error)
-        log->error("{}: {}; routes stay as they are, retrying", what, entries.error().message);
+        log->error("{}: {}; routes stay as they are, retrying", who, entries.error().message);
       last_error = entries.error().message;
       return false;
     }
