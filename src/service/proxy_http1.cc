@@ -1,6 +1,5 @@
 #include "service/proxy_http1.h"
 
-#include <cstdlib>
 #include <limits>
 
 #include <boost/asio/as_tuple.hpp>
@@ -29,14 +28,6 @@ using http::ProxyError;
 using K = ProxyError::Kind;
 constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 constexpr size_t kMaxResponseHead = 1 << 20;
-
-bool exp_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v == '1';
-}
-const bool kYieldUp = exp_flag("TP_YIELD_UP");
-const bool kSyncUp = !exp_flag("TP_NO_SYNC_UP");
-const bool kWholeResponse = !exp_flag("TP_NO_WHOLE");
 
 ProxyError upstream_error(K kind, std::string detail, bool retry_safe = false) {
   return ProxyError{kind, std::move(detail), retry_safe};
@@ -302,16 +293,18 @@ http::Task<ProxyError> Attempt<Stream>::run(std::unique_ptr<UpstreamConnection> 
   if constexpr (std::is_same_v<Stream, turnpike::TcpSocket>) {
     // One non-blocking send first: a request head fits in the socket buffer, and then no reactor
     // operation or posted completion is needed. What it leaves goes through async_write.
-    if (kSyncUp) {
-      boost::system::error_code ec;
-      auto& s = conn_->socket;
-      if (!s.non_blocking())
-        s.non_blocking(true, ec);
-      if (!ec)
-        head_sent = s.write_some(asio::buffer(conn_->out), ec);
+    auto& s = conn_->socket;
+    boost::system::error_code ec;
+    if (!s.non_blocking())
+      s.non_blocking(true, ec);
+    if (!ec && s.non_blocking()) {
+      head_sent = s.write_some(asio::buffer(conn_->out), ec);
       if (ec && ec != asio::error::would_block)
         sent = upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
-      if (!sent && head_sent == conn_->out.size() && kYieldUp)
+      // As on the client side (http1_connection.cc): the origin cannot have answered yet, so a
+      // read now would fail with EAGAIN; one pass through the scheduler first. Not when the body
+      // follows.
+      if (!sent && head_sent == conn_->out.size() && !ex_.request.has_body())
         co_await asio::post(s.get_executor(), turnpike::use_task);
     }
   }
@@ -358,7 +351,7 @@ http::Task<ProxyError> Attempt<Stream>::run(std::unique_ptr<UpstreamConnection> 
   // The whole body arrived with the head (small responses): head, body and end in one call,
   // which a client connection sends in one write.
   bool no_body = ex_.request.method == "HEAD" || resp.status == 204 || resp.status == 304;
-  if (kWholeResponse && !resp.chunked && resp.content_length >= 0 &&
+  if (!resp.chunked && resp.content_length >= 0 &&
       (no_body || conn_->end - conn_->begin >= static_cast<uint64_t>(resp.content_length))) {
     std::string_view body;
     if (!no_body) {
