@@ -9,8 +9,7 @@ Task<ProxyError> send_response(Exchange& ex, int status, std::string_view body,
   Response resp;
   resp.status = status;
   if (headers) {
-    for (const auto& h : *headers)
-      resp.headers.add(h.name, h.value);
+    for (const auto& h : *headers) resp.headers.add(h.name, h.value);
   }
   if (!resp.headers.has("Content-Type") && !body.empty())
     resp.headers.set("Content-Type", "text/plain; charset=utf-8");
@@ -20,11 +19,9 @@ Task<ProxyError> send_response(Exchange& ex, int status, std::string_view body,
 }
 
 Task<ProxyError> ResponseWriter::write_response(Response& head, std::string_view body) {
-  if (auto err = co_await write_head(head))
-    co_return err;
+  if (auto err = co_await write_head(head)) co_return err;
   if (!body.empty()) {
-    if (auto err = co_await write_body(body))
-      co_return err;
+    if (auto err = co_await write_body(body)) co_return err;
   }
   co_return co_await finish();
 }
@@ -68,31 +65,13 @@ Task<void> send_error(Exchange& ex, const ProxyError& err) {
   int status = 502;
   std::string_view body = "Bad Gateway";
   switch (err.kind) {
-  case K::kUpstreamTimeout:
-    status = 504;
-    body = "Gateway Timeout";
-    break;
-  case K::kDownstreamProtocol:
-    status = 400;
-    body = "Bad Request";
-    break;
-  case K::kDownstreamTimeout:
-    status = 408;
-    body = "Request Timeout";
-    break;
-  case K::kLimit:
-    status = 413;
-    body = "Request Entity Too Large";
-    break;
-  case K::kInternal:
-    status = 500;
-    body = "Internal Server Error";
-    break;
-  case K::kDownstreamClosed:
-    ex.close_connection = true;
-    co_return;
-  default:
-    break;
+    case K::kUpstreamTimeout: status = 504; body = "Gateway Timeout"; break;
+    case K::kDownstreamProtocol: status = 400; body = "Bad Request"; break;
+    case K::kDownstreamTimeout: status = 408; body = "Request Timeout"; break;
+    case K::kLimit: status = 413; body = "Request Entity Too Large"; break;
+    case K::kInternal: status = 500; body = "Internal Server Error"; break;
+    case K::kDownstreamClosed: ex.close_connection = true; co_return;
+    default: break;
   }
   if (err.kind == K::kDownstreamProtocol || err.kind == K::kDownstreamTimeout ||
       err.kind == K::kLimit)
@@ -100,8 +79,7 @@ Task<void> send_error(Exchange& ex, const ProxyError& err) {
   // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
   // parameter; await into a local first.
   auto awaited = co_await send_response(ex, status, body);
-  if (awaited)
-    ex.close_connection = true;
+  if (awaited) ex.close_connection = true;
 }
 
-} // namespace turnpike::http
+}  // namespace turnpike::http
