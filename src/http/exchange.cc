@@ -15,11 +15,15 @@ Task<ProxyError> send_response(Exchange& ex, int status, std::string_view body,
     resp.headers.set("Content-Type", "text/plain; charset=utf-8");
   resp.headers.set("Content-Length", std::to_string(body.size()));
   resp.content_length = static_cast<int64_t>(body.size());
-  if (auto err = co_await ex.writer->write_head(resp)) co_return err;
+  co_return co_await ex.writer->write_response(resp, body);
+}
+
+Task<ProxyError> ResponseWriter::write_response(Response& head, std::string_view body) {
+  if (auto err = co_await write_head(head)) co_return err;
   if (!body.empty()) {
-    if (auto err = co_await ex.writer->write_body(body)) co_return err;
+    if (auto err = co_await write_body(body)) co_return err;
   }
-  co_return co_await ex.writer->finish();
+  co_return co_await finish();
 }
 
 // The annotations are copied below rather than listed in the initializer.

@@ -26,25 +26,24 @@ namespace turnpike {
 // Per-worker data-plane context (upstream pools, timers). Defined by the service layer
 // (service/worker_context.h); opaque here.
 struct WorkerContext;
-}  // namespace turnpike
+} // namespace turnpike
 
 namespace turnpike::http {
 
-template <class T>
-using Task = turnpike::Awaitable<T>;
+template <class T> using Task = turnpike::Awaitable<T>;
 
 // Why a request failed, and whether retrying it elsewhere is safe (nothing was sent upstream).
 struct ProxyError {
   enum class Kind {
     kNone,
-    kDownstreamClosed,     // client went away
-    kDownstreamTimeout,    // client too slow (read/write timeout)
-    kDownstreamProtocol,   // malformed request body framing
-    kUpstreamConnect,      // dial failed/refused/timed out: retry-safe
-    kUpstreamTimeout,      // responseHeaderTimeout
-    kUpstreamProtocol,     // malformed upstream response
-    kUpstreamClosed,       // upstream closed mid-exchange
-    kLimit,                // a configured limit was exceeded
+    kDownstreamClosed,   // client went away
+    kDownstreamTimeout,  // client too slow (read/write timeout)
+    kDownstreamProtocol, // malformed request body framing
+    kUpstreamConnect,    // dial failed/refused/timed out: retry-safe
+    kUpstreamTimeout,    // responseHeaderTimeout
+    kUpstreamProtocol,   // malformed upstream response
+    kUpstreamClosed,     // upstream closed mid-exchange
+    kLimit,              // a configured limit was exceeded
     kInternal,
   };
   Kind kind = Kind::kNone;
@@ -57,7 +56,7 @@ struct ProxyError {
 
 // Request body source, already de-chunked. One reader per exchange.
 class BodyReader {
- public:
+public:
   virtual ~BodyReader() = default;
   // Next piece of the body; an empty span means the body is complete. The span stays valid until
   // the next call. On failure returns the error and an empty span.
@@ -74,7 +73,7 @@ class BodyReader {
 // Response sink towards the client. write_head once, then write_body any number of times, then
 // finish. Middlewares wrap it to see or change the response (headers, compression, errors pages).
 class ResponseWriter {
- public:
+public:
   virtual ~ResponseWriter() = default;
   // `head` may be modified by wrappers before it is serialised. A 1xx (other than 101) may be
   // written before the final head.
@@ -91,17 +90,22 @@ class ResponseWriter {
   // True once a final (non-1xx) head was written: from then on, errors cannot become a clean
   // error response and the connection must be closed instead.
   virtual bool head_written() const = 0;
+  // A whole final response at once (status >= 200, not 101): `head`, its complete `body` (empty
+  // when the response has none, e.g. to HEAD) and the end, as write_head + write_body + finish
+  // would send them (an error after the head is returned too; head_written() tells). The default
+  // does exactly that; a connection overrides it to send everything in one write.
+  virtual Task<ProxyError> write_response(Response& head, std::string_view body);
 };
 
 // The upstream side of an upgraded connection as the tunnel sees it: plain TCP or TLS, behind
 // one small interface (tunnels are long-lived and not on the per-request hot path). Implemented
 // by the service layer; valid for the duration of Upgradable::tunnel. Worker-confined.
 class TunnelStream {
- public:
+public:
   virtual ~TunnelStream() = default;
   // Reads some bytes (n > 0), or fails (EOF included).
-  virtual Task<std::pair<boost::system::error_code, size_t>> read_some(
-      boost::asio::mutable_buffer buffer) = 0;
+  virtual Task<std::pair<boost::system::error_code, size_t>>
+  read_some(boost::asio::mutable_buffer buffer) = 0;
   // Writes all of `data`.
   virtual Task<boost::system::error_code> write(boost::asio::const_buffer data) = 0;
   // Nothing more will be written (half-close), so the upstream sees the client's EOF.
@@ -114,7 +118,7 @@ class TunnelStream {
 // and the bytes it already read past the 101 head. Returns when either side closes or the idle
 // timeout fires.
 class Upgradable {
- public:
+public:
   virtual ~Upgradable() = default;
   virtual Task<ProxyError> tunnel(TunnelStream& upstream, std::string_view upstream_pending) = 0;
 };
@@ -126,22 +130,22 @@ class Handler;
 struct Exchange {
   Request& request;
   BodyReader& body;
-  ResponseWriter* writer = nullptr;         // replaced by wrapping middlewares
-  std::optional<turnpike::Executor> executor;  // the worker's (io_context executors have no default)
-  unsigned worker_id = 0;                   // index for per-worker slots
-  WorkerContext* worker = nullptr;          // null in unit tests that need no upstream
-  Upgradable* upgradable = nullptr;         // null where upgrades are impossible
-  const TlsInfo* tls = nullptr;             // the connection's TLS facts; null for plain HTTP
+  ResponseWriter* writer = nullptr;           // replaced by wrapping middlewares
+  std::optional<turnpike::Executor> executor; // the worker's (io_context executors have no default)
+  unsigned worker_id = 0;                     // index for per-worker slots
+  WorkerContext* worker = nullptr;            // null in unit tests that need no upstream
+  Upgradable* upgradable = nullptr;           // null where upgrades are impossible
+  const TlsInfo* tls = nullptr;               // the connection's TLS facts; null for plain HTTP
 
   // Annotations for logs and metrics.
   std::string_view router_name;
   std::string_view service_name;
-  std::string service_url;                  // the upstream server used, if any
-  std::string username;                     // authenticated user (basicAuth...)
-  int status = 0;                           // status sent downstream
-  uint64_t response_bytes = 0;              // body bytes sent downstream
+  std::string service_url;     // the upstream server used, if any
+  std::string username;        // authenticated user (basicAuth...)
+  int status = 0;              // status sent downstream
+  uint64_t response_bytes = 0; // body bytes sent downstream
   int retry_attempts = 0;
-  bool close_connection = false;            // set to close the client connection afterwards
+  bool close_connection = false; // set to close the client connection afterwards
   // The failure send_error answered for, set just before its error response is written; kNone
   // when the response came from the upstream or a middleware. Read by the middlewares that judge
   // an attempt's outcome (retry, circuitBreaker, buffering's retryExpression).
@@ -161,7 +165,7 @@ void adopt_annotations(Exchange& outer, const Exchange& inner);
 
 // A step of the request path. Immutable; shared by every worker that uses the snapshot.
 class Handler {
- public:
+public:
   virtual ~Handler() = default;
   // Serves the exchange completely: either writes a response through ex.writer or delegates to the
   // next handler. Must not throw. Returns when the response is finished (or the exchange failed;
@@ -178,4 +182,4 @@ Task<ProxyError> send_response(Exchange& ex, int status, std::string_view body,
 // when no head was written yet; otherwise marks the connection to be closed.
 Task<void> send_error(Exchange& ex, const ProxyError& err);
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

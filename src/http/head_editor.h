@@ -15,26 +15,27 @@ namespace turnpike::http {
 // Forwards everything to `inner`, calling `edit(Response&)` on the final head (any status >= 200,
 // and 101) just before it is written. Informational heads (100, 103) pass through unedited, as in
 // Traefik's response modifier.
-template <class Edit>
-class HeadEditingWriter final : public ResponseWriter {
- public:
-  HeadEditingWriter(ResponseWriter& inner, Edit edit)
-      : inner_(inner), edit_(std::move(edit)) {}
+template <class Edit> class HeadEditingWriter final : public ResponseWriter {
+public:
+  HeadEditingWriter(ResponseWriter& inner, Edit edit) : inner_(inner), edit_(std::move(edit)) {}
 
   Task<ProxyError> write_head(Response& head) override {
-    if (head.status >= 200 || head.status == 101) edit_(head);
+    if (head.status >= 200 || head.status == 101)
+      edit_(head);
     return inner_.write_head(head);
   }
-  Task<ProxyError> write_body(std::string_view data) override {
-    return inner_.write_body(data);
-  }
+  Task<ProxyError> write_body(std::string_view data) override { return inner_.write_body(data); }
   Task<ProxyError> finish() override { return inner_.finish(); }
   Task<ProxyError> finish_with_trailers(const HeaderMap& trailers) override {
     return inner_.finish_with_trailers(trailers);
   }
   bool head_written() const override { return inner_.head_written(); }
+  Task<ProxyError> write_response(Response& head, std::string_view body) override {
+    edit_(head); // always a final head
+    return inner_.write_response(head, body);
+  }
 
- private:
+private:
   ResponseWriter& inner_;
   Edit edit_;
 };
@@ -88,18 +89,17 @@ private:
 // Makes `writer` the exchange's writer for the scope's lifetime, then restores the previous one
 // (the wrapper must not outlive the coroutine frame that owns it).
 class WriterScope {
- public:
-  WriterScope(Exchange& ex, ResponseWriter& writer)
-      : ex_(ex), previous_(ex.writer) {
+public:
+  WriterScope(Exchange& ex, ResponseWriter& writer) : ex_(ex), previous_(ex.writer) {
     ex_.writer = &writer;
   }
   ~WriterScope() { ex_.writer = previous_; }
   WriterScope(const WriterScope&) = delete;
   WriterScope& operator=(const WriterScope&) = delete;
 
- private:
+private:
   Exchange& ex_;
   ResponseWriter* previous_;
 };
 
-}  // namespace turnpike::http
+} // namespace turnpike::http

@@ -4,6 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -38,7 +39,8 @@ void serialize_request_head(const http::Request& req, const Server& s, bool pass
   http::RequestHeadOptions o;
   std::string target = s.preserved_target(req);
   o.target = target;
-  if (!pass_host || req.authority.empty()) o.host = s.authority;
+  if (!pass_host || req.authority.empty())
+    o.host = s.authority;
   if (req.chunked) {
     o.framing = http::BodyFraming::kChunked;
   } else if (req.content_length >= 0) {
@@ -49,12 +51,11 @@ void serialize_request_head(const http::Request& req, const Server& s, bool pass
 }
 
 // The bytes of an upgraded connection, over the upstream's socket or its TLS stream.
-template <class Stream>
-class StreamTunnel final : public http::TunnelStream {
- public:
+template <class Stream> class StreamTunnel final : public http::TunnelStream {
+public:
   StreamTunnel(Stream& stream, turnpike::TcpSocket& socket) : stream_(stream), socket_(socket) {}
-  http::Task<std::pair<boost::system::error_code, size_t>> read_some(
-      asio::mutable_buffer buffer) override {
+  http::Task<std::pair<boost::system::error_code, size_t>>
+  read_some(asio::mutable_buffer buffer) override {
     auto [ec, n] = co_await stream_.async_read_some(buffer, kNoThrow);
     co_return std::pair{ec, n};
   }
@@ -67,20 +68,18 @@ class StreamTunnel final : public http::TunnelStream {
     socket_.shutdown(turnpike::TcpSocket::shutdown_send, ignored);
   }
 
- private:
+private:
   Stream& stream_;
   turnpike::TcpSocket& socket_;
 };
 
-// One attempt over `Stream`: turnpike::TcpSocket for http:// servers, TlsStream for https:// ones. The
-// template keeps the plain path free of any per-I/O indirection.
-template <class Stream>
-class Attempt {
- public:
+// One attempt over `Stream`: turnpike::TcpSocket for http:// servers, TlsStream for https:// ones.
+// The template keeps the plain path free of any per-I/O indirection.
+template <class Stream> class Attempt {
+public:
   Attempt(http::Exchange& ex, const Server& server, const TransportOptions& transport,
           bool pass_host)
-      : ex_(ex), server_(server), transport_(transport), pass_host_(pass_host),
-        ctx_(*ex.worker) {}
+      : ex_(ex), server_(server), transport_(transport), pass_host_(pass_host), ctx_(*ex.worker) {}
 
   // Runs one attempt on `fresh`, else on a pooled connection (when `allow_pooled`), else on a
   // new one. `stale` is set when a pooled connection turned out to be closed before any response
@@ -88,7 +87,7 @@ class Attempt {
   http::Task<ProxyError> run(std::unique_ptr<UpstreamConnection> fresh, bool allow_pooled,
                              bool& stale);
 
- private:
+private:
   Stream& stream() {
     if constexpr (std::is_same_v<Stream, turnpike::TcpSocket>)
       return conn_->socket;
@@ -108,19 +107,20 @@ class Attempt {
   WorkerContext& ctx_;
   std::unique_ptr<UpstreamConnection> conn_;
   bool pooled_ = false;
-  http::ChunkedDecoder decoder_;  // a chunked response body; keeps its trailer fields
+  http::ChunkedDecoder decoder_; // a chunked response body; keeps its trailer fields
 };
 
-template <class Stream>
-http::Task<ProxyError> Attempt<Stream>::send_request_body() {
+template <class Stream> http::Task<ProxyError> Attempt<Stream>::send_request_body() {
   const auto& req = ex_.request;
   boost::system::error_code ec;
   size_t n = 0;
   std::string chunk_head;
   for (;;) {
     auto [err, data] = co_await ex_.body.read();
-    if (err) co_return err;
-    if (data.empty()) break;
+    if (err)
+      co_return err;
+    if (data.empty())
+      break;
     if (req.chunked) {
       chunk_head.clear();
       http::append_chunk_header(chunk_head, data.size());
@@ -130,14 +130,16 @@ http::Task<ProxyError> Attempt<Stream>::send_request_body() {
     } else {
       std::tie(ec, n) = co_await asio::async_write(stream(), asio::buffer(data), kNoThrow);
     }
-    if (ec) co_return upstream_error(K::kUpstreamClosed, "write request body: " + ec.message());
+    if (ec)
+      co_return upstream_error(K::kUpstreamClosed, "write request body: " + ec.message());
   }
   if (req.chunked) {
     // The last chunk, with the client's trailer fields when it sent some.
     conn_->out.clear();
     http::append_last_chunk(conn_->out, ex_.body.trailers());
     std::tie(ec, n) = co_await asio::async_write(stream(), asio::buffer(conn_->out), kNoThrow);
-    if (ec) co_return upstream_error(K::kUpstreamClosed, "write request body: " + ec.message());
+    if (ec)
+      co_return upstream_error(K::kUpstreamClosed, "write request body: " + ec.message());
   }
   co_return ProxyError::none();
 }
@@ -165,10 +167,12 @@ http::Task<ProxyError> Attempt<Stream>::read_response_head(http::Response& resp,
     c.deadline.expire_after(transport_.response_header_timeout);
   for (;;) {
     if (c.end > c.begin) {
-      auto r = http::parse_response_head(std::string_view(c.buffer.data() + c.begin, c.end - c.begin),
-                                         limits, is_head, resp, hint);
+      auto r =
+          http::parse_response_head(std::string_view(c.buffer.data() + c.begin, c.end - c.begin),
+                                    limits, is_head, resp, hint);
       if (r.state == http::ParseResult::State::kError) {
-        co_return upstream_error(K::kUpstreamProtocol, "malformed response: " + std::string(r.reason));
+        co_return upstream_error(K::kUpstreamProtocol,
+                                 "malformed response: " + std::string(r.reason));
       }
       if (r.state == http::ParseResult::State::kComplete) {
         c.begin += r.consumed;
@@ -192,7 +196,8 @@ http::Task<ProxyError> Attempt<Stream>::read_response_head(http::Response& resp,
     if (ec) {
       if (c.timed_out)
         co_return upstream_error(K::kUpstreamTimeout, "timeout awaiting response headers");
-      if (pooled_ && received == 0 && ex_.body.consumed() == 0) stale = true;
+      if (pooled_ && received == 0 && ex_.body.consumed() == 0)
+        stale = true;
       co_return upstream_error(K::kUpstreamClosed, "read response: " + ec.message());
     }
   }
@@ -205,7 +210,8 @@ http::Task<ProxyError> Attempt<Stream>::stream_response_body(const http::Respons
   auto* w = ex_.writer;
   bool is_head = ex_.request.method == "HEAD";
   bool no_body = is_head || resp.status == 204 || resp.status == 304;
-  if (no_body) co_return ProxyError::none();
+  if (no_body)
+    co_return ProxyError::none();
   if (resp.chunked) {
     http::ChunkedDecoder& decoder = decoder_;
     for (;;) {
@@ -214,15 +220,20 @@ http::Task<ProxyError> Attempt<Stream>::stream_response_body(const http::Respons
         auto step = decoder.decode(in);
         c.begin += step.consumed;
         if (step.error)
-          co_return upstream_error(K::kUpstreamProtocol, "bad chunked body: " + std::string(step.error_reason));
+          co_return upstream_error(K::kUpstreamProtocol,
+                                   "bad chunked body: " + std::string(step.error_reason));
         if (!step.data.empty()) {
-          if (auto err = co_await w->write_body(step.data)) co_return err;
+          if (auto err = co_await w->write_body(step.data))
+            co_return err;
         }
-        if (step.done) co_return ProxyError::none();
-        if (step.consumed == 0 && step.data.empty()) break;
+        if (step.done)
+          co_return ProxyError::none();
+        if (step.consumed == 0 && step.data.empty())
+          break;
       }
       auto [ec, n] = co_await read_more();
-      if (ec) co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
+      if (ec)
+        co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
     }
   }
   if (resp.content_length >= 0) {
@@ -230,13 +241,15 @@ http::Task<ProxyError> Attempt<Stream>::stream_response_body(const http::Respons
     while (remaining > 0) {
       if (c.end == c.begin) {
         auto [ec, n] = co_await read_more();
-        if (ec) co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
+        if (ec)
+          co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
       }
       size_t take = std::min<uint64_t>(remaining, c.end - c.begin);
       std::string_view piece(c.buffer.data() + c.begin, take);
       c.begin += take;
       remaining -= take;
-      if (auto err = co_await w->write_body(piece)) co_return err;
+      if (auto err = co_await w->write_body(piece))
+        co_return err;
     }
     co_return ProxyError::none();
   }
@@ -246,13 +259,15 @@ http::Task<ProxyError> Attempt<Stream>::stream_response_body(const http::Respons
     if (c.end > c.begin) {
       std::string_view piece(c.buffer.data() + c.begin, c.end - c.begin);
       c.begin = c.end;
-      if (auto err = co_await w->write_body(piece)) co_return err;
+      if (auto err = co_await w->write_body(piece))
+        co_return err;
     }
     auto [ec, n] = co_await read_more();
     // Over TLS a close without close_notify is how many servers end such a body.
     if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
       co_return ProxyError::none();
-    if (ec) co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
+    if (ec)
+      co_return upstream_error(K::kUpstreamClosed, "read response body: " + ec.message());
   }
 }
 
@@ -267,26 +282,51 @@ http::Task<ProxyError> Attempt<Stream>::run(std::unique_ptr<UpstreamConnection> 
   if (!conn_) {
     // On this path an https server speaks HTTP/1.1 (HTTP/2 was disabled, or this is an upgrade).
     auto err = co_await dial_upstream(ctx_, server_, transport_, Alpn::kHttp11, conn_);
-    if (err) co_return err;
+    if (err)
+      co_return err;
   }
   // The head is written here and the body, when there is one, by send_request_body(): most
   // requests have none and take no coroutine frame for it.
   serialize_request_head(ex_.request, server_, pass_host_, conn_->out);
   ProxyError sent;
-  {
-    auto [ec, n] = co_await asio::async_write(stream(), asio::buffer(conn_->out), kNoThrow);
-    if (ec) sent = upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
+  size_t head_sent = 0;
+  if constexpr (std::is_same_v<Stream, turnpike::TcpSocket>) {
+    // One non-blocking send first: a request head fits in the socket buffer, and then no reactor
+    // operation or posted completion is needed. What it leaves goes through async_write.
+    auto& s = conn_->socket;
+    boost::system::error_code ec;
+    if (!s.non_blocking())
+      s.non_blocking(true, ec);
+    if (!ec && s.non_blocking()) {
+      head_sent = s.write_some(asio::buffer(conn_->out), ec);
+      if (ec && ec != asio::error::would_block)
+        sent = upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
+      // As on the client side (http1_connection.cc): the origin cannot have answered yet, so a
+      // read now would fail with EAGAIN; one pass through the scheduler first. Not when the body
+      // follows.
+      if (!sent && head_sent == conn_->out.size() && !ex_.request.has_body())
+        co_await asio::post(s.get_executor(), turnpike::use_task);
+    }
+  }
+  if (!sent && head_sent < conn_->out.size()) {
+    auto [ec, n] = co_await asio::async_write(
+        stream(), asio::buffer(conn_->out.data() + head_sent, conn_->out.size() - head_sent),
+        kNoThrow);
+    if (ec)
+      sent = upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
   }
   if (!sent && ex_.request.has_body()) {
     auto body_sent = co_await send_request_body();
     sent = std::move(body_sent);
   }
   if (sent) {
-    if (pooled_ && sent.kind == K::kUpstreamClosed && ex_.body.consumed() == 0) stale = true;
+    if (pooled_ && sent.kind == K::kUpstreamClosed && ex_.body.consumed() == 0)
+      stale = true;
     co_return sent;
   }
   http::Response& resp = conn_->response;
-  if (auto err = co_await read_response_head(resp, stale)) co_return err;
+  if (auto err = co_await read_response_head(resp, stale))
+    co_return err;
   ++conn_->requests;
 
   bool upstream_close = !resp.keep_alive;
@@ -297,29 +337,53 @@ http::Task<ProxyError> Attempt<Stream>::run(std::unique_ptr<UpstreamConnection> 
     resp.headers.set("Connection", "Upgrade");
     resp.headers.set("Upgrade", "websocket");
     resp.content_length = -1;
-    if (auto err = co_await ex_.writer->write_head(resp)) co_return err;
+    if (auto err = co_await ex_.writer->write_head(resp))
+      co_return err;
     ex_.status = 101;
     std::string_view pending(conn_->buffer.data() + conn_->begin, conn_->end - conn_->begin);
     StreamTunnel<Stream> upstream(stream(), conn_->socket);
     auto err = co_await ex_.upgradable->tunnel(upstream, pending);
     ex_.close_connection = true;
-    co_return ProxyError::none();  // tunnel errors are logged by the tunnel; nothing to answer
+    co_return ProxyError::none(); // tunnel errors are logged by the tunnel; nothing to answer
   }
   ex_.status = resp.status;
-  if (auto err = co_await ex_.writer->write_head(resp)) co_return err;
   bool reusable = !upstream_close && resp.version != http::Version::kHttp10;
-  if (auto err = co_await stream_response_body(resp, reusable)) {
-    ex_.close_connection = true;  // head already sent: the client sees a truncated body
-    co_return ProxyError::none();
+  // The whole body arrived with the head (small responses): head, body and end in one call,
+  // which a client connection sends in one write.
+  bool no_body = ex_.request.method == "HEAD" || resp.status == 204 || resp.status == 304;
+  if (!resp.chunked && resp.content_length >= 0 &&
+      (no_body || conn_->end - conn_->begin >= static_cast<uint64_t>(resp.content_length))) {
+    std::string_view body;
+    if (!no_body) {
+      body = std::string_view(conn_->buffer.data() + conn_->begin,
+                              static_cast<size_t>(resp.content_length));
+      conn_->begin += body.size();
+    }
+    // The body stays in the connection's buffer until the write is done; the connection is
+    // pooled only after.
+    auto written = co_await ex_.writer->write_response(resp, body);
+    if (written) {
+      if (!ex_.writer->head_written())
+        co_return written;
+      ex_.close_connection = true;
+    }
+  } else {
+    if (auto err = co_await ex_.writer->write_head(resp))
+      co_return err;
+    if (auto err = co_await stream_response_body(resp, reusable)) {
+      ex_.close_connection = true; // head already sent: the client sees a truncated body
+      co_return ProxyError::none();
+    }
+    // Trailer fields of a chunked response go on to clients that can carry them (HTTP/2, and
+    // HTTP/1.1 in a chunked response).
+    ProxyError finished;
+    if (resp.chunked && !decoder_.trailers().empty())
+      finished = co_await ex_.writer->finish_with_trailers(decoder_.trailers());
+    else
+      finished = co_await ex_.writer->finish();
+    if (finished)
+      ex_.close_connection = true;
   }
-  // Trailer fields of a chunked response go on to clients that can carry them (HTTP/2, and
-  // HTTP/1.1 in a chunked response).
-  ProxyError finished;
-  if (resp.chunked && !decoder_.trailers().empty())
-    finished = co_await ex_.writer->finish_with_trailers(decoder_.trailers());
-  else
-    finished = co_await ex_.writer->finish();
-  if (finished) ex_.close_connection = true;
   // The upstream exchange ended cleanly: the connection is reusable whatever happens to the
   // client connection (a client "Connection: close" must not cost an upstream dial).
   if (reusable && conn_->begin == conn_->end) {
@@ -339,7 +403,8 @@ http::Task<ProxyError> forward_over(http::Exchange& ex, const Server& server,
   {
     Attempt<Stream> first(ex, server, transport, pass_host_header);
     auto err = co_await first.run(std::move(fresh), true, stale);
-    if (!err || !stale) co_return err;
+    if (!err || !stale)
+      co_return err;
   }
   // A pooled connection the upstream had already closed: retry once on a fresh connection
   // (nothing of the request reached the upstream application).
@@ -348,7 +413,7 @@ http::Task<ProxyError> forward_over(http::Exchange& ex, const Server& server,
   co_return co_await second.run(nullptr, false, ignored);
 }
 
-}  // namespace
+} // namespace
 
 http::Task<ProxyError> forward_http1(http::Exchange& ex, const Server& server,
                                      const TransportOptions& transport, bool pass_host_header,
@@ -356,7 +421,8 @@ http::Task<ProxyError> forward_http1(http::Exchange& ex, const Server& server,
   // Not a coroutine itself: it returns the chosen coroutine, so no frame is added per request.
   if (server.scheme == Scheme::kHttps)
     return forward_over<TlsStream>(ex, server, transport, pass_host_header, std::move(fresh));
-  return forward_over<turnpike::TcpSocket>(ex, server, transport, pass_host_header, std::move(fresh));
+  return forward_over<turnpike::TcpSocket>(ex, server, transport, pass_host_header,
+                                           std::move(fresh));
 }
 
-}  // namespace turnpike::service
+} // namespace turnpike::service

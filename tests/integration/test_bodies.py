@@ -2,6 +2,8 @@
 connection reuse, pipelining, HEAD, and `Expect: 100-continue`."""
 
 import os
+import socket
+import time
 
 import pytest
 
@@ -129,3 +131,50 @@ def test_http10_request_gets_a_complete_response_then_close(gw):
         assert r.status == 200
         assert r.echo.path == "/v10"
         assert c.closed_within(2)
+
+
+def test_slow_reader_gets_the_whole_body_then_the_next_response(gw):
+    # A client that reads slowly through a small receive buffer: the gateway's writes to it are
+    # partial or would block (the non-blocking first try, then the asynchronous rest), and the
+    # body must still arrive complete and in order, with the keep-alive connection usable after.
+    n = 3 * 1024 * 1024
+    with RawConn(gw.port, timeout=30) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.send(f"GET /bytes/{n} HTTP/1.1\r\nHost: body.test\r\n\r\n".encode())
+        head = c.read_until(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert f"content-length: {n}".encode() in head.lower()
+        body = bytearray(c.buf)
+        c.buf = b""
+        for _ in range(40):  # the first pieces slowly, so the gateway's socket buffer fills up
+            time.sleep(0.01)
+            body += c.sock.recv(2048)
+        while len(body) < n:
+            d = c.sock.recv(262144)
+            assert d, f"closed after {len(body)} of {n} body bytes"
+            body += d
+        assert len(body) == n
+        assert bytes(body) == pattern_bytes(n)
+        for size in (70000, 3):
+            c.send(f"GET /bytes/{size} HTTP/1.1\r\nHost: body.test\r\n\r\n".encode())
+            r = c.read_response()
+            assert r.status == 200
+            assert r.body == pattern_bytes(size)
+
+
+def test_many_small_keep_alive_responses_arrive_whole(gw):
+    # Small responses go out as head and body in one write: each must be complete and framed
+    # (HEAD and 204-like answers included) on one connection.
+    with RawConn(gw.port) as c:
+        for i in range(200):
+            size = i % 7
+            c.send(f"GET /bytes/{size} HTTP/1.1\r\nHost: body.test\r\n\r\n".encode())
+            r = c.read_response()
+            assert r.status == 200
+            assert r.header("Content-Length") == str(size)
+            assert r.body == pattern_bytes(size)
+        c.send(b"HEAD /bytes/5 HTTP/1.1\r\nHost: body.test\r\n\r\n")
+        r = c.read_response(head_request=True)
+        assert r.status == 200 and r.header("Content-Length") == "5" and r.body == b""
+        c.send(b"GET /bytes/2 HTTP/1.1\r\nHost: body.test\r\n\r\n")
+        assert c.read_response().body == pattern_bytes(2)
