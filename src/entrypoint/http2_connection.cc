@@ -285,7 +285,9 @@ public:
   void spawn_ready();
   void start_handler(H2Stream& s);
   http::Task<void> handler_loop(H2Handler& h);
-  http::Task<void> serve_stream(H2Stream& s);
+  // Before and after routing a stream's exchange (handler_loop).
+  http::Exchange begin_exchange(H2Stream& s);
+  void end_exchange(H2Stream& s, http::Exchange& ex);
   void handler_done(H2Stream& s);
   void cancel_handler(H2Stream& s);
   // Resumes an idle handler inline with `s` to serve (null: to exit).
@@ -1205,10 +1207,22 @@ http::Task<void> H2Core::handler_loop(H2Handler& h) {
     H2Stream& s = *h.stream;
     // A previous stream's cancellation must not be seen by this one.
     co_await asio::this_coro::reset_cancellation_state();
-    try {
-      co_await serve_stream(s);
-    } catch (const std::exception& e) {
-      logger()->error("HTTP/2 stream handler failed: {}", e.what());
+    // Served in this frame rather than in a coroutine of its own: one frame and one resumption
+    // less per stream. A stream reset before its turn came costs no routing (Rapid Reset).
+    if (!s.gone()) {
+      http::Exchange ex = begin_exchange(s);
+      try {
+        if (s.local_status != 0) {
+          auto err =
+              co_await http::send_response(ex, s.local_status, http::reason_phrase(s.local_status));
+          (void)err;
+        } else {
+          co_await route_and_serve(ex, worker_, ep_);
+          end_exchange(s, ex);
+        }
+      } catch (const std::exception& e) {
+        logger()->error("HTTP/2 stream handler failed: {}", e.what());
+      }
     }
     s.coroutine_live = false;
     s.handler = nullptr;
@@ -1236,30 +1250,23 @@ void H2Core::release_handlers() {
   }
 }
 
-http::Task<void> H2Core::serve_stream(H2Stream& s) {
-  if (s.gone())
-    co_return; // reset before its turn came (Rapid Reset costs no routing)
-
-  http::Request& req = s.req;
-  http::Exchange ex{req, s};
+http::Exchange H2Core::begin_exchange(H2Stream& s) {
+  http::Exchange ex{s.req, s};
   ex.writer = &s;
   ex.executor = ex_;
   ex.tls = tls_info_;
   ex.worker_id = worker_.ctx.id;
   ex.worker = &worker_.ctx;
-
-  if (s.local_status != 0) {
-    auto err =
-        co_await http::send_response(ex, s.local_status, http::reason_phrase(s.local_status));
-    (void)err;
-    co_return;
+  if (s.local_status == 0) {
+    if (worker_.access_log)
+      s.logged_target = s.req.target(); // before middlewares rewrite it
+    http::strip_hop_by_hop(s.req.headers, false, ep_.forwarded.connection);
+    http::apply_forwarded_headers(s.req, ep_.forwarded);
   }
-  if (worker_.access_log)
-    s.logged_target = req.target(); // before middlewares rewrite it
-  http::strip_hop_by_hop(req.headers, false, ep_.forwarded.connection);
-  http::apply_forwarded_headers(req, ep_.forwarded);
+  return ex;
+}
 
-  co_await route_and_serve(ex, worker_, ep_);
+void H2Core::end_exchange(H2Stream& s, http::Exchange& ex) {
   ex.status = s.status;
   ex.response_bytes = s.body_bytes;
   if (worker_.access_log)
