@@ -17,29 +17,10 @@ fp() { /usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench -keyout $W/key.pem -out $W/cert.pem 2>/dev/null
 cat $W/cert.pem $W/key.pem > $W/combo.pem
 O=$(fp); PH=$(fp); PA=$(fp); PB=$(fp)
-cat > $W/origin.conf <<E2
-worker_processes 1; daemon off; master_process off; pid $W/origin.pid;
-error_log $W/origin.err crit; events { worker_connections 8192; }
-http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:$O backlog=4096;
-    location / { default_type text/plain; return 200 "ok\n"; } } }
-E2
+HERE=$(cd "$(dirname "$0")" && pwd)
+/usr/bin/python3 "$HERE"/benchlib.py origin $W $O > $W/origin.conf
 taskset -c 0 nginx -c $W/origin.conf -p $W </dev/null >/dev/null 2>&1 & PIDS+=($!)
-cat > $W/haproxy.cfg <<E2
-global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 300s
-  timeout server 300s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$PH ssl crt $W/combo.pem alpn h2,http/1.1
-  default_backend be
-backend be
-  server o 127.0.0.1:$O
-E2
+/usr/bin/python3 "$HERE"/benchlib.py haproxy $W $O $PH > $W/haproxy.cfg
 haproxy -db -f $W/haproxy.cfg </dev/null >/dev/null 2>&1 & PIDS+=($!); HP=$!
 mk() { # name port
 cat > $W/$1.yml <<E2
@@ -65,7 +46,6 @@ sleep 2
 for u in $PH $PA $PB; do
   for i in $(seq 50); do [ "$(curl -sk -o /dev/null -w %{http_code} https://127.0.0.1:$u/)" = 200 ] && break; sleep 0.2; done
 done
-HERE=$(cd "$(dirname "$0")" && pwd)
 LOGDIR=${LOGDIR:-$(mktemp -d /tmp/per_request_ab_logs.XXXX)}
 echo "logs: $LOGDIR"
 mkdir -p "$LOGDIR"
