@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <array>
+#include <cassert>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -1192,6 +1193,7 @@ void H2Core::start_handler(H2Stream& s) {
 }
 
 void H2Core::wake(H2Handler& h, H2Stream* s) {
+  assert(h.wake); // an idle handler waits
   h.stream = s;
   // Moved out first: the resumed coroutine may wait again (and set h.wake) before this returns.
   H2Handler::Wake w = std::move(*h.wake);
@@ -1210,8 +1212,8 @@ http::Task<void> H2Core::handler_loop(H2Handler& h) {
     // Served in this frame rather than in a coroutine of its own: one frame and one resumption
     // less per stream. A stream reset before its turn came costs no routing (Rapid Reset).
     if (!s.gone()) {
-      http::Exchange ex = begin_exchange(s);
       try {
+        http::Exchange ex = begin_exchange(s);
         if (s.local_status != 0) {
           auto err =
               co_await http::send_response(ex, s.local_status, http::reason_phrase(s.local_status));
