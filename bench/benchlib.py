@@ -97,3 +97,43 @@ def wrk_cpu(name, url, duration, ticks, extra=()):
     rps, us = reqs / elapsed, used * 1e6 / max(reqs, 1)
     print(f"{name:15} {rps:9.0f} req/s {us:6.1f} us/req", file=sys.stderr)
     return rps, us
+
+
+def origin_conf(work, port):
+    """nginx configuration of the benchmarks' origin: one worker on 127.0.0.1:port answering
+    every request with 200 "ok\\n"."""
+    return f"""worker_processes 1; daemon off; master_process off; pid {work}/origin.pid;
+error_log {work}/origin.err crit; events {{ worker_connections 8192; }}
+http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  server {{ listen 127.0.0.1:{port} backlog=4096;
+    location / {{ default_type text/plain; return 200 "ok\\n"; }} }} }}
+"""
+
+
+def haproxy_cfg(work, origin, tls_port, plain_port=None):
+    """HAProxy configuration in front of the origin: one thread, upstream connections reused,
+    TLS on tls_port with {work}/combo.pem (certificate + key) and ALPN h2/http1.1, plain HTTP on
+    plain_port when given."""
+    plain = f"  bind 127.0.0.1:{plain_port}\n" if plain_port else ""
+    return f"""global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  http-reuse always
+frontend fe
+{plain}  bind 127.0.0.1:{tls_port} ssl crt {work}/combo.pem alpn h2,http/1.1
+  default_backend be
+backend be
+  server o 127.0.0.1:{origin}
+"""
+
+
+if __name__ == "__main__":
+    # For shell scripts: benchlib.py origin WORK PORT | haproxy WORK ORIGIN TLS_PORT
+    if sys.argv[1] == "origin":
+        print(origin_conf(sys.argv[2], sys.argv[3]), end="")
+    elif sys.argv[1] == "haproxy":
+        print(haproxy_cfg(sys.argv[2], sys.argv[3], sys.argv[4]), end="")

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, spawn, stop_all, wait_port  # noqa: E402
+from benchlib import free_port, haproxy_cfg, origin_conf, spawn, stop_all, wait_port  # noqa: E402
 
 
 def wait_ok(url, timeout=60.0):
@@ -103,12 +103,7 @@ def main():
             f.write(open(f"{work}/cert.pem").read() + open(f"{work}/key.pem").read())
         origin = free_port()
         with open(f"{work}/origin.conf", "w") as f:
-            f.write(f"""worker_processes 1; daemon off; master_process off; pid {work}/origin.pid;
-error_log {work}/origin.err crit; events {{ worker_connections 8192; }}
-http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  server {{ listen 127.0.0.1:{origin} backlog=4096;
-    location / {{ default_type text/plain; return 200 "ok\\n"; }} }} }}
-""")
+            f.write(origin_conf(work, origin))
         procs.append(spawn(["nginx", "-c", f"{work}/origin.conf", "-p", work]))
         wait_port(origin)
         p = {k: (free_port(), free_port()) for k in ("turnpike", "nginx", "haproxy")}
@@ -142,21 +137,7 @@ http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
                  proxy_set_header Connection ""; }} }} }}
 """)
         with open(f"{work}/haproxy.cfg", "w") as f:
-            f.write(f"""global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 300s
-  timeout server 300s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:{p['haproxy'][0]}
-  bind 127.0.0.1:{p['haproxy'][1]} ssl crt {work}/combo.pem alpn h2,http/1.1
-  default_backend be
-backend be
-  server o 127.0.0.1:{origin}
-""")
+            f.write(haproxy_cfg(work, origin, p['haproxy'][1], p['haproxy'][0]))
         cmds = {
             "turnpike": [a.turnpike, f"--configFile={work}/turnpike.yml", "--core.workers=1"],
             "nginx": ["nginx", "-c", f"{work}/nginx.conf", "-p", work],

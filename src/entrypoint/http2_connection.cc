@@ -3,16 +3,20 @@
 #include <nghttp2/nghttp2.h>
 
 #include <array>
+#include <cassert>
 #include <cstring>
 #include <deque>
+#include <memory>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -99,6 +103,7 @@ bool is_clean_value(std::string_view v) {
 }
 
 class H2Core;
+struct H2Handler;
 
 // One request/response exchange on the connection. Owned by H2Core; lives from the request's
 // HEADERS until both its handler has returned and nghttp2 has closed the stream (then it is
@@ -140,13 +145,13 @@ public:
   Deadline deadline;
   turnpike::SteadyTimer in_event;  // request data arrived, body ended, stream closed
   turnpike::SteadyTimer out_event; // write_body's data was taken, stream closed
-  asio::cancellation_signal cancel;
+  H2Handler* handler = nullptr;    // serving it, while coroutine_live
 
   // Life cycle.
   bool headers_done = false;
   bool queued = false;          // waiting for a handler slot
-  bool handler_running = false; // from spawn until handler_done (posted after the coroutine)
-  bool coroutine_live = false;  // the handler coroutine has not completed: cancel may reach it
+  bool handler_running = false; // from start_handler until handler_done
+  bool coroutine_live = false;  // a handler is serving it: cancel_handler reaches its operation
   bool h2_closed = false;       // nghttp2 closed the stream
   bool reset_by_us = false;     // we reset it (timeout, truncated response): not premature
   bool malformed = false;       // reset for a framing error of the client's (counts as premature)
@@ -180,6 +185,18 @@ public:
   std::string_view ext; // a large write, taken while write_body waits
   http::HeaderMap out_trailers;
   bool has_out_trailers = false;
+};
+
+// A coroutine that serves the connection's streams one after another: spawned when no idle one
+// is left, then kept until the connection ends. Compared with a coroutine spawned per stream
+// this saves, per stream, co_spawn's thread of execution and entry frame, the cancellation
+// handler and state it installs (two allocations), the dispatch that starts it and the post that
+// ran the bookkeeping after it; an idle handler is resumed inline by calling its wake handler.
+struct H2Handler {
+  using Wake = asio::async_result<std::decay_t<decltype(turnpike::use_task)>, void()>::handler_type;
+  asio::cancellation_signal cancel; // bound to the coroutine: reaches its pending operation
+  H2Stream* stream = nullptr;       // the stream to serve (null when woken to exit)
+  std::optional<Wake> wake;         // set while the coroutine waits for a stream
 };
 
 // The transport-independent part of a connection: the nghttp2 session, the streams and their
@@ -268,8 +285,16 @@ public:
   void begin_goaway();
   void spawn_ready();
   void start_handler(H2Stream& s);
-  http::Task<void> serve_stream(H2Stream& s);
+  http::Task<void> handler_loop(H2Handler& h);
+  // Before and after routing a stream's exchange (handler_loop).
+  http::Exchange begin_exchange(H2Stream& s);
+  void end_exchange(H2Stream& s, http::Exchange& ex);
   void handler_done(H2Stream& s);
+  void cancel_handler(H2Stream& s);
+  // Resumes an idle handler inline with `s` to serve (null: to exit).
+  static void wake(H2Handler& h, H2Stream* s);
+  // The connection is over: idle handlers exit, busy ones after their stream.
+  void release_handlers();
   H2Stream& acquire(int32_t id);
   void maybe_release(H2Stream& s);
   void arm_idle();
@@ -286,7 +311,7 @@ public:
   std::string out_;
   turnpike::SteadyTimer write_event_;
   bool writer_waiting_ = false;
-  turnpike::SteadyTimer done_event_; // the last handler returned
+  turnpike::SteadyTimer done_event_; // the last handler coroutine completed
 
   std::vector<std::unique_ptr<H2Stream>> streams_; // alive streams
   std::vector<std::unique_ptr<H2Stream>> spare_;
@@ -294,6 +319,12 @@ public:
   H2Stream* last_ = nullptr;     // stream_of's last answer; reset before a stream is released
   size_t running_ = 0;
   size_t max_handlers_;
+  std::vector<std::unique_ptr<H2Handler>> handlers_;
+  std::vector<H2Handler*> idle_handlers_;
+  size_t live_handlers_ = 0; // handler coroutines not completed
+  bool closing_ = false;     // handlers exit instead of waiting for another stream
+  bool spawning_ = false;    // in spawn_ready
+  bool respawn_ = false;     // spawn_ready was called again meanwhile
   uint64_t header_bomb_bytes_;
   uint64_t connection_header_budget_;
   uint64_t live_header_bytes_ = 0; // decoded fields (RFC 7541 4.1 size) of alive streams
@@ -336,7 +367,7 @@ void H2Stream::reset(int32_t stream_id) {
   id = stream_id;
   start = Clock::now();
   logged_target.clear();
-  cancel.slot().clear();
+  handler = nullptr;
   headers_done = queued = handler_running = coroutine_live = h2_closed = reset_by_us = false;
   malformed = false;
   declared_length = trailer_length = -1;
@@ -790,8 +821,7 @@ void H2Core::reject_malformed(H2Stream& s, std::string_view why) {
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_PROTOCOL_ERROR);
   H2Stream::notify(s.in_event);
   H2Stream::notify(s.out_event);
-  if (s.coroutine_live)
-    s.cancel.emit(asio::cancellation_type::terminal);
+  cancel_handler(s);
   schedule_write();
 }
 
@@ -853,8 +883,8 @@ int H2Core::on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t code, 
   }
   H2Stream::notify(s->in_event);
   H2Stream::notify(s->out_event);
-  if (s->coroutine_live && !s->response_complete)
-    s->cancel.emit(asio::cancellation_type::terminal);
+  if (!s->response_complete)
+    c->cancel_handler(*s);
   c->maybe_release(*s);
   c->schedule_write();
   return 0;
@@ -1098,39 +1128,58 @@ void H2Core::on_stream_deadline(H2Stream& s) {
   }
   // writeTimeout.
   reset_stream(s, NGHTTP2_CANCEL);
-  if (s.coroutine_live)
-    s.cancel.emit(asio::cancellation_type::terminal);
+  cancel_handler(s);
 }
 
 void H2Core::spawn_ready() {
-  size_t kept = 0;
-  for (H2Stream* s : ready_) {
-    if (s->h2_closed || dead()) {
-      s->queued = false;
-      maybe_release(*s);
-      continue;
-    }
-    // Streams whose handler is still running count even after a reset (their upstream request
-    // may still be being torn down): handlers never outnumber maxConcurrentStreams.
-    if (running_ >= max_handlers_) {
-      ready_[kept++] = s;
-      continue;
-    }
-    s->queued = false;
-    start_handler(*s);
+  // A handler resumed here may finish its stream at once (a local 400) and call handler_done,
+  // which comes back here: the outer call does the work, again until nothing changes.
+  if (spawning_) {
+    respawn_ = true;
+    return;
   }
-  ready_.resize(kept);
+  spawning_ = true;
+  do {
+    respawn_ = false;
+    size_t kept = 0;
+    for (size_t i = 0; i < ready_.size(); ++i) {
+      H2Stream* s = ready_[i];
+      if (s->h2_closed || dead()) {
+        s->queued = false;
+        maybe_release(*s);
+        continue;
+      }
+      // Streams whose handler is still running count even after a reset (their upstream request
+      // may still be being torn down): handlers never outnumber maxConcurrentStreams.
+      if (running_ >= max_handlers_) {
+        ready_[kept++] = s;
+        continue;
+      }
+      s->queued = false;
+      start_handler(*s);
+    }
+    ready_.resize(kept);
+  } while (respawn_ && !ready_.empty());
+  spawning_ = false;
 }
 
 void H2Core::start_handler(H2Stream& s) {
   s.handler_running = s.coroutine_live = true;
   ++running_;
-  // The bookkeeping after the handler (handler_done may recycle the stream, whose cancellation
-  // signal the spawned coroutine is bound to) is posted: it runs once co_spawn has completely
-  // let go of the coroutine.
-  asio::co_spawn(ex_, serve_stream(s),
-                 asio::bind_cancellation_slot(s.cancel.slot(), [this, &s](std::exception_ptr e) {
-                   s.coroutine_live = false;
+  if (!idle_handlers_.empty()) {
+    H2Handler* h = idle_handlers_.back();
+    idle_handlers_.pop_back();
+    s.handler = h;
+    wake(*h, &s);
+    return;
+  }
+  handlers_.push_back(std::make_unique<H2Handler>());
+  H2Handler& h = *handlers_.back();
+  h.stream = &s;
+  s.handler = &h;
+  ++live_handlers_;
+  asio::co_spawn(ex_, handler_loop(h),
+                 asio::bind_cancellation_slot(h.cancel.slot(), [this](std::exception_ptr e) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);
@@ -1138,37 +1187,88 @@ void H2Core::start_handler(H2Stream& s) {
                        logger()->error("HTTP/2 stream handler failed: {}", ex.what());
                      }
                    }
-                   asio::post(ex_, [this, &s] { handler_done(s); });
+                   if (--live_handlers_ == 0)
+                     done_event_.cancel();
                  }));
 }
 
-http::Task<void> H2Core::serve_stream(H2Stream& s) {
+void H2Core::wake(H2Handler& h, H2Stream* s) {
+  assert(h.wake); // an idle handler waits
+  h.stream = s;
+  // Moved out first: the resumed coroutine may wait again (and set h.wake) before this returns.
+  H2Handler::Wake w = std::move(*h.wake);
+  h.wake.reset();
+  w();
+}
+
+http::Task<void> H2Core::handler_loop(H2Handler& h) {
   // A reset stream cancels its handler's pending operation (an upstream read, a wait on the
   // client's window); the handler then sees an error value, never an exception.
   co_await asio::this_coro::throw_if_cancelled(false);
-  if (s.gone())
-    co_return; // reset before its turn came (Rapid Reset costs no routing)
+  while (h.stream != nullptr) {
+    H2Stream& s = *h.stream;
+    // A previous stream's cancellation must not be seen by this one.
+    co_await asio::this_coro::reset_cancellation_state();
+    // Served in this frame rather than in a coroutine of its own: one frame and one resumption
+    // less per stream. A stream reset before its turn came costs no routing (Rapid Reset).
+    if (!s.gone()) {
+      try {
+        http::Exchange ex = begin_exchange(s);
+        if (s.local_status != 0) {
+          auto err =
+              co_await http::send_response(ex, s.local_status, http::reason_phrase(s.local_status));
+          (void)err;
+        } else {
+          co_await route_and_serve(ex, worker_, ep_);
+          end_exchange(s, ex);
+        }
+      } catch (const std::exception& e) {
+        logger()->error("HTTP/2 stream handler failed: {}", e.what());
+      }
+    }
+    s.coroutine_live = false;
+    s.handler = nullptr;
+    h.stream = nullptr;
+    handler_done(s); // may recycle s, and start queued streams on other handlers
+    if (closing_)
+      break;
+    idle_handlers_.push_back(&h);
+    co_await asio::async_initiate<const asio::use_awaitable_t<turnpike::Executor>&, void()>(
+        [&h](H2Handler::Wake w) { h.wake.emplace(std::move(w)); }, turnpike::use_task);
+  }
+}
 
-  http::Request& req = s.req;
-  http::Exchange ex{req, s};
+void H2Core::cancel_handler(H2Stream& s) {
+  if (s.coroutine_live && s.handler != nullptr)
+    s.handler->cancel.emit(asio::cancellation_type::terminal);
+}
+
+void H2Core::release_handlers() {
+  closing_ = true;
+  while (!idle_handlers_.empty()) {
+    H2Handler* h = idle_handlers_.back();
+    idle_handlers_.pop_back();
+    wake(*h, nullptr);
+  }
+}
+
+http::Exchange H2Core::begin_exchange(H2Stream& s) {
+  http::Exchange ex{s.req, s};
   ex.writer = &s;
   ex.executor = ex_;
   ex.tls = tls_info_;
   ex.worker_id = worker_.ctx.id;
   ex.worker = &worker_.ctx;
-
-  if (s.local_status != 0) {
-    auto err =
-        co_await http::send_response(ex, s.local_status, http::reason_phrase(s.local_status));
-    (void)err;
-    co_return;
+  if (s.local_status == 0) {
+    if (worker_.access_log)
+      s.logged_target = s.req.target(); // before middlewares rewrite it
+    http::strip_hop_by_hop(s.req.headers, false, ep_.forwarded.connection);
+    http::apply_forwarded_headers(s.req, ep_.forwarded);
   }
-  if (worker_.access_log)
-    s.logged_target = req.target(); // before middlewares rewrite it
-  http::strip_hop_by_hop(req.headers, false, ep_.forwarded.connection);
-  http::apply_forwarded_headers(req, ep_.forwarded);
+  return ex;
+}
 
-  co_await route_and_serve(ex, worker_, ep_);
+void H2Core::end_exchange(H2Stream& s, http::Exchange& ex) {
   ex.status = s.status;
   ex.response_bytes = s.body_bytes;
   if (worker_.access_log)
@@ -1188,8 +1288,6 @@ void H2Core::handler_done(H2Stream& s) {
   if (!dead())
     spawn_ready();
   schedule_write();
-  if (running_ == 0)
-    done_event_.cancel();
 }
 
 void H2Core::abort_streams() {
@@ -1199,8 +1297,7 @@ void H2Core::abort_streams() {
   for (auto& s : streams_) {
     H2Stream::notify(s->in_event);
     H2Stream::notify(s->out_event);
-    if (s->coroutine_live)
-      s->cancel.emit(asio::cancellation_type::terminal);
+    cancel_handler(*s);
   }
   spawn_ready(); // drops the queued streams
 }
@@ -1278,7 +1375,8 @@ template <class Stream> class H2Connection final : public H2Core {
 public:
   H2Connection(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
                const tcp::endpoint& remote)
-      : H2Core(stream.get_executor(), worker, ep, remote, !std::is_same_v<Stream, turnpike::TcpSocket>),
+      : H2Core(stream.get_executor(), worker, ep, remote,
+               !std::is_same_v<Stream, turnpike::TcpSocket>),
         stream_(std::move(stream)) {
     if constexpr (std::is_same_v<Stream, tls::TlsStream>)
       tls_info_ = stream_.info();
@@ -1371,7 +1469,8 @@ template <class Stream> http::Task<void> H2Connection<Stream>::run(std::string p
   dead_ = true;
   abort_streams();
   close_transport();
-  while (running_ > 0) {
+  release_handlers();
+  while (live_handlers_ > 0) {
     done_event_.expires_at(Clock::time_point::max());
     co_await done_event_.async_wait(kNoThrow);
   }
@@ -1397,8 +1496,8 @@ http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPoin
 }
 
 template http::Task<void> serve_http2<turnpike::TcpSocket>(turnpike::TcpSocket, WorkerState&,
-                                                   const EntryPointOptions&, std::string,
-                                                   std::optional<tcp::endpoint>);
+                                                           const EntryPointOptions&, std::string,
+                                                           std::optional<tcp::endpoint>);
 template http::Task<void> serve_http2<tls::TlsStream>(tls::TlsStream, WorkerState&,
                                                       const EntryPointOptions&, std::string,
                                                       std::optional<tcp::endpoint>);

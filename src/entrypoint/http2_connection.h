@@ -1,7 +1,8 @@
 #pragma once
 // The HTTP/2 server side of a client connection (RFC 9113), on nghttp2: every stream becomes an
-// http::Exchange that goes through the same routers, middlewares and services as HTTP/1.1, as a
-// coroutine of its own on the connection's worker. The stream object is the exchange's
+// http::Exchange that goes through the same routers, middlewares and services as HTTP/1.1, served
+// by a handler coroutine on the connection's worker (handlers are reused from stream to stream,
+// at most maxConcurrentStreams of them per connection). The stream object is the exchange's
 // BodyReader (request DATA, with HTTP/2 flow control as backpressure: a stream's window is
 // returned to the client only as the handler reads) and its ResponseWriter (HEADERS, DATA,
 // trailers; write_body waits while the client's window is closed, without holding up other
@@ -38,8 +39,9 @@ namespace turnpike::entrypoint {
 // on a plain turnpike::TcpSocket and "https" on any other stream type.
 //
 // Explicitly instantiated in http2_connection.cc for turnpike::TcpSocket (h2c, prior
-// knowledge) and tls::TlsStream (ALPN "h2", or the preface without ALPN). `client` replaces the socket's peer address as the client's (a
-// trusted PROXY protocol header read before the connection got here).
+// knowledge) and tls::TlsStream (ALPN "h2", or the preface without ALPN). `client` replaces the
+// socket's peer address as the client's (a trusted PROXY protocol header read before the connection
+// got here).
 template <class Stream>
 http::Task<void> serve_http2(Stream stream, WorkerState& worker, const EntryPointOptions& ep,
                              std::string preread = {},

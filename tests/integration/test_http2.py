@@ -185,6 +185,26 @@ def test_responses_interleave_and_match_their_streams(gw):
             assert bytes(r.body) == it.pattern_bytes(n)
 
 
+def test_streams_after_client_resets_are_served_on_the_same_connection(gw):
+    """A connection's handlers serve stream after stream: the ones whose streams the client
+    reset while their upstream request was pending serve the later uploads in full."""
+    with H2Client(gw.port) as c:
+        slow = [c.start("/delay/3000") for _ in range(8)]
+        time.sleep(0.5)  # the requests are with the upstream
+        for sid in slow:
+            c.conn.reset_stream(sid, error_code=CANCEL)
+        c.flush()
+        data = it.pattern_bytes(200_000)
+        for _ in range(3):
+            sids = [c.start("/upload", method="POST", body=data) for _ in range(8)]
+            for sid in sids:
+                r = c.wait(sid)
+                assert r.status == 200
+                e = it.Echo(json.loads(bytes(r.body)))
+                assert (e.body_length, e.body_sha256) == (len(data), it.sha256(data))
+        assert all(c.responses[sid].status is None for sid in slow)
+
+
 def test_slow_reader_does_not_block_other_streams(gw):
     """A stream whose client stops reading (its window stays closed) holds up nothing else on
     the connection."""

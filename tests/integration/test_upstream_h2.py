@@ -11,6 +11,7 @@ which reports the protocol, connection and stream it served each request on, and
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -19,6 +20,7 @@ import pytest
 
 import turnpike_it as it
 import upstream_it as ut
+from h2_it import CANCEL, H2Client
 from turnpike_it import Client, request
 
 
@@ -333,3 +335,26 @@ def test_http2_client_gets_upstream_trailers(gw):
     # The trailers arrive in a HEADERS frame after the body, which ends the stream.
     assert "x-trailer-one: 1" in out and "x-trailer-two: 2" in out
     assert out.index("x-trailer-one") > out.index("recv DATA frame")
+
+
+def test_http2_client_resets_then_reuses_the_connection(gw):
+    """HTTP/2 on both sides: streams the client resets while their upstream stream waits are
+    cancelled, and the same client connection's later uploads are answered in full (a handler
+    that served a cancelled stream does not carry the cancellation over)."""
+    with H2Client(gw.port) as c:
+        slow = [c.start("/delay/3000", authority="h2c.test") for _ in range(6)]
+        time.sleep(0.5)
+        for sid in slow:
+            c.conn.reset_stream(sid, error_code=CANCEL)
+        c.flush()
+        body = os.urandom(300_000)
+        for _ in range(3):
+            sids = [c.start("/echo", method="POST", authority="h2c.test", body=body)
+                    for _ in range(6)]
+            for sid in sids:
+                r = c.wait(sid)
+                assert r.status == 200
+                e = json.loads(bytes(r.body))
+                assert e["protocol"] == "HTTP/2"
+                assert (e["body_length"], e["body_sha256"]) == (
+                    len(body), hashlib.sha256(body).hexdigest())
