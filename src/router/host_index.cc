@@ -13,6 +13,14 @@ uint64_t hash_key(std::string_view key) {
   return std::hash<std::string_view>{}(key);
 }
 
+// The end of the run of entries that have the key of entries[begin] (entries grouped by key).
+size_t key_run_end(const std::vector<std::pair<std::string, Candidate>>& entries, size_t begin) {
+  size_t end = begin + 1;
+  while (end < entries.size() && entries[end].first == entries[begin].first)
+    ++end;
+  return end;
+}
+
 } // namespace
 
 HostIndex HostIndex::build(std::vector<std::pair<std::string, Candidate>> entries) {
@@ -30,9 +38,7 @@ HostIndex HostIndex::build(std::vector<std::pair<std::string, Candidate>> entrie
   size_t mask = index.slots_.size() - 1;
 
   for (size_t begin = 0; begin < entries.size();) {
-    size_t end = begin + 1;
-    while (end < entries.size() && entries[end].first == entries[begin].first)
-      ++end;
+    size_t end = key_run_end(entries, begin);
     const std::string& key = entries[begin].first;
     uint64_t hash = hash_key(key);
     size_t i = hash & mask;
@@ -157,9 +163,7 @@ HostIndex::patched(const std::vector<uint32_t>& remap,
     return a.first != b.first ? a.first < b.first : a.second.route < b.second.route;
   });
   for (size_t begin = 0; begin < added.size();) {
-    size_t end = begin + 1;
-    while (end < added.size() && added[end].first == added[begin].first)
-      ++end;
+    size_t end = key_run_end(added, begin);
     const std::string& key = added[begin].first;
     uint64_t hash = hash_key(key);
     Slot* slot = out.find_slot(key, hash);
