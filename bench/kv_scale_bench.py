@@ -37,6 +37,39 @@ def rss_mb(pid):
     return 0.0
 
 
+# The gateway's debug lines for each stage of a change (docs/benchmarks.md, "Where a change's
+# time goes"), as (label, pattern, unit); the first group is the duration.
+STAGES = [
+    ("provider: queued", r"\[etcd\].*queued (\d+) us", "us"),
+    ("provider: tree built and handed over", r"\[etcd\].*handed over in (\d+) us", "us"),
+    ("aggregator: compare", r"compared in (\d+) us", "us"),
+    ("aggregator: publish -> rebuild", r"rebuilding from .* (\d+) us after", "us"),
+    ("decode", r"configuration \d+: decode ([\d.]+) ms", "ms"),
+    ("build (merge excluded)", r"merge [\d.]+ ms, build ([\d.]+) ms", "ms"),
+    ("build: routers phase (walk)", r"build phases: tls [\d.]+ ms, routers ([\d.]+) ms", "ms"),
+    ("build: route tables (walk)", r"route tables ([\d.]+) ms", "ms"),
+    ("build: patched", r"patched the last snapshot for \d+ changed router\(s\) in (\d+) us", "us"),
+    ("build: patch, snapshot copied", r"patch phases: .* snapshot copied (\d+) us", "us"),
+    ("build: patch, route tables", r"patch phases: .* route tables patched (\d+) us", "us"),
+    ("after the post: certificate resolvers", r"then certificate resolvers ([\d.]+) ms", "ms"),
+    ("after the post: errors collected", r"errors collected ([\d.]+) ms", "ms"),
+]
+
+
+def stage_breakdown(log_text, changes):
+    """Per stage: (min, median, max) in ms over the last `changes` occurrences in the log."""
+    import re
+    out = {}
+    lines = log_text.splitlines()
+    for label, pattern, unit in STAGES:
+        vals = [float(m.group(1)) for line in lines for m in [re.search(pattern, line)] if m]
+        vals = [v / 1000 if unit == "us" else v for v in vals[-changes:]]
+        if vals:
+            out[label] = [round(min(vals), 2), round(statistics.median(vals), 2),
+                          round(max(vals), 2)]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
@@ -87,6 +120,10 @@ def main():
             if keep:
                 import shutil
                 shutil.copy(Path(d) / "turnpike.log", Path(keep) / "turnpike.log")
+                # With BENCH_LOG_LEVEL=DEBUG: each stage's min / median / max over the changes.
+                stages = stage_breakdown((Path(d) / "turnpike.log").read_text(), a.changes)
+                for label, (lo, med, hi) in stages.items():
+                    print(f"  {label:40s} {lo:8.2f} {med:8.2f} {hi:8.2f} ms", file=sys.stderr)
             s = sorted(samples)
             out = {"routers": a.routers, "keys": len(items), "etcd_write_s": round(write_s, 2),
                    "load_s": round(load_s, 2), "rss_mb": round(rss, 1),

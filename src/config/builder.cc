@@ -105,10 +105,23 @@ struct RouterEntry {
   std::vector<Dep> deps;
   ObjectStatus status;  // before TLS-option warnings (assign_tls_options) and used_by
   std::vector<std::pair<size_t, bool>> placements;  // (entrypoint, TLS table) of each route
-  std::vector<router::Route> routes;
+  std::vector<router::RoutePtr> routes;
   std::vector<HostClaim> claims;
   std::vector<std::string> state_ids;  // StateStore instances its chains took
   std::shared_ptr<const router::Rule> rule;
+  std::string rule_text; // of `rule`
+  std::string service;   // the router's service (the snapshot's used_by of it names the router)
+
+  // Its build touched no state a patch cannot carry (BuildOptions::changes): no TLS (host
+  // claims, TLS tables, HTTPS domains for the TCP part) and no middleware state.
+  bool patchable() const {
+    if (!claims.empty() || !state_ids.empty())
+      return false;
+    for (const auto& p : placements)
+      if (p.second)
+        return false;
+    return true;
+  }
 };
 
 }  // namespace
@@ -118,6 +131,10 @@ struct BuildCache::Entries {
   std::unordered_map<std::string, MiddlewareEntry> middlewares;
   std::unordered_map<std::string, TransportEntry> transports;
   std::unordered_map<std::string, RouterEntry> routers;
+  // The last snapshot and what a patch of it needs besides (BuildOptions::changes).
+  std::shared_ptr<const Snapshot> snapshot;
+  std::shared_ptr<const tls::ServerTls> server_tls;
+  std::vector<service::HealthCheckTarget> health_checks;
 };
 
 BuildCache::BuildCache() : entries_(std::make_unique<Entries>()) {}
@@ -141,6 +158,17 @@ Entry& carry_over(std::unordered_map<std::string, Entry>& from,
   return to.insert(from.extract(name)).position->second;
 }
 
+std::vector<size_t> default_entrypoints(const BuildOptions& opts) {
+  std::vector<size_t> defaults;
+  for (size_t i = 0; i < opts.entrypoints.size(); ++i)
+    if (opts.entrypoints[i]->as_default)
+      defaults.push_back(i);
+  if (defaults.empty())
+    for (size_t i = 0; i < opts.entrypoints.size(); ++i)
+      defaults.push_back(i);
+  return defaults;
+}
+
 struct BuildCacheAccess {
   static BuildCache::Entries& entries(BuildCache& c) { return *c.entries_; }
   static BuildCache::Stats& stats(BuildCache& c) { return c.stats_; }
@@ -161,6 +189,9 @@ class Builder : public middleware::BuildContext {
   }
 
   void run();
+  // Patches the last snapshot for `changes` (BuildOptions::changes); false, with nothing changed
+  // but the middleware state store's pending instances, when it cannot.
+  bool patch(const ChangeSet& changes);
 
   // BuildContext
   Result<middleware::Wrap> middleware(std::string_view name) override;
@@ -178,6 +209,11 @@ class Builder : public middleware::BuildContext {
   Built<service::ServicePtr> resolve_service(const std::string& name);
   Built<middleware::Wrap> resolve_middleware(const std::string& name);
   Built<std::shared_ptr<const service::TransportOptions>> resolve_transport(const std::string& name);
+  // While patching: the last build's result, looked up without building or reporting anything.
+  template <class Entry, class Config>
+  decltype(Entry::built) reuse_only(std::unordered_map<std::string, Entry>& entries,
+                                    const std::map<std::string, Config>& configs,
+                                    const std::string& name, std::string missing);
   Serial tls_options_serial(const std::string& name) const;
   void note(Dep::Kind kind, const std::string& name, Serial serial) {
     if (deps_) deps_->push_back({kind, name, serial});
@@ -215,18 +251,20 @@ class Builder : public middleware::BuildContext {
   std::map<std::string, Built<middleware::Wrap>> middlewares_;
   std::set<std::string> middlewares_in_progress_;
   std::map<std::string, Built<std::shared_ptr<const service::TransportOptions>>> transports_;
-  std::vector<std::vector<router::Route>> routes_;      // per entrypoint, plain connections
-  std::vector<std::vector<router::Route>> tls_routes_;  // per entrypoint, TLS connections
-  std::shared_ptr<const tls::ServerTls> server_tls_;    // null without a TLS manager
+  std::vector<std::vector<router::RoutePtr>> routes_;     // per entrypoint, plain connections
+  std::vector<std::vector<router::RoutePtr>> tls_routes_; // per entrypoint, TLS connections
+  bool patching_ = false;     // patch(): lookups only reuse the last build's results
+  bool cannot_patch_ = false; // patch(): a lookup found nothing reusable
   std::vector<std::shared_ptr<const tls::EntryPointTls>> ept_;  // per entrypoint
   // Per entrypoint: host -> TLS options name -> routers that claim it (Traefik's
   // tlsOptionsForHostSNI), resolved by assign_tls_options().
   std::vector<std::map<std::string, std::map<std::string, std::vector<std::string>>>> host_claims_;
 
  public:
-  RuleCache new_rules_;  // the rules this build used (becomes the next build's cache)
-  BuildCache::Entries next_;  // what this build made (becomes the next build's cache)
-  BuildCache::Stats stats_;
+   std::shared_ptr<const tls::ServerTls> server_tls_; // null without a TLS manager
+   RuleCache new_rules_;      // the rules this build used (becomes the next build's cache)
+   BuildCache::Entries next_; // what this build made (becomes the next build's cache)
+   BuildCache::Stats stats_;
 };
 
 Result<service::TransportOptions> to_runtime(const ServersTransport& t) {
@@ -455,6 +493,9 @@ Built<service::ServicePtr> Builder::resolve_service(const std::string& name) {
   if (auto it = services_.find(name); it != services_.end()) return it->second;
   if (auto it = opts_.internal_services.find(name); it != opts_.internal_services.end())
     return {it->second, 0};
+  if (patching_)
+    return reuse_only(previous_->services, cfg_.http.services, name,
+                      "the service \"" + name + "\" does not exist");
   auto it = cfg_.http.services.find(name);
   if (it == cfg_.http.services.end())
     return {make_error("the service \"" + name + "\" does not exist"), 0};
@@ -489,6 +530,26 @@ Built<service::ServicePtr> Builder::resolve_service(const std::string& name) {
   if (!entry->built.result) disable(snap_.services, name, entry->built.result.error().message);
   services_.emplace(name, entry->built);
   return entry->built;
+}
+
+template <class Entry, class Config>
+decltype(Entry::built) Builder::reuse_only(std::unordered_map<std::string, Entry>& entries,
+                                           const std::map<std::string, Config>& configs,
+                                           const std::string& name, std::string missing) {
+  if (!configs.count(name))
+    return {make_error(std::move(missing)), 0};
+  auto it = entries.find(name);
+  // Its last build looked up something that is built anew each time (a reference cycle): what
+  // a full build gives depends on the order it meets the objects in. Not patched.
+  bool order_dependent = false;
+  if (it != entries.end())
+    for (const auto& d : it->second.deps)
+      order_dependent |= d.serial == 0;
+  if (it == entries.end() || order_dependent) {
+    cannot_patch_ = true;
+    return {make_error("not built by the last build"), 0};
+  }
+  return it->second.built;
 }
 
 bool Builder::same_deps(const std::vector<Dep>& deps) {
@@ -532,6 +593,9 @@ Result<middleware::Wrap> Builder::middleware_qualified(const std::string& name) 
 
 Built<middleware::Wrap> Builder::resolve_middleware(const std::string& name) {
   if (auto it = middlewares_.find(name); it != middlewares_.end()) return it->second;
+  if (patching_)
+    return reuse_only(previous_->middlewares, cfg_.http.middlewares, name,
+                      "middleware \"" + name + "\" does not exist");
   auto it = cfg_.http.middlewares.find(name);
   if (it == cfg_.http.middlewares.end())
     return {make_error("middleware \"" + name + "\" does not exist"), 0};
@@ -593,12 +657,7 @@ middleware::StateSlot Builder::state_slot() {
 }
 
 void Builder::build_routers() {
-  // Default entrypoints for routers that name none: those marked asDefault, else every one.
-  std::vector<size_t> defaults;
-  for (size_t i = 0; i < opts_.entrypoints.size(); ++i)
-    if (opts_.entrypoints[i]->as_default) defaults.push_back(i);
-  if (defaults.empty())
-    for (size_t i = 0; i < opts_.entrypoints.size(); ++i) defaults.push_back(i);
+  std::vector<size_t> defaults = default_entrypoints(opts_);
 
   for (const auto& [name, r] : cfg_.http.routers) {
     RouterEntry* old = same_revision(previous_ ? &previous_->routers : nullptr, name, r.revision);
@@ -689,6 +748,8 @@ void Builder::build_router(const std::string& name, const HttpRouter& r,
       rule = std::move(*parsed);
     }
     entry.rule = rule;
+    entry.rule_text = r.rule;
+    entry.service = r.service;
     auto svc = service(r.service);
     if (!svc) {
       fail(r.service.empty() ? std::string("the router has no service")
@@ -736,8 +797,8 @@ void Builder::build_router(const std::string& name, const HttpRouter& r,
       }
       if (!ok) break;
       entry.placements.emplace_back(ep, tls != nullptr);
-      entry.routes.push_back(router::Route{name, r.rule, rule,
-                                           router::effective_priority(r.priority, r.rule), handler});
+      entry.routes.push_back(std::make_shared<const router::Route>(router::Route{
+          name, r.rule, rule, router::effective_priority(r.priority, r.rule), handler}));
       status.using_entrypoints.push_back(opts_.entrypoints[ep]->name);
     }
     if (opts_.middleware_state) opts_.middleware_state->record_into(saved_ids);
@@ -899,7 +960,7 @@ void Builder::add_redirections() {
     HandlerPtr handler = wrap(std::make_shared<NotFoundHandler>());
     auto route = router::make_route(router_name, "HostRegexp(`^.+$`)", red.priority, handler);
     if (!route) continue;
-    routes_[i].push_back(std::move(*route));
+    routes_[i].push_back(std::make_shared<const router::Route>(std::move(*route)));
     status.using_entrypoints.push_back(ep->name);
   }
 }
@@ -917,9 +978,140 @@ void Builder::add_internal_routes() {
                                     : route.error().message);
       continue;
     }
-    routes_[ep].push_back(std::move(*route));
+    routes_[ep].push_back(std::make_shared<const router::Route>(std::move(*route)));
     status.using_entrypoints.push_back(ir.entrypoint);
   }
+}
+
+bool Builder::patch(const ChangeSet& changes) {
+  auto t_started = Clock::now();
+  if (!previous_ || !previous_->snapshot || !changes.only_http_routers)
+    return false;
+  const Snapshot& old = *previous_->snapshot;
+  if (old.entrypoints.size() != opts_.entrypoints.size() ||
+      old.udp_entrypoints.size() != opts_.udp_entrypoints.size())
+    return false;
+  // Past a few dozen routers, walking them all costs about as much as patching.
+  if (changes.http_routers.size() > 64)
+    return false;
+  std::vector<std::string> names = changes.http_routers;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+
+  struct Change {
+    const std::string* name;
+    RouterEntry* old = nullptr;      // the last build's, if the router was there
+    const HttpRouter* now = nullptr; // its configuration now, if it is still there
+    RouterEntry entry;               // built from `now`
+  };
+  std::vector<Change> list;
+  list.reserve(names.size());
+  // The routers the last build had, moved by this change: checks that the change set describes
+  // the step from the last build's configuration to this one.
+  ptrdiff_t count = static_cast<ptrdiff_t>(previous_->routers.size());
+  patching_ = true;
+  server_tls_ = previous_->server_tls;
+  snap_.tls_options = old.tls_options; // check_tls_options reads them
+  std::vector<size_t> defaults = default_entrypoints(opts_);
+  for (const auto& name : names) {
+    Change& c = list.emplace_back();
+    c.name = &name;
+    if (auto it = previous_->routers.find(name); it != previous_->routers.end()) {
+      c.old = &it->second;
+      --count;
+      if (!c.old->patchable())
+        return false;
+    }
+    auto it = cfg_.http.routers.find(name);
+    if (it == cfg_.http.routers.end())
+      continue;
+    c.now = &it->second;
+    ++count;
+    current_provider_ = c.now->provider;
+    c.entry.revision = c.now->revision;
+    build_router(name, *c.now, defaults, c.entry);
+    if (cannot_patch_ || !c.entry.patchable())
+      return false;
+  }
+  if (count != static_cast<ptrdiff_t>(cfg_.http.routers.size()))
+    return false;
+
+  // From here on the patch cannot fail. The snapshot starts as a copy of the last one: its
+  // route tables are shared, its status maps copied.
+  auto t_built = Clock::now();
+  uint64_t generation = snap_.generation;
+  snap_ = old;
+  auto t_copied = Clock::now();
+  snap_.generation = generation;
+  auto by_name = [](std::vector<std::string>& v, const std::string& name) {
+    return std::lower_bound(v.begin(), v.end(), name);
+  };
+  size_t eps = opts_.entrypoints.size();
+  std::vector<std::vector<router::RoutePtr>> removed(eps), added(eps);
+  for (auto& c : list) {
+    const std::string& name = *c.name;
+    if (c.old) {
+      auto st = snap_.routers.find(name);
+      if (st != snap_.routers.end() && st->second.status != "disabled") {
+        if (auto svc = snap_.services.find(c.old->service); svc != snap_.services.end()) {
+          auto& used_by = svc->second.used_by;
+          if (auto at = by_name(used_by, name); at != used_by.end() && *at == name)
+            used_by.erase(at);
+          // Internal services are listed only while a router uses them.
+          if (used_by.empty() && svc->second.errors.empty() &&
+              !cfg_.http.services.count(svc->first))
+            snap_.services.erase(svc);
+        }
+        for (size_t i = 0; i < c.old->routes.size(); ++i)
+          removed[c.old->placements[i].first].push_back(c.old->routes[i]);
+      }
+      if (st != snap_.routers.end())
+        snap_.routers.erase(st);
+      // Its rule leaves the rule cache unless the router keeps it (another router with the same
+      // rule text parses it again, once).
+      if (opts_.rule_cache && !c.old->rule_text.empty() &&
+          (!c.now || c.now->rule != c.old->rule_text))
+        opts_.rule_cache->erase(c.old->rule_text);
+    }
+    if (c.now) {
+      const ObjectStatus& status = snap_.routers.emplace(name, c.entry.status).first->second;
+      if (status.status != "disabled") {
+        auto& used_by = snap_.services[c.now->service].used_by;
+        used_by.insert(by_name(used_by, name), name);
+        for (size_t i = 0; i < c.entry.routes.size(); ++i)
+          added[c.entry.placements[i].first].push_back(c.entry.routes[i]);
+      }
+      if (opts_.rule_cache && c.entry.rule)
+        opts_.rule_cache->try_emplace(c.now->rule, c.entry.rule);
+      ++stats_.routers_built;
+      previous_->routers.insert_or_assign(name, std::move(c.entry));
+    } else {
+      previous_->routers.erase(name);
+    }
+  }
+  auto t_statuses = Clock::now();
+  snap_.router_count = 0;
+  for (size_t i = 0; i < eps; ++i) {
+    auto& ep = snap_.entrypoints[i];
+    if (!removed[i].empty() || !added[i].empty())
+      ep.table = ep.table.patched(removed[i], std::move(added[i]));
+    snap_.router_count += ep.table.size() + ep.tls_table.size();
+  }
+  stats_.routers_reused = previous_->routers.size() - stats_.routers_built;
+  stats_.services_reused = previous_->services.size();
+  stats_.middlewares_reused = previous_->middlewares.size();
+  stats_.patched = true;
+  auto us = [](Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  };
+  log::get("builder")->debug("patch phases: changed routers built {} us, snapshot copied {} us, "
+                             "statuses patched {} us, route tables patched {} us",
+                             us(t_built - t_started), us(t_copied - t_built),
+                             us(t_statuses - t_copied), us(Clock::now() - t_statuses));
+  if (opts_.health_checks)
+    opts_.health_checks->insert(opts_.health_checks->end(), previous_->health_checks.begin(),
+                                previous_->health_checks.end());
+  return true;
 }
 
 void Builder::run() {
@@ -962,6 +1154,26 @@ void Builder::run() {
 
 std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
                                                const BuildOptions& options, uint64_t generation) {
+  if (options.cache && options.changes) {
+    auto started = Clock::now();
+    auto snap = std::make_shared<Snapshot>();
+    snap->generation = generation;
+    Builder builder(config, options, *snap);
+    if (builder.patch(*options.changes)) {
+      // The health registry, the middleware state store and the rule cache keep what they had:
+      // only routers without middleware state changed (the rule cache was patched).
+      auto& entries = BuildCacheAccess::entries(*options.cache);
+      entries.snapshot = snap;
+      BuildCacheAccess::stats(*options.cache) = builder.stats_;
+      log::get("builder")->debug(
+          "build: patched the last snapshot for {} changed router(s) in "
+          "{} us",
+          builder.stats_.routers_built,
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
+      return snap;
+    }
+    log::get("builder")->debug("build: the last snapshot cannot be patched, building all");
+  }
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
   Builder builder(config, options, *snap);
@@ -975,7 +1187,12 @@ std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
   if (options.middleware_state) options.middleware_state->end_build();
   if (options.rule_cache) *options.rule_cache = std::move(builder.new_rules_);
   if (options.cache) {
-    BuildCacheAccess::entries(*options.cache) = std::move(builder.next_);
+    auto& entries = BuildCacheAccess::entries(*options.cache);
+    entries = std::move(builder.next_);
+    entries.snapshot = snap;
+    entries.server_tls = builder.server_tls_;
+    if (options.health_checks)
+      entries.health_checks = *options.health_checks;
     BuildCacheAccess::stats(*options.cache) = builder.stats_;
   }
   return snap;

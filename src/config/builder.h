@@ -30,7 +30,8 @@ using RuleCache = std::unordered_map<std::string, std::shared_ptr<const router::
 
 // What one build leaves for the next, so that a change to one object among 10,000 rebuilds that
 // object and what depends on it, not everything (issue 6: a change applies in milliseconds, and
-// unchanged services keep their balancer and health state).
+// unchanged services keep their balancer and health state). It also keeps the last snapshot, so
+// that a build told that only some HTTP routers changed (BuildOptions::changes) patches it.
 //
 // Each service, middleware, serversTransport and router built is kept with the revision of the
 // decoded configuration it came from (DynamicConfig's `revision`) and what it looked up while it
@@ -56,6 +57,7 @@ class BuildCache {
     size_t routers_reused = 0, routers_built = 0;
     size_t services_reused = 0, services_built = 0;
     size_t middlewares_reused = 0, middlewares_built = 0;
+    bool patched = false; // the last snapshot was patched (BuildOptions::changes)
   };
   const Stats& last_build() const { return stats_; }
 
@@ -103,12 +105,24 @@ struct BuildOptions {
   middleware::StateStore* middleware_state = nullptr;
   // Optional: read for reuse and replaced by what this build made (see BuildCache).
   BuildCache* cache = nullptr;
+  // Optional, with `cache`: what changed in the configuration since the build that filled the
+  // cache, when the caller knows it exactly. When only HTTP routers changed (the usual KV or
+  // Kubernetes edit), the build patches the cache's last snapshot: it builds the changed routers
+  // and patches their route tables and statuses, and does no work for the other routers (issue
+  // 6). It falls back to the full build when a changed router (before or after) has TLS, stateful
+  // middlewares, or depends on something the last build did not leave reusable. Without it, or
+  // when the caller cannot tell, every object is walked (and reused when unchanged).
+  const ChangeSet* changes = nullptr;
   // Optional: receives the active health checks of the services built.
   std::vector<service::HealthCheckTarget>* health_checks = nullptr;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(const DynamicConfig& config,
                                                const BuildOptions& options, uint64_t generation);
+
+// The entrypoints (indexes in options.entrypoints) of a router that names none: those marked
+// asDefault, else every one.
+std::vector<size_t> default_entrypoints(const BuildOptions& options);
 
 // Builds the TCP and UDP parts of `snapshot` (TCP route tables per entrypoint, UDP routers per
 // UDP entrypoint, their statuses) from `config`. Called by build_snapshot after the HTTP part,

@@ -244,6 +244,21 @@ struct DynamicConfig {
   std::vector<std::string> errors;
 };
 
+// What changed between two decodings of the same configuration, when known exactly (the
+// incremental decoding, incremental_decode.h): lets the snapshot builder patch its last snapshot
+// instead of walking every object (config/builder.h).
+struct ChangeSet {
+  // False when anything but HTTP routers was added, changed or removed (then the builder walks
+  // everything).
+  bool only_http_routers = true;
+  std::vector<std::string> http_routers; // qualified names added, changed or removed
+
+  void add(const ChangeSet& other) {
+    only_http_routers = only_http_routers && other.only_http_routers;
+    http_routers.insert(http_routers.end(), other.http_routers.begin(), other.http_routers.end());
+  }
+};
+
 // "name" + "file" -> "name@file"; a name that already has '@' is returned as is; "" stays "".
 std::string qualify(std::string_view name, std::string_view provider);
 

@@ -111,7 +111,7 @@ bool same_names(const Node& a, const Node& b) {
 } // namespace
 
 bool decode_changes(const Node& previous, const Node& tree, std::string_view provider,
-                    DynamicConfig& decoded) {
+                    DynamicConfig& decoded, ChangeSet* changes_out) {
   if (!usual_shape(previous) || !usual_shape(tree))
     return false;
   const Node* old_certs = find_kind(previous, "tls", "certificates");
@@ -178,10 +178,21 @@ bool decode_changes(const Node& previous, const Node& tree, std::string_view pro
     return false;
   for (size_t i = 0; i < kKinds.size(); ++i) {
     with_maps(decoded, changed, i, [&](auto& into, auto& from, Qualify qualified) {
-      for (const auto& name : removed[i])
-        into.erase(qualified ? qualified(name, provider) : name + "@" + std::string(provider));
-      for (auto& [name, obj] : from)
+      bool routers = i == 0; // http.routers
+      if (changes_out && !routers && (!removed[i].empty() || !from.empty()))
+        changes_out->only_http_routers = false;
+      for (const auto& name : removed[i]) {
+        std::string key =
+            qualified ? qualified(name, provider) : name + "@" + std::string(provider);
+        if (changes_out && routers)
+          changes_out->http_routers.push_back(key);
+        into.erase(key);
+      }
+      for (auto& [name, obj] : from) {
+        if (changes_out && routers)
+          changes_out->http_routers.push_back(name);
         into.insert_or_assign(name, std::move(obj));
+      }
     });
   }
   return true;

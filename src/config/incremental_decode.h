@@ -18,7 +18,9 @@ namespace turnpike::config {
 // the usual root.kind.name maps, tls.certificates changed, a changed object that does not decode
 // cleanly (the full decoding then reports it as usual), or so many changes that decoding
 // everything is as cheap. The caller then decodes `tree` as a whole.
+// `changes`, when given and the function returns true, receives what was added, changed or
+// removed (added to what it holds).
 bool decode_changes(const Node& previous, const Node& tree, std::string_view provider,
-                    DynamicConfig& decoded);
+                    DynamicConfig& decoded, ChangeSet* changes = nullptr);
 
 } // namespace turnpike::config

@@ -245,13 +245,7 @@ private:
   }
 
   void build_tcp_routers() {
-    std::vector<size_t> defaults;
-    for (size_t i = 0; i < opts_.entrypoints.size(); ++i)
-      if (opts_.entrypoints[i]->as_default)
-        defaults.push_back(i);
-    if (defaults.empty())
-      for (size_t i = 0; i < opts_.entrypoints.size(); ++i)
-        defaults.push_back(i);
+    std::vector<size_t> defaults = default_entrypoints(opts_);
 
     for (const auto& [name, r] : cfg_.tcp.routers) {
       auto& status = snap_.tcp_routers[name];

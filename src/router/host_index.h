@@ -8,6 +8,7 @@
 // Immutable after build(); find() is const, lock-free and never allocates.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +31,16 @@ public:
   // candidates keep their order.
   static HostIndex build(std::vector<std::pair<std::string, Candidate>> entries);
 
+  // A copy of this index for a table whose routes moved (issue 6: one changed router among
+  // 10,000 re-files its own hosts, not every host): each candidate's route r becomes remap[r], or
+  // is dropped when remap[r] is kDropped (remap must keep the order of the routes it keeps);
+  // `added` (key, candidate) are filed too, in any order. Empty (a caller builds the index anew)
+  // when the copy would need to grow its table or carries too much of its earlier patches'
+  // leftovers.
+  static constexpr uint32_t kDropped = UINT32_MAX;
+  std::optional<HostIndex> patched(const std::vector<uint32_t>& remap,
+                                   std::vector<std::pair<std::string, Candidate>> added) const;
+
   // The candidates filed under `key`, in ascending route order; empty when none. Valid as long
   // as the index.
   std::span<const Candidate> find(std::string_view key) const;
@@ -49,11 +60,15 @@ private:
   static_assert(sizeof(Slot) == 64);
 
   std::string_view key_of(const Slot& slot) const;
+  Slot* find_slot(std::string_view key, uint64_t hash);
+  void erase_slot(size_t i); // backward-shift deletion (linear probing)
+  void set_candidates(Slot& slot, const std::vector<Candidate>& list);
 
   std::vector<Slot> slots_; // power-of-two size, at most half full
   std::vector<Candidate> candidates_;
   std::string long_keys_;
   size_t size_ = 0;
+  size_t live_candidates_ = 0; // in candidates_ (patched() leaves replaced lists behind)
 };
 
 } // namespace turnpike::router

@@ -220,6 +220,9 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
   auto started = Clock::now();
   auto logger = log::get("builder");
   std::vector<config::DynamicConfig> retired;
+  // What changed since the last apply(), while only incremental decodings happened.
+  config::ChangeSet changes;
+  bool changes_known = true;
   // Per provider: a configuration that does not decode keeps that provider's last good one.
   // Only trees that changed since the last rebuild are decoded; the others keep their decoded
   // form (a 10,000-router file is not decoded again because another provider changed).
@@ -232,7 +235,7 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
     auto good = last_good_.find(name);
     auto& good_tree = good_trees_[name];
     if (good != last_good_.end() && good_tree &&
-        config::decode_changes(*good_tree, *tree, name, good->second)) {
+        config::decode_changes(*good_tree, *tree, name, good->second, &changes)) {
       good_tree = tree;
       continue;
     }
@@ -242,14 +245,19 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
       // The replaced configuration is freed at the end, once workers have the new snapshot.
       retired.push_back(std::exchange(last_good_[name], std::move(decoded)));
       good_tree = tree;
+      changes_known = false;
       continue;
     }
     for (const auto& e : errors) logger->error("provider {}: {}", name, e);
     logger->error("provider {}: configuration rejected, keeping the last good one", name);
   }
   for (auto it = last_good_.begin(); it != last_good_.end();) {
-    if (!trees.count(it->first)) it = last_good_.erase(it);
-    else ++it;
+    if (!trees.count(it->first)) {
+      it = last_good_.erase(it);
+      changes_known = false;
+    } else {
+      ++it;
+    }
   }
   for (auto it = decoded_trees_.begin(); it != decoded_trees_.end();) {
     if (!trees.count(it->first)) it = decoded_trees_.erase(it);
@@ -261,7 +269,7 @@ void Gateway::rebuild(const std::map<std::string, provider::Aggregator::Tree>& t
   }
   logger->info("configuration {}: decode {:.1f} ms", generation_ + 1,
                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count() / 1000.0);
-  apply();
+  apply(changes_known ? &changes : nullptr);
   // `retired` (the replaced decoded configurations) is freed here, after the workers got the new
   // snapshot.
 }
@@ -339,7 +347,7 @@ void Gateway::schedule_apply() {
 
 // Builds and posts a snapshot from the providers' last good configurations (after a provider
 // change, or when the TLS manager's certificates changed).
-void Gateway::apply() {
+void Gateway::apply(const config::ChangeSet* changes) {
   auto started = Clock::now();
   auto logger = log::get("builder");
   // One provider (the common case) is built from its decoded form in place; several are merged
@@ -362,8 +370,10 @@ void Gateway::apply() {
   auto t_merge = Clock::now();
   std::vector<service::HealthCheckTarget> health_checks;
   build_options_.health_checks = &health_checks;
+  build_options_.changes = changes;
   auto snapshot = config::build_snapshot(dyn, build_options_, ++generation_);
   build_options_.health_checks = nullptr;
+  build_options_.changes = nullptr;
   if (!health_checks.empty() && !health_checker_)
     health_checker_ = std::make_unique<service::HealthChecker>();
   if (health_checker_) health_checker_->update(std::move(health_checks));

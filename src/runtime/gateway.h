@@ -39,8 +39,9 @@ class Gateway {
  private:
   explicit Gateway(config::StaticConfig cfg);
   void rebuild(const std::map<std::string, provider::Aggregator::Tree>& trees);
-  // Builds and posts a snapshot from the providers' last good configurations.
-  void apply();
+  // Builds and posts a snapshot from the providers' last good configurations. `changes`: what
+  // changed in them since the last apply(), when known exactly (the builder then patches).
+  void apply(const config::ChangeSet* changes = nullptr);
   // apply() soon on the control thread, once for any number of calls before it runs.
   void schedule_apply();
   // release_freed_memory() a second after the last of a series of configuration changes.

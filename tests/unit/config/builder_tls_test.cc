@@ -57,9 +57,9 @@ TEST_F(BuilderTls, TlsRoutersGoToTheTlsTableAndTheEntrypointDefaultMakesTls) {
   const auto& web = b.snapshot->entrypoints[0];
   const auto& secure = b.snapshot->entrypoints[1];
   ASSERT_EQ(web.tls_table.size(), 1u);
-  EXPECT_EQ(web.tls_table.routes()[0].name, "secure@file");
+  EXPECT_EQ(web.tls_table.routes()[0]->name, "secure@file");
   ASSERT_EQ(web.table.size(), 1u);
-  EXPECT_EQ(web.table.routes()[0].name, "plain@file");
+  EXPECT_EQ(web.table.routes()[0]->name, "plain@file");
   // websecure has http.tls: both routers are TLS routers there.
   EXPECT_EQ(secure.table.size(), 0u);
   EXPECT_EQ(secure.tls_table.size(), 2u);

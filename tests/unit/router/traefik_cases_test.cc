@@ -215,7 +215,7 @@ TEST(TraefikPriority, LongerRuleWinsThenExplicitPriority) {
         {route("A", "PathPrefix(`/my`)", 0), route("B", "PathPrefix(`/mypath`)", 0)});
     ASSERT_NE(table.match(req), nullptr);
     EXPECT_EQ(table.match(req)->name, "B");
-    EXPECT_EQ(table.routes()[0].priority, 21); // len("PathPrefix(`/mypath`)")
+    EXPECT_EQ(table.routes()[0]->priority, 21); // len("PathPrefix(`/mypath`)")
   }
   {
     auto table = RouteTable::build(
