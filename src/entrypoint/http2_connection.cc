@@ -1253,12 +1253,16 @@ void H2Core::release_handlers() {
 }
 
 http::Exchange H2Core::begin_exchange(H2Stream& s) {
-  http::Exchange ex{s.req, s};
-  ex.writer = &s;
-  ex.executor = ex_;
-  ex.tls = tls_info_;
-  ex.worker_id = worker_.ctx.id;
-  ex.worker = &worker_.ctx;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers" // the annotations start empty
+  http::Exchange ex{.request = s.req,
+                    .body = s,
+                    .writer = &s,
+                    .executor = ex_,
+                    .worker_id = worker_.ctx.id,
+                    .worker = &worker_.ctx,
+                    .tls = tls_info_};
+#pragma GCC diagnostic pop
   if (s.local_status == 0) {
     if (worker_.access_log)
       s.logged_target = s.req.target(); // before middlewares rewrite it
