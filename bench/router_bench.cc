@@ -83,8 +83,8 @@ void BM_LinearScan(benchmark::State& state) {
     const Request& req = reqs[i++ & 1023];
     const Route* found = nullptr;
     for (const auto& route : table->routes())
-      if (route.rule->matches(req)) {
-        found = &route;
+      if (route->rule->matches(req)) {
+        found = route.get();
         break;
       }
     benchmark::DoNotOptimize(found);
