@@ -37,6 +37,8 @@ public:
 
   // Listing interval when the store cannot notify changes (Redis without keyspace events).
   static constexpr auto kPollInterval = std::chrono::seconds(2);
+  // How long the first list waits for the watch to be established (its first kReset).
+  static constexpr auto kFirstWatchWait = std::chrono::seconds(1);
 
   KvProvider(Store store, config::KvProviderConfig options);
   ~KvProvider() override;
