@@ -50,20 +50,7 @@ inline ParseLimits fuzz_limits() {
   return l;
 }
 
-// Split offsets in (0, n), ascending, derived from `seed`.
-inline std::vector<size_t> split_points(uint8_t seed, size_t n) {
-  std::vector<size_t> cuts;
-  if (n < 2)
-    return cuts;
-  size_t count = 2 + seed % 7;
-  uint32_t x = 0x9e3779b9u ^ seed;
-  for (size_t i = 0; i < count; ++i) {
-    x = x * 1664525u + 1013904223u;
-    cuts.push_back(1 + (x >> 8) % (n - 1));
-  }
-  std::sort(cuts.begin(), cuts.end());
-  return cuts;
-}
+using fuzz::split_points;
 
 struct Parsed {
   ParseResult result;
@@ -81,21 +68,9 @@ inline Parsed parse_once(std::string_view in, const ParseLimits& limits) {
 inline Parsed parse_split(std::string_view in, const std::vector<size_t>& cuts,
                           const ParseLimits& limits) {
   Parsed p;
-  size_t hint = 0;
-  std::string buf;
-  size_t from = 0;
-  for (size_t i = 0; i <= cuts.size(); ++i) {
-    size_t to = i < cuts.size() ? cuts[i] : in.size();
-    if (to < from)
-      continue;
-    buf.append(in.substr(from, to - from));
-    from = to;
-    size_t before = hint;
-    p.result = parse_request_head(buf, limits, p.request, hint);
-    if (!p.result.incomplete())
-      return p;
-    TURNPIKE_FUZZ_CHECK(hint >= before && hint <= buf.size());
-  }
+  p.result = fuzz::feed_in_pieces(in, cuts, [&](std::string_view buf, size_t& hint) {
+    return parse_request_head(buf, limits, p.request, hint);
+  });
   return p;
 }
 

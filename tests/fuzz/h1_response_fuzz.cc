@@ -18,7 +18,6 @@
 //   ./h1_response_fuzz -max_len=4096 tests/fuzz/h1_response
 // Under g++ the committed corpus replays as part of http_test (tests/unit/http/fuzz_test.cc).
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,38 +34,12 @@ struct Parsed {
   Response response;
 };
 
-inline std::vector<size_t> cuts_for(uint8_t seed, size_t n) {
-  std::vector<size_t> cuts;
-  if (n < 2)
-    return cuts;
-  size_t count = 2 + seed % 7;
-  uint32_t x = 0x7f4a7c15u ^ seed;
-  for (size_t i = 0; i < count; ++i) {
-    x = x * 1664525u + 1013904223u;
-    cuts.push_back(1 + (x >> 8) % (n - 1));
-  }
-  std::sort(cuts.begin(), cuts.end());
-  return cuts;
-}
-
 inline Parsed parse_pieces(std::string_view in, const std::vector<size_t>& cuts,
                            const ParseLimits& limits, bool head) {
   Parsed p;
-  size_t hint = 0;
-  std::string buf;
-  size_t from = 0;
-  for (size_t i = 0; i <= cuts.size(); ++i) {
-    size_t to = i < cuts.size() ? cuts[i] : in.size();
-    if (to < from)
-      continue;
-    buf.append(in.substr(from, to - from));
-    from = to;
-    size_t before = hint;
-    p.result = parse_response_head(buf, limits, head, p.response, hint);
-    if (!p.result.incomplete())
-      return p;
-    TURNPIKE_FUZZ_CHECK(hint >= before && hint <= buf.size());
-  }
+  p.result = fuzz::feed_in_pieces(in, cuts, [&](std::string_view buf, size_t& hint) {
+    return parse_response_head(buf, limits, head, p.response, hint);
+  });
   return p;
 }
 
@@ -89,7 +62,7 @@ inline int run_one(const uint8_t* data, size_t size) {
   limits.max_field_bytes = 1024;
 
   Parsed once = parse_pieces(in, {}, limits, head);
-  Parsed split = parse_pieces(in, cuts_for(data[0], in.size()), limits, head);
+  Parsed split = parse_pieces(in, fuzz::split_points(data[0], in.size()), limits, head);
   TURNPIKE_FUZZ_CHECK(once.result.state == split.result.state);
   if (!once.result.complete() || !split.result.complete())
     return 0;
