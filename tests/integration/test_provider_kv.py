@@ -262,42 +262,27 @@ def secured_access(good, refused, host: str, set_rule, refused_log: str):
         assert status_of(refused.port, f"{h}.kv.test") == 404
 
 
-def test_etcd_over_tls(env, tmp_path):
-    """providers.etcd.tls: an etcd that only accepts TLS clients with a certificate of its CA.
-    The gateway with the CA and a client certificate reads and follows the keys; one without a
-    client certificate is refused and serves nothing."""
-    if not kv_rig.available("etcd"):
-        pytest.skip("etcd is not installed (scripts/install-deps.sh test)")
-    etcd = kv_rig.Etcd(tmp_path, tls=True)
+@pytest.mark.parametrize("backend,refused_log", [
+    ("etcd", r"providers\.etcd: .*unavailable: .*bad certificate"),
+    ("redis", r"providers\.redis: .*certificate required"),
+])
+def test_store_over_tls(env, tmp_path, backend, refused_log):
+    """providers.etcd.tls and providers.redis.tls: a store that only accepts TLS clients with a
+    certificate of its CA. The gateway with the CA and a client certificate reads the keys and
+    follows them (etcd's watch, Redis keyspace notifications, over TLS); one without a client
+    certificate is refused and serves nothing."""
+    if not kv_rig.available(backend):
+        pytest.skip(f"{backend} is not installed (scripts/install-deps.sh test)")
+    store = (kv_rig.Etcd if backend == "etcd" else kv_rig.Redis)(tmp_path, tls=True)
     try:
         up = env.upstream("a")
-        put_route(etcd, "r", "tls.kv.test", up)
-        good = kv_gateway(env, etcd, tls=etcd.pki.storage_tls())
-        no_cert = kv_gateway(env, etcd, tls={"ca": str(etcd.pki.ca.crt)})
+        put_route(store, "r", "tls.kv.test", up)
+        good = kv_gateway(env, store, tls=store.pki.storage_tls())
+        no_cert = kv_gateway(env, store, tls={"ca": str(store.pki.ca.crt)})
         secured_access(good, no_cert, "tls",
-                       lambda rule: etcd.put("traefik/http/routers/r/rule", rule),
-                       r"providers\.etcd: .*unavailable: .*bad certificate")
+                       lambda rule: store.put("traefik/http/routers/r/rule", rule), refused_log)
     finally:
-        etcd.kill()
-
-
-def test_redis_over_tls(env, tmp_path):
-    """providers.redis.tls: a Redis that only accepts TLS clients with a certificate of its CA.
-    The gateway with the CA and a client certificate reads the keys and follows them (keyspace
-    notifications over TLS); one without a client certificate is refused and serves nothing."""
-    if not kv_rig.available("redis"):
-        pytest.skip("redis-server is not installed (scripts/install-deps.sh test)")
-    redis = kv_rig.Redis(tmp_path, tls=True)
-    try:
-        up = env.upstream("a")
-        put_route(redis, "r", "rtls.kv.test", up)
-        good = kv_gateway(env, redis, tls=redis.pki.storage_tls())
-        no_cert = kv_gateway(env, redis, tls={"ca": str(redis.pki.ca.crt)})
-        secured_access(good, no_cert, "rtls",
-                       lambda rule: redis.put("traefik/http/routers/r/rule", rule),
-                       r"providers\.redis: .*certificate required")
-    finally:
-        redis.kill()
+        store.kill()
 
 
 def test_zookeeper_digest_auth(env, tmp_path):
