@@ -1,6 +1,7 @@
 #include "middleware/decode_support.h"
 
 #include <fstream>
+#include <map>
 
 #include "common/strings.h"
 #include "middleware/local_reply.h"
@@ -81,6 +82,31 @@ AuthCommonOptions decode_auth_common(config::Decoder& dec) {
   if (!o.header_field.empty() && !is_header_name(o.header_field))
     dec.fail("headerField", "invalid header name \"" + o.header_field + "\"");
   return o;
+}
+
+std::vector<std::pair<std::string, std::string>> decode_header_fields(config::Decoder& dec,
+                                                                      std::string_view key,
+                                                                      bool values_may_be_empty) {
+  std::map<std::string, std::string> raw;
+  dec.get(key, raw);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, value] : raw) {
+    if (!is_header_name(name))
+      dec.fail(std::string(key) + "." + name, "invalid header name");
+    else if (!is_header_value(value))
+      dec.fail(std::string(key) + "." + name, "invalid header value (control characters)");
+    else if (!values_may_be_empty && value.empty())
+      dec.fail(std::string(key) + "." + name, "cannot be empty");
+    out.emplace_back(name, value);
+  }
+  return out;
+}
+
+void check_header_names(config::Decoder& dec, std::string_view key,
+                        const std::vector<std::string>& names) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (!is_header_name(names[i]))
+      dec.fail(item_key(key, i), "invalid header name");
 }
 
 }  // namespace turnpike::middleware

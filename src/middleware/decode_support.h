@@ -51,6 +51,15 @@ void for_each_user_line(config::Decoder& dec, const std::vector<std::string>& us
                         const std::function<void(const std::string& key, const std::string& where,
                                                  std::string_view line)>& add);
 
+// A map of header name -> value under `key` (in name order), each name and value checked (errors
+// at `key.name`); an empty value is an error unless `values_may_be_empty`.
+std::vector<std::pair<std::string, std::string>> decode_header_fields(config::Decoder& dec,
+                                                                      std::string_view key,
+                                                                      bool values_may_be_empty);
+// Reports each entry of `names` (the list under `key`) that is not a header name.
+void check_header_names(config::Decoder& dec, std::string_view key,
+                        const std::vector<std::string>& names);
+
 // A realm may go into a quoted WWW-Authenticate parameter: no quotes, backslashes or controls.
 bool is_realm(std::string_view realm);
 

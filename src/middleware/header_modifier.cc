@@ -1,12 +1,9 @@
 #include "middleware/header_modifier.h"
 
-#include <map>
-
 #include "common/strings.h"
 #include "http/message.h"
 #include "middleware/decode_support.h"
 #include "middleware/head_editor.h"
-#include "middleware/local_reply.h"
 
 namespace turnpike::middleware {
 namespace {
@@ -43,19 +40,11 @@ private:
   HandlerPtr next_;
 };
 
+// The name -> value map under `key`; a Host entry is dropped (not a header field in Go).
 std::vector<std::pair<std::string, std::string>> decode_pairs(config::Decoder& dec,
                                                               std::string_view key) {
-  std::map<std::string, std::string> raw;
-  dec.get(key, raw);
-  std::vector<std::pair<std::string, std::string>> out;
-  for (auto& [name, value] : raw) {
-    if (!is_header_name(name))
-      dec.fail(std::string(key) + "." + name, "invalid header name");
-    else if (!is_header_value(value))
-      dec.fail(std::string(key) + "." + name, "invalid header value (control characters)");
-    else if (!iequals(name, "Host"))
-      out.emplace_back(name, value);
-  }
+  auto out = decode_header_fields(dec, key, /*values_may_be_empty=*/true);
+  std::erase_if(out, [](const auto& f) { return iequals(f.first, "Host"); });
   return out;
 }
 
@@ -66,9 +55,7 @@ std::shared_ptr<const HeaderModifierOptions> decode(config::Decoder& dec, BuildC
   o->set = decode_pairs(dec, "set");
   o->add = decode_pairs(dec, "add");
   dec.get("remove", o->remove);
-  for (size_t i = 0; i < o->remove.size(); ++i)
-    if (!is_header_name(o->remove[i]))
-      dec.fail(item_key("remove", i), "invalid header name");
+  check_header_names(dec, "remove", o->remove);
   dec.finish();
   if (ctx.provider() != kGatewayProvider)
     dec.fail("", std::string(type) +

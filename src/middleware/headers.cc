@@ -32,30 +32,6 @@ std::string routing_host(std::string_view authority) {
   return to_lower(h);
 }
 
-// Decodes a map of header name -> value, validating both.
-HeadersOptions::Fields decode_fields(config::Decoder& dec, std::string_view key,
-                                     bool values_may_be_empty) {
-  std::map<std::string, std::string> raw;
-  dec.get(key, raw);
-  HeadersOptions::Fields out;
-  for (auto& [name, value] : raw) {
-    if (!is_header_name(name))
-      dec.fail(std::string(key) + "." + name, "invalid header name");
-    else if (!is_header_value(value))
-      dec.fail(std::string(key) + "." + name, "invalid header value (control characters)");
-    else if (!values_may_be_empty && value.empty())
-      dec.fail(std::string(key) + "." + name, "cannot be empty");
-    out.emplace_back(name, value);
-  }
-  return out;
-}
-
-void check_names(config::Decoder& dec, std::string_view key,
-                 const std::vector<std::string>& names) {
-  for (size_t i = 0; i < names.size(); ++i)
-    if (!is_header_name(names[i])) dec.fail(item_key(key, i), "invalid header name");
-}
-
 void check_values(config::Decoder& dec, std::string_view key,
                   const std::vector<std::string>& values) {
   for (size_t i = 0; i < values.size(); ++i)
@@ -251,8 +227,8 @@ http::Task<void> Headers::handle(http::Exchange& ex) const {
 Wrap build_headers(config::Decoder& dec, BuildContext&) {
   ErrorMark mark(dec);
   auto o = std::make_shared<HeadersOptions>();
-  o->custom_request_headers = decode_fields(dec, "customRequestHeaders", true);
-  o->custom_response_headers = decode_fields(dec, "customResponseHeaders", true);
+  o->custom_request_headers = decode_header_fields(dec, "customRequestHeaders", true);
+  o->custom_response_headers = decode_header_fields(dec, "customResponseHeaders", true);
 
   dec.get("accessControlAllowCredentials", o->access_control_allow_credentials);
   dec.get("accessControlAllowHeaders", o->access_control_allow_headers);
@@ -266,7 +242,7 @@ Wrap build_headers(config::Decoder& dec, BuildContext&) {
 
   dec.get("allowedHosts", o->allowed_hosts);
   dec.get("hostsProxyHeaders", o->hosts_proxy_headers);
-  o->ssl_proxy_headers = decode_fields(dec, "sslProxyHeaders", false);
+  o->ssl_proxy_headers = decode_header_fields(dec, "sslProxyHeaders", false);
   dec.get("stsSeconds", o->sts_seconds);
   dec.get("stsIncludeSubdomains", o->sts_include_subdomains);
   dec.get("stsPreload", o->sts_preload);
@@ -309,7 +285,7 @@ Wrap build_headers(config::Decoder& dec, BuildContext&) {
   check_values(dec, "accessControlAllowMethods", o->access_control_allow_methods);
   check_values(dec, "accessControlAllowOriginList", o->access_control_allow_origin_list);
   check_values(dec, "accessControlExposeHeaders", o->access_control_expose_headers);
-  check_names(dec, "hostsProxyHeaders", o->hosts_proxy_headers);
+  check_header_names(dec, "hostsProxyHeaders", o->hosts_proxy_headers);
   if (o->access_control_max_age < 0) dec.fail("accessControlMaxAge", "must be >= 0");
   if (o->sts_seconds < 0) dec.fail("stsSeconds", "must be >= 0");
   check_value(dec, "customFrameOptionsValue", o->custom_frame_options_value);

@@ -416,6 +416,7 @@ private:
   }
 
   void gateway_statuses() {
+    const json addresses = status_addresses(); // the same for every Gateway
     for (auto& [key, st] : gateway_status_) {
       const json& gw = in_.gateways.at(key);
       json status = {
@@ -425,8 +426,8 @@ private:
                 condition("Programmed", st.programmed, st.programmed ? "Programmed" : "Invalid",
                           st.programmed ? "" : "a listener is not served", generation_of(gw))})},
           {"listeners", st.listeners}};
-      if (json addresses = status_addresses(); !addresses.empty())
-        status["addresses"] = std::move(addresses);
+      if (!addresses.empty())
+        status["addresses"] = addresses;
       write_status(gw, "gateways", std::move(status));
     }
   }
