@@ -131,9 +131,26 @@ backend be
 """
 
 
+def nginx_cfg(work, origin, tls_port):
+    """nginx configuration in front of the origin, as peers.sh runs it: one worker, upstream
+    keep-alive, TLS (and HTTP/2) on tls_port with {work}/cert.pem and {work}/key.pem."""
+    return f"""worker_processes 1; daemon off; master_process off; pid {work}/nginx.pid;
+error_log {work}/nginx.err crit; events {{ worker_connections 8192; }}
+http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  upstream origin {{ server 127.0.0.1:{origin}; keepalive 256;
+    keepalive_requests 100000000; keepalive_timeout 300s; }}
+  server {{ listen 127.0.0.1:{tls_port} ssl http2 backlog=4096;
+    ssl_certificate {work}/cert.pem; ssl_certificate_key {work}/key.pem;
+    location / {{ proxy_pass http://origin; proxy_http_version 1.1;
+      proxy_set_header Connection ""; }} }} }}
+"""
+
+
 if __name__ == "__main__":
-    # For shell scripts: benchlib.py origin WORK PORT | haproxy WORK ORIGIN TLS_PORT
+    # For shell scripts: benchlib.py origin WORK PORT | haproxy|nginx WORK ORIGIN TLS_PORT
     if sys.argv[1] == "origin":
         print(origin_conf(sys.argv[2], sys.argv[3]), end="")
     elif sys.argv[1] == "haproxy":
         print(haproxy_cfg(sys.argv[2], sys.argv[3], sys.argv[4]), end="")
+    elif sys.argv[1] == "nginx":
+        print(nginx_cfg(sys.argv[2], sys.argv[3], sys.argv[4]), end="")

@@ -63,7 +63,8 @@ def totals(path):
 
 
 def measure(name, cmd, url, n, h1, work):
-    out = os.path.join(work, f"cg.{name}.{'h1' if h1 else 'h2'}")
+    tag = ("h1" if url.startswith("http:") else "h1tls") if h1 else "h2"
+    out = os.path.join(work, f"cg.{name}.{tag}")
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + cmd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -90,7 +91,10 @@ def main():
     ap.add_argument("--only", nargs="*", default=["turnpike", "nginx", "haproxy"])
     ap.add_argument("--keep", help="copy the callgrind dumps into this directory "
                     "(for callgrind_annotate)")
-    ap.add_argument("--protocols", nargs="*", default=["h1", "h2"], choices=["h1", "h2"])
+    ap.add_argument("--protocols", nargs="*", default=["h1", "h1tls", "h2"],
+                    choices=["h1", "h1tls", "h2"],
+                    help="h1: HTTP/1.1 keep-alive; h1tls: HTTP/1.1 keep-alive over TLS "
+                    "(as peers.sh's tls-ka); h2: HTTP/2 over TLS")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="instr-bench-")
     procs = []
@@ -144,22 +148,26 @@ http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
             "haproxy": ["haproxy", "-db", "-f", f"{work}/haproxy.cfg"],
         }
         print(f"instructions per request ({a.requests} requests, h2load -c50; "
-              "HTTP/2: -m10 over TLS, TLS handshakes shown apart)")
-        print("| target | HTTP/1.1 keep-alive | HTTP/2 over TLS | of which handshakes | "
-              "HTTP/2 steady |")
-        print("|---|---|---|---|---|")
+              "over TLS the handshakes are shown apart; HTTP/2: -m10)")
+        print("| target | HTTP/1.1 keep-alive | HTTPS keep-alive | of which handshakes | "
+              "HTTPS steady | HTTP/2 over TLS | of which handshakes | HTTP/2 steady |")
+        print("|---|---|---|---|---|---|---|---|")
         for name in a.only:
-            h1 = h2 = hs = None
+            h1 = t1 = ths = h2 = hs = None
             if "h1" in a.protocols:
                 h1, _ = measure(name, cmds[name], f"http://127.0.0.1:{p[name][0]}/", a.requests,
                                 True, work)
+            if "h1tls" in a.protocols:
+                t1, ths = measure(name, cmds[name], f"https://127.0.0.1:{p[name][1]}/",
+                                  a.requests, True, work)
             if "h2" in a.protocols:
                 h2, hs = measure(name, cmds[name], f"https://127.0.0.1:{p[name][1]}/",
                                  a.requests, False, work)
 
             def k(v):
                 return "-" if v is None else f"{v / 1000:.1f} k"
-            print(f"| {name} | {k(h1)} | {k(h2)} | {k(hs)} | "
+            print(f"| {name} | {k(h1)} | {k(t1)} | {k(ths)} | "
+                  f"{k(None if t1 is None else t1 - ths)} | {k(h2)} | {k(hs)} | "
                   f"{k(None if h2 is None else h2 - hs)} |", flush=True)
     finally:
         stop_all(procs)

@@ -6,6 +6,10 @@
 #
 #   bench/per_request_ab.sh REPS TURNPIKE_A TURNPIKE_B [N]     (N requests per run, default 100000)
 #
+# PEER=nginx compares with nginx instead of HAProxy (same origin; nginx as peers.sh runs it).
+# OPTS sets h2load's options (default "-t1 -c50 -m10"); OPTS="--h1 -t1 -c50 -m1" measures HTTPS
+# keep-alive (HTTP/1.1 over TLS, one request at a time per connection, as wrk's tls-ka).
+#
 # Every process it starts is stopped by PID on exit. Needs nginx-light, haproxy, h2load, perf.
 set -uo pipefail
 REPS=$1; A=$2; B=$3; N=${4:-100000}
@@ -20,8 +24,14 @@ O=$(fp); PH=$(fp); PA=$(fp); PB=$(fp)
 HERE=$(cd "$(dirname "$0")" && pwd)
 /usr/bin/python3 "$HERE"/benchlib.py origin $W $O > $W/origin.conf
 taskset -c 0 nginx -c $W/origin.conf -p $W </dev/null >/dev/null 2>&1 & PIDS+=($!)
-/usr/bin/python3 "$HERE"/benchlib.py haproxy $W $O $PH > $W/haproxy.cfg
-haproxy -db -f $W/haproxy.cfg </dev/null >/dev/null 2>&1 & PIDS+=($!); HP=$!
+PEER=${PEER:-haproxy}
+/usr/bin/python3 "$HERE"/benchlib.py "$PEER" $W $O $PH > $W/peer.cfg
+case $PEER in
+  haproxy) haproxy -db -f $W/peer.cfg </dev/null >/dev/null 2>&1 & PIDS+=($!); HP=$! ;;
+  nginx) nginx -c $W/peer.cfg -p $W </dev/null >/dev/null 2>&1 & PIDS+=($!); HP=$! ;;
+  *) echo "PEER must be haproxy or nginx" >&2; exit 2 ;;
+esac
+read -r -a H2OPTS <<< "${OPTS:--t1 -c50 -m10}"
 mk() { # name port
 cat > $W/$1.yml <<E2
 entryPoints:
@@ -50,11 +60,11 @@ LOGDIR=${LOGDIR:-$(mktemp -d /tmp/per_request_ab_logs.XXXX)}
 echo "logs: $LOGDIR"
 mkdir -p "$LOGDIR"
 for r in $(seq $REPS); do
-  if [ $((r % 2)) = 1 ]; then order="haproxy:$HP:$PH a:$AP:$PA b:$BP:$PB"
-  else order="b:$BP:$PB a:$AP:$PA haproxy:$HP:$PH"; fi
+  if [ $((r % 2)) = 1 ]; then order="$PEER:$HP:$PH a:$AP:$PA b:$BP:$PB"
+  else order="b:$BP:$PB a:$AP:$PA $PEER:$HP:$PH"; fi
   for t in $order; do
     IFS=: read -r name pid port <<< "$t"
-    res=$("$HERE"/per_request.sh $pid https://127.0.0.1:$port/ $N 2>&1)
+    res=$("$HERE"/per_request.sh $pid https://127.0.0.1:$port/ $N "${H2OPTS[@]}" 2>&1)
     line=$(echo "$res" | grep '^user')
     fin=$(echo "$res" | grep 'succeeded' | head -1)
     echo "$r $name load=$(cut -d' ' -f1 /proc/loadavg) $line | $fin"

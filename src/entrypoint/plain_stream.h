@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "http/tls_info.h"
 
 namespace turnpike::entrypoint {
@@ -24,7 +25,8 @@ public:
   explicit PlainStream(turnpike::TcpSocket socket) : socket_(std::move(socket)) {}
 
   auto async_read_some(boost::asio::mutable_buffer buffer) {
-    return socket_.async_read_some(buffer, boost::asio::as_tuple(turnpike::use_task));
+    return socket_.async_read_some(turnpike::DrainedRead(buffer),
+                                   boost::asio::as_tuple(turnpike::use_task));
   }
   template <class Buffers> auto async_write(const Buffers& buffers) {
     return boost::asio::async_write(socket_, buffers,

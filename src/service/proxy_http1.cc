@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "common/log.h"
 #include "common/read_buffer.h"
 #include "common/strings.h"
@@ -28,6 +29,15 @@ using http::ProxyError;
 using K = ProxyError::Kind;
 constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 constexpr size_t kMaxResponseHead = 1 << 20;
+
+// One read from the upstream: on a plain socket a short read marks it drained (DrainedRead), so
+// the read after the next request does not start with a recv that fails with EAGAIN.
+template <class Stream> auto read_some(Stream& s, asio::mutable_buffer room) {
+  if constexpr (std::is_same_v<Stream, turnpike::TcpSocket>)
+    return s.async_read_some(turnpike::DrainedRead(room), kNoThrow);
+  else
+    return s.async_read_some(room, kNoThrow);
+}
 
 ProxyError upstream_error(K kind, std::string detail, bool retry_safe = false) {
   return ProxyError{kind, std::move(detail), retry_safe};
@@ -150,7 +160,7 @@ http::Task<std::pair<boost::system::error_code, size_t>> Attempt<Stream>::read_m
   auto& c = *conn_;
   // No size cap here: response heads are bounded by kMaxResponseHead before reading more.
   auto room = prepare_read(c.buffer, c.begin, c.end, std::numeric_limits<size_t>::max());
-  auto [ec, n] = co_await stream().async_read_some(room, kNoThrow);
+  auto [ec, n] = co_await read_some(stream(), room);
   c.end += n;
   co_return std::pair{ec, n};
 }
@@ -190,7 +200,7 @@ http::Task<ProxyError> Attempt<Stream>::read_response_head(http::Response& resp,
     }
     // read_more(), inlined: one coroutine frame less for every response.
     auto room = prepare_read(c.buffer, c.begin, c.end, std::numeric_limits<size_t>::max());
-    auto [ec, n] = co_await stream().async_read_some(room, kNoThrow);
+    auto [ec, n] = co_await read_some(stream(), room);
     c.end += n;
     received += n;
     if (ec) {

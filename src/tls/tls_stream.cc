@@ -34,6 +34,16 @@ public:
   }
 };
 
+// SSL_get_error is only reliable with an empty error queue before the I/O call, but
+// ERR_clear_error resets all 16 slots of the queue even when it is empty (32 frees of null
+// pointers, about 1.6k instructions with jemalloc): three calls per proxied request were 14 % of
+// an HTTPS keep-alive request's instructions. The queue is almost always empty (every error is
+// cleared where it is read), so look first.
+void clear_error_queue() {
+  if (ERR_peek_error() != 0)
+    ERR_clear_error();
+}
+
 } // namespace
 
 // OpenSSL's view of TlsStream::Input: reads take buffered ciphertext; an empty buffer is "retry"
@@ -184,7 +194,7 @@ http::Task<error_code> TlsStream::handshake() {
   if (!ssl_)
     co_return asio::error::no_memory;
   for (;;) {
-    ERR_clear_error();
+    clear_error_queue();
     int r = SSL_do_handshake(ssl_);
     if (r == 1)
       break;
@@ -225,7 +235,7 @@ http::Task<error_code> TlsStream::wait(int ssl_error) {
     auto [ec] = co_await socket_.async_wait(turnpike::TcpSocket::wait_write, kNoThrow);
     co_return ec;
   }
-  auto [ec, n] = co_await socket_.async_read_some(in_->room(), kNoThrow);
+  auto [ec, n] = co_await socket_.async_read_some(turnpike::DrainedRead(in_->room()), kNoThrow);
   co_return filled(ec, n) ? error_code() : ec;
 }
 
@@ -293,7 +303,7 @@ TlsStream::async_write(std::span<const asio::const_buffer> buffers) {
 }
 
 size_t TlsStream::try_read(asio::mutable_buffer buffer, int& ssl_error, int& ret) {
-  ERR_clear_error();
+  clear_error_queue();
   size_t n = 0;
   ret = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
   ssl_error = ret == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, ret);
@@ -305,7 +315,7 @@ size_t TlsStream::try_write(asio::const_buffer buffer, int& ssl_error, int& ret)
   size_t done = 0;
   ssl_error = SSL_ERROR_NONE;
   while (done < buffer.size()) {
-    ERR_clear_error();
+    clear_error_queue();
     size_t n = 0;
     ret = SSL_write_ex(ssl_, data + done, buffer.size() - done, &n);
     if (ret != 1) {
@@ -328,9 +338,9 @@ void TlsStream::send_close_notify() {
   close_notify_sent_ = true;
   // Best effort and non-blocking: queue close_notify if the socket takes it, never wait for the
   // peer's (HTTP frames its own messages, so a missing close_notify cannot truncate one).
-  ERR_clear_error();
+  clear_error_queue();
   SSL_shutdown(ssl_);
-  ERR_clear_error();
+  clear_error_queue();
 }
 
 void TlsStream::close() {

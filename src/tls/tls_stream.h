@@ -30,6 +30,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "http/exchange.h"
 #include "tls/server_tls.h"
 
@@ -183,7 +184,7 @@ private:
       }
       if (ssl_error == SSL_ERROR_WANT_READ) {
         reading = true;
-        self->socket_.async_read_some(self->in_->room(), std::move(op));
+        self->socket_.async_read_some(turnpike::DrainedRead(self->in_->room()), std::move(op));
         return;
       }
       op.complete(self->to_error(ssl_error, ret), 0);
