@@ -5,7 +5,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -169,7 +168,6 @@ private:
   bool draining_;
   bool timed_out_ = false;
   bool http2_ = false;
-  bool wrote_sync_ = false; // the last flush completed without the reactor
 };
 
 template <class Stream>
@@ -256,7 +254,6 @@ http::Task<ProxyError> Http1Connection<Stream>::flush(std::string_view extra,
       size_t sent = stream_.socket().write_some(bufs, wec);
       if (!wec && sent == total) {
         out_.clear();
-        wrote_sync_ = true;
         co_return ProxyError::none();
       }
       if (wec && wec != asio::error::would_block) {
@@ -271,7 +268,6 @@ http::Task<ProxyError> Http1Connection<Stream>::flush(std::string_view extra,
       }
     }
   }
-  wrote_sync_ = false;
   auto [ec, n] = co_await stream_.async_write(bufs);
   out_.clear();
   if (ec) {
@@ -631,17 +627,8 @@ template <class Stream> http::Task<void> Http1Connection<Stream>::run() {
     if (ex.status == 101 || ex.close_connection || close_after_ || draining_)
       co_return;
     // Most requests have no body left to drain: no coroutine frame for them.
-    if (body_done_) {
-      // The response went out without the reactor, so the client cannot have sent its next
-      // request yet: reading now would be a recv that fails with EAGAIN (one more system call per
-      // request, measured). One pass through the scheduler first gives it the time the
-      // asynchronous write used to give, and costs fewer instructions than that write did.
-      if (wrote_sync_ && end_ == begin_) {
-        wrote_sync_ = false;
-        co_await asio::post(stream_.socket().get_executor(), turnpike::use_task);
-      }
+    if (body_done_)
       continue;
-    }
     // GCC 12 miscompiles `if (co_await ...)` whose branch writes through a reference
     // parameter; await into a local first.
     auto awaited = co_await finish_request_body();

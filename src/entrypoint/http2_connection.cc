@@ -23,6 +23,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "entrypoint/dispatch.h"
@@ -1404,7 +1405,7 @@ template <class Stream> http::Task<void> H2Connection<Stream>::read_loop(std::st
     on_input(reinterpret_cast<const uint8_t*>(preread.data()), preread.size());
   std::vector<uint8_t> buf(kReadBuffer);
   for (;;) {
-    auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buf), kNoThrow);
+    auto [ec, n] = co_await turnpike::read_some(stream_, asio::buffer(buf), kNoThrow);
     if (n > 0) {
       if (!input_done_) {
         on_input(buf.data(), n);

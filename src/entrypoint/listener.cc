@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "common/ipnet.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -56,6 +57,8 @@ Result<std::unique_ptr<Listener>> Listener::open(asio::io_context& io, const Ent
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(4096, ec);
   if (ec) return make_error(cannot_listen(ep, ec));
+  turnpike::enable_drain_hint(acceptor); // every accepted connection's DrainedReads
+
   return std::unique_ptr<Listener>(new Listener(std::move(acceptor), ep));
 }
 

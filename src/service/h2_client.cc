@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "service/load_balancer.h"
@@ -352,7 +353,7 @@ http::Task<void> H2ClientConnection::read_loop() {
     if (c.tls)
       std::tie(ec, n) = co_await c.tls->async_read_some(room, kNoThrow);
     else
-      std::tie(ec, n) = co_await c.socket.async_read_some(room, kNoThrow);
+      std::tie(ec, n) = co_await turnpike::read_some(c.socket, room, kNoThrow);
     if (closed_) co_return;
     if (ec) {
       fail(c.timed_out                  ? std::string("idle timeout")

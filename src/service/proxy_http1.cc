@@ -4,7 +4,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -29,15 +28,6 @@ using http::ProxyError;
 using K = ProxyError::Kind;
 constexpr auto kNoThrow = asio::as_tuple(turnpike::use_task);
 constexpr size_t kMaxResponseHead = 1 << 20;
-
-// One read from the upstream: on a plain socket a short read marks it drained (DrainedRead), so
-// the read after the next request does not start with a recv that fails with EAGAIN.
-template <class Stream> auto read_some(Stream& s, asio::mutable_buffer room) {
-  if constexpr (std::is_same_v<Stream, turnpike::TcpSocket>)
-    return s.async_read_some(turnpike::DrainedRead(room), kNoThrow);
-  else
-    return s.async_read_some(room, kNoThrow);
-}
 
 ProxyError upstream_error(K kind, std::string detail, bool retry_safe = false) {
   return ProxyError{kind, std::move(detail), retry_safe};
@@ -66,7 +56,7 @@ public:
   StreamTunnel(Stream& stream, turnpike::TcpSocket& socket) : stream_(stream), socket_(socket) {}
   http::Task<std::pair<boost::system::error_code, size_t>>
   read_some(asio::mutable_buffer buffer) override {
-    auto [ec, n] = co_await stream_.async_read_some(buffer, kNoThrow);
+    auto [ec, n] = co_await turnpike::read_some(stream_, buffer, kNoThrow);
     co_return std::pair{ec, n};
   }
   http::Task<boost::system::error_code> write(asio::const_buffer data) override {
@@ -160,7 +150,7 @@ http::Task<std::pair<boost::system::error_code, size_t>> Attempt<Stream>::read_m
   auto& c = *conn_;
   // No size cap here: response heads are bounded by kMaxResponseHead before reading more.
   auto room = prepare_read(c.buffer, c.begin, c.end, std::numeric_limits<size_t>::max());
-  auto [ec, n] = co_await read_some(stream(), room);
+  auto [ec, n] = co_await turnpike::read_some(stream(), room, kNoThrow);
   c.end += n;
   co_return std::pair{ec, n};
 }
@@ -200,7 +190,7 @@ http::Task<ProxyError> Attempt<Stream>::read_response_head(http::Response& resp,
     }
     // read_more(), inlined: one coroutine frame less for every response.
     auto room = prepare_read(c.buffer, c.begin, c.end, std::numeric_limits<size_t>::max());
-    auto [ec, n] = co_await read_some(stream(), room);
+    auto [ec, n] = co_await turnpike::read_some(stream(), room, kNoThrow);
     c.end += n;
     received += n;
     if (ec) {
@@ -311,11 +301,6 @@ http::Task<ProxyError> Attempt<Stream>::run(std::unique_ptr<UpstreamConnection> 
       head_sent = s.write_some(asio::buffer(conn_->out), ec);
       if (ec && ec != asio::error::would_block)
         sent = upstream_error(K::kUpstreamClosed, "write request: " + ec.message(), true);
-      // As on the client side (http1_connection.cc): the origin cannot have answered yet, so a
-      // read now would fail with EAGAIN; one pass through the scheduler first. Not when the body
-      // follows.
-      if (!sent && head_sent == conn_->out.size() && !ex_.request.has_body())
-        co_await asio::post(s.get_executor(), turnpike::use_task);
     }
   }
   if (!sent && head_sent < conn_->out.size()) {

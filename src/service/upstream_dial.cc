@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "common/log.h"
 #include "service/worker_context.h"
 
@@ -68,6 +69,7 @@ http::Task<ProxyError> dial_upstream(WorkerContext& ctx, const Server& server,
                             (conn->timed_out ? std::string("timeout") : ec.message()));
   }
   conn->socket.set_option(tcp::no_delay(true), ec);
+  turnpike::enable_drain_hint(conn->socket);
   conn->buffer.resize(kBufferSize);
 
   if (server.scheme == Scheme::kHttps) {

@@ -25,6 +25,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "tcp/handler.h"
 #include "tls/tls_stream.h"
 
@@ -81,7 +82,7 @@ private:
   Task<void> pump(From& from, To& to, std::array<char, kChunk>& buf, uint64_t& count) {
     constexpr auto kNoThrow = boost::asio::as_tuple(turnpike::use_task);
     for (;;) {
-      auto [ec, n] = co_await from.async_read_some(boost::asio::buffer(buf), kNoThrow);
+      auto [ec, n] = co_await turnpike::read_some(from, boost::asio::buffer(buf), kNoThrow);
       if (n > 0) {
         count += n;
         touch();

@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/asio_types.h"
+#include "common/drained_read.h"
 #include "common/ipnet.h"
 #include "common/log.h"
 #include "common/proxy_protocol.h"
@@ -134,6 +135,7 @@ Task<Result<turnpike::TcpSocket>> dial(turnpike::Executor executor, DeadlineScan
                          (timed_out ? std::string("timeout") : ec.message()));
   deadline.clear();
   socket.set_option(tcp::no_delay(true), ec);
+  turnpike::enable_drain_hint(socket);
   co_return std::move(socket);
 }
 
