@@ -8,6 +8,10 @@ the steadiest comparison a shared machine allows (docs/benchmarks.md). For HTTP/
 share of the TLS handshakes (SSL_do_handshake, inclusive) is reported separately and subtracted.
 
     bench/instructions_bench.py --turnpike build-rel/turnpike [--requests 20000] [--only turnpike]
+        [--protocols h1 h1tls h2]
+
+CALLGRIND_ARGS adds valgrind options, e.g. CALLGRIND_ARGS=--cache-sim=yes for simulated cache
+misses (read them with callgrind_annotate on the dumps kept with --keep).
 
 Needs: valgrind, nginx-light, haproxy, nghttp2-client (h2load), openssl.
 """
@@ -65,7 +69,8 @@ def totals(path):
 def measure(name, cmd, url, n, h1, work):
     tag = ("h1" if url.startswith("http:") else "h1tls") if h1 else "h2"
     out = os.path.join(work, f"cg.{name}.{tag}")
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + cmd,
+    extra = os.environ.get("CALLGRIND_ARGS", "").split()
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + extra + cmd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
