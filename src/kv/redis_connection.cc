@@ -18,6 +18,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "common/openssl_errors.h"
+
 namespace turnpike::kv {
 namespace {
 
@@ -209,7 +211,7 @@ KvResult<void> RedisConnection::handshake(SSL_CTX* tls, const std::string& host)
   auto until = deadline();
   SigpipeGuard guard;
   for (;;) {
-    ERR_clear_error();
+    clear_openssl_errors();
     int rc = SSL_connect(ssl_);
     if (rc == 1) return {};
     int err = SSL_get_error(ssl_, rc);
@@ -254,7 +256,7 @@ KvResult<void> RedisConnection::write_all(const std::string& data, Deadline unti
     size_t left = data.size() - done;
     if (ssl_) {
       SigpipeGuard guard;
-      ERR_clear_error();
+      clear_openssl_errors();
       int n = SSL_write(ssl_, p, static_cast<int>(left));
       if (n > 0) {
         done += static_cast<size_t>(n);
@@ -288,7 +290,7 @@ KvResult<bool> RedisConnection::read_once() {
   for (;;) {
     if (ssl_) {
       SigpipeGuard guard;  // a read may write (a TLS 1.3 key update answer)
-      ERR_clear_error();
+      clear_openssl_errors();
       int n = SSL_read(ssl_, buf, sizeof buf);
       if (n > 0) {
         redisReaderFeed(reader_, buf, static_cast<size_t>(n));
