@@ -26,6 +26,13 @@ Task<ProxyError> ResponseWriter::write_response(Response& head, std::string_view
   co_return co_await finish();
 }
 
+// Out of line: a coroutine defined in the header would get one frame type per translation unit
+// under the same name (GCC bug 101118, an ODR violation for the link-time optimiser).
+Task<ProxyError> ResponseWriter::finish_with_trailers(const HeaderMap& trailers) {
+  (void)trailers;
+  co_return co_await finish();
+}
+
 // The annotations are copied below rather than listed in the initializer.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"

@@ -83,10 +83,7 @@ public:
   virtual Task<ProxyError> finish() = 0;
   // Ends the response body with trailer fields (gRPC's grpc-status travels in them). Writers for
   // protocols that can carry trailers override it; the others drop them and finish().
-  virtual Task<ProxyError> finish_with_trailers(const HeaderMap& trailers) {
-    (void)trailers;
-    co_return co_await finish();
-  }
+  virtual Task<ProxyError> finish_with_trailers(const HeaderMap& trailers);
   // True once a final (non-1xx) head was written: from then on, errors cannot become a clean
   // error response and the connection must be closed instead.
   virtual bool head_written() const = 0;

@@ -28,16 +28,7 @@ class Event {
   // Returns true at once if notified since the last wait, else when notified. Returns false
   // when the awaiting coroutine was cancelled instead (e.g. the client reset its HTTP/2 stream):
   // the caller stops and reports that as a value.
-  turnpike::Awaitable<bool> wait() {
-    if (!set_) {
-      timer_.expires_at(turnpike::SteadyTimer::time_point::max());
-      co_await timer_.async_wait(boost::asio::as_tuple(turnpike::use_task));
-      auto state = co_await boost::asio::this_coro::cancellation_state;
-      if (!set_ && state.cancelled() != boost::asio::cancellation_type::none) co_return false;
-    }
-    set_ = false;
-    co_return true;
-  }
+  turnpike::Awaitable<bool> wait();
 
  private:
   turnpike::SteadyTimer timer_;

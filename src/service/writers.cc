@@ -14,4 +14,21 @@ http::Task<std::pair<http::ProxyError, bool>> buffer_body(http::BodyReader& read
   }
 }
 
+// Out of line, as every coroutine shared by several translation units (see event.cc).
+http::Task<std::pair<http::ProxyError, std::span<const char>>> BufferBodyReader::read() {
+  if (offset_ < data_.size()) {
+    // Hand out at most 64 KiB at a time, like a socket read would.
+    size_t n = std::min<size_t>(data_.size() - offset_, 64 * 1024);
+    std::span<const char> piece(data_.data() + offset_, n);
+    offset_ += n;
+    co_return std::pair{http::ProxyError::none(), piece};
+  }
+  if (rest_) {
+    auto r = co_await rest_->read();
+    offset_ += r.second.size();
+    co_return r;
+  }
+  co_return std::pair{http::ProxyError::none(), std::span<const char>()};
+}
+
 }  // namespace turnpike::service

@@ -86,21 +86,7 @@ class BufferBodyReader final : public http::BodyReader {
                    const http::HeaderMap* trailers = nullptr)
       : data_(data), length_(length), rest_(rest), trailers_(trailers) {}
 
-  http::Task<std::pair<http::ProxyError, std::span<const char>>> read() override {
-    if (offset_ < data_.size()) {
-      // Hand out at most 64 KiB at a time, like a socket read would.
-      size_t n = std::min<size_t>(data_.size() - offset_, 64 * 1024);
-      std::span<const char> piece(data_.data() + offset_, n);
-      offset_ += n;
-      co_return std::pair{http::ProxyError::none(), piece};
-    }
-    if (rest_) {
-      auto r = co_await rest_->read();
-      offset_ += r.second.size();
-      co_return r;
-    }
-    co_return std::pair{http::ProxyError::none(), std::span<const char>()};
-  }
+  http::Task<std::pair<http::ProxyError, std::span<const char>>> read() override;
   int64_t content_length() const override { return length_; }
   uint64_t consumed() const override { return offset_; }
   const http::HeaderMap* trailers() const override {
