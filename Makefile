@@ -5,7 +5,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit integration bench peers clean format
+.PHONY: all deps build run test unit integration bench peers pgo clean format
 
 all: build
 
@@ -34,6 +34,12 @@ test: build
 bench: build
 	scripts/install-deps.sh bench
 	scripts/bench.sh $(BUILD_DIR)
+
+# Profile-guided release build of the gateway (build-pgo/turnpike): instrument, train on
+# bench/pgo_train.py's traffic mix, rebuild with the profile. `make bench BUILD_DIR=build-pgo`
+# measures it.
+pgo:
+	scripts/build-pgo.sh build-pgo
 
 clean:
 	rm -rf $(BUILD_DIR)

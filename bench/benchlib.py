@@ -110,6 +110,28 @@ http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
 """
 
 
+def bench_cert(work):
+    """A P-256 certificate for CN=bench in {work}/cert.pem and key.pem, and both in combo.pem
+    (HAProxy's form)."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=bench",
+                    "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem"],
+                   check=True, capture_output=True)
+    with open(f"{work}/combo.pem", "w") as f:
+        f.write(open(f"{work}/cert.pem").read() + open(f"{work}/key.pem").read())
+
+
+def start_origin(work, cpu=None):
+    """Starts the benchmarks' nginx origin (origin_conf) on a free port, pinned to `cpu` when
+    given; returns (process, port) once it listens."""
+    port = free_port()
+    with open(f"{work}/origin.conf", "w") as f:
+        f.write(origin_conf(work, port))
+    proc = spawn(["nginx", "-c", f"{work}/origin.conf", "-p", work], cpu=cpu)
+    wait_port(port)
+    return proc, port
+
+
 def haproxy_cfg(work, origin, tls_port, plain_port=None):
     """HAProxy configuration in front of the origin: one thread, upstream connections reused,
     TLS on tls_port with {work}/combo.pem (certificate + key) and ALPN h2/http1.1, plain HTTP on

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, haproxy_cfg, origin_conf, spawn, stop_all, wait_port  # noqa: E402
+from benchlib import bench_cert, free_port, haproxy_cfg, start_origin, stop_all, wait_port  # noqa: E402
 
 
 def wait_ok(url, timeout=60.0):
@@ -104,17 +104,9 @@ def main():
     work = tempfile.mkdtemp(prefix="instr-bench-")
     procs = []
     try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=bench",
-                        "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem"],
-                       check=True, capture_output=True)
-        with open(f"{work}/combo.pem", "w") as f:
-            f.write(open(f"{work}/cert.pem").read() + open(f"{work}/key.pem").read())
-        origin = free_port()
-        with open(f"{work}/origin.conf", "w") as f:
-            f.write(origin_conf(work, origin))
-        procs.append(spawn(["nginx", "-c", f"{work}/origin.conf", "-p", work]))
-        wait_port(origin)
+        bench_cert(work)
+        proc, origin = start_origin(work)
+        procs.append(proc)
         p = {k: (free_port(), free_port()) for k in ("turnpike", "nginx", "haproxy")}
         with open(f"{work}/turnpike.yml", "w") as f:
             f.write(f"""entryPoints:

@@ -7,7 +7,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev node-ll
   libcurl4-openssl-dev libldns-dev libhiredis-dev libzookeeper-mt-dev zlib1g-dev libbrotli-dev libzstd-dev
   libyaml-dev libtomlplusplus-dev nlohmann-json3-dev libre2-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
-test_pkgs=(curl python3 python3-pytest python3-h11 python3-h2 python3-grpcio wrk apache2-utils openssl
+test_pkgs=(curl python3 python3-pytest python3-h11 python3-h2 python3-grpcio wrk apache2-utils openssl nginx-light
   nghttp2-client nghttp2-server testssl.sh socat pebble lego bind9 bind9-dnsutils python3-cryptography
   etcd-server etcd-client redis-server redis-tools zookeeperd python3-kazoo brotli zstd python3-brotli python3-zstandard
   docker.io podman runc crun containerd uidmap fuse-overlayfs slirp4netns iptables busybox-static)
