@@ -110,6 +110,25 @@ http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
 """
 
 
+def wait_ok(url, timeout=60.0):
+    """Until url answers 200 (curl -k; under valgrind a proxy takes seconds to apply its
+    configuration)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url],
+                           capture_output=True, text=True)
+        if r.stdout == "200":
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} never answered 200")
+
+
+def h2load_counts(out):
+    """(done, succeeded) from h2load's summary, or None when it printed none."""
+    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def bench_cert(work):
     """A P-256 certificate for CN=bench in {work}/cert.pem and key.pem, and both in combo.pem
     (HAProxy's form)."""

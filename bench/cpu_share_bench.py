@@ -18,17 +18,15 @@ Needs nginx-light, haproxy, nghttp2-client (h2load), openssl.
 """
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (bench_cert, free_port, haproxy_cfg, nginx_cfg, spawn, start_origin,  # noqa: E402
-                      stop_all)
+from benchlib import (bench_cert, free_port, h2load_counts, haproxy_cfg, nginx_cfg,  # noqa: E402
+                      spawn, start_origin, stop_all, wait_ok)
 
 
 def cpu_ns(pid):
@@ -51,10 +49,10 @@ def h2load_cmd(mode, url, seconds=None, n=None):
 
 
 def done(out):
-    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
-    if not m or m.group(1) != m.group(2):
+    counts = h2load_counts(out)
+    if not counts or counts[0] != counts[1]:
         raise RuntimeError(f"h2load reported failures:\n{out}")
-    return int(m.group(2))
+    return counts[1]
 
 
 def main():
@@ -111,12 +109,7 @@ log: {{level: ERROR}}
             targets.append((f"turnpike{i}" if len(a.turnpike) > 1 else "turnpike", p,
                             f"{scheme}://127.0.0.1:{port}/"))
         for name, p, url in targets:
-            deadline = time.monotonic() + 30
-            while subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url],
-                                 capture_output=True, text=True).stdout != "200":
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} never answered 200 at {url}")
-                time.sleep(0.2)
+            wait_ok(url, 30)
             # taskset -a: every thread, including those started after spawn's taskset.
             subprocess.run(["taskset", "-a", "-p", "-c", "1", str(p.pid)], capture_output=True)
             done(subprocess.run(h2load_cmd(a.mode, url, n=20000), capture_output=True,

@@ -25,26 +25,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import bench_cert, free_port, haproxy_cfg, start_origin, stop_all, wait_port  # noqa: E402
-
-
-def wait_ok(url, timeout=60.0):
-    """Until the proxy answers 200 (under valgrind, the configuration takes seconds to apply)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url],
-                           capture_output=True, text=True)
-        if r.stdout == "200":
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} never answered 200")
+from benchlib import (bench_cert, free_port, h2load_counts, haproxy_cfg, start_origin,  # noqa: E402
+                      stop_all, wait_ok, wait_port)
 
 
 def h2load(url, n, h1):
     args = ["h2load", "-t1", "-c50", "-n", str(n)] + (["--h1"] if h1 else ["-m10"]) + [url]
     out = subprocess.run(args, capture_output=True, text=True, timeout=1800).stdout
-    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
-    if not m or m.group(2) != str(n):
+    counts = h2load_counts(out)
+    if not counts or counts[1] != n:
         raise RuntimeError(f"h2load failed against {url}:\n{out}")
 
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, origin_conf, spawn, stop_all, wait_port  # noqa: E402
+from benchlib import free_port, h2load_counts, start_origin, stop_all, wait_ok, wait_port  # noqa: E402
 
 
 def dynamic(work, origins, variant):
@@ -84,8 +84,8 @@ def run(cmd):
         if re.match(r"\s*(status codes:|Non-2xx|Requests/sec:|requests:)", line):
             print(f"{cmd[0]} {cmd[-1]}: {line.strip()}", flush=True)
     # Training on errors would teach the compiler the wrong paths: every request must succeed.
-    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", r.stdout)
-    if (m and m.group(1) != m.group(2)) or "Non-2xx" in r.stdout:
+    counts = h2load_counts(r.stdout)
+    if (counts and counts[0] != counts[1]) or "Non-2xx" in r.stdout:
         sys.exit(f"{' '.join(cmd)}: requests failed:\n{r.stdout}")
     return r.stdout
 
@@ -103,13 +103,12 @@ def main():
              "-nodes", "-days", "2", "-subj", "/CN=www.example.test", "-addext",
              "subjectAltName=DNS:www.example.test,DNS:api.example.test",
              "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem"])
-        origins = [free_port(), free_port()]
-        for i, port in enumerate(origins):
-            os.makedirs(f"{work}/o{i}", exist_ok=True)
-            with open(f"{work}/o{i}/origin.conf", "w") as f:
-                f.write(origin_conf(f"{work}/o{i}", port))
-            procs.append(spawn(["nginx", "-c", f"{work}/o{i}/origin.conf", "-p", f"{work}/o{i}"]))
-            wait_port(port)
+        origins = []
+        for i in range(2):
+            os.makedirs(f"{work}/o{i}")
+            proc, port = start_origin(f"{work}/o{i}")
+            procs.append(proc)
+            origins.append(port)
         web, websecure = free_port(), free_port()
         with open(f"{work}/turnpike.yml", "w") as f:
             f.write(f"""entryPoints:
@@ -125,11 +124,7 @@ log: {{level: ERROR}}
                               start_new_session=True)
         wait_port(websecure, 30)
         plain, tls = f"http://127.0.0.1:{web}", f"https://127.0.0.1:{websecure}"
-        deadline = time.monotonic() + 30
-        while run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", plain + "/"]) != "200":
-            if time.monotonic() > deadline:
-                sys.exit("the gateway never answered 200")
-            time.sleep(0.2)
+        wait_ok(plain + "/", 30)
 
         api = ["-H", "Host: api.example.test"]
         # Plain HTTP/1.1: keep-alive through the middleware chain and the weighted service, the
